@@ -1,0 +1,75 @@
+import type { Knex } from 'knex';
+import type { Adapter, AdapterPayload } from './types.ts';
+
+const TABLE = 'oidc_payloads';
+
+type Row = { payload: AdapterPayload; consumed_at: Date | null };
+
+/** oidc-provider storage in one PostgreSQL table; each query hits the (model, id) key or an index. */
+export class PostgresAdapter implements Adapter {
+  private readonly db: Knex;
+  private readonly model: string;
+  constructor(db: Knex, model: string) {
+    this.db = db;
+    this.model = model;
+  }
+
+  async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+    const row = {
+      model: this.model,
+      id,
+      payload: JSON.stringify(payload),
+      grant_id: payload.grantId ?? null,
+      user_code: payload.userCode ?? null,
+      uid: payload.uid ?? null,
+      expires_at: expiresIn ? new Date(Date.now() + expiresIn * 1000) : null,
+      consumed_at: null,
+    };
+    await this.db(TABLE).insert(row).onConflict(['model', 'id']).merge();
+  }
+
+  find(id: string): Promise<AdapterPayload | undefined> {
+    return this.findWhere('id', id);
+  }
+
+  findByUid(uid: string): Promise<AdapterPayload | undefined> {
+    return this.findWhere('uid', uid);
+  }
+
+  findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+    return this.findWhere('user_code', userCode);
+  }
+
+  async consume(id: string): Promise<void> {
+    await this.db(TABLE).where({ model: this.model, id }).update({ consumed_at: this.db.fn.now() });
+  }
+
+  async destroy(id: string): Promise<void> {
+    await this.db(TABLE).where({ model: this.model, id }).delete();
+  }
+
+  async revokeByGrantId(grantId: string): Promise<void> {
+    await this.db(TABLE).where({ model: this.model, grant_id: grantId }).delete();
+  }
+
+  private async findWhere(column: 'id' | 'uid' | 'user_code', value: string) {
+    const row: Row | undefined = await this.db(TABLE)
+      .select('payload', 'consumed_at')
+      .where({ model: this.model, [column]: value })
+      .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', this.db.fn.now()))
+      .first();
+    if (!row) return undefined;
+    const payload = typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload;
+    if (row.consumed_at) payload.consumed = new Date(row.consumed_at).getTime() / 1000;
+    return payload as AdapterPayload;
+  }
+}
+
+/** Deletes expired rows of every model; returns how many. Run periodically by one process. */
+export async function sweepExpired(db: Knex, limit = 10_000): Promise<number> {
+  const result = await db.raw(
+    `DELETE FROM ${TABLE} WHERE ctid IN (SELECT ctid FROM ${TABLE} WHERE expires_at < now() LIMIT ?)`,
+    [limit],
+  );
+  return Number(result.rowCount ?? result.affectedRows ?? 0);
+}

@@ -1,0 +1,76 @@
+import type { Redis } from 'ioredis';
+import type { Adapter, AdapterPayload } from './types.ts';
+
+export const REDIS_PREFIX = 'latchkey:oidc:';
+
+// Marks a payload consumed only if it still exists, so an expired key is not revived without a TTL.
+const CONSUME = `if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('HSET', KEYS[1], 'consumed', ARGV[1]) end return 0`;
+
+/**
+ * oidc-provider storage in Redis: a hash per payload (`payload` JSON, `consumed` time) under
+ * `latchkey:oidc:<Model>:<id>`, with lookup keys for uid and userCode and a set per grant for
+ * revokeByGrantId. Every write is one MULTI round trip (no TTL read before writing).
+ */
+export class RedisAdapter implements Adapter {
+  private readonly redis: Redis;
+  private readonly model: string;
+  constructor(redis: Redis, model: string) {
+    this.redis = redis;
+    this.model = model;
+  }
+
+  private key(id: string) {
+    return `${REDIS_PREFIX}${this.model}:${id}`;
+  }
+
+  async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+    const key = this.key(id);
+    const multi = this.redis.multi().del(key).hset(key, 'payload', JSON.stringify(payload));
+    if (expiresIn) multi.expire(key, expiresIn);
+    if (payload.grantId) {
+      const grantKey = `${REDIS_PREFIX}grant:${payload.grantId}`;
+      multi.sadd(grantKey, key);
+      if (expiresIn) multi.expire(grantKey, expiresIn, 'NX').expire(grantKey, expiresIn, 'GT');
+    }
+    if (payload.userCode)
+      multi.set(`${REDIS_PREFIX}userCode:${payload.userCode}`, id, 'EX', expiresIn);
+    if (payload.uid) multi.set(`${REDIS_PREFIX}uid:${payload.uid}`, id, 'EX', expiresIn);
+    await multi.exec();
+  }
+
+  async find(id: string): Promise<AdapterPayload | undefined> {
+    const [payload, consumed] = await this.redis.hmget(this.key(id), 'payload', 'consumed');
+    if (!payload) return undefined;
+    const parsed = JSON.parse(payload) as AdapterPayload;
+    if (consumed) parsed.consumed = Number(consumed);
+    return parsed;
+  }
+
+  async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+    const id = await this.redis.get(`${REDIS_PREFIX}uid:${uid}`);
+    return id ? this.find(id) : undefined;
+  }
+
+  async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+    const id = await this.redis.get(`${REDIS_PREFIX}userCode:${userCode}`);
+    return id ? this.find(id) : undefined;
+  }
+
+  async consume(id: string): Promise<void> {
+    await this.redis.eval(CONSUME, 1, this.key(id), Date.now() / 1000);
+  }
+
+  async destroy(id: string): Promise<void> {
+    await this.redis.del(this.key(id));
+  }
+
+  async revokeByGrantId(grantId: string): Promise<void> {
+    const grantKey = `${REDIS_PREFIX}grant:${grantId}`;
+    const keys = await this.redis.smembers(grantKey);
+    // One DEL per key keeps this valid on Redis Cluster, where keys live in different slots.
+    const pipeline = this.redis.pipeline();
+    for (const key of keys) pipeline.del(key);
+    pipeline.del(grantKey);
+    await pipeline.exec();
+  }
+}

@@ -1,0 +1,3 @@
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+
+export type { Adapter, AdapterPayload };

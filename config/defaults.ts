@@ -1,0 +1,73 @@
+// Every setting, its environment variable and its default, with the reason where it is not
+// obvious. The README's configuration table is written from this list.
+
+export const defaults = {
+  /** Public URL of the server; becomes the `iss` of every token. */
+  ISSUER: 'http://localhost:3000',
+  PORT: 3000,
+  HOST: '0.0.0.0',
+  /** Folder for the embedded database, development secrets and (later) the mail outbox. */
+  DATA_DIR: './data',
+  /** PostgreSQL server; unset means PGlite (Postgres in WASM) in DATA_DIR/pglite. */
+  DATABASE_URL: '',
+  /** Connections per process; PostgreSQL's default max_connections is 100, so ~8 processes fit. */
+  DATABASE_POOL_MAX: 10,
+  /** Redis for short-lived protocol state (sessions, codes, opaque access tokens). */
+  REDIS_URL: '',
+  /** 32 bytes, base64: seals client secrets and private signing keys (AES-256-GCM). */
+  SEALING_KEY: '',
+  /** Comma-separated secrets that sign cookies; the first signs, all verify (rotation). */
+  COOKIE_KEYS: '',
+  LOG_LEVEL: 'info',
+  /** Trust X-Forwarded-* from a reverse proxy terminating TLS in front of Latchkey. */
+  TRUST_PROXY: false,
+
+  /** First-start admin account; the password is printed once when not given. */
+  ADMIN_EMAIL: 'admin@example.com',
+  ADMIN_PASSWORD: '',
+  /** Create a demo client on first start (development only). */
+  DEMO_CLIENT: true,
+  DEMO_CLIENT_REDIRECT_URI: 'http://localhost:8080/callback',
+
+  // OWASP Password Storage Cheat Sheet, argon2id option 2: m=19 MiB, t=2, p=1. ~30 ms per hash
+  // here; the argon2 package's own defaults (64 MiB, t=3, p=4) cost ~185 ms and cap logins at ~7/s.
+  ARGON2_MEMORY_KIB: 19456,
+  ARGON2_TIME_COST: 2,
+  ARGON2_PARALLELISM: 1,
+
+  /** Seconds. Short access tokens bound how long a revoked grant's JWTs stay usable. */
+  ACCESS_TOKEN_TTL: 600,
+  ID_TOKEN_TTL: 3600,
+  AUTHORIZATION_CODE_TTL: 60,
+  REFRESH_TOKEN_TTL: 14 * 24 * 3600,
+  SESSION_TTL: 14 * 24 * 3600,
+  INTERACTION_TTL: 3600,
+  GRANT_TTL: 365 * 24 * 3600,
+  CLIENT_CREDENTIALS_TTL: 600,
+  /**
+   * A rotated refresh token presented again within this many seconds counts as a concurrent
+   * refresh (two tabs, a retry after a lost response) and is honoured; after it, reuse is
+   * treated as theft and revokes the whole grant.
+   */
+  REFRESH_REUSE_GRACE_SECONDS: 5,
+
+  /** Algorithm of the key that signs ID tokens and JWT access tokens. ES256 signs ~10x faster than RS256. */
+  SIGNING_ALG: 'ES256',
+  /** Days between automatic key rotations; 0 turns the schedule off (the CLI still rotates). */
+  KEY_ROTATION_DAYS: 90,
+  /** Seconds a new key is published before it signs, so relying parties' JWKS caches pick it up. */
+  KEY_ANNOUNCE_SECONDS: 24 * 3600,
+  /** How often each process re-reads the key table, so every process agrees on the active key. */
+  KEY_REFRESH_SECONDS: 60,
+
+  /** JSON list of APIs for resource indicators: [{"audience","scopes","format":"jwt"|"opaque"}]. */
+  RESOURCE_SERVERS: '[]',
+  /** Seconds a client read from the database is reused; CLI changes take effect within it. */
+  CLIENT_CACHE_SECONDS: 10,
+  /** Seconds between sweeps of expired protocol rows in PostgreSQL. */
+  SWEEP_INTERVAL_SECONDS: 300,
+  /** Seconds in-flight requests get to finish after SIGTERM before the process exits. */
+  SHUTDOWN_TIMEOUT_SECONDS: 10,
+} as const;
+
+export type DefaultKey = keyof typeof defaults;

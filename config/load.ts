@@ -1,0 +1,179 @@
+import { z } from 'zod';
+import { defaults } from './defaults.ts';
+
+const bool = z
+  .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])])
+  .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
+const int = (min: number) => z.coerce.number().int().min(min);
+const optionalUrl = z.union([z.literal(''), z.url()]);
+
+const resourceServer = z.object({
+  audience: z.url(),
+  scopes: z.string().default(''),
+  format: z.enum(['jwt', 'opaque']).default('jwt'),
+  accessTokenTTL: z.number().int().positive().optional(),
+});
+
+const schema = z.object({
+  NODE_ENV: z.string().default('development'),
+  ISSUER: z.url(),
+  PORT: int(0).max(65535),
+  HOST: z.string().min(1),
+  DATA_DIR: z.string().min(1),
+  DATABASE_URL: optionalUrl,
+  DATABASE_POOL_MAX: int(1),
+  REDIS_URL: optionalUrl,
+  SEALING_KEY: z.string(),
+  COOKIE_KEYS: z.string(),
+  TRUST_PROXY: bool,
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  ADMIN_EMAIL: z.email(),
+  ADMIN_PASSWORD: z.string(),
+  DEMO_CLIENT: bool,
+  DEMO_CLIENT_REDIRECT_URI: z.url(),
+  ARGON2_MEMORY_KIB: int(8192),
+  ARGON2_TIME_COST: int(1),
+  ARGON2_PARALLELISM: int(1),
+  ACCESS_TOKEN_TTL: int(1),
+  ID_TOKEN_TTL: int(1),
+  AUTHORIZATION_CODE_TTL: int(1),
+  REFRESH_TOKEN_TTL: int(1),
+  SESSION_TTL: int(1),
+  INTERACTION_TTL: int(1),
+  GRANT_TTL: int(1),
+  CLIENT_CREDENTIALS_TTL: int(1),
+  REFRESH_REUSE_GRACE_SECONDS: int(0),
+  SIGNING_ALG: z.enum(['ES256', 'EdDSA', 'RS256']),
+  KEY_ROTATION_DAYS: int(0),
+  KEY_ANNOUNCE_SECONDS: int(0),
+  KEY_REFRESH_SECONDS: int(1),
+  RESOURCE_SERVERS: z.string(),
+  CLIENT_CACHE_SECONDS: int(0),
+  SWEEP_INTERVAL_SECONDS: int(1),
+  SHUTDOWN_TIMEOUT_SECONDS: int(0),
+});
+
+export type Config = Readonly<{
+  production: boolean;
+  issuer: string;
+  port: number;
+  host: string;
+  dataDir: string;
+  databaseUrl: string | undefined;
+  databasePoolMax: number;
+  redisUrl: string | undefined;
+  sealingKey: Buffer;
+  cookieKeys: string[];
+  logLevel: string;
+  trustProxy: boolean;
+  admin: { email: string; password: string | undefined };
+  demoClient: { enabled: boolean; redirectUri: string };
+  argon2: { memoryCost: number; timeCost: number; parallelism: number };
+  ttl: {
+    accessToken: number;
+    idToken: number;
+    authorizationCode: number;
+    refreshToken: number;
+    session: number;
+    interaction: number;
+    grant: number;
+    clientCredentials: number;
+  };
+  refreshReuseGraceSeconds: number;
+  keys: {
+    alg: 'ES256' | 'EdDSA' | 'RS256';
+    rotationDays: number;
+    announceSeconds: number;
+    refreshSeconds: number;
+  };
+  resourceServers: z.infer<typeof resourceServer>[];
+  clientCacheSeconds: number;
+  sweepIntervalSeconds: number;
+  shutdownTimeoutSeconds: number;
+}>;
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.problems = problems;
+  }
+}
+
+/** Validates the environment once; throws ConfigError naming every bad or missing setting. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const input: Record<string, unknown> = { NODE_ENV: env.NODE_ENV };
+  for (const [key, value] of Object.entries(defaults)) input[key] = env[key] ?? value;
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map(
+        (i) =>
+          `${i.path.join('.')}: ${i.message} (got ${JSON.stringify(input[String(i.path[0])])})`,
+      ),
+    );
+  }
+  const c = parsed.data;
+  const problems: string[] = [];
+  const production = c.NODE_ENV === 'production';
+  const sealingKey = Buffer.from(c.SEALING_KEY, 'base64');
+  const cookieKeys = c.COOKIE_KEYS.split(',')
+    .map((k) => k.trim())
+    .filter(Boolean);
+  if (production && !c.ISSUER.startsWith('https://'))
+    problems.push('ISSUER: production requires an https:// issuer');
+  if (sealingKey.length !== 32)
+    problems.push('SEALING_KEY: required, 32 random bytes in base64 (openssl rand -base64 32)');
+  if (cookieKeys.length === 0 || cookieKeys.some((k) => k.length < 32))
+    problems.push('COOKIE_KEYS: required, comma-separated secrets of at least 32 characters each');
+  let resourceServers: Config['resourceServers'] = [];
+  try {
+    resourceServers = z.array(resourceServer).parse(JSON.parse(c.RESOURCE_SERVERS));
+  } catch {
+    problems.push('RESOURCE_SERVERS: must be a JSON list of {"audience","scopes","format"}');
+  }
+  if (problems.length) throw new ConfigError(problems);
+
+  return Object.freeze({
+    production,
+    issuer: c.ISSUER.replace(/\/$/, ''),
+    port: c.PORT,
+    host: c.HOST,
+    dataDir: c.DATA_DIR,
+    databaseUrl: c.DATABASE_URL || undefined,
+    databasePoolMax: c.DATABASE_POOL_MAX,
+    redisUrl: c.REDIS_URL || undefined,
+    sealingKey,
+    cookieKeys,
+    logLevel: c.LOG_LEVEL,
+    trustProxy: c.TRUST_PROXY,
+    admin: { email: c.ADMIN_EMAIL.toLowerCase(), password: c.ADMIN_PASSWORD || undefined },
+    demoClient: { enabled: c.DEMO_CLIENT && !production, redirectUri: c.DEMO_CLIENT_REDIRECT_URI },
+    argon2: {
+      memoryCost: c.ARGON2_MEMORY_KIB,
+      timeCost: c.ARGON2_TIME_COST,
+      parallelism: c.ARGON2_PARALLELISM,
+    },
+    ttl: {
+      accessToken: c.ACCESS_TOKEN_TTL,
+      idToken: c.ID_TOKEN_TTL,
+      authorizationCode: c.AUTHORIZATION_CODE_TTL,
+      refreshToken: c.REFRESH_TOKEN_TTL,
+      session: c.SESSION_TTL,
+      interaction: c.INTERACTION_TTL,
+      grant: c.GRANT_TTL,
+      clientCredentials: c.CLIENT_CREDENTIALS_TTL,
+    },
+    refreshReuseGraceSeconds: c.REFRESH_REUSE_GRACE_SECONDS,
+    keys: {
+      alg: c.SIGNING_ALG,
+      rotationDays: c.KEY_ROTATION_DAYS,
+      announceSeconds: c.KEY_ANNOUNCE_SECONDS,
+      refreshSeconds: c.KEY_REFRESH_SECONDS,
+    },
+    resourceServers,
+    clientCacheSeconds: c.CLIENT_CACHE_SECONDS,
+    sweepIntervalSeconds: c.SWEEP_INTERVAL_SECONDS,
+    shutdownTimeoutSeconds: c.SHUTDOWN_TIMEOUT_SECONDS,
+  });
+}

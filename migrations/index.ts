@@ -1,0 +1,15 @@
+import type { Knex } from 'knex';
+import * as initial from './20261123000000_initial.ts';
+
+type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
+
+/** Every migration in order. Listed in code so the same set runs from TypeScript and from dist/. */
+const migrations: Record<string, Migration> = {
+  '20261123000000_initial': initial,
+};
+
+export const migrationSource: Knex.MigrationSource<string> = {
+  getMigrations: async () => Object.keys(migrations),
+  getMigrationName: (name) => name,
+  getMigration: async (name) => migrations[name] as Migration,
+};

@@ -1,0 +1,103 @@
+import { randomUUID } from 'node:crypto';
+import type { Db } from '../db.ts';
+import type { PasswordHasher } from '../security/passwords.ts';
+
+export type User = {
+  id: string;
+  email: string;
+  email_verified: boolean;
+  given_name: string | null;
+  family_name: string | null;
+  name: string | null;
+  password_hash: string | null;
+  roles: string[];
+  disabled: boolean;
+  created_at: Date;
+  updated_at: Date;
+};
+
+export type NewUser = {
+  email: string;
+  password?: string | undefined;
+  name?: string | undefined;
+  givenName?: string | undefined;
+  familyName?: string | undefined;
+  roles?: string[] | undefined;
+  emailVerified?: boolean | undefined;
+};
+
+export class UserExistsError extends Error {}
+
+export function createUserStore(db: Db, passwords: PasswordHasher) {
+  const byEmail = (email: string) =>
+    db<User>('users').whereRaw('lower(email) = ?', [email.trim().toLowerCase()]);
+
+  const store = {
+    findById: (id: string) => db<User>('users').where({ id }).first(),
+    findByEmail: (email: string) => byEmail(email).first(),
+
+    async create(input: NewUser): Promise<User> {
+      const row = {
+        id: randomUUID(),
+        email: input.email.trim(),
+        email_verified: input.emailVerified ?? false,
+        name: input.name ?? null,
+        given_name: input.givenName ?? null,
+        family_name: input.familyName ?? null,
+        password_hash: input.password ? await passwords.hash(input.password) : null,
+        roles: JSON.stringify(input.roles ?? []),
+      };
+      try {
+        const [user] = await db('users').insert(row).returning('*');
+        return user as User;
+      } catch (err) {
+        if ((err as { code?: string }).code === '23505')
+          throw new UserExistsError(`a user with that email exists`);
+        throw err;
+      }
+    },
+
+    async setPassword(id: string, password: string): Promise<boolean> {
+      const hash = await passwords.hash(password);
+      return (
+        (await db('users').where({ id }).update({ password_hash: hash, updated_at: db.fn.now() })) >
+        0
+      );
+    },
+
+    async setDisabled(id: string, disabled: boolean): Promise<boolean> {
+      return (await db('users').where({ id }).update({ disabled, updated_at: db.fn.now() })) > 0;
+    },
+
+    /**
+     * The user for this email and password, or undefined. Unknown email, wrong password and a
+     * disabled account cost one argon2 verify each and give the same answer (no enumeration).
+     */
+    async authenticate(email: string, password: string): Promise<User | undefined> {
+      const user = await store.findByEmail(email);
+      const { ok, rehash } = await passwords.verify(user?.password_hash, password);
+      if (!ok || !user || user.disabled) return undefined;
+      if (rehash) await store.setPassword(user.id, password);
+      return user;
+    },
+
+    count: async () => Number((await db('users').count({ n: '*' }).first())?.n ?? 0),
+  };
+  return store;
+}
+
+export type UserStore = ReturnType<typeof createUserStore>;
+
+/** OIDC Core §5.1 standard claims for the scopes we support, plus `roles`. */
+export function userClaims(user: User) {
+  return {
+    sub: user.id,
+    email: user.email,
+    email_verified: user.email_verified,
+    name: user.name ?? undefined,
+    given_name: user.given_name ?? undefined,
+    family_name: user.family_name ?? undefined,
+    updated_at: Math.floor(new Date(user.updated_at).getTime() / 1000),
+    roles: user.roles,
+  };
+}

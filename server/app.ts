@@ -1,0 +1,78 @@
+import { join } from 'node:path';
+import Koa from 'koa';
+import type { Redis } from 'ioredis';
+import type Provider from 'oidc-provider';
+import type { Config } from '../config/load.ts';
+import { createAdapterFactory } from '../adapters/index.ts';
+import { createUserStore } from './accounts/users.ts';
+import { createClientStore } from './clients/store.ts';
+import type { Db } from './db.ts';
+import { healthRouter } from './health.ts';
+import { errorPages } from './http/errors.ts';
+import { requestId } from './http/request-id.ts';
+import { securityHeaders } from './http/security-headers.ts';
+import { staticFiles } from './http/static-files.ts';
+import { interactionRouter } from './interactions/router.ts';
+import { startKeyManager } from './keys/manager.ts';
+import type { Logger } from './log.ts';
+import { createProvider } from './provider.ts';
+import { createCsrf } from './security/csrf.ts';
+import { createPasswordHasher } from './security/passwords.ts';
+import { createViews, VIEWS_DIR } from './views.ts';
+
+export type AppDeps = { config: Config; db: Db; redis?: Redis | undefined; log: Logger };
+
+/** Builds the whole HTTP application over the given services, without listening. */
+export async function buildApp({ config, db, redis, log }: AppDeps) {
+  const views = createViews();
+  const passwords = createPasswordHasher(config.argon2);
+  const users = createUserStore(db, passwords);
+  const clients = createClientStore(db, config.sealingKey, config.clientCacheSeconds);
+  const adapter = createAdapterFactory({
+    db,
+    redis,
+    findClient: (id) => clients.findForProvider(id),
+    refreshReuseGraceSeconds: config.refreshReuseGraceSeconds,
+  });
+
+  // The provider is rebuilt when the signing keys change; requests use whichever is current.
+  let provider: Provider | undefined;
+  let providerCallback: ReturnType<Provider['callback']> | undefined;
+  const keys = await startKeyManager({
+    db,
+    config,
+    log,
+    onChange(view) {
+      provider = createProvider({ config, adapter, users, views, log }, view.jwks);
+      providerCallback = provider.callback();
+    },
+  });
+  const currentProvider = () => provider as Provider;
+
+  const app = new Koa({ proxy: config.trustProxy });
+  app.silent = true;
+  app.on('error', (err) => log.error({ err }, 'koa error'));
+
+  // Every request passes these steps, in this order.
+  app.use(requestId(log));
+  app.use(securityHeaders({ hsts: config.issuer.startsWith('https://') }));
+  app.use(errorPages(views));
+  app.use(staticFiles(join(VIEWS_DIR, 'static')));
+  app.use(healthRouter({ db, redis }).routes());
+  app.use(
+    interactionRouter({
+      provider: currentProvider,
+      users,
+      views,
+      csrf: createCsrf(config.cookieKeys[0]!),
+    }).routes(),
+  );
+  app.use(async (ctx) => {
+    ctx.respond = false;
+    await providerCallback!(ctx.req, ctx.res);
+  });
+
+  return { app, provider: currentProvider, keys, users, clients, passwords };
+}
+
+export type Latchkey = Awaited<ReturnType<typeof buildApp>>;

@@ -1,0 +1,96 @@
+import { randomBytes } from 'node:crypto';
+import type { AdapterPayload } from 'oidc-provider';
+import type { Db } from '../db.ts';
+import { seal, unseal } from '../security/seal.ts';
+
+export type ClientInput = {
+  name: string;
+  redirectUris: string[];
+  postLogoutRedirectUris?: string[] | undefined;
+  grantTypes?: string[] | undefined;
+  /** A public client (SPA, native app) has no secret and must use PKCE. */
+  public?: boolean | undefined;
+  corsOrigins?: string[] | undefined;
+  clientId?: string | undefined;
+};
+
+type Row = {
+  client_id: string;
+  secret_sealed: string | null;
+  metadata: Record<string, unknown>;
+  created_at: Date;
+};
+
+const MAX_CACHED = 10_000;
+
+export function createClientStore(db: Db, sealingKey: Buffer, cacheSeconds: number) {
+  const cache = new Map<string, { until: number; value: AdapterPayload | undefined }>();
+
+  return {
+    /** Registers a client; the secret is returned here once and kept only sealed. */
+    async create(
+      input: ClientInput,
+    ): Promise<{ clientId: string; clientSecret: string | undefined }> {
+      const clientId = input.clientId ?? randomBytes(12).toString('base64url');
+      const clientSecret = input.public ? undefined : randomBytes(32).toString('base64url');
+      const grantTypes = input.grantTypes ?? ['authorization_code', 'refresh_token'];
+      const metadata = {
+        client_name: input.name,
+        redirect_uris: input.redirectUris,
+        post_logout_redirect_uris: input.postLogoutRedirectUris ?? [],
+        grant_types: grantTypes,
+        response_types: grantTypes.includes('authorization_code') ? ['code'] : [],
+        token_endpoint_auth_method: input.public ? 'none' : 'client_secret_basic',
+        allowed_cors_origins: input.corsOrigins ?? [],
+      };
+      await db('clients').insert({
+        client_id: clientId,
+        secret_sealed: clientSecret ? seal(sealingKey, clientSecret) : null,
+        metadata: JSON.stringify(metadata),
+      });
+      return { clientId, clientSecret };
+    },
+
+    async list() {
+      const rows: Row[] = await db('clients')
+        .select('client_id', 'metadata', 'created_at')
+        .orderBy('created_at');
+      return rows.map((r) => ({
+        clientId: r.client_id,
+        createdAt: r.created_at,
+        metadata: r.metadata,
+      }));
+    },
+
+    async delete(clientId: string): Promise<boolean> {
+      cache.delete(clientId);
+      return (await db('clients').where({ client_id: clientId }).delete()) > 0;
+    },
+
+    /**
+     * The provider's view of a client, secret unsealed. The token and introspection endpoints
+     * look a client up on every call, so reads are cached for a few seconds.
+     */
+    async findForProvider(clientId: string): Promise<AdapterPayload | undefined> {
+      const hit = cache.get(clientId);
+      if (hit && hit.until > Date.now()) return hit.value;
+      const row: Row | undefined = await db('clients').where({ client_id: clientId }).first();
+      const value = row
+        ? {
+            ...row.metadata,
+            client_id: row.client_id,
+            ...(row.secret_sealed && { client_secret: unseal(sealingKey, row.secret_sealed) }),
+          }
+        : undefined;
+      if (cacheSeconds > 0) {
+        if (cache.size >= MAX_CACHED) cache.clear();
+        cache.set(clientId, { until: Date.now() + cacheSeconds * 1000, value });
+      }
+      return value;
+    },
+
+    count: async () => Number((await db('clients').count({ n: '*' }).first())?.n ?? 0),
+  };
+}
+
+export type ClientStore = ReturnType<typeof createClientStore>;

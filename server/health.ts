@@ -1,0 +1,45 @@
+import Router from '@koa/router';
+import type { Redis } from 'ioredis';
+import type { Db } from './db.ts';
+
+const CHECK_TIMEOUT_MS = 2000;
+
+function withTimeout<T>(promise: Promise<T>): Promise<T> {
+  return Promise.race([
+    promise,
+    new Promise<T>((_, reject) =>
+      setTimeout(
+        () => reject(new Error(`no answer in ${CHECK_TIMEOUT_MS} ms`)),
+        CHECK_TIMEOUT_MS,
+      ).unref(),
+    ),
+  ]);
+}
+
+/** /healthz: the process answers. /readyz: the database and Redis answer too (503 naming what failed). */
+export function healthRouter({ db, redis }: { db: Db; redis?: Redis | undefined }): Router {
+  const router = new Router();
+  router.get('/healthz', (ctx) => {
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { status: 'ok' };
+  });
+  router.get('/readyz', async (ctx) => {
+    const checks: Record<string, () => Promise<unknown>> = { database: () => db.raw('SELECT 1') };
+    if (redis) checks.redis = () => redis.ping();
+    const results = await Promise.all(
+      Object.entries(checks).map(async ([name, check]) => {
+        try {
+          await withTimeout(check());
+          return [name, 'ok'] as const;
+        } catch (err) {
+          return [name, `fail: ${(err as Error).message}`] as const;
+        }
+      }),
+    );
+    const failed = results.some(([, r]) => r !== 'ok');
+    ctx.set('Cache-Control', 'no-store');
+    ctx.status = failed ? 503 : 200;
+    ctx.body = { status: failed ? 'fail' : 'ok', checks: Object.fromEntries(results) };
+  });
+  return router;
+}

@@ -1,0 +1,32 @@
+import type { Context } from 'koa';
+
+/** Hosted forms hold a few short fields; anything bigger is not one of ours. */
+export const FORM_LIMIT_BYTES = 16 * 1024;
+
+export class HttpError extends Error {
+  readonly status: number;
+  readonly expose = true;
+  constructor(status: number, message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/** Reads an application/x-www-form-urlencoded body once, refusing other types and oversize bodies. */
+export async function readForm(ctx: Context): Promise<Record<string, string>> {
+  if (!ctx.is('application/x-www-form-urlencoded'))
+    throw new HttpError(415, 'Expected a form submission.');
+  const declared = Number(ctx.get('content-length') || 0);
+  if (declared > FORM_LIMIT_BYTES) throw new HttpError(413, 'The form is too large.');
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > FORM_LIMIT_BYTES) throw new HttpError(413, 'The form is too large.');
+    chunks.push(chunk);
+  }
+  const form: Record<string, string> = {};
+  for (const [key, value] of new URLSearchParams(Buffer.concat(chunks).toString('utf8')))
+    form[key] ??= value;
+  return form;
+}

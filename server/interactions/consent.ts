@@ -1,0 +1,66 @@
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import type { Csrf } from '../security/csrf.ts';
+import type { Views } from '../views.ts';
+
+type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
+
+/** What each scope lets the application do, in the user's words. */
+const SCOPE_TEXT: Record<string, string> = {
+  openid: 'Know who you are when you sign in',
+  profile: 'See your name',
+  email: 'See your email address and whether it is verified',
+  roles: 'See the roles you hold',
+  offline_access: 'Stay connected when you are not using it',
+};
+
+type MissingDetails = {
+  missingOIDCScope?: string[];
+  missingOIDCClaims?: string[];
+  missingResourceScopes?: Record<string, string[]>;
+};
+
+export async function consentPage(
+  ctx: Context,
+  deps: { provider: Provider; views: Views; csrf: Csrf },
+  interaction: Details,
+  client: string,
+) {
+  const missing = interaction.prompt.details as MissingDetails;
+  const scopes = (missing.missingOIDCScope ?? []).map((s) => SCOPE_TEXT[s] ?? s);
+  const apis = Object.entries(missing.missingResourceScopes ?? {}).map(([api, list]) => ({
+    api,
+    scopes: list,
+  }));
+  const existing = interaction.grantId
+    ? await deps.provider.Grant.find(interaction.grantId)
+    : undefined;
+  const granted = (existing?.getOIDCScope() ?? '')
+    .split(' ')
+    .filter(Boolean)
+    .map((s) => SCOPE_TEXT[s] ?? s);
+  deps.views.render(ctx, 'consent', {
+    title: `Allow ${client}?`,
+    uid: interaction.uid,
+    csrf: deps.csrf.token(interaction.uid),
+    client,
+    scopes,
+    apis,
+    granted,
+  });
+}
+
+/** Records what the user just allowed on the (existing or new) grant; returns its id. */
+export async function grantConsent(provider: Provider, interaction: Details): Promise<string> {
+  const { accountId } = interaction.session ?? {};
+  if (!accountId) throw new Error('consent without a signed-in session');
+  const grant =
+    (interaction.grantId && (await provider.Grant.find(interaction.grantId))) ||
+    new provider.Grant({ accountId, clientId: String(interaction.params.client_id) });
+  const missing = interaction.prompt.details as MissingDetails;
+  if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+  if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+  for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {}))
+    grant.addResourceScope(indicator, scopes.join(' '));
+  return grant.save();
+}

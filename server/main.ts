@@ -1,0 +1,48 @@
+import { ConfigError, loadConfig } from '../config/load.ts';
+import { withDevSecrets } from '../config/dev-secrets.ts';
+import { createLogger } from './log.ts';
+import { startLatchkey } from './server.ts';
+
+let config;
+try {
+  config = loadConfig(withDevSecrets(process.env));
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  console.error(err.message);
+  process.exit(1);
+}
+
+const log = createLogger(config.logLevel);
+const running = await startLatchkey(config, log);
+const { admin, demoClient } = running.bootstrapReport;
+
+// Printed to the terminal, not the log: the first-start password is shown exactly once.
+const lines = [
+  `Latchkey is up: issuer ${config.issuer} (listening on ${config.host}:${running.server.address() && (running.server.address() as { port: number }).port})`,
+];
+lines.push(
+  `  storage: ${config.databaseUrl ? 'PostgreSQL server' : `PGlite in ${config.dataDir}/pglite`}${config.redisUrl ? ' + Redis' : ''}`,
+);
+if (admin)
+  lines.push(
+    `  admin login created: ${admin.email} / ${admin.password ?? '(password from ADMIN_PASSWORD)'}  <- shown once`,
+  );
+if (demoClient)
+  lines.push(
+    `  demo client: client_id=${demoClient.clientId} client_secret=${demoClient.clientSecret} redirect_uri=${demoClient.redirectUri}`,
+  );
+lines.push(`  discovery: ${config.issuer}/.well-known/openid-configuration`);
+console.log(lines.join('\n'));
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    log.info({ signal }, 'shutting down');
+    running.close().then(
+      () => process.exit(0),
+      (err) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  });
+}

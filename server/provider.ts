@@ -1,0 +1,165 @@
+import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { Config } from '../config/load.ts';
+import type { AdapterFactory } from '../adapters/index.ts';
+import { userClaims, type UserStore } from './accounts/users.ts';
+import type { PrivateJwk } from './keys/store.ts';
+import type { Logger } from './log.ts';
+import type { Views } from './views.ts';
+
+export type ProviderDeps = {
+  config: Config;
+  adapter: AdapterFactory;
+  users: UserStore;
+  views: Views;
+  log: Logger;
+};
+
+export const SCOPES = ['openid', 'offline_access', 'profile', 'email', 'roles'];
+
+/** OIDC Core §5.4 scope → claims, plus our `roles`. */
+const CLAIMS = {
+  openid: ['sub'],
+  profile: ['name', 'given_name', 'family_name', 'updated_at'],
+  email: ['email', 'email_verified'],
+  roles: ['roles'],
+};
+
+function resourceServerInfo(config: Config) {
+  return async (_ctx: KoaContextWithOIDC, indicator: string) => {
+    const server = config.resourceServers.find((s) => s.audience === indicator);
+    if (!server) throw new errors.InvalidTarget(`unknown resource ${indicator}`);
+    return {
+      audience: server.audience,
+      scope: server.scopes,
+      accessTokenTTL: server.accessTokenTTL ?? config.ttl.accessToken,
+      ...(server.format === 'jwt'
+        ? { accessTokenFormat: 'jwt' as const, jwt: { sign: { alg: config.keys.alg } } }
+        : { accessTokenFormat: 'opaque' as const }),
+    };
+  };
+}
+
+/** The oidc-provider instance for one set of signing keys; rebuilt when the key view changes. */
+export function createProvider(
+  { config, adapter, users, views, log }: ProviderDeps,
+  jwks: PrivateJwk[],
+): Provider {
+  const configuration: Configuration = {
+    adapter: adapter as unknown as Configuration['adapter'],
+    jwks: { keys: jwks as NonNullable<Configuration['jwks']>['keys'] },
+    cookies: {
+      keys: config.cookieKeys,
+      long: { signed: true, httpOnly: true, sameSite: 'lax' },
+      short: { signed: true, httpOnly: true, sameSite: 'lax' },
+    },
+    scopes: SCOPES,
+    // Authorization code only: the implicit and hybrid flows are gone from OAuth 2.1.
+    responseTypes: ['code'],
+    claims: CLAIMS,
+    // Claims of the granted scopes go in the ID token too, as most relying parties expect.
+    conformIdTokenClaims: false,
+    allowOmittingSingleRegisteredRedirectUri: false,
+    clientDefaults: {
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      id_token_signed_response_alg: config.keys.alg,
+    },
+    enabledJWA: { idTokenSigningAlgValues: ['ES256', 'EdDSA', 'RS256'] },
+    extraClientMetadata: {
+      properties: ['allowed_cors_origins'],
+      validator(_ctx, key, value) {
+        if (key !== 'allowed_cors_origins' || value === undefined) return;
+        if (
+          !Array.isArray(value) ||
+          value.some((o) => typeof o !== 'string' || URL.parse(o)?.origin !== o)
+        )
+          throw new errors.InvalidClientMetadata('allowed_cors_origins must be a list of origins');
+      },
+    },
+    // Per-client CORS: only the origins registered for the client (no implicit rule).
+    clientBasedCORS(_ctx, origin, client) {
+      const allowed = (client as unknown as { allowed_cors_origins?: string[] })
+        .allowed_cors_origins;
+      return Array.isArray(allowed) && allowed.includes(origin);
+    },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      // RFC 7662 §4: a public client may introspect only its own tokens; a confidential one
+      // (a resource server) any token presented to it.
+      introspection: {
+        enabled: true,
+        allowedPolicy: async (ctx, client, token) =>
+          client.clientAuthMethod !== 'none' || token.clientId === client.clientId,
+      },
+      // RFC 7009 §2.1: a client revokes only tokens issued to it.
+      revocation: {
+        enabled: true,
+        allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
+      },
+      userinfo: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        async logoutSource(ctx, form) {
+          views.render(ctx as never, 'logout', {
+            title: 'Sign out',
+            form,
+            clientName: ctx.oidc.client?.clientName,
+          });
+        },
+        async postLogoutSuccessSource(ctx) {
+          views.render(ctx as never, 'logged-out', {
+            title: 'Signed out',
+            clientName: ctx.oidc.client?.clientName,
+          });
+        },
+      },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: async () => undefined as unknown as string,
+        getResourceServerInfo: resourceServerInfo(config),
+        useGrantedResource: async () => false,
+      },
+    },
+    rotateRefreshToken: () => true,
+    ttl: {
+      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.ttl.accessToken,
+      AuthorizationCode: config.ttl.authorizationCode,
+      ClientCredentials: (_ctx, token) =>
+        token.resourceServer?.accessTokenTTL ?? config.ttl.clientCredentials,
+      IdToken: config.ttl.idToken,
+      RefreshToken: config.ttl.refreshToken,
+      Session: config.ttl.session,
+      Interaction: config.ttl.interaction,
+      Grant: config.ttl.grant,
+    },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    async findAccount(_ctx, sub) {
+      const user = await users.findById(sub);
+      if (!user || user.disabled) return undefined;
+      return { accountId: user.id, claims: async () => userClaims(user) };
+    },
+    // Gateways verifying JWT access tokens locally get the user's roles with them.
+    async extraTokenClaims(_ctx, token) {
+      if (token.kind !== 'AccessToken' || !token.accountId) return undefined;
+      const user = await users.findById(token.accountId);
+      return user ? { roles: user.roles } : undefined;
+    },
+    async renderError(ctx, out) {
+      views.render(
+        ctx as never,
+        'error',
+        { title: 'Something went wrong', error: out.error, description: out.error_description },
+        ctx.status,
+      );
+    },
+  };
+
+  const provider = new Provider(config.issuer, configuration);
+  provider.proxy = config.trustProxy;
+  provider.on('server_error', (ctx, err) =>
+    log.error({ err, requestId: ctx.state?.requestId }, 'provider server error'),
+  );
+  return provider;
+}

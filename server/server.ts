@@ -1,0 +1,72 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Redis } from 'ioredis';
+import type { Config } from '../config/load.ts';
+import { sweepExpired } from '../adapters/postgres.ts';
+import { buildApp, type Latchkey } from './app.ts';
+import { bootstrap, type BootstrapReport } from './bootstrap.ts';
+import { migrate, openDb } from './db.ts';
+import { withAdvisoryLock } from './locks.ts';
+import type { Logger } from './log.ts';
+
+export type Running = Latchkey & {
+  url: string;
+  server: Server;
+  bootstrapReport: BootstrapReport;
+  /** Graceful stop: refuse new connections, let in-flight requests finish, close the pools. */
+  close(): Promise<void>;
+};
+
+/** Opens storage, migrates, builds the app and listens; the one way a Latchkey process starts. */
+export async function startLatchkey(config: Config, log: Logger): Promise<Running> {
+  const db = openDb({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    poolMax: config.databasePoolMax,
+  });
+  const redis = config.redisUrl
+    ? new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 })
+    : undefined;
+  await redis?.connect();
+  const applied = await migrate(db);
+  if (applied.length) log.info({ applied }, 'migrations applied');
+
+  const latchkey = await buildApp({ config, db, redis, log });
+  const bootstrapReport = await bootstrap(config, latchkey.users, latchkey.clients);
+
+  const sweeper = setInterval(() => {
+    withAdvisoryLock(db, 'sweep', (trx) => sweepExpired(trx))
+      .then((n) => n && log.info({ deleted: n }, 'expired protocol rows swept'))
+      .catch((err) => log.error({ err }, 'sweep failed'));
+  }, config.sweepIntervalSeconds * 1000).unref();
+
+  const server = createServer(latchkey.app.callback());
+  // Keep-alive connections would hold a graceful close open; idle ones are closed at once.
+  server.keepAliveTimeout = 5000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+
+  let closing: Promise<void> | undefined;
+  async function close() {
+    closing ??= (async () => {
+      clearInterval(sweeper);
+      latchkey.keys.stop();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const timer = setTimeout(
+        () => server.closeAllConnections(),
+        config.shutdownTimeoutSeconds * 1000,
+      );
+      await closed;
+      clearTimeout(timer);
+      await db.destroy();
+      await redis?.quit().catch(() => redis.disconnect());
+    })();
+    return closing;
+  }
+
+  return { ...latchkey, url: `http://127.0.0.1:${port}`, server, bootstrapReport, close };
+}

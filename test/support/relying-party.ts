@@ -1,0 +1,80 @@
+import * as oidc from 'openid-client';
+import type { Browser } from './browser.ts';
+import { formAction, hiddenInput } from './browser.ts';
+
+export const REDIRECT_URI = 'http://rp.example.test/callback';
+export const POST_LOGOUT_URI = 'http://rp.example.test/';
+
+/** An openid-client relying party discovered from the server (plain http allowed: loopback tests). */
+export function relyingParty(issuer: string, clientId: string, clientSecret?: string) {
+  return oidc.discovery(
+    new URL(issuer),
+    clientId,
+    clientSecret,
+    clientSecret ? undefined : oidc.None(),
+    {
+      execute: [oidc.allowInsecureRequests],
+    },
+  );
+}
+
+export type SignIn = {
+  email: string;
+  password: string;
+  scope?: string;
+  resource?: string;
+  params?: Record<string, string>;
+  tokenParams?: Record<string, string>;
+};
+
+/** Runs an authorization code + PKCE flow through the real login (and consent) pages. */
+export async function signIn(
+  rp: oidc.Configuration,
+  browser: Browser,
+  issuer: string,
+  input: SignIn,
+) {
+  const verifier = oidc.randomPKCECodeVerifier();
+  const state = oidc.randomState();
+  const url = oidc.buildAuthorizationUrl(rp, {
+    redirect_uri: REDIRECT_URI,
+    scope: input.scope ?? 'openid email profile roles offline_access',
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state,
+    prompt: 'consent',
+    ...(input.resource && { resource: input.resource }),
+    ...input.params,
+  });
+  let { res, url: at } = await browser.follow(await browser.get(url), issuer);
+  if (at.pathname.startsWith('/interaction/')) {
+    const html = await res.text();
+    if (!html.includes('name="password"')) throw new Error(`expected the login page at ${at}`);
+    ({ res, url: at } = await browser.follow(
+      await browser.post(new URL(formAction(html, '/login'), issuer), {
+        csrf: hiddenInput(html, 'csrf'),
+        email: input.email,
+        password: input.password,
+      }),
+      issuer,
+    ));
+  }
+  if (at.pathname.startsWith('/interaction/')) {
+    const html = await res.text();
+    if (!html.includes('/consent'))
+      throw new Error(`expected the consent page, got ${res.status}: ${html.slice(0, 300)}`);
+    ({ url: at } = await browser.follow(
+      await browser.post(new URL(formAction(html, '/consent'), issuer), {
+        csrf: hiddenInput(html, 'csrf'),
+      }),
+      issuer,
+    ));
+  }
+  if (!at.href.startsWith(REDIRECT_URI)) throw new Error(`flow ended at ${at}`);
+  return oidc.authorizationCodeGrant(
+    rp,
+    at,
+    { pkceCodeVerifier: verifier, expectedState: state },
+    input.tokenParams,
+  );
+}
