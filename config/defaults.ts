@@ -2,8 +2,8 @@
 // obvious. The README's configuration table is written from this list.
 
 export const defaults = {
-  /** Public URL of the server; becomes the `iss` of every token. */
-  ISSUER: 'http://localhost:3000',
+  /** Public URL of the server; becomes the `iss` of every token. Unset: http://localhost:<PORT>. */
+  ISSUER: '',
   PORT: 3000,
   HOST: '0.0.0.0',
   /** Folder for the embedded database, development secrets and (later) the mail outbox. */

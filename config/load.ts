@@ -103,7 +103,8 @@ export class ConfigError extends Error {
 /** Validates the environment once; throws ConfigError naming every bad or missing setting. */
 export function loadConfig(env: Record<string, string | undefined>): Config {
   const input: Record<string, unknown> = { NODE_ENV: env.NODE_ENV };
-  for (const [key, value] of Object.entries(defaults)) input[key] = env[key] ?? value;
+  for (const [key, value] of Object.entries(defaults)) input[key] = env[key] || value;
+  input.ISSUER ||= `http://localhost:${String(input.PORT)}`;
   const parsed = schema.safeParse(input);
   if (!parsed.success) {
     throw new ConfigError(

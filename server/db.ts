@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
@@ -15,7 +15,47 @@ export function openDb({ databaseUrl, dataDir, poolMax }: DbOptions): Db {
   }
   const filename = join(dataDir, 'pglite');
   mkdirSync(filename, { recursive: true });
-  return knexFactory({ client: ClientPgLite, dialect: 'postgres', connection: { filename } });
+  const release = claimEmbedded(join(dataDir, 'pglite.pid'));
+  const db = knexFactory({ client: ClientPgLite, dialect: 'postgres', connection: { filename } });
+  releases.set(db, release);
+  return db;
+}
+
+const releases = new WeakMap<Db, () => void>();
+
+/** Closes the pool and, for PGlite, hands the data folder back so another process may open it. */
+export async function closeDb(db: Db): Promise<void> {
+  await db.destroy();
+  releases.get(db)?.();
+}
+
+/**
+ * PGlite is one process's database: a second process opening the same folder would corrupt it.
+ * A pid file names the owner; another live owner is refused with what to do instead.
+ */
+function claimEmbedded(pidFile: string): () => void {
+  let owner = 0;
+  try {
+    owner = Number(readFileSync(pidFile, 'utf8'));
+  } catch {
+    // no owner yet
+  }
+  if (owner && owner !== process.pid && isAlive(owner))
+    throw new Error(
+      `The embedded database (${pidFile.replace(/pglite\.pid$/, 'pglite')}) is in use by process ${owner}. ` +
+        'Stop that process first, or set DATABASE_URL so several processes share a PostgreSQL server.',
+    );
+  writeFileSync(pidFile, String(process.pid));
+  return () => rmSync(pidFile, { force: true });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 export async function migrate(db: Db): Promise<string[]> {

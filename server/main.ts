@@ -13,7 +13,11 @@ try {
 }
 
 const log = createLogger(config.logLevel);
-const running = await startLatchkey(config, log);
+const running = await startLatchkey(config, log).catch((err: Error) => {
+  log.fatal({ err }, 'could not start');
+  console.error(`Latchkey could not start: ${err.message}`);
+  process.exit(1);
+});
 const { admin, demoClient } = running.bootstrapReport;
 
 // Printed to the terminal, not the log: the first-start password is shown exactly once.

@@ -5,7 +5,7 @@ import type { Config } from '../config/load.ts';
 import { sweepExpired } from '../adapters/postgres.ts';
 import { buildApp, type Latchkey } from './app.ts';
 import { bootstrap, type BootstrapReport } from './bootstrap.ts';
-import { migrate, openDb } from './db.ts';
+import { closeDb, migrate, openDb } from './db.ts';
 import { withAdvisoryLock } from './locks.ts';
 import type { Logger } from './log.ts';
 
@@ -62,7 +62,7 @@ export async function startLatchkey(config: Config, log: Logger): Promise<Runnin
       );
       await closed;
       clearTimeout(timer);
-      await db.destroy();
+      await closeDb(db);
       await redis?.quit().catch(() => redis.disconnect());
     })();
     return closing;

@@ -5,7 +5,7 @@ import { ConfigError, loadConfig, type Config } from '../../config/load.ts';
 import { withDevSecrets } from '../../config/dev-secrets.ts';
 import { createUserStore } from '../accounts/users.ts';
 import { createClientStore } from '../clients/store.ts';
-import { migrate, openDb, type Db } from '../db.ts';
+import { closeDb, migrate, openDb, type Db } from '../db.ts';
 import { retainSeconds, rotateKeys } from '../keys/manager.ts';
 import { loadKeyView } from '../keys/store.ts';
 import { createPasswordHasher } from '../security/passwords.ts';
@@ -155,19 +155,16 @@ try {
   console.error(err instanceof ConfigError ? err.message : err);
   process.exit(1);
 }
-const db = openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax: 2 });
+let db: Db | undefined;
 try {
+  db = openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax: 2 });
   if (argv[0] !== 'migrate') await migrate(db);
   console.log(await run(argv, config, db));
   process.exitCode = 0;
 } catch (err) {
-  const message =
-    err instanceof UsageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION'
-      ? (err as Error).message
-      : String(err);
-  console.error(`latchkey: ${message}`);
+  console.error(`latchkey: ${(err as Error).message ?? String(err)}`);
   if (err instanceof UsageError) console.error(`\n${USAGE}`);
   process.exitCode = 1;
 } finally {
-  await db.destroy();
+  if (db) await closeDb(db);
 }

@@ -90,6 +90,12 @@ export async function startKeyManager({ db, config, log, onChange }: Deps) {
   return {
     current: () => view,
     refresh,
+    /** Announces new keys now (CLI `keys rotate` does the same from another process). */
+    async rotate() {
+      const kids = await rotateKeys(db, config);
+      await refresh();
+      return kids;
+    },
     stop() {
       clearInterval(interval);
       clearTimeout(stageTimer);

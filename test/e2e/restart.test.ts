@@ -1,0 +1,51 @@
+import { rmSync } from 'node:fs';
+import { decodeProtectedHeader } from 'jose';
+import * as oidc from 'openid-client';
+import { describe, expect, it } from 'vitest';
+import { Browser } from '../support/browser.ts';
+import { startChildServer } from '../support/child-server.ts';
+import { REDIRECT_URI, relyingParty, signIn } from '../support/relying-party.ts';
+import { STORAGES, startTestServer, storageEnv } from '../support/server.ts';
+
+const USER = { email: 'restart@example.test', password: 'a long enough password' };
+
+describe.each(STORAGES)('restart on %s storage', (storage) => {
+  it('keeps users, clients, keys, sessions and refresh tokens across a stop and start', async () => {
+    const env = await storageEnv(storage);
+    const first = await startTestServer(env);
+    const port = Number(new URL(first.url).port);
+    await first.users.create({ ...USER, emailVerified: true });
+    const client = await first.clients.create({
+      name: 'Restart app',
+      redirectUris: [REDIRECT_URI],
+    });
+    const browser = new Browser();
+    const firstRp = await relyingParty(first.url, client.clientId, client.clientSecret);
+    const tokens = await signIn(firstRp, browser, first.url, USER);
+    const kid = decodeProtectedHeader(tokens.id_token!).kid;
+    await first.close();
+
+    // The second life is a separate process on the same storage, stopped with SIGTERM.
+    const second = await startChildServer(env, port);
+    try {
+      const rp = await relyingParty(second.url, client.clientId, client.clientSecret);
+      const refreshed = await oidc.refreshTokenGrant(rp, tokens.refresh_token!);
+      expect(refreshed.access_token).toBeTruthy();
+      expect(decodeProtectedHeader(refreshed.id_token!).kid).toBe(kid);
+
+      const silent = oidc.buildAuthorizationUrl(rp, {
+        redirect_uri: REDIRECT_URI,
+        scope: 'openid',
+        prompt: 'none',
+        code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
+        code_challenge_method: 'S256',
+      });
+      const { url } = await browser.follow(await browser.get(silent), second.url);
+      expect(url.searchParams.get('error')).toBeNull();
+      expect(url.searchParams.get('code')).toBeTruthy();
+    } finally {
+      expect(await second.stop('SIGTERM')).toBe(0);
+      rmSync(env.DATA_DIR!, { recursive: true, force: true });
+    }
+  });
+});
