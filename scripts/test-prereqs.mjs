@@ -1,5 +1,5 @@
 // Makes sure the programs the test suite starts are on this machine: PostgreSQL's server
-// binaries and redis-server. As root with apt-get (CI, a fresh Debian machine) it installs
+// binaries, redis-server and Chromium (driven by playwright-core for the page tests). As root with apt-get (CI, a fresh Debian machine) it installs
 // them; elsewhere it says exactly what to install.
 import { execSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
@@ -19,6 +19,7 @@ const hasPostgres = () =>
 const missing = [];
 if (!hasPostgres()) missing.push('postgresql');
 if (!has('redis-server')) missing.push('redis-server');
+if (!existsSync(process.env.CHROMIUM_PATH ?? '/usr/bin/chromium')) missing.push('chromium');
 
 if (missing.length) {
   if (process.getuid?.() === 0 && has('apt-get')) {
