@@ -1,25 +1,18 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUserStore, UserExistsError } from '../../server/accounts/users.ts';
-import { migrate, openDb, type Db } from '../../server/db.ts';
+import type { Db } from '../../server/db.ts';
+import { tempEmbeddedDb } from '../support/embedded-db.ts';
 import { createPasswordHasher } from '../../server/security/passwords.ts';
 
 const OWASP = { memoryCost: 19456, timeCost: 2, parallelism: 1 };
 
 describe('user store', () => {
   let db: Db;
-  let dir: string;
+  let cleanup: () => Promise<void>;
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'latchkey-users-'));
-    db = openDb({ databaseUrl: undefined, dataDir: dir, poolMax: 1 });
-    await migrate(db);
+    ({ db, cleanup } = await tempEmbeddedDb());
   });
-  afterAll(async () => {
-    await db.destroy();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => cleanup());
 
   it('stores argon2id hashes with the configured parameters, never the password', async () => {
     const users = createUserStore(db, createPasswordHasher(OWASP));

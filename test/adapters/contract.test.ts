@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresAdapter, sweepExpired } from '../../adapters/postgres.ts';
@@ -9,6 +6,7 @@ import { withReuseGrace } from '../../adapters/index.ts';
 import type { Adapter } from '../../adapters/types.ts';
 import { migrate, openDb, type Db } from '../../server/db.ts';
 import { freshPostgresUrl, freshRedisUrl } from '../support/databases.ts';
+import { tempEmbeddedDb } from '../support/embedded-db.ts';
 
 type Backend = { make(model: string): Adapter; close(): Promise<void>; db?: Db };
 
@@ -19,14 +17,8 @@ const backends: Record<string, () => Promise<Backend>> = {
     return { db, make: (m) => new PostgresAdapter(db, m), close: () => db.destroy() };
   },
   PGlite: async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'latchkey-pglite-'));
-    const db = openDb({ databaseUrl: undefined, dataDir: dir, poolMax: 1 });
-    await migrate(db);
-    return {
-      db,
-      make: (m) => new PostgresAdapter(db, m),
-      close: async () => (await db.destroy(), rmSync(dir, { recursive: true, force: true })),
-    };
+    const { db, cleanup } = await tempEmbeddedDb();
+    return { db, make: (m) => new PostgresAdapter(db, m), close: cleanup };
   },
   Redis: async () => {
     const redis = new Redis(await freshRedisUrl());

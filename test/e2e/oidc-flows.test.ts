@@ -2,7 +2,13 @@ import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser } from '../support/browser.ts';
-import { POST_LOGOUT_URI, REDIRECT_URI, relyingParty, signIn } from '../support/relying-party.ts';
+import {
+  POST_LOGOUT_URI,
+  REDIRECT_URI,
+  relyingParty,
+  signIn,
+  silentAuthorizationUrl,
+} from '../support/relying-party.ts';
 import { STORAGES, startTestServer, storageEnv, type TestServer } from '../support/server.ts';
 
 const API = 'https://api.example.test';
@@ -186,13 +192,7 @@ describe.each(STORAGES)('OIDC flows on %s storage', (storage) => {
     );
     expect(done.url.href).toBe(`${POST_LOGOUT_URI}?state=bye`);
     // The session is gone: a silent authorization request now needs a login.
-    const silent = oidc.buildAuthorizationUrl(rp, {
-      redirect_uri: REDIRECT_URI,
-      scope: 'openid',
-      prompt: 'none',
-      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
-      code_challenge_method: 'S256',
-    });
+    const silent = await silentAuthorizationUrl(rp);
     const back = await browser.follow(await browser.get(silent), server.url);
     expect(back.url.searchParams.get('error')).toBe('login_required');
   });

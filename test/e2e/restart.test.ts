@@ -4,7 +4,12 @@ import * as oidc from 'openid-client';
 import { describe, expect, it } from 'vitest';
 import { Browser } from '../support/browser.ts';
 import { startChildServer } from '../support/child-server.ts';
-import { REDIRECT_URI, relyingParty, signIn } from '../support/relying-party.ts';
+import {
+  REDIRECT_URI,
+  relyingParty,
+  signIn,
+  silentAuthorizationUrl,
+} from '../support/relying-party.ts';
 import { STORAGES, startTestServer, storageEnv } from '../support/server.ts';
 
 const USER = { email: 'restart@example.test', password: 'a long enough password' };
@@ -33,13 +38,7 @@ describe.each(STORAGES)('restart on %s storage', (storage) => {
       expect(refreshed.access_token).toBeTruthy();
       expect(decodeProtectedHeader(refreshed.id_token!).kid).toBe(kid);
 
-      const silent = oidc.buildAuthorizationUrl(rp, {
-        redirect_uri: REDIRECT_URI,
-        scope: 'openid',
-        prompt: 'none',
-        code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
-        code_challenge_method: 'S256',
-      });
+      const silent = await silentAuthorizationUrl(rp);
       const { url } = await browser.follow(await browser.get(silent), second.url);
       expect(url.searchParams.get('error')).toBeNull();
       expect(url.searchParams.get('code')).toBeTruthy();

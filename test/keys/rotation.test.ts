@@ -1,10 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate, openDb, type Db } from '../../server/db.ts';
+import type { Db } from '../../server/db.ts';
+import { tempEmbeddedDb } from '../support/embedded-db.ts';
 import { addKeySet, loadKeyView } from '../../server/keys/store.ts';
 import { startChildServer, type ChildServer } from '../support/child-server.ts';
 import { relyingParty } from '../support/relying-party.ts';
@@ -98,16 +99,11 @@ describe('signing key rotation across two server processes on one PostgreSQL + R
 
 describe('key stages derived from the key table', () => {
   let db: Db;
-  let dir: string;
+  let cleanup: () => Promise<void>;
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'latchkey-keys-'));
-    db = openDb({ databaseUrl: undefined, dataDir: dir, poolMax: 1 });
-    await migrate(db);
+    ({ db, cleanup } = await tempEmbeddedDb());
   });
-  afterAll(async () => {
-    await db.destroy();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => cleanup());
 
   it('keeps a superseded key published for the retain period, then drops it', async () => {
     const t0 = new Date('2026-01-01T00:00:00Z');

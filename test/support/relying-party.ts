@@ -78,3 +78,14 @@ export async function signIn(
     input.tokenParams,
   );
 }
+
+/** An authorization request with prompt=none: answered with a code only if the browser has a session. */
+export async function silentAuthorizationUrl(rp: oidc.Configuration): Promise<URL> {
+  return oidc.buildAuthorizationUrl(rp, {
+    redirect_uri: REDIRECT_URI,
+    scope: 'openid',
+    prompt: 'none',
+    code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
+    code_challenge_method: 'S256',
+  });
+}
