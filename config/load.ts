@@ -104,7 +104,9 @@ export class ConfigError extends Error {
 export function loadConfig(env: Record<string, string | undefined>): Config {
   const input: Record<string, unknown> = { NODE_ENV: env.NODE_ENV };
   for (const [key, value] of Object.entries(defaults)) input[key] = env[key] || value;
-  input.ISSUER ||= `http://localhost:${String(input.PORT)}`;
+  // A bad PORT is reported once, as PORT, not again as an invalid derived ISSUER.
+  const port = int(0).max(65535).safeParse(input.PORT);
+  input.ISSUER ||= `http://localhost:${port.success ? port.data : defaults.PORT}`;
   const parsed = schema.safeParse(input);
   if (!parsed.success) {
     throw new ConfigError(

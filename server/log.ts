@@ -12,8 +12,16 @@ export function maskEmails(text: string): string {
 function maskDeep(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return maskEmails(value);
   if (depth > 4 || value === null || typeof value !== 'object') return value;
-  if (value instanceof Error)
-    return { type: value.name, message: maskEmails(value.message), stack: value.stack };
+  if (value instanceof Error) {
+    // Still an Error (same prototype), so pino's serializer keeps its type; the stack repeats
+    // the message, so it is masked too.
+    const masked = Object.create(Object.getPrototypeOf(value)) as Error & Record<string, unknown>;
+    for (const [k, v] of Object.entries(value)) masked[k] = maskDeep(v, depth + 1);
+    masked.message = maskEmails(value.message);
+    if (value.stack) masked.stack = maskEmails(value.stack);
+    if (value.cause !== undefined) masked.cause = maskDeep(value.cause, depth + 1);
+    return masked;
+  }
   if (Array.isArray(value)) return value.map((v) => maskDeep(v, depth + 1));
   return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, maskDeep(v, depth + 1)]));
 }

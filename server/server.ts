@@ -27,6 +27,8 @@ export async function startLatchkey(config: Config, log: Logger): Promise<Runnin
   const redis = config.redisUrl
     ? new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 })
     : undefined;
+  // Without a listener ioredis prints every failed reconnect to stderr; /readyz reports the outage.
+  redis?.on('error', (err: Error) => log.warn({ error: err.message }, 'redis connection error'));
   await redis?.connect();
   const applied = await migrate(db);
   if (applied.length) log.info({ applied }, 'migrations applied');
@@ -41,7 +43,7 @@ export async function startLatchkey(config: Config, log: Logger): Promise<Runnin
   }, config.sweepIntervalSeconds * 1000).unref();
 
   const server = createServer(latchkey.app.callback());
-  // Keep-alive connections would hold a graceful close open; idle ones are closed at once.
+  // Keep-alive connections would hold a graceful close open; idle ones are closed by close().
   server.keepAliveTimeout = 5000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -56,11 +58,14 @@ export async function startLatchkey(config: Config, log: Logger): Promise<Runnin
       latchkey.keys.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
+      // A busy connection goes idle when its response ends: close it then, not a keep-alive later.
+      const idleSweep = setInterval(() => server.closeIdleConnections(), 100);
       const timer = setTimeout(
         () => server.closeAllConnections(),
         config.shutdownTimeoutSeconds * 1000,
       );
       await closed;
+      clearInterval(idleSweep);
       clearTimeout(timer);
       await closeDb(db);
       await redis?.quit().catch(() => redis.disconnect());

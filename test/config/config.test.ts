@@ -1,0 +1,156 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { withDevSecrets } from '../../config/dev-secrets.ts';
+import { ConfigError, loadConfig } from '../../config/load.ts';
+import { TEST_SECRETS } from '../support/server.ts';
+
+const PRODUCTION_OK = {
+  NODE_ENV: 'production',
+  ISSUER: 'https://id.example.test/',
+  ...TEST_SECRETS,
+};
+
+/** The ConfigError loadConfig throws for this environment (fails the test when none is thrown). */
+function configError(env: Record<string, string | undefined>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error(`loadConfig accepted ${JSON.stringify(env)}`);
+}
+
+describe('loadConfig', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'latchkey-config-'));
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it('loads the documented development defaults, with generated secrets kept in DATA_DIR', () => {
+    const config = loadConfig(withDevSecrets({ DATA_DIR: dataDir }));
+    expect(config).toMatchObject({
+      production: false,
+      issuer: 'http://localhost:3000',
+      port: 3000,
+      host: '0.0.0.0',
+      dataDir,
+      databaseUrl: undefined,
+      redisUrl: undefined,
+      databasePoolMax: 10,
+      logLevel: 'info',
+      trustProxy: false,
+      admin: { email: 'admin@example.com', password: undefined },
+      demoClient: { enabled: true, redirectUri: 'http://localhost:8080/callback' },
+      argon2: { memoryCost: 19456, timeCost: 2, parallelism: 1 },
+      ttl: { accessToken: 600, authorizationCode: 60, refreshToken: 14 * 24 * 3600 },
+      refreshReuseGraceSeconds: 5,
+      keys: { alg: 'ES256', rotationDays: 90, announceSeconds: 86400, refreshSeconds: 60 },
+      resourceServers: [],
+      shutdownTimeoutSeconds: 10,
+    });
+    expect(config.sealingKey.length).toBe(32);
+    expect(config.cookieKeys).toHaveLength(1);
+    expect(config.cookieKeys[0]!.length).toBeGreaterThanOrEqual(32);
+    // A restart reads the same secrets back, so sealed data stays readable.
+    const again = loadConfig(withDevSecrets({ DATA_DIR: dataDir }));
+    expect(again.sealingKey.equals(config.sealingKey)).toBe(true);
+    expect(again.cookieKeys).toEqual(config.cookieKeys);
+  });
+
+  it('parses given values: numbers, booleans, trailing slash of the issuer, cookie key list', () => {
+    const config = loadConfig({
+      ...TEST_SECRETS,
+      COOKIE_KEYS: `${'a'.repeat(32)}, ${'b'.repeat(40)}`,
+      ISSUER: 'http://127.0.0.1:4000/',
+      PORT: '4000',
+      TRUST_PROXY: 'yes',
+      DEMO_CLIENT: 'false',
+      ADMIN_EMAIL: 'Root@Example.test',
+    });
+    expect(config.issuer).toBe('http://127.0.0.1:4000');
+    expect(config.port).toBe(4000);
+    expect(config.trustProxy).toBe(true);
+    expect(config.demoClient.enabled).toBe(false);
+    expect(config.admin.email).toBe('root@example.test');
+    expect(config.cookieKeys).toEqual(['a'.repeat(32), 'b'.repeat(40)]);
+    expect(loadConfig({ ...TEST_SECRETS, PORT: '4100' }).issuer).toBe('http://localhost:4100');
+  });
+
+  it('refuses production without an https issuer, a sealing key and cookie keys: one line each', () => {
+    const err = configError({ NODE_ENV: 'production' });
+    expect(err.problems).toEqual([
+      'ISSUER: production requires an https:// issuer',
+      'SEALING_KEY: required, 32 random bytes in base64 (openssl rand -base64 32)',
+      'COOKIE_KEYS: required, comma-separated secrets of at least 32 characters each',
+    ]);
+    for (const line of err.problems) expect(err.message).toContain(`  - ${line}`);
+  });
+
+  it('names only the missing production setting when the others are given', () => {
+    expect(configError({ ...PRODUCTION_OK, SEALING_KEY: undefined }).problems).toEqual([
+      'SEALING_KEY: required, 32 random bytes in base64 (openssl rand -base64 32)',
+    ]);
+    expect(configError({ ...PRODUCTION_OK, COOKIE_KEYS: 'too-short' }).problems).toEqual([
+      'COOKIE_KEYS: required, comma-separated secrets of at least 32 characters each',
+    ]);
+    expect(configError({ ...PRODUCTION_OK, ISSUER: 'http://id.example.test' }).problems).toEqual([
+      'ISSUER: production requires an https:// issuer',
+    ]);
+  });
+
+  it('starts in production when all three are set, and never creates the demo client there', () => {
+    const config = loadConfig(PRODUCTION_OK);
+    expect(config.production).toBe(true);
+    expect(config.issuer).toBe('https://id.example.test');
+    expect(config.demoClient.enabled).toBe(false);
+  });
+
+  it('names a setting that is not a number, with the value it got', () => {
+    const err = configError({ ...TEST_SECRETS, PORT: 'abc' });
+    expect(err.problems).toHaveLength(1);
+    expect(err.problems[0]).toMatch(/^PORT: .*\(got "abc"\)$/);
+    expect(err.message).toContain('PORT');
+  });
+
+  it('names every bad setting at once, not only the first', () => {
+    const err = configError({
+      ...TEST_SECRETS,
+      PORT: '70000',
+      ACCESS_TOKEN_TTL: '0',
+      LOG_LEVEL: 'loud',
+    });
+    expect(err.problems.map((p) => p.split(':')[0]).sort()).toEqual([
+      'ACCESS_TOKEN_TTL',
+      'LOG_LEVEL',
+      'PORT',
+    ]);
+  });
+
+  it('names RESOURCE_SERVERS when it is not JSON, or not a list of resource servers', () => {
+    const line = 'RESOURCE_SERVERS: must be a JSON list of {"audience","scopes","format"}';
+    expect(configError({ ...TEST_SECRETS, RESOURCE_SERVERS: '[{oops' }).problems).toEqual([line]);
+    expect(
+      configError({ ...TEST_SECRETS, RESOURCE_SERVERS: '[{"audience":"not a url"}]' }).problems,
+    ).toEqual([line]);
+  });
+
+  it('parses valid RESOURCE_SERVERS with defaults for scopes and format', () => {
+    const config = loadConfig({
+      ...TEST_SECRETS,
+      RESOURCE_SERVERS: '[{"audience":"https://api.example.test"}]',
+    });
+    expect(config.resourceServers).toEqual([
+      { audience: 'https://api.example.test', scopes: '', format: 'jwt' },
+    ]);
+  });
+
+  it('returns a frozen config: no code can change a setting after start', () => {
+    const config = loadConfig({ ...TEST_SECRETS });
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(() => {
+      (config as { port: number }).port = 1;
+    }).toThrow(TypeError);
+    expect(config.port).toBe(3000);
+  });
+});
