@@ -100,6 +100,14 @@ export class ConfigError extends Error {
   }
 }
 
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Buffer.isBuffer(value)) {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}
+
 /** Validates the environment once; throws ConfigError naming every bad or missing setting. */
 export function loadConfig(env: Record<string, string | undefined>): Config {
   const input: Record<string, unknown> = { NODE_ENV: env.NODE_ENV };
@@ -137,7 +145,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   }
   if (problems.length) throw new ConfigError(problems);
 
-  return Object.freeze({
+  return deepFreeze({
     production,
     issuer: c.ISSUER.replace(/\/$/, ''),
     port: c.PORT,
