@@ -27,6 +27,15 @@ export type AdapterDeps = {
 
 export type AdapterFactory = (model: string) => Adapter;
 
+/**
+ * Refresh tokens are made 264 bits long (44 characters) and every other opaque token 256 (43):
+ * introspection without a token_type_hint looks a value up as every kind at once, and the
+ * shape lets the refresh-token lookup of an access token skip PostgreSQL entirely.
+ */
+export const OPAQUE_TOKEN_BITS = 256;
+export const REFRESH_TOKEN_BITS = 264;
+const REFRESH_TOKEN_ID_LENGTH = Math.ceil(REFRESH_TOKEN_BITS / 6);
+
 export function createAdapterFactory(deps: AdapterDeps): AdapterFactory {
   return (model) => {
     if (model === 'Client') return new ClientAdapter(deps.findClient);
@@ -34,9 +43,11 @@ export function createAdapterFactory(deps: AdapterDeps): AdapterFactory {
       deps.redis && REDIS_MODELS.has(model)
         ? new RedisAdapter(deps.redis, model)
         : new PostgresAdapter(deps.db, model);
-    if (model === 'RefreshToken' && deps.refreshReuseGraceSeconds > 0)
-      return withReuseGrace(store, deps.refreshReuseGraceSeconds);
-    return store;
+    if (model !== 'RefreshToken') return store;
+    const shaped = withIdLength(store, REFRESH_TOKEN_ID_LENGTH);
+    return deps.refreshReuseGraceSeconds > 0
+      ? withReuseGrace(shaped, deps.refreshReuseGraceSeconds)
+      : shaped;
   };
 }
 
@@ -55,6 +66,13 @@ export function withReuseGrace(inner: Adapter, graceSeconds: number): Adapter {
       }
       return payload;
     },
+  });
+}
+
+/** Answers "not found" without I/O for ids that cannot be of this model. */
+function withIdLength(inner: Adapter, length: number): Adapter {
+  return Object.assign(Object.create(inner) as Adapter, {
+    find: async (id: string) => (id.length === length ? inner.find(id) : undefined),
   });
 }
 

@@ -1,11 +1,13 @@
 import type { Knex } from 'knex';
 import * as initial from './20261123000000_initial.ts';
+import * as consents from './20261123010000_consents.ts';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
 /** Every migration in order. Listed in code so the same set runs from TypeScript and from dist/. */
 const migrations: Record<string, Migration> = {
   '20261123000000_initial': initial,
+  '20261123010000_consents': consents,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

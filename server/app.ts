@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import type Provider from 'oidc-provider';
 import type { Config } from '../config/load.ts';
 import { createAdapterFactory } from '../adapters/index.ts';
+import { createConsentStore } from './accounts/consents.ts';
 import { createUserStore } from './accounts/users.ts';
 import { createClientStore } from './clients/store.ts';
 import type { Db } from './db.ts';
@@ -27,6 +28,7 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
   const views = createViews();
   const passwords = createPasswordHasher(config.argon2);
   const users = createUserStore(db, passwords);
+  const consents = createConsentStore(db);
   const clients = createClientStore(db, config.sealingKey, config.clientCacheSeconds);
   const adapter = createAdapterFactory({
     db,
@@ -43,7 +45,7 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
     config,
     log,
     onChange(view) {
-      provider = createProvider({ config, adapter, users, views, log }, view.jwks);
+      provider = createProvider({ config, adapter, users, consents, views, log }, view.jwks);
       providerCallback = provider.callback();
     },
   });
@@ -63,6 +65,7 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
     interactionRouter({
       provider: currentProvider,
       users,
+      consents,
       views,
       csrf: createCsrf(config.cookieKeys[0]!),
     }).routes(),

@@ -1,6 +1,7 @@
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../config/load.ts';
-import type { AdapterFactory } from '../adapters/index.ts';
+import { OPAQUE_TOKEN_BITS, REFRESH_TOKEN_BITS, type AdapterFactory } from '../adapters/index.ts';
+import type { ConsentStore } from './accounts/consents.ts';
 import { userClaims, type UserStore } from './accounts/users.ts';
 import type { PrivateJwk } from './keys/store.ts';
 import type { Logger } from './log.ts';
@@ -10,6 +11,7 @@ export type ProviderDeps = {
   config: Config;
   adapter: AdapterFactory;
   users: UserStore;
+  consents: ConsentStore;
   views: Views;
   log: Logger;
 };
@@ -41,7 +43,7 @@ function resourceServerInfo(config: Config) {
 
 /** The oidc-provider instance for one set of signing keys; rebuilt when the key view changes. */
 export function createProvider(
-  { config, adapter, users, views, log }: ProviderDeps,
+  { config, adapter, users, consents, views, log }: ProviderDeps,
   jwks: PrivateJwk[],
 ): Provider {
   const configuration: Configuration = {
@@ -123,6 +125,10 @@ export function createProvider(
       },
     },
     rotateRefreshToken: () => true,
+    formats: {
+      bitsOfOpaqueRandomness: (_ctx, token) =>
+        token.kind === 'RefreshToken' ? REFRESH_TOKEN_BITS : OPAQUE_TOKEN_BITS,
+    },
     ttl: {
       AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.ttl.accessToken,
       AuthorizationCode: config.ttl.authorizationCode,
@@ -134,15 +140,33 @@ export function createProvider(
       Interaction: config.ttl.interaction,
       Grant: config.ttl.grant,
     },
+    // The session's grant first (oidc-provider's default), else the consent this user gave the
+    // client in an earlier session.
+    async loadExistingGrant(ctx) {
+      const { client, session, result } = ctx.oidc;
+      const accountId = session?.accountId;
+      if (!client || !accountId) return undefined;
+      const grantId =
+        result?.consent?.grantId ||
+        session.grantIdFor(client.clientId) ||
+        (await consents.grantIdFor(accountId, client.clientId));
+      const grant = grantId ? await ctx.oidc.provider.Grant.find(grantId) : undefined;
+      return grant?.accountId === accountId && grant.clientId === client.clientId
+        ? grant
+        : undefined;
+    },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     async findAccount(_ctx, sub) {
       const user = await users.findById(sub);
       if (!user || user.disabled) return undefined;
-      return { accountId: user.id, claims: async () => userClaims(user) };
+      return { accountId: user.id, roles: user.roles, claims: async () => userClaims(user) };
     },
-    // Gateways verifying JWT access tokens locally get the user's roles with them.
-    async extraTokenClaims(_ctx, token) {
+    // Gateways verifying JWT access tokens locally get the user's roles with them. The token
+    // endpoint has just loaded the account through findAccount: reuse it rather than read again.
+    async extraTokenClaims(ctx, token) {
       if (token.kind !== 'AccessToken' || !token.accountId) return undefined;
+      const loaded = ctx?.oidc?.account as { accountId: string; roles?: string[] } | undefined;
+      if (loaded?.accountId === token.accountId && loaded.roles) return { roles: loaded.roles };
       const user = await users.findById(token.accountId);
       return user ? { roles: user.roles } : undefined;
     },

@@ -1,5 +1,6 @@
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
+import type { ConsentStore } from '../accounts/consents.ts';
 import type { Csrf } from '../security/csrf.ts';
 import type { Views } from '../views.ts';
 
@@ -51,7 +52,11 @@ export async function consentPage(
 }
 
 /** Records what the user just allowed on the (existing or new) grant; returns its id. */
-export async function grantConsent(provider: Provider, interaction: Details): Promise<string> {
+export async function grantConsent(
+  provider: Provider,
+  consents: ConsentStore,
+  interaction: Details,
+): Promise<string> {
   const { accountId } = interaction.session ?? {};
   if (!accountId) throw new Error('consent without a signed-in session');
   const grant =
@@ -62,5 +67,7 @@ export async function grantConsent(provider: Provider, interaction: Details): Pr
   if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
   for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {}))
     grant.addResourceScope(indicator, scopes.join(' '));
-  return grant.save();
+  const grantId = await grant.save();
+  await consents.remember(accountId, grant.clientId!, grantId);
+  return grantId;
 }

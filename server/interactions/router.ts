@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { InteractionResults } from 'oidc-provider';
+import type { ConsentStore } from '../accounts/consents.ts';
 import type { UserStore } from '../accounts/users.ts';
 import { readForm, HttpError } from '../http/form.ts';
 import type { Csrf } from '../security/csrf.ts';
@@ -11,6 +12,7 @@ import { consentPage, grantConsent } from './consent.ts';
 export type InteractionDeps = {
   provider: () => Provider;
   users: UserStore;
+  consents: ConsentStore;
   views: Views;
   csrf: Csrf;
 };
@@ -19,7 +21,7 @@ type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 
 /** The hosted pages oidc-provider sends the browser to: login, consent, and cancelling. */
 export function interactionRouter(deps: InteractionDeps): Router {
-  const { provider, users, views, csrf } = deps;
+  const { provider, users, consents, views, csrf } = deps;
   const router = new Router({ prefix: '/interaction/:uid' });
 
   async function details(ctx: Context): Promise<Details> {
@@ -35,9 +37,11 @@ export function interactionRouter(deps: InteractionDeps): Router {
     }
   }
 
-  async function finish(ctx: Context, result: InteractionResults) {
+  // A login starts the results afresh; later steps (consent) add to them, so that a request
+  // asking for both (prompt=login consent) does not ask for the login again.
+  async function finish(ctx: Context, result: InteractionResults, merge = false) {
     const redirectTo = await provider().interactionResult(ctx.req, ctx.res, result, {
-      mergeWithLastSubmission: false,
+      mergeWithLastSubmission: merge,
     });
     ctx.status = 303;
     ctx.redirect(redirectTo);
@@ -106,7 +110,8 @@ export function interactionRouter(deps: InteractionDeps): Router {
       throw new HttpError(403, 'The form expired. Reload the page and try again.');
     if (interaction.prompt.name !== 'consent')
       throw new HttpError(400, 'This step is already complete.');
-    await finish(ctx, { consent: { grantId: await grantConsent(provider(), interaction) } });
+    const grantId = await grantConsent(provider(), consents, interaction);
+    await finish(ctx, { consent: { grantId } }, true);
   });
 
   router.post('/abort', async (ctx) => {

@@ -91,8 +91,38 @@ describe.each(STORAGES)('OIDC flows on %s storage', (storage) => {
   it('remembers consent: a second sign-in in the same browser goes straight back to the app', async () => {
     const browser = new Browser();
     await signIn(rp, browser, server.url, USER);
-    const again = await signIn(rp, browser, server.url, { ...USER, params: { prompt: '' } });
+    const shown: string[] = [];
+    const again = await signIn(rp, browser, server.url, { ...USER, params: { prompt: '' }, shown });
+    expect(shown).toEqual([]);
     expect(again.access_token).toBeTruthy();
+  });
+
+  it('remembers consent across sessions: a new browser signs in without the consent page', async () => {
+    const first: string[] = [];
+    await signIn(rp, new Browser(), server.url, { ...USER, shown: first });
+    expect(first).toEqual(['login', 'consent']);
+    const second: string[] = [];
+    await signIn(rp, new Browser(), server.url, { ...USER, params: { prompt: '' }, shown: second });
+    expect(second).toEqual(['login']);
+    // prompt=consent still asks, as OIDC Core §3.1.2.1 requires, also together with login.
+    const more: string[] = [];
+    await signIn(rp, new Browser(), server.url, {
+      ...USER,
+      scope: 'openid email profile roles offline_access',
+      params: { prompt: 'login consent' },
+      shown: more,
+    });
+    expect(more).toEqual(['login', 'consent']);
+  });
+
+  it('gives refresh tokens their own length, and introspects them too', async () => {
+    const tokens = await signIn(rp, new Browser(), server.url, USER);
+    expect(tokens.access_token).toHaveLength(43);
+    expect(tokens.refresh_token).toHaveLength(44);
+    expect(await oidc.tokenIntrospection(rp, tokens.refresh_token!)).toMatchObject({
+      active: true,
+      client_id: rp.clientMetadata().client_id,
+    });
   });
 
   it('rotates refresh tokens, and reuse of a rotated one after the grace window revokes the grant', async () => {

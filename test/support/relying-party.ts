@@ -25,6 +25,8 @@ export type SignIn = {
   resource?: string;
   params?: Record<string, string>;
   tokenParams?: Record<string, string>;
+  /** Filled with the hosted pages the flow went through: 'login', 'consent'. */
+  shown?: string[];
 };
 
 /** Runs an authorization code + PKCE flow through the real login (and consent) pages. */
@@ -50,6 +52,7 @@ export async function signIn(
   if (at.pathname.startsWith('/interaction/')) {
     const html = await res.text();
     if (!html.includes('name="password"')) throw new Error(`expected the login page at ${at}`);
+    input.shown?.push('login');
     ({ res, url: at } = await browser.follow(
       await browser.post(new URL(formAction(html, '/login'), issuer), {
         csrf: hiddenInput(html, 'csrf'),
@@ -63,6 +66,7 @@ export async function signIn(
     const html = await res.text();
     if (!html.includes('/consent'))
       throw new Error(`expected the consent page, got ${res.status}: ${html.slice(0, 300)}`);
+    input.shown?.push('consent');
     ({ url: at } = await browser.follow(
       await browser.post(new URL(formAction(html, '/consent'), issuer), {
         csrf: hiddenInput(html, 'csrf'),

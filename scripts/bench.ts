@@ -1,0 +1,232 @@
+// `npm run bench`: measures the built server (dist/) as a child process on embedded storage
+// (PGlite) and on PostgreSQL + Redis, and prints a markdown report to stdout (progress goes to
+// stderr). Exits non-zero when the server fails or any response or flow is not a success.
+// BENCH_CPU_PROF=<dir> runs each server with --cpu-prof and leaves the profiles in <dir>.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Browser } from '../test/support/browser.ts';
+import {
+  argon2Verifies,
+  basicAuth,
+  hammer,
+  passwordLoginFlow,
+  runJobs,
+  sessionFlow,
+  type Endpoint,
+  type Measurement,
+  type RelyingParty,
+} from './bench/load.ts';
+import { API, cleanupStack, startTarget, type Storage, type Target } from './bench/target.ts';
+
+import {
+  STORAGES,
+  TOKEN_CONNECTIONS,
+  TOKEN_REQUESTS,
+  TOKEN_WARMUP,
+  FLOW_WORKERS,
+  PASSWORD_FLOWS,
+  SESSION_FLOWS,
+  FLOW_WARMUP,
+  ARGON2_CONCURRENCY,
+  ARGON2_VERIFIES,
+  ARGON2,
+  PG_STATS_SETTLE_MS,
+  OPAQUE,
+  JWT,
+  INTROSPECTION,
+  PASSWORD_LOGIN,
+  EXISTING_SESSION,
+  type PgActivity,
+  type Results,
+} from './bench/plan.ts';
+import { fmt, report } from './bench/report.ts';
+
+const note = (line: string) => console.error(`bench: ${line}`);
+
+async function main(): Promise<number> {
+  const started = performance.now();
+  const results: Results = {
+    argon2: [],
+    endpoints: [],
+    flows: [],
+    pg: [],
+    rss: [],
+    serverLogs: [],
+  };
+  let fatal: Error | undefined;
+  try {
+    for (const concurrency of ARGON2_CONCURRENCY) {
+      const m = await argon2Verifies(ARGON2_VERIFIES * concurrency, concurrency, ARGON2);
+      note(`argon2, ${concurrency} at a time: ${fmt(m.perSecond, 1)} verifies/s`);
+      results.argon2.push(m);
+    }
+    for (const storage of STORAGES) await benchStorage(storage, results);
+  } catch (err) {
+    fatal = err as Error;
+  }
+  console.log(report(results, performance.now() - started));
+  const failures = failureLines(results);
+  if (fatal) failures.push(`FAILED: ${fatal.stack ?? fatal.message}`);
+  if (failures.length) console.log(`\n${failures.join('\n')}`);
+  return failures.length ? 1 : 0;
+}
+
+function failureLines(results: Results): string[] {
+  const runs = [
+    ...[...results.endpoints, ...results.flows].map((r) => ({
+      what: `${r.storage} ${r.name} at ${r.measurement.concurrency}`,
+      m: r.measurement,
+    })),
+    ...results.argon2.map((m) => ({ what: `argon2 at ${m.concurrency}`, m })),
+  ];
+  return runs
+    .filter(({ m }) => m.failed > 0)
+    .map(({ what, m }) => `FAILED: ${what}: ${m.failed} failures; first: ${m.firstFailure}`);
+}
+
+async function benchStorage(storage: Storage, results: Results): Promise<void> {
+  const cleanup = cleanupStack();
+  const stopOnSignal = () => void cleanup.run().then(() => process.exit(130));
+  process.once('SIGINT', stopOnSignal).once('SIGTERM', stopOnSignal);
+  let target: Target | undefined;
+  try {
+    note(`${storage}: starting`);
+    target = await startTarget(storage, cleanup);
+    // Let the server's start-up queries reach pg_stat before the first reading.
+    if (target.readPgCounters) await sleep(PG_STATS_SETTLE_MS);
+    await benchTokenEndpoints(target, results);
+    await benchFlows(target, results);
+    results.rss.push({ storage, peakMiB: target.peakRssMiB() });
+  } finally {
+    // The start-up banner is plain text; log lines (warnings and errors here) are JSON.
+    const logLines =
+      target
+        ?.output()
+        .split('\n')
+        .filter((l) => l.startsWith('{')) ?? [];
+    results.serverLogs.push({ storage, lines: logLines });
+    await cleanup.run();
+    process.off('SIGINT', stopOnSignal).off('SIGTERM', stopOnSignal);
+  }
+}
+
+async function benchTokenEndpoints(target: Target, results: Results): Promise<void> {
+  for (const [name, endpoint] of Object.entries(await tokenEndpoints(target))) {
+    await withPgActivity(target, name, 'request', results, async () => {
+      let count = (await hammer(endpoint, 10, TOKEN_WARMUP)).count;
+      for (const connections of TOKEN_CONNECTIONS) {
+        const measurement = await hammer(endpoint, connections, TOKEN_REQUESTS, target.cpuMs);
+        results.endpoints.push({ storage: target.storage, name, measurement });
+        note(`${target.storage} ${name}, ${connections} conns: ${fmt(measurement.perSecond)}/s`);
+        count += measurement.count;
+        target.assertAlive();
+      }
+      return count;
+    });
+  }
+}
+
+async function tokenEndpoints(target: Target): Promise<Record<string, Endpoint>> {
+  const token = `${target.url}/token`;
+  const headers = {
+    'content-type': 'application/x-www-form-urlencoded',
+    authorization: basicAuth(target.service),
+  };
+  const post = (url: string, body: string, verify: Endpoint['verify']) => ({
+    url,
+    headers,
+    body,
+    verify,
+  });
+  const accessToken = (body: string) =>
+    (JSON.parse(body) as { access_token?: string }).access_token;
+  const issued = await fetch(token, {
+    method: 'POST',
+    headers,
+    body: 'grant_type=client_credentials',
+  });
+  const introspected = accessToken(await issued.text());
+  if (!introspected) throw new Error(`could not issue the token to introspect: ${issued.status}`);
+  const jwtRequest = new URLSearchParams({
+    grant_type: 'client_credentials',
+    resource: API,
+    scope: 'read',
+  });
+  return {
+    [OPAQUE]: post(
+      token,
+      'grant_type=client_credentials',
+      (body) => accessToken(body)?.split('.').length === 1,
+    ),
+    [JWT]: post(token, jwtRequest.toString(), (body) => accessToken(body)?.split('.').length === 3),
+    [INTROSPECTION]: post(`${token}/introspection`, `token=${introspected}`, (body) =>
+      body.includes('"active":true'),
+    ),
+  };
+}
+
+async function benchFlows(target: Target, results: Results): Promise<void> {
+  const rp: RelyingParty = { issuer: target.url, client: target.web };
+  const record = (name: string, measurement: Measurement) => {
+    results.flows.push({ storage: target.storage, name, measurement });
+    note(
+      `${target.storage} ${name}, ${measurement.concurrency} workers: ${fmt(measurement.perSecond, 1)}/s`,
+    );
+    target.assertAlive();
+    return measurement.count;
+  };
+  const freshBrowser = async () => () => passwordLoginFlow(rp);
+  const signedIn = async () => {
+    const browser = new Browser();
+    await passwordLoginFlow(rp, browser);
+    return () => sessionFlow(rp, browser);
+  };
+
+  await withPgActivity(target, PASSWORD_LOGIN, 'flow', results, async () => {
+    let count = (await runJobs(FLOW_WARMUP, 4, freshBrowser)).count;
+    for (const workers of FLOW_WORKERS)
+      count += record(
+        PASSWORD_LOGIN,
+        await runJobs(PASSWORD_FLOWS, workers, freshBrowser, target.cpuMs),
+      );
+    return count;
+  });
+  await withPgActivity(target, EXISTING_SESSION, 'flow', results, async () => {
+    // Each worker's sign-in is a password-login flow too.
+    let count = FLOW_WORKERS.reduce((sum, workers) => sum + workers, 0);
+    for (const workers of FLOW_WORKERS)
+      count += record(
+        EXISTING_SESSION,
+        await runJobs(SESSION_FLOWS, workers, signedIn, target.cpuMs),
+      );
+    return count;
+  });
+}
+
+/**
+ * Runs `work` (which returns how many requests or flows it made) and, on PostgreSQL, records
+ * the rows it wrote and the transactions it ran.
+ */
+async function withPgActivity(
+  target: Target,
+  name: string,
+  per: PgActivity['per'],
+  results: Results,
+  work: () => Promise<number>,
+): Promise<void> {
+  const read = target.readPgCounters;
+  if (!read) return void (await work());
+  const before = await read();
+  const count = await work();
+  await sleep(PG_STATS_SETTLE_MS);
+  const after = await read();
+  results.pg.push({
+    name,
+    per,
+    count,
+    rowsWritten: after.rowsWritten - before.rowsWritten,
+    // Less the reading's own transaction.
+    transactions: Math.max(0, after.transactions - before.transactions - 1),
+  });
+}
+
+process.exitCode = await main();

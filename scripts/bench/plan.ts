@@ -1,0 +1,46 @@
+// What the benchmark measures and how much: shared by the runner and the report.
+import { defaults } from '../../config/defaults.ts';
+import type { Measurement } from './load.ts';
+import type { Storage } from './target.ts';
+
+export const STORAGES: Storage[] = ['embedded', 'postgres+redis'];
+export const TOKEN_CONNECTIONS = [1, 10, 50];
+export const TOKEN_REQUESTS = 3000;
+export const TOKEN_WARMUP = 500;
+export const FLOW_WORKERS = [1, 4, 8];
+export const PASSWORD_FLOWS = 200;
+export const SESSION_FLOWS = 400;
+export const FLOW_WARMUP = 20;
+export const ARGON2_CONCURRENCY = [1, 2];
+export const ARGON2_VERIFIES = 60;
+export const ARGON2 = {
+  memoryCost: defaults.ARGON2_MEMORY_KIB,
+  timeCost: defaults.ARGON2_TIME_COST,
+  parallelism: defaults.ARGON2_PARALLELISM,
+};
+// A PostgreSQL backend flushes its statistics at most once a second and, once idle, only after
+// PGSTAT_IDLE_INTERVAL (10 s): counters read sooner miss the last second of a run.
+export const PG_STATS_SETTLE_MS = 10_500;
+
+export const OPAQUE = 'client_credentials, opaque';
+export const JWT = 'client_credentials, JWT';
+export const INTROSPECTION = 'introspection';
+export const PASSWORD_LOGIN = 'password login';
+export const EXISTING_SESSION = 'existing session';
+
+export type Run = { storage: Storage; name: string; measurement: Measurement };
+export type PgActivity = {
+  name: string;
+  per: 'request' | 'flow';
+  count: number;
+  rowsWritten: number;
+  transactions: number;
+};
+export type Results = {
+  argon2: Measurement[];
+  endpoints: Run[];
+  flows: Run[];
+  pg: PgActivity[];
+  rss: { storage: Storage; peakMiB: number }[];
+  serverLogs: { storage: Storage; lines: string[] }[];
+};
