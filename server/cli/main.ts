@@ -7,7 +7,7 @@ import { createUserStore } from '../accounts/users.ts';
 import { createClientStore } from '../clients/store.ts';
 import { closeDb, migrate, openDb, type Db } from '../db.ts';
 import { retainSeconds, rotateKeys } from '../keys/manager.ts';
-import { loadKeyView } from '../keys/store.ts';
+import { loadKeyView, SIGNING_ALGS } from '../keys/store.ts';
 import { createPasswordHasher } from '../security/passwords.ts';
 
 const USAGE = `latchkey <command>
@@ -18,6 +18,7 @@ const USAGE = `latchkey <command>
   users disable --email E
   clients create --name N --redirect-uri U [--redirect-uri U ...] [--public]
                  [--grant-type G ...] [--cors-origin O ...] [--post-logout-redirect-uri U ...]
+                 [--id-token-alg ES256|EdDSA|RS256]
   clients list
   clients delete <client_id>
   keys rotate                               announce new signing keys (they sign after KEY_ANNOUNCE_SECONDS)
@@ -34,6 +35,7 @@ const options = {
   'post-logout-redirect-uri': { type: 'string', multiple: true },
   'grant-type': { type: 'string', multiple: true },
   'cors-origin': { type: 'string', multiple: true },
+  'id-token-alg': { type: 'string' },
   public: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -43,6 +45,12 @@ class UsageError extends Error {}
 function need<T>(value: T | undefined, what: string): T {
   if (value === undefined || value === '') throw new UsageError(`missing ${what}`);
   return value;
+}
+
+function signingAlg(alg: string | undefined): string | undefined {
+  if (alg !== undefined && !(SIGNING_ALGS as readonly string[]).includes(alg))
+    throw new UsageError(`--id-token-alg must be one of ${SIGNING_ALGS.join(', ')}`);
+  return alg;
 }
 
 async function run(argv: string[], config: Config, db: Db): Promise<string> {
@@ -103,6 +111,7 @@ async function run(argv: string[], config: Config, db: Db): Promise<string> {
         grantTypes,
         public: v.public,
         corsOrigins,
+        idTokenAlg: signingAlg(v['id-token-alg']),
       });
       return `client_id: ${clientId}\n${clientSecret ? `client_secret: ${clientSecret}  <- shown once, stored sealed` : 'public client: no secret, PKCE required'}`;
     }

@@ -11,6 +11,8 @@ export type ClientInput = {
   /** A public client (SPA, native app) has no secret and must use PKCE. */
   public?: boolean | undefined;
   corsOrigins?: string[] | undefined;
+  /** ID token signing algorithm for this client (ES256, EdDSA or RS256); unset: SIGNING_ALG. */
+  idTokenAlg?: string | undefined;
   clientId?: string | undefined;
 };
 
@@ -42,6 +44,7 @@ export function createClientStore(db: Db, sealingKey: Buffer, cacheSeconds: numb
         response_types: grantTypes.includes('authorization_code') ? ['code'] : [],
         token_endpoint_auth_method: input.public ? 'none' : 'client_secret_basic',
         allowed_cors_origins: input.corsOrigins ?? [],
+        ...(input.idTokenAlg && { id_token_signed_response_alg: input.idTokenAlg }),
       };
       await db('clients').insert({
         client_id: clientId,

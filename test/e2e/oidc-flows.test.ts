@@ -88,6 +88,22 @@ describe.each(STORAGES)('OIDC flows on %s storage', (storage) => {
     expect(tokens.refresh_token).toBeTruthy();
   });
 
+  it('signs ID tokens with EdDSA for a client that asks for it', async () => {
+    const ed = await server.clients.create({
+      name: 'Ed app',
+      redirectUris: [REDIRECT_URI],
+      idTokenAlg: 'EdDSA',
+    });
+    const edRp = await relyingParty(server.url, ed.clientId, ed.clientSecret);
+    const tokens = await signIn(edRp, new Browser(), server.url, USER);
+    const jwks = createRemoteJWKSet(new URL(rp.serverMetadata().jwks_uri!));
+    const { protectedHeader } = await jwtVerify(tokens.id_token!, jwks, {
+      issuer: server.url,
+      audience: ed.clientId,
+    });
+    expect(protectedHeader.alg).toBe('EdDSA');
+  });
+
   it('remembers consent: a second sign-in in the same browser goes straight back to the app', async () => {
     const browser = new Browser();
     await signIn(rp, browser, server.url, USER);
