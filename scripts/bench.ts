@@ -1,7 +1,8 @@
 // `npm run bench`: measures the built server (dist/) as a child process on embedded storage
 // (PGlite) and on PostgreSQL + Redis, and prints a markdown report to stdout (progress goes to
 // stderr). Exits non-zero when the server fails or any response or flow is not a success.
-// BENCH_CPU_PROF=<dir> runs each server with --cpu-prof and leaves the profiles in <dir>.
+// BENCH_CPU_PROF=<dir> runs each server with --cpu-prof and leaves the profiles in <dir>;
+// BENCH_LOG_LEVEL=debug keeps a log line (with its duration) for every request.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Browser } from '../test/support/browser.ts';
 import {

@@ -92,7 +92,7 @@ export async function startTarget(storage: Storage, cleanup: Cleanup): Promise<T
     HOST: '127.0.0.1',
     ISSUER: url,
     DATA_DIR: dataDir,
-    LOG_LEVEL: 'warn',
+    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
     ADMIN_PASSWORD: 'bench-admin-password',
     DEMO_CLIENT: 'false',
     RESOURCE_SERVERS: JSON.stringify([{ audience: API, scopes: 'read write', format: 'jwt' }]),

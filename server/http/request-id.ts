@@ -20,7 +20,7 @@ export function requestId(log: Logger): Middleware {
         method: ctx.method,
         path: ctx.path,
         status: ctx.status,
-        ms: Math.round(performance.now() - started),
+        ms: Math.round((performance.now() - started) * 10) / 10,
       };
       // Successful requests at debug: an info line per token request costs real throughput.
       if (ctx.status >= 500) ctx.state.log.error(entry, 'request failed');
