@@ -3,6 +3,10 @@ import type { Adapter, AdapterPayload } from './types.ts';
 
 export const REDIS_PREFIX = 'latchkey:oidc:';
 
+/** Set of the session ids an account has had; members may be stale, so check before acting. */
+export const accountSessionsKey = (accountId: string) =>
+  `${REDIS_PREFIX}account:${accountId}:sessions`;
+
 // Marks a payload consumed only if it still exists, so an expired key is not revived without a TTL.
 const CONSUME = `if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('HSET', KEYS[1], 'consumed', ARGV[1]) end return 0`;
 
@@ -31,6 +35,11 @@ export class RedisAdapter implements Adapter {
       const grantKey = `${REDIS_PREFIX}grant:${payload.grantId}`;
       multi.sadd(grantKey, key);
       if (expiresIn) multi.expire(grantKey, expiresIn, 'NX').expire(grantKey, expiresIn, 'GT');
+    }
+    if (this.model === 'Session' && payload.accountId) {
+      const accountKey = accountSessionsKey(payload.accountId);
+      multi.sadd(accountKey, id);
+      if (expiresIn) multi.expire(accountKey, expiresIn, 'NX').expire(accountKey, expiresIn, 'GT');
     }
     if (payload.userCode)
       multi.set(`${REDIS_PREFIX}userCode:${payload.userCode}`, id, 'EX', expiresIn);

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import * as initial from './20261123000000_initial.ts';
 import * as consents from './20261123010000_consents.ts';
 import * as emailTokens from './20261123030000_email_tokens.ts';
+import * as payloadAccount from './20261123040000_payload_account.ts';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -10,6 +11,7 @@ const migrations: Record<string, Migration> = {
   '20261123000000_initial': initial,
   '20261123010000_consents': consents,
   '20261123030000_email_tokens': emailTokens,
+  '20261123040000_payload_account': payloadAccount,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

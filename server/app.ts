@@ -5,6 +5,7 @@ import type Provider from 'oidc-provider';
 import type { Config } from '../config/load.ts';
 import { createAdapterFactory } from '../adapters/index.ts';
 import { createConsentStore } from './accounts/consents.ts';
+import { createAccountSignOut } from './accounts/sign-out.ts';
 import { createUserStore } from './accounts/users.ts';
 import { createClientStore } from './clients/store.ts';
 import type { Db } from './db.ts';
@@ -75,7 +76,9 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
     await providerCallback!(ctx.req, ctx.res);
   });
 
-  return { app, provider: currentProvider, keys, users, clients, passwords };
+  const signOut = createAccountSignOut({ db, redis, adapter });
+
+  return { app, provider: currentProvider, keys, users, clients, passwords, signOut };
 }
 
 export type Latchkey = Awaited<ReturnType<typeof buildApp>>;

@@ -66,3 +66,10 @@ export async function migrate(db: Db): Promise<string[]> {
 export function isPglite(db: Db): boolean {
   return db.client.config.client === ClientPgLite;
 }
+
+/** Rows an update or delete touched: pg gives a number, PGlite a result object. */
+export function affected(result: unknown): number {
+  if (typeof result === 'number') return result;
+  const r = result as { affectedRows?: number; rowCount?: number } | undefined;
+  return Number(r?.affectedRows ?? r?.rowCount ?? 0);
+}

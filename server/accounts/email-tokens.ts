@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Db } from '../db.ts';
+import { affected, type Db } from '../db.ts';
 
 export type EmailTokenPurpose = 'verify_email' | 'reset_password';
 
@@ -69,9 +69,11 @@ export function createEmailTokens(db: Db) {
 
     /** Deletes tokens that expired more than a day ago (kept a while so a late click says "expired"). */
     async sweep(): Promise<number> {
-      return db('email_tokens')
-        .where('expires_at', '<', new Date(Date.now() - 24 * 3600 * 1000))
-        .delete();
+      return affected(
+        await db('email_tokens')
+          .where('expires_at', '<', new Date(Date.now() - 24 * 3600 * 1000))
+          .delete(),
+      );
     },
   };
 }

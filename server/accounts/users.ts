@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Db } from '../db.ts';
+import { affected, type Db } from '../db.ts';
 import type { PasswordHasher } from '../security/passwords.ts';
 
 export type User = {
@@ -60,13 +60,16 @@ export function createUserStore(db: Db, passwords: PasswordHasher) {
     async setPassword(id: string, password: string): Promise<boolean> {
       const hash = await passwords.hash(password);
       return (
-        (await db('users').where({ id }).update({ password_hash: hash, updated_at: db.fn.now() })) >
-        0
+        affected(
+          await db('users').where({ id }).update({ password_hash: hash, updated_at: db.fn.now() }),
+        ) > 0
       );
     },
 
     async setDisabled(id: string, disabled: boolean): Promise<boolean> {
-      return (await db('users').where({ id }).update({ disabled, updated_at: db.fn.now() })) > 0;
+      return (
+        affected(await db('users').where({ id }).update({ disabled, updated_at: db.fn.now() })) > 0
+      );
     },
 
     /**

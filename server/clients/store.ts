@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { AdapterPayload } from 'oidc-provider';
-import type { Db } from '../db.ts';
+import { affected, type Db } from '../db.ts';
 import { seal, unseal } from '../security/seal.ts';
 
 export type ClientInput = {
@@ -67,7 +67,7 @@ export function createClientStore(db: Db, sealingKey: Buffer, cacheSeconds: numb
 
     async delete(clientId: string): Promise<boolean> {
       cache.delete(clientId);
-      return (await db('clients').where({ client_id: clientId }).delete()) > 0;
+      return affected(await db('clients').where({ client_id: clientId }).delete()) > 0;
     },
 
     /**

@@ -41,7 +41,7 @@ describe('user store', () => {
     );
     expect(await users.authenticate('auth@example.test', 'wrong password here')).toBeUndefined();
     expect(await users.authenticate('nobody@example.test', 'right password here')).toBeUndefined();
-    await users.setDisabled(user.id, true);
+    expect(await users.setDisabled(user.id, true)).toBe(true);
     expect(await users.authenticate('auth@example.test', 'right password here')).toBeUndefined();
   });
 

@@ -1,0 +1,68 @@
+import type { Redis } from 'ioredis';
+import type { AdapterFactory } from '../../adapters/index.ts';
+import { accountSessionsKey } from '../../adapters/redis.ts';
+import { affected, type Db } from '../db.ts';
+
+/** Every model oidc-provider ties to a grant, revoked together with it. */
+const GRANT_MODELS = [
+  'AccessToken',
+  'AuthorizationCode',
+  'RefreshToken',
+  'DeviceCode',
+  'BackchannelAuthenticationRequest',
+];
+
+/**
+ * Signs an account out everywhere: after a password reset, when an admin or the directory
+ * disables it, or when the user asks. Sessions live in Redis or PostgreSQL; grants (and with
+ * them refresh tokens) always in PostgreSQL.
+ */
+export function createAccountSignOut({
+  db,
+  redis,
+  adapter,
+}: {
+  db: Db;
+  redis?: Redis | undefined;
+  adapter: AdapterFactory;
+}) {
+  const sessions = adapter('Session');
+
+  return {
+    /** Ends every session of the account but `except` (the one doing the asking, if any). */
+    async endSessions(accountId: string, except?: string): Promise<number> {
+      if (!redis) {
+        const query = db('oidc_payloads').where({ model: 'Session', account_id: accountId });
+        return affected(await (except ? query.whereNot({ id: except }).delete() : query.delete()));
+      }
+      const key = accountSessionsKey(accountId);
+      let ended = 0;
+      for (const id of await redis.smembers(key)) {
+        if (id === except) continue;
+        // The set may name a session that has since been signed in to by another account.
+        const session = await sessions.find(id);
+        if (session?.accountId === accountId) {
+          await sessions.destroy(id);
+          ended++;
+        }
+        await redis.srem(key, id);
+      }
+      return ended;
+    },
+
+    /** Revokes every grant of the account: its refresh tokens, opaque access tokens, codes and consents. */
+    async revokeGrants(accountId: string): Promise<number> {
+      const grants: { id: string }[] = await db('oidc_payloads')
+        .select('id')
+        .where({ model: 'Grant', account_id: accountId });
+      for (const { id } of grants) {
+        for (const model of GRANT_MODELS) await adapter(model).revokeByGrantId(id);
+        await adapter('Grant').destroy(id);
+      }
+      await db('consents').where({ account_id: accountId }).delete();
+      return grants.length;
+    },
+  };
+}
+
+export type AccountSignOut = ReturnType<typeof createAccountSignOut>;
