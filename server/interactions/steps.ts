@@ -1,0 +1,49 @@
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import type { InteractionResults } from 'oidc-provider';
+import { HttpError } from '../http/form.ts';
+
+export type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
+
+const EXPIRED =
+  'This sign-in request has expired or was already used. Go back to the application and try again.';
+
+/** What every interaction page does with the provider: find the interaction, finish a step. */
+export function interactionSteps(provider: () => Provider) {
+  /** The interaction of this browser named by the URL, or undefined when gone or not this browser's. */
+  async function find(ctx: Context): Promise<Interaction | undefined> {
+    try {
+      const found = await provider().interactionDetails(ctx.req, ctx.res);
+      return found.uid === ctx.params.uid ? found : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  return {
+    find,
+
+    async require(ctx: Context): Promise<Interaction> {
+      const found = await find(ctx);
+      if (!found) throw new HttpError(400, EXPIRED);
+      return found;
+    },
+
+    // A login starts the results afresh; later steps (consent) add to them, so that a request
+    // asking for both (prompt=login consent) does not ask for the login again.
+    async finish(ctx: Context, result: InteractionResults, merge = false) {
+      const redirectTo = await provider().interactionResult(ctx.req, ctx.res, result, {
+        mergeWithLastSubmission: merge,
+      });
+      ctx.status = 303;
+      ctx.redirect(redirectTo);
+    },
+
+    async clientName(clientId: unknown): Promise<string> {
+      const client = await provider().Client.find(String(clientId));
+      return client?.clientName ?? String(clientId);
+    },
+  };
+}
+
+export type InteractionSteps = ReturnType<typeof interactionSteps>;
