@@ -64,6 +64,34 @@ export const defaults = {
   RESOURCE_SERVERS: '[]',
   /** Seconds a client read from the database is reused; CLI changes take effect within it. */
   CLIENT_CACHE_SECONDS: 10,
+  /** Named in pages and emails. */
+  PRODUCT_NAME: 'Latchkey',
+  /** smtp: deliver through SMTP_*. outbox: write .eml files to DATA_DIR/outbox and log the link. Unset: outbox outside production, smtp in production. */
+  MAIL_TRANSPORT: '',
+  MAIL_FROM: 'Latchkey <no-reply@localhost>',
+  SMTP_HOST: '',
+  /** 587 is the submission port (RFC 6409) with STARTTLS; 465 with SMTP_SECURITY=tls. */
+  SMTP_PORT: 587,
+  /** tls (implicit TLS), starttls (required, the default), none (a local relay only). */
+  SMTP_SECURITY: 'starttls',
+  SMTP_USER: '',
+  SMTP_PASSWORD: '',
+  /** Reuse SMTP connections across messages. */
+  SMTP_POOL: true,
+
+  /** Anyone may create an account from the login page. Off by default: an admin opens the door. */
+  REGISTRATION_ENABLED: false,
+  /** Comma-separated email domains allowed to register; empty allows any. */
+  REGISTRATION_DOMAINS: '',
+  /** A new account must verify its email address before it can sign in. */
+  EMAIL_VERIFICATION_REQUIRED: true,
+  /** Seconds a verification link works: a day covers "I'll check my mail tonight". */
+  VERIFY_EMAIL_TTL: 24 * 3600,
+  /** Seconds a password reset link works: short, since the link alone takes over the account. */
+  PASSWORD_RESET_TTL: 30 * 60,
+  /** Seconds before another verification or reset email goes to the same account. */
+  EMAIL_RESEND_SECONDS: 60,
+
   /** Seconds between sweeps of expired protocol rows in PostgreSQL. */
   SWEEP_INTERVAL_SECONDS: 300,
   /** Seconds in-flight requests get to finish after SIGTERM before the process exits. */

@@ -50,6 +50,21 @@ const schema = z.object({
   RESOURCE_SERVERS: z.string(),
   CLIENT_CACHE_SECONDS: int(0),
   SWEEP_INTERVAL_SECONDS: int(1),
+  PRODUCT_NAME: z.string().min(1),
+  MAIL_TRANSPORT: z.enum(['', 'smtp', 'outbox']),
+  MAIL_FROM: z.string().min(3),
+  SMTP_HOST: z.string(),
+  SMTP_PORT: int(1).max(65535),
+  SMTP_SECURITY: z.enum(['tls', 'starttls', 'none']),
+  SMTP_USER: z.string(),
+  SMTP_PASSWORD: z.string(),
+  SMTP_POOL: bool,
+  REGISTRATION_ENABLED: bool,
+  REGISTRATION_DOMAINS: z.string(),
+  EMAIL_VERIFICATION_REQUIRED: bool,
+  VERIFY_EMAIL_TTL: int(60),
+  PASSWORD_RESET_TTL: int(60),
+  EMAIL_RESEND_SECONDS: int(0),
   SHUTDOWN_TIMEOUT_SECONDS: int(0),
 });
 
@@ -89,6 +104,21 @@ export type Config = Readonly<{
   resourceServers: z.infer<typeof resourceServer>[];
   clientCacheSeconds: number;
   sweepIntervalSeconds: number;
+  productName: string;
+  mail: {
+    transport: 'smtp' | 'outbox';
+    from: string;
+    smtp: {
+      host: string;
+      port: number;
+      secure: 'tls' | 'starttls' | 'none';
+      user?: string;
+      password?: string;
+      pool: boolean;
+    };
+  };
+  registration: { enabled: boolean; domains: string[]; verificationRequired: boolean };
+  emailLinks: { verifyTtl: number; resetTtl: number; resendSeconds: number };
   shutdownTimeoutSeconds: number;
 }>;
 
@@ -135,6 +165,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     problems.push('ISSUER: production requires an https:// issuer');
   if (sealingKey.length !== 32)
     problems.push('SEALING_KEY: required, 32 random bytes in base64 (openssl rand -base64 32)');
+  const mailTransport = c.MAIL_TRANSPORT || (production ? 'smtp' : 'outbox');
+  if (mailTransport === 'smtp' && !c.SMTP_HOST)
+    problems.push(
+      'SMTP_HOST: required to send email (or MAIL_TRANSPORT=outbox to write .eml files instead)',
+    );
   if (cookieKeys.length === 0 || cookieKeys.some((k) => k.length < 32))
     problems.push('COOKIE_KEYS: required, comma-separated secrets of at least 32 characters each');
   let resourceServers: Config['resourceServers'] = [];
@@ -185,6 +220,30 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     resourceServers,
     clientCacheSeconds: c.CLIENT_CACHE_SECONDS,
     sweepIntervalSeconds: c.SWEEP_INTERVAL_SECONDS,
+    productName: c.PRODUCT_NAME,
+    mail: {
+      transport: mailTransport,
+      from: c.MAIL_FROM,
+      smtp: {
+        host: c.SMTP_HOST,
+        port: c.SMTP_PORT,
+        secure: c.SMTP_SECURITY,
+        ...(c.SMTP_USER && { user: c.SMTP_USER, password: c.SMTP_PASSWORD }),
+        pool: c.SMTP_POOL,
+      },
+    },
+    registration: {
+      enabled: c.REGISTRATION_ENABLED,
+      domains: c.REGISTRATION_DOMAINS.split(',')
+        .map((d) => d.trim().toLowerCase())
+        .filter(Boolean),
+      verificationRequired: c.EMAIL_VERIFICATION_REQUIRED,
+    },
+    emailLinks: {
+      verifyTtl: c.VERIFY_EMAIL_TTL,
+      resetTtl: c.PASSWORD_RESET_TTL,
+      resendSeconds: c.EMAIL_RESEND_SECONDS,
+    },
     shutdownTimeoutSeconds: c.SHUTDOWN_TIMEOUT_SECONDS,
   });
 }

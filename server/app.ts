@@ -17,6 +17,7 @@ import { staticFiles } from './http/static-files.ts';
 import { interactionRouter } from './interactions/router.ts';
 import { startKeyManager } from './keys/manager.ts';
 import type { Logger } from './log.ts';
+import { createMailer } from './mail/mailer.ts';
 import { createProvider } from './provider.ts';
 import { createCsrf } from './security/csrf.ts';
 import { createPasswordHasher } from './security/passwords.ts';
@@ -26,7 +27,17 @@ export type AppDeps = { config: Config; db: Db; redis?: Redis | undefined; log: 
 
 /** Builds the whole HTTP application over the given services, without listening. */
 export async function buildApp({ config, db, redis, log }: AppDeps) {
-  const views = createViews();
+  const views = createViews(config.productName);
+  const mailer = createMailer(
+    {
+      transport: config.mail.transport,
+      smtp: config.mail.smtp,
+      from: config.mail.from,
+      productName: config.productName,
+      outboxDir: join(config.dataDir, 'outbox'),
+    },
+    { log },
+  );
   const passwords = createPasswordHasher(config.argon2);
   const users = createUserStore(db, passwords);
   const consents = createConsentStore(db);
@@ -78,7 +89,7 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
 
   const signOut = createAccountSignOut({ db, redis, adapter });
 
-  return { app, provider: currentProvider, keys, users, clients, passwords, signOut };
+  return { app, provider: currentProvider, keys, users, clients, passwords, signOut, mailer };
 }
 
 export type Latchkey = Awaited<ReturnType<typeof buildApp>>;

@@ -67,6 +67,7 @@ export async function startLatchkey(config: Config, log: Logger): Promise<Runnin
       await closed;
       clearInterval(idleSweep);
       clearTimeout(timer);
+      latchkey.mailer.close();
       await closeDb(db);
       await redis?.quit().catch(() => redis.disconnect());
     })();

@@ -5,8 +5,16 @@ import type { Context } from 'koa';
 // views/ sits beside server/ both in the source tree and in dist/ (the build copies it).
 export const VIEWS_DIR = fileURLToPath(new URL('../views', import.meta.url));
 
+/** Engine settings shared by pages and mail: `<%= %>` HTML-escapes, `<%~ %>` prints as is. */
+export const ETA_SETTINGS = Object.freeze({
+  views: VIEWS_DIR,
+  cache: true,
+  autoEscape: true,
+  autoTrim: false,
+});
+
 export function createViews(productName = 'Latchkey') {
-  const eta = new Eta({ views: VIEWS_DIR, cache: true, autoEscape: true, autoTrim: false });
+  const eta = new Eta(ETA_SETTINGS);
   return {
     /** Renders a page inside layout.eta; `title` names the page for the <title> and the heading. */
     render(

@@ -9,6 +9,7 @@ import { TEST_SECRETS } from '../support/server.ts';
 const PRODUCTION_OK = {
   NODE_ENV: 'production',
   ISSUER: 'https://id.example.test/',
+  SMTP_HOST: 'smtp.example.test',
   ...TEST_SECRETS,
 };
 
@@ -77,11 +78,12 @@ describe('loadConfig', () => {
     expect(loadConfig({ ...TEST_SECRETS, PORT: '4100' }).issuer).toBe('http://localhost:4100');
   });
 
-  it('refuses production without an https issuer, a sealing key and cookie keys: one line each', () => {
+  it('refuses production without an https issuer, a sealing key, cookie keys and SMTP: one line each', () => {
     const err = configError({ NODE_ENV: 'production' });
     expect(err.problems).toEqual([
       'ISSUER: production requires an https:// issuer',
       'SEALING_KEY: required, 32 random bytes in base64 (openssl rand -base64 32)',
+      'SMTP_HOST: required to send email (or MAIL_TRANSPORT=outbox to write .eml files instead)',
       'COOKIE_KEYS: required, comma-separated secrets of at least 32 characters each',
     ]);
     for (const line of err.problems) expect(err.message).toContain(`  - ${line}`);
@@ -99,9 +101,16 @@ describe('loadConfig', () => {
     ]);
   });
 
-  it('starts in production when all three are set, and never creates the demo client there', () => {
+  it('starts in production when all are set, and never creates the demo client there', () => {
     const config = loadConfig(PRODUCTION_OK);
     expect(config.production).toBe(true);
+    expect(config.mail).toMatchObject({
+      transport: 'smtp',
+      smtp: { host: 'smtp.example.test', port: 587, secure: 'starttls' },
+    });
+    expect(
+      loadConfig({ ...PRODUCTION_OK, SMTP_HOST: '', MAIL_TRANSPORT: 'outbox' }).mail.transport,
+    ).toBe('outbox');
     expect(config.issuer).toBe('https://id.example.test');
     expect(config.demoClient.enabled).toBe(false);
   });

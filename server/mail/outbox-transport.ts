@@ -1,0 +1,43 @@
+import { randomBytes } from 'node:crypto';
+import { access, constants, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import nodemailer from 'nodemailer';
+import type { Logger } from '../log.ts';
+import type { MailTransport } from './transport.ts';
+
+const FIRST_LINK = /https?:\/\/[^\s<>"]+/;
+
+/** "2025-01-02T03-04-05.678Z": sorts by time; no colons, which some file systems refuse. */
+function fileTime(date: Date): string {
+  return date.toISOString().replaceAll(':', '-');
+}
+
+/**
+ * Development delivery without an SMTP server: each message becomes an .eml file in `dir`
+ * (open it in any mail client), and its first link is logged so it can be clicked.
+ */
+export function createOutboxTransport(dir: string, log: Logger): MailTransport {
+  const composer = nodemailer.createTransport({ streamTransport: true, buffer: true });
+  return {
+    async deliver(mail) {
+      const { from, to, subject, text, html, template } = mail;
+      const info = await composer.sendMail({ from, to, subject, text, html });
+      const file = join(
+        dir,
+        `${fileTime(new Date())}-${template}-${randomBytes(4).toString('hex')}.eml`,
+      );
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      // The links in it sign in or reset passwords: readable by this user only.
+      await writeFile(file, info.message as Buffer, { mode: 0o600 });
+      log.info({ link: FIRST_LINK.exec(text)?.[0], template, to, file }, 'mail written to outbox');
+      return info.messageId;
+    },
+    async verify() {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await access(dir, constants.W_OK);
+    },
+    close() {
+      composer.close();
+    },
+  };
+}

@@ -1,0 +1,39 @@
+// The catalogue of mails: what each template needs and its subject. The bodies live in
+// views/mail/<name>.html.eta and views/mail/<name>.text.eta.
+
+/** Shown in the greeting when known ("Hello Ada,"); the mail reads fine without it. */
+type Greeting = { name?: string | undefined };
+
+export type MailTemplates = {
+  /** After registration or an email change: proves the address belongs to the user. */
+  'verify-email': Greeting & { link: string; expiresInHours: number };
+  /** Asked for on the "forgot password" page; ignoring it changes nothing. */
+  'password-reset': Greeting & { link: string; expiresInMinutes: number };
+  /** Notice after a password change; `link` starts a password reset in case it was not them. */
+  'password-changed': Greeting & { time: Date; link: string };
+  /**
+   * Sent to the old address, so a hijacked account's owner still hears of it. `link` must let
+   * them take the account back from this address: a password reset would go to the new one.
+   */
+  'email-changed': Greeting & { newEmail: string; time: Date; link: string };
+  /** A sign-in from a device not seen before on this account. */
+  'new-device': Greeting & { device: string; ip: string; time: Date; link: string };
+  /**
+   * Someone registered with an address that already has an account. Registration answers the
+   * same either way (no account enumeration); the owner learns of it here.
+   */
+  'registration-attempt': Greeting & { link: string; resetLink: string };
+};
+
+export type MailTemplate = keyof MailTemplates;
+
+export const MAIL_SUBJECTS: { readonly [T in MailTemplate]: (productName: string) => string } = {
+  'verify-email': (p) => `Verify your email address for ${p}`,
+  'password-reset': (p) => `Reset your ${p} password`,
+  'password-changed': (p) => `Your ${p} password was changed`,
+  'email-changed': (p) => `The email address of your ${p} account was changed`,
+  'new-device': (p) => `New sign-in to your ${p} account`,
+  'registration-attempt': (p) => `Someone tried to register at ${p} with your email address`,
+};
+
+export const MAIL_TEMPLATES = Object.keys(MAIL_SUBJECTS) as MailTemplate[];
