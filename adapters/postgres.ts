@@ -42,7 +42,12 @@ export class PostgresAdapter implements Adapter {
   }
 
   async consume(id: string): Promise<void> {
-    await this.db(TABLE).where({ model: this.model, id }).update({ consumed_at: this.db.fn.now() });
+    // The first consumption counts: a later one must not restart the refresh-token reuse grace
+    // window. The application's clock, as the grace check compares with it.
+    await this.db(TABLE)
+      .where({ model: this.model, id })
+      .whereNull('consumed_at')
+      .update({ consumed_at: new Date() });
   }
 
   async destroy(id: string): Promise<void> {

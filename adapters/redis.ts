@@ -7,8 +7,9 @@ export const REDIS_PREFIX = 'latchkey:oidc:';
 export const accountSessionsKey = (accountId: string) =>
   `${REDIS_PREFIX}account:${accountId}:sessions`;
 
-// Marks a payload consumed only if it still exists, so an expired key is not revived without a TTL.
-const CONSUME = `if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('HSET', KEYS[1], 'consumed', ARGV[1]) end return 0`;
+// Marks a payload consumed only if it still exists (an expired key is not revived without a TTL)
+// and only the first time (a later consume must not restart the refresh-token reuse grace window).
+const CONSUME = `if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('HSETNX', KEYS[1], 'consumed', ARGV[1]) end return 0`;
 
 /**
  * oidc-provider storage in Redis: a hash per payload (`payload` JSON, `consumed` time) under

@@ -105,6 +105,16 @@ describe.each(Object.keys(backends))('adapter contract on %s', (name) => {
     }
   });
 
+  it('keeps the time of the first consumption when consumed again', async () => {
+    const a = backend.make('AuthorizationCode');
+    await a.upsert('code2', { grantId: 'g6' }, 60);
+    await a.consume('code2');
+    const first = Number((await a.find('code2'))?.consumed);
+    await sleep(1100);
+    await a.consume('code2');
+    expect(Number((await a.find('code2'))?.consumed)).toBe(first);
+  });
+
   it('serves a consumed refresh token as unconsumed only within the reuse grace window', async () => {
     const a = withReuseGrace(backend.make('RefreshToken'), 1);
     await a.upsert('rt1', { grantId: 'g5' }, 60);

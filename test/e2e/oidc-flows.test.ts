@@ -155,6 +155,17 @@ describe.each(STORAGES)('OIDC flows on %s storage', (storage) => {
     expect((await oidc.tokenIntrospection(rp, second.access_token)).active).toBe(false);
   });
 
+  it('does not let repeated reuse within the grace window stretch it', async () => {
+    const first = await signIn(rp, new Browser(), server.url, USER);
+    await oidc.refreshTokenGrant(rp, first.refresh_token!);
+    await new Promise((r) => setTimeout(r, 600));
+    await oidc.refreshTokenGrant(rp, first.refresh_token!); // within the 1 s grace: honoured
+    await new Promise((r) => setTimeout(r, 600)); // 1.2 s after the first use
+    await expect(oidc.refreshTokenGrant(rp, first.refresh_token!)).rejects.toMatchObject({
+      error: 'invalid_grant',
+    });
+  });
+
   it('honours a rotated refresh token presented again within the grace window (concurrent refresh)', async () => {
     const first = await signIn(rp, new Browser(), server.url, USER);
     const [a, b] = await Promise.all([
