@@ -140,20 +140,24 @@ export function createProvider(
       Interaction: config.ttl.interaction,
       Grant: config.ttl.grant,
     },
-    // The session's grant first (oidc-provider's default), else the consent this user gave the
-    // client in an earlier session.
+    // The session's grant (oidc-provider's default); in a new session, a grant of its own built
+    // from the consent this user gave the client before.
     async loadExistingGrant(ctx) {
-      const { client, session, result } = ctx.oidc;
+      const { client, session, result, provider } = ctx.oidc;
       const accountId = session?.accountId;
       if (!client || !accountId) return undefined;
-      const grantId =
-        result?.consent?.grantId ||
-        session.grantIdFor(client.clientId) ||
-        (await consents.grantIdFor(accountId, client.clientId));
-      const grant = grantId ? await ctx.oidc.provider.Grant.find(grantId) : undefined;
-      return grant?.accountId === accountId && grant.clientId === client.clientId
-        ? grant
-        : undefined;
+      const grantId = result?.consent?.grantId || session.grantIdFor(client.clientId);
+      const current = grantId ? await provider.Grant.find(grantId) : undefined;
+      if (current?.accountId === accountId && current.clientId === client.clientId) return current;
+      const consent = await consents.find(accountId, client.clientId);
+      if (!consent) return undefined;
+      const grant = new provider.Grant({ accountId, clientId: client.clientId });
+      if (consent.scope) grant.addOIDCScope(consent.scope);
+      if (consent.claims.length) grant.addOIDCClaims(consent.claims);
+      for (const [indicator, scope] of Object.entries(consent.resources))
+        grant.addResourceScope(indicator, scope);
+      await grant.save();
+      return grant;
     },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     async findAccount(_ctx, sub) {

@@ -1,27 +1,35 @@
 import type { Db } from '../db.ts';
 
+/** What a user allowed a client: OIDC scopes, claims, and scopes per API (resource indicator). */
+export type Consent = { scope: string; claims: string[]; resources: Record<string, string> };
+
+const parse = <T>(value: unknown): T =>
+  (typeof value === 'string' ? JSON.parse(value) : value) as T;
+
 /**
- * Remembers, per user and client, the grant that holds the user's consent. oidc-provider keeps
- * the grant id only in the browser session; with this a new session (another device, after a
- * logout) finds the consent again, as users of Keycloak or Auth0 expect.
+ * Remembers consent per user and client. oidc-provider keeps a grant only in the browser
+ * session; with this a new session (another device, after a logout) is not asked again, as
+ * users of Keycloak or Auth0 expect.
  */
 export function createConsentStore(db: Db) {
   return {
-    async grantIdFor(accountId: string, clientId: string): Promise<string | undefined> {
+    async find(accountId: string, clientId: string): Promise<Consent | undefined> {
       const row = await db('consents')
-        .select('grant_id')
         .where({ account_id: accountId, client_id: clientId })
         .first();
-      return row?.grant_id;
+      if (!row) return undefined;
+      return { scope: row.scope, claims: parse(row.claims), resources: parse(row.resources) };
     },
 
-    async remember(accountId: string, clientId: string, grantId: string): Promise<void> {
+    async remember(accountId: string, clientId: string, consent: Consent): Promise<void> {
       await db('consents')
         .insert({
           account_id: accountId,
           client_id: clientId,
-          grant_id: grantId,
-          updated_at: db.fn.now(),
+          scope: consent.scope,
+          claims: JSON.stringify(consent.claims),
+          resources: JSON.stringify(consent.resources),
+          updated_at: new Date(),
         })
         .onConflict(['account_id', 'client_id'])
         .merge();

@@ -68,6 +68,10 @@ export async function grantConsent(
   for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {}))
     grant.addResourceScope(indicator, scopes.join(' '));
   const grantId = await grant.save();
-  await consents.remember(accountId, grant.clientId!, grantId);
+  await consents.remember(accountId, grant.clientId!, {
+    scope: grant.getOIDCScope(),
+    claims: grant.getOIDCClaims(),
+    resources: { ...grant.resources },
+  });
   return grantId;
 }

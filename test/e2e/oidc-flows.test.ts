@@ -131,6 +131,16 @@ describe.each(STORAGES)('OIDC flows on %s storage', (storage) => {
     expect(more).toEqual(['login', 'consent']);
   });
 
+  it('gives each device a grant of its own: revoking one device leaves the other signed in', async () => {
+    const laptop = await signIn(rp, new Browser(), server.url, USER);
+    const phone = await signIn(rp, new Browser(), server.url, USER);
+    await oidc.tokenRevocation(rp, laptop.refresh_token!);
+    await expect(oidc.refreshTokenGrant(rp, laptop.refresh_token!)).rejects.toMatchObject({
+      error: 'invalid_grant',
+    });
+    expect((await oidc.refreshTokenGrant(rp, phone.refresh_token!)).access_token).toBeTruthy();
+  });
+
   it('gives refresh tokens their own length, and introspects them too', async () => {
     const tokens = await signIn(rp, new Browser(), server.url, USER);
     expect(tokens.access_token).toHaveLength(43);
