@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
 import { migrationSource } from '../migrations/index.ts';
+import { whileLocked } from './locks.ts';
 
 export type Db = Knex;
 
@@ -58,9 +59,12 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** Applies pending migrations; processes starting together take turns (knex would fail the others). */
 export async function migrate(db: Db): Promise<string[]> {
-  const [, applied] = (await db.migrate.latest({ migrationSource })) as [number, string[]];
-  return applied;
+  return whileLocked(db, 'migrate', async () => {
+    const [, applied] = (await db.migrate.latest({ migrationSource })) as [number, string[]];
+    return applied;
+  });
 }
 
 export function isPglite(db: Db): boolean {

@@ -1,21 +1,48 @@
 import type { Knex } from 'knex';
-import type { Db } from './db.ts';
+import { isPglite, type Db } from './db.ts';
+
+const key = (name: string) => `latchkey:${name}`;
 
 /**
  * Runs `job` in a transaction holding a PostgreSQL advisory lock named `name`, so that of many
- * processes only one does it; returns undefined at once when another holds the lock. The job
- * gets the transaction: PGlite has one connection, so queries outside it would wait forever.
+ * processes only one does it at a time. By default returns undefined at once when another
+ * holds the lock; with `wait` it waits its turn. The job gets the transaction: PGlite has one
+ * connection, so queries outside it would wait forever.
  */
 export async function withAdvisoryLock<T>(
   db: Db,
   name: string,
   job: (trx: Knex.Transaction) => Promise<T>,
+  { wait = false } = {},
 ): Promise<T | undefined> {
   return db.transaction(async (trx) => {
-    const { rows } = await trx.raw('SELECT pg_try_advisory_xact_lock(hashtext(?)) AS locked', [
-      `latchkey:${name}`,
-    ]);
-    if (!rows[0]?.locked) return undefined;
+    if (wait) {
+      await trx.raw('SELECT pg_advisory_xact_lock(hashtext(?))', [key(name)]);
+    } else {
+      const { rows } = await trx.raw('SELECT pg_try_advisory_xact_lock(hashtext(?)) AS locked', [
+        key(name),
+      ]);
+      if (!rows[0]?.locked) return undefined;
+    }
     return job(trx);
   });
+}
+
+/**
+ * Runs `job` while holding a session-level advisory lock, for work that needs connections of
+ * its own (knex migrations). PGlite is one process's database: nothing to wait for there.
+ */
+export async function whileLocked<T>(db: Db, name: string, job: () => Promise<T>): Promise<T> {
+  if (isPglite(db)) return job();
+  const connection = await db.client.acquireConnection();
+  try {
+    await db.raw('SELECT pg_advisory_lock(hashtext(?))', [key(name)]).connection(connection);
+    try {
+      return await job();
+    } finally {
+      await db.raw('SELECT pg_advisory_unlock(hashtext(?))', [key(name)]).connection(connection);
+    }
+  } finally {
+    await db.client.releaseConnection(connection);
+  }
 }

@@ -36,11 +36,18 @@ type Deps = { db: Db; config: Config; log: Logger; onChange: (view: KeyView) => 
  * and at each stage change, calling onChange when the published or signing keys differ.
  */
 export async function startKeyManager({ db, config, log, onChange }: Deps) {
-  await withAdvisoryLock(db, 'keys', async (trx) => {
-    if (!(await latestActivation(trx))) await addKeySet(trx, config.sealingKey, new Date());
-  });
+  // Processes starting together wait for each other here, so none starts without keys.
+  await withAdvisoryLock(
+    db,
+    'keys',
+    async (trx) => {
+      if (!(await latestActivation(trx))) await addKeySet(trx, config.sealingKey, new Date());
+    },
+    { wait: true },
+  );
 
   let view = await loadKeyView(db, config.sealingKey, retainSeconds(config));
+  if (view.jwks.length === 0) throw new Error('no signing keys in the database');
   onChange(view);
   let stageTimer: NodeJS.Timeout | undefined;
 
