@@ -72,10 +72,20 @@ export class PostgresAdapter implements Adapter {
 }
 
 /** Deletes expired rows of every model; returns how many. Run periodically by one process. */
-export async function sweepExpired(db: Knex, limit = 10_000): Promise<number> {
-  const result = await db.raw(
-    `DELETE FROM ${TABLE} WHERE ctid IN (SELECT ctid FROM ${TABLE} WHERE expires_at < now() LIMIT ?)`,
-    [limit],
-  );
-  return Number(result.rowCount ?? result.affectedRows ?? 0);
+// Batches keep each DELETE's locks short; the budget keeps one sweep from running for minutes.
+const SWEEP_BATCH = 10_000;
+const SWEEP_BUDGET_MS = 20_000;
+
+export async function sweepExpired(db: Knex, batch = SWEEP_BATCH): Promise<number> {
+  const started = Date.now();
+  let total = 0;
+  for (;;) {
+    const result = await db.raw(
+      `DELETE FROM ${TABLE} WHERE ctid IN (SELECT ctid FROM ${TABLE} WHERE expires_at < now() LIMIT ?)`,
+      [batch],
+    );
+    const deleted = Number(result.rowCount ?? result.affectedRows ?? 0);
+    total += deleted;
+    if (deleted < batch || Date.now() - started > SWEEP_BUDGET_MS) return total;
+  }
 }

@@ -163,6 +163,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     .filter(Boolean);
   if (production && !c.ISSUER.startsWith('https://'))
     problems.push('ISSUER: production requires an https:// issuer');
+  // Latchkey serves plain HTTP; an https issuer means a TLS-terminating proxy in front, and
+  // without trusting it no cookie would be marked Secure.
+  if (production && !c.TRUST_PROXY)
+    problems.push(
+      'TRUST_PROXY: production requires true (Latchkey runs behind a TLS-terminating proxy)',
+    );
   if (sealingKey.length !== 32)
     problems.push('SEALING_KEY: required, 32 random bytes in base64 (openssl rand -base64 32)');
   const mailTransport = c.MAIL_TRANSPORT || (production ? 'smtp' : 'outbox');

@@ -6,6 +6,9 @@ export async function up(knex: Knex): Promise<void> {
     t.text('account_id');
     t.index(['model', 'account_id'], 'oidc_payloads_model_account');
   });
+  await knex.raw(
+    `UPDATE oidc_payloads SET account_id = payload->>'accountId' WHERE account_id IS NULL`,
+  );
 }
 
 export async function down(knex: Knex): Promise<void> {

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import * as initial from './20261123000000_initial.ts';
 import * as consents from './20261123010000_consents.ts';
+import * as passwordHistory from './20261123020000_password_history.ts';
 import * as emailTokens from './20261123030000_email_tokens.ts';
 import * as payloadAccount from './20261123040000_payload_account.ts';
 
@@ -10,6 +11,7 @@ type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void
 const migrations: Record<string, Migration> = {
   '20261123000000_initial': initial,
   '20261123010000_consents': consents,
+  '20261123020000_password_history': passwordHistory,
   '20261123030000_email_tokens': emailTokens,
   '20261123040000_payload_account': payloadAccount,
 };

@@ -72,7 +72,7 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
   app.use(securityHeaders({ hsts: config.issuer.startsWith('https://') }));
   app.use(errorPages(views));
   app.use(staticFiles(join(VIEWS_DIR, 'static')));
-  app.use(healthRouter({ db, redis }).routes());
+  app.use(healthRouter({ db, redis, log }).routes());
   app.use(
     interactionRouter({
       provider: currentProvider,

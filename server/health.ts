@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import type { Redis } from 'ioredis';
 import type { Db } from './db.ts';
+import type { Logger } from './log.ts';
 
 const CHECK_TIMEOUT_MS = 2000;
 
@@ -17,7 +18,15 @@ function withTimeout<T>(promise: Promise<T>): Promise<T> {
 }
 
 /** /healthz: the process answers. /readyz: the database and Redis answer too (503 naming what failed). */
-export function healthRouter({ db, redis }: { db: Db; redis?: Redis | undefined }): Router {
+export function healthRouter({
+  db,
+  redis,
+  log,
+}: {
+  db: Db;
+  redis?: Redis | undefined;
+  log: Logger;
+}): Router {
   const router = new Router();
   router.get('/healthz', (ctx) => {
     ctx.set('Cache-Control', 'no-store');
@@ -32,7 +41,9 @@ export function healthRouter({ db, redis }: { db: Db; redis?: Redis | undefined 
           await withTimeout(check());
           return [name, 'ok'] as const;
         } catch (err) {
-          return [name, `fail: ${(err as Error).message}`] as const;
+          // The detail (hosts, ports) goes to the log, not to whoever asks.
+          log.warn({ check: name, error: (err as Error).message }, 'readiness check failed');
+          return [name, 'fail'] as const;
         }
       }),
     );

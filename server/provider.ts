@@ -165,10 +165,17 @@ export function createProvider(
       if (!user || user.disabled) return undefined;
       return { accountId: user.id, roles: user.roles, claims: async () => userClaims(user) };
     },
-    // Gateways verifying JWT access tokens locally get the user's roles with them. The token
-    // endpoint has just loaded the account through findAccount: reuse it rather than read again.
+    // Gateways verifying JWT access tokens locally get the user's roles with them, when the
+    // `roles` scope was granted. The token endpoint has just loaded the account through
+    // findAccount: reuse it rather than read again.
     async extraTokenClaims(ctx, token) {
       if (token.kind !== 'AccessToken' || !token.accountId) return undefined;
+      // An API's token carries only the API's scopes: the code or refresh token it comes from
+      // says whether this authorization included `roles`.
+      const entities = ctx?.oidc?.entities as
+        Record<string, { scopes?: Set<string> } | undefined> | undefined;
+      const source = entities?.AuthorizationCode ?? entities?.RefreshToken;
+      if (!token.scopes.has('roles') && !source?.scopes?.has('roles')) return undefined;
       const loaded = ctx?.oidc?.account as { accountId: string; roles?: string[] } | undefined;
       if (loaded?.accountId === token.accountId && loaded.roles) return { roles: loaded.roles };
       const user = await users.findById(token.accountId);

@@ -9,6 +9,10 @@ import { closeDb, migrate, openDb } from './db.ts';
 import { withAdvisoryLock } from './locks.ts';
 import type { Logger } from './log.ts';
 
+const KEEP_ALIVE_MS = 65_000;
+/** While closing, how often connections that finished their response are closed. */
+const IDLE_SWEEP_MS = 100;
+
 export type Running = Latchkey & {
   url: string;
   server: Server;
@@ -43,8 +47,10 @@ export async function startLatchkey(config: Config, log: Logger): Promise<Runnin
   }, config.sweepIntervalSeconds * 1000).unref();
 
   const server = createServer(latchkey.app.callback());
-  // Keep-alive connections would hold a graceful close open; idle ones are closed by close().
-  server.keepAliveTimeout = 5000;
+  // Longer than load balancers' idle timeout (AWS ALB: 60 s), or the balancer may send a request
+  // on a connection Node is closing (a 502). Idle connections are closed by close() at once.
+  server.keepAliveTimeout = KEEP_ALIVE_MS;
+  server.headersTimeout = KEEP_ALIVE_MS + 1000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
@@ -59,7 +65,7 @@ export async function startLatchkey(config: Config, log: Logger): Promise<Runnin
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       // A busy connection goes idle when its response ends: close it then, not a keep-alive later.
-      const idleSweep = setInterval(() => server.closeIdleConnections(), 100);
+      const idleSweep = setInterval(() => server.closeIdleConnections(), IDLE_SWEEP_MS);
       const timer = setTimeout(
         () => server.closeAllConnections(),
         config.shutdownTimeoutSeconds * 1000,

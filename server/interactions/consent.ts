@@ -3,8 +3,7 @@ import type Provider from 'oidc-provider';
 import type { ConsentStore } from '../accounts/consents.ts';
 import type { Csrf } from '../security/csrf.ts';
 import type { Views } from '../views.ts';
-
-type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
+import type { Interaction } from './steps.ts';
 
 /** What each scope lets the application do, in the user's words. */
 const SCOPE_TEXT: Record<string, string> = {
@@ -15,7 +14,7 @@ const SCOPE_TEXT: Record<string, string> = {
   offline_access: 'Stay connected when you are not using it',
 };
 
-type MissingDetails = {
+type MissingInteraction = {
   missingOIDCScope?: string[];
   missingOIDCClaims?: string[];
   missingResourceScopes?: Record<string, string[]>;
@@ -24,10 +23,10 @@ type MissingDetails = {
 export async function consentPage(
   ctx: Context,
   deps: { provider: Provider; views: Views; csrf: Csrf },
-  interaction: Details,
+  interaction: Interaction,
   client: string,
 ) {
-  const missing = interaction.prompt.details as MissingDetails;
+  const missing = interaction.prompt.details as MissingInteraction;
   const scopes = (missing.missingOIDCScope ?? []).map((s) => SCOPE_TEXT[s] ?? s);
   const apis = Object.entries(missing.missingResourceScopes ?? {}).map(([api, list]) => ({
     api,
@@ -55,14 +54,14 @@ export async function consentPage(
 export async function grantConsent(
   provider: Provider,
   consents: ConsentStore,
-  interaction: Details,
+  interaction: Interaction,
 ): Promise<string> {
   const { accountId } = interaction.session ?? {};
   if (!accountId) throw new Error('consent without a signed-in session');
   const grant =
     (interaction.grantId && (await provider.Grant.find(interaction.grantId))) ||
     new provider.Grant({ accountId, clientId: String(interaction.params.client_id) });
-  const missing = interaction.prompt.details as MissingDetails;
+  const missing = interaction.prompt.details as MissingInteraction;
   if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
   if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
   for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {}))

@@ -24,6 +24,14 @@ export function interactionRouter(deps: InteractionDeps): Router {
 
   const steps = interactionSteps(provider);
 
+  /** The posted form, once its CSRF token is shown to belong to this interaction. */
+  async function readCheckedForm(ctx: Context, interaction: Interaction) {
+    const form = await readForm(ctx);
+    if (!csrf.verify(interaction.uid, form.csrf))
+      throw new HttpError(403, 'The form expired. Reload the page and try again.');
+    return form;
+  }
+
   function loginPage(
     ctx: Context,
     interaction: Interaction,
@@ -56,9 +64,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
 
   router.post('/login', async (ctx) => {
     const interaction = await steps.require(ctx);
-    const form = await readForm(ctx);
-    if (!csrf.verify(interaction.uid, form.csrf))
-      throw new HttpError(403, 'The form expired. Reload the page and try again.');
+    const form = await readCheckedForm(ctx, interaction);
     if (interaction.prompt.name !== 'login')
       throw new HttpError(400, 'This step is already complete.');
     const email = (form.email ?? '').trim();
@@ -77,9 +83,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
 
   router.post('/consent', async (ctx) => {
     const interaction = await steps.require(ctx);
-    const form = await readForm(ctx);
-    if (!csrf.verify(interaction.uid, form.csrf))
-      throw new HttpError(403, 'The form expired. Reload the page and try again.');
+    await readCheckedForm(ctx, interaction);
     if (interaction.prompt.name !== 'consent')
       throw new HttpError(400, 'This step is already complete.');
     const grantId = await grantConsent(provider(), consents, interaction);
@@ -88,9 +92,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
 
   router.post('/abort', async (ctx) => {
     const interaction = await steps.require(ctx);
-    const form = await readForm(ctx);
-    if (!csrf.verify(interaction.uid, form.csrf))
-      throw new HttpError(403, 'The form expired. Reload the page and try again.');
+    await readCheckedForm(ctx, interaction);
     await steps.finish(ctx, {
       error: 'access_denied',
       error_description: 'The user declined the request.',

@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import type Provider from 'oidc-provider';
+import { errors, type default as Provider } from 'oidc-provider';
 import type { InteractionResults } from 'oidc-provider';
 import { HttpError } from '../http/form.ts';
 
@@ -15,8 +15,10 @@ export function interactionSteps(provider: () => Provider) {
     try {
       const found = await provider().interactionDetails(ctx.req, ctx.res);
       return found.uid === ctx.params.uid ? found : undefined;
-    } catch {
-      return undefined;
+    } catch (err) {
+      // No interaction cookie, or it expired: the user's case. Anything else (storage down) is ours.
+      if (err instanceof errors.SessionNotFound) return undefined;
+      throw err;
     }
   }
 

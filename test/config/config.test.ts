@@ -10,6 +10,7 @@ const PRODUCTION_OK = {
   NODE_ENV: 'production',
   ISSUER: 'https://id.example.test/',
   SMTP_HOST: 'smtp.example.test',
+  TRUST_PROXY: 'true',
   ...TEST_SECRETS,
 };
 
@@ -82,6 +83,7 @@ describe('loadConfig', () => {
     const err = configError({ NODE_ENV: 'production' });
     expect(err.problems).toEqual([
       'ISSUER: production requires an https:// issuer',
+      'TRUST_PROXY: production requires true (Latchkey runs behind a TLS-terminating proxy)',
       'SEALING_KEY: required, 32 random bytes in base64 (openssl rand -base64 32)',
       'SMTP_HOST: required to send email (or MAIL_TRANSPORT=outbox to write .eml files instead)',
       'COOKIE_KEYS: required, comma-separated secrets of at least 32 characters each',

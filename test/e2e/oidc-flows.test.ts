@@ -1,4 +1,4 @@
-import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser } from '../support/browser.ts';
@@ -220,10 +220,17 @@ describe.each(STORAGES)('OIDC flows on %s storage', (storage) => {
     ).rejects.toMatchObject({ error: 'invalid_target' });
   });
 
-  it('issues a JWT access token for an API in the code flow, carrying the user roles', async () => {
-    const tokens = await signIn(rp, new Browser(), server.url, {
+  it('issues a JWT access token for an API in the code flow, with roles only when allowed', async () => {
+    const withoutRoles = await signIn(rp, new Browser(), server.url, {
       ...USER,
       scope: 'openid read',
+      resource: API,
+      tokenParams: { resource: API },
+    });
+    expect(decodeJwt(withoutRoles.access_token).roles).toBeUndefined();
+    const tokens = await signIn(rp, new Browser(), server.url, {
+      ...USER,
+      scope: 'openid roles read',
       resource: API,
       tokenParams: { resource: API },
     });
