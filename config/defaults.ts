@@ -92,6 +92,13 @@ export const defaults = {
   /** Seconds before another verification or reset email goes to the same account. */
   EMAIL_RESEND_SECONDS: 60,
 
+  /** Password policy; the reasons for each default are given in server/security/password-policy.ts. */
+  PASSWORD_MIN_LENGTH: 12,
+  /** zxcvbn score 0-4 a new password must reach. */
+  PASSWORD_MIN_STRENGTH: 3,
+  /** Previous passwords that may not be used again; 0 turns the check off. */
+  PASSWORD_HISTORY: 5,
+
   /** Seconds between sweeps of expired protocol rows in PostgreSQL. */
   SWEEP_INTERVAL_SECONDS: 300,
   /** Seconds in-flight requests get to finish after SIGTERM before the process exits. */

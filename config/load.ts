@@ -65,6 +65,9 @@ const schema = z.object({
   VERIFY_EMAIL_TTL: int(60),
   PASSWORD_RESET_TTL: int(60),
   EMAIL_RESEND_SECONDS: int(0),
+  PASSWORD_MIN_LENGTH: int(8).max(128),
+  PASSWORD_MIN_STRENGTH: int(0).max(4),
+  PASSWORD_HISTORY: int(0).max(24),
   SHUTDOWN_TIMEOUT_SECONDS: int(0),
 });
 
@@ -119,6 +122,7 @@ export type Config = Readonly<{
   };
   registration: { enabled: boolean; domains: string[]; verificationRequired: boolean };
   emailLinks: { verifyTtl: number; resetTtl: number; resendSeconds: number };
+  passwordPolicy: { minLength: number; minStrength: number; historySize: number };
   shutdownTimeoutSeconds: number;
 }>;
 
@@ -244,6 +248,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
         .map((d) => d.trim().toLowerCase())
         .filter(Boolean),
       verificationRequired: c.EMAIL_VERIFICATION_REQUIRED,
+    },
+    passwordPolicy: {
+      minLength: c.PASSWORD_MIN_LENGTH,
+      minStrength: c.PASSWORD_MIN_STRENGTH,
+      historySize: c.PASSWORD_HISTORY,
     },
     emailLinks: {
       verifyTtl: c.VERIFY_EMAIL_TTL,

@@ -5,12 +5,14 @@ import type Provider from 'oidc-provider';
 import type { Config } from '../config/load.ts';
 import { createAdapterFactory } from '../adapters/index.ts';
 import { createConsentStore } from './accounts/consents.ts';
+import { createEmailTokens } from './accounts/email-tokens.ts';
 import { createAccountSignOut } from './accounts/sign-out.ts';
 import { createUserStore } from './accounts/users.ts';
 import { createClientStore } from './clients/store.ts';
 import type { Db } from './db.ts';
 import { healthRouter } from './health.ts';
 import { errorPages } from './http/errors.ts';
+import { homePage } from './http/home.ts';
 import { requestId } from './http/request-id.ts';
 import { securityHeaders } from './http/security-headers.ts';
 import { staticFiles } from './http/static-files.ts';
@@ -20,6 +22,7 @@ import type { Logger } from './log.ts';
 import { createMailer } from './mail/mailer.ts';
 import { createProvider } from './provider.ts';
 import { createCsrf } from './security/csrf.ts';
+import { createPasswordPolicy } from './security/password-policy.ts';
 import { createPasswordHasher } from './security/passwords.ts';
 import { createViews, VIEWS_DIR } from './views.ts';
 
@@ -41,6 +44,7 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
   const passwords = createPasswordHasher(config.argon2);
   const users = createUserStore(db, passwords);
   const consents = createConsentStore(db);
+  const policy = createPasswordPolicy(config.passwordPolicy, { db, passwords });
   const clients = createClientStore(db, config.sealingKey, config.clientCacheSeconds);
   const adapter = createAdapterFactory({
     db,
@@ -48,6 +52,8 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
     findClient: (id) => clients.findForProvider(id),
     refreshReuseGraceSeconds: config.refreshReuseGraceSeconds,
   });
+
+  const signOut = createAccountSignOut({ db, redis, adapter });
 
   // The provider is rebuilt when the signing keys change; requests use whichever is current.
   let provider: Provider | undefined;
@@ -72,22 +78,27 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
   app.use(securityHeaders({ hsts: config.issuer.startsWith('https://') }));
   app.use(errorPages(views));
   app.use(staticFiles(join(VIEWS_DIR, 'static')));
+  app.use(homePage(views, config.productName));
   app.use(healthRouter({ db, redis, log }).routes());
   app.use(
     interactionRouter({
+      config,
       provider: currentProvider,
       users,
       consents,
+      tokens: createEmailTokens(db),
+      mailer,
+      policy,
+      signOut,
       views,
       csrf: createCsrf(config.cookieKeys[0]!),
+      log,
     }).routes(),
   );
   app.use(async (ctx) => {
     ctx.respond = false;
     await providerCallback!(ctx.req, ctx.res);
   });
-
-  const signOut = createAccountSignOut({ db, redis, adapter });
 
   return { app, provider: currentProvider, keys, users, clients, passwords, signOut, mailer };
 }

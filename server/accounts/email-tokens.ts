@@ -7,6 +7,21 @@ export type Redeemed =
   | { ok: true; userId: string; data: Record<string, unknown> }
   | { ok: false; reason: 'invalid' | 'expired' | 'used' };
 
+const INVALID = { ok: false, reason: 'invalid' } as const;
+const wellFormed = (token: unknown): token is string =>
+  typeof token === 'string' && /^[\w-]{43}$/.test(token);
+const parseData = (data: unknown) =>
+  (typeof data === 'string' ? JSON.parse(data) : data) as Record<string, unknown>;
+
+type Row = { user_id: string; data: unknown; expires_at: Date; used_at: Date | null };
+
+function judge(row: Row | undefined): Redeemed {
+  if (!row) return INVALID;
+  if (row.used_at) return { ok: false, reason: 'used' };
+  if (new Date(row.expires_at) <= new Date()) return { ok: false, reason: 'expired' };
+  return { ok: true, userId: row.user_id, data: parseData(row.data) };
+}
+
 const hash = (token: string) => createHash('sha256').update(token).digest('base64url');
 
 /**
@@ -33,25 +48,31 @@ export function createEmailTokens(db: Db) {
       return token;
     },
 
+    /** Says what redeeming would say, without using the token up (mail scanners open links too). */
+    async peek(token: string, purpose: EmailTokenPurpose): Promise<Redeemed> {
+      if (!wellFormed(token)) return INVALID;
+      return judge(
+        await db('email_tokens')
+          .where({ token_hash: hash(token), purpose })
+          .first(),
+      );
+    },
+
     /** Uses the token up. A token of another purpose, tampered or unknown, is just 'invalid'. */
     async redeem(token: string, purpose: EmailTokenPurpose): Promise<Redeemed> {
-      if (typeof token !== 'string' || !/^[\w-]{43}$/.test(token))
-        return { ok: false, reason: 'invalid' };
+      if (!wellFormed(token)) return INVALID;
       return db.transaction(async (trx) => {
         const row = await trx('email_tokens')
           .where({ token_hash: hash(token), purpose })
           .forUpdate()
           .first();
-        if (!row) return { ok: false, reason: 'invalid' } as const;
-        if (row.used_at) return { ok: false, reason: 'used' } as const;
-        if (new Date(row.expires_at) <= new Date())
-          return { ok: false, reason: 'expired' } as const;
-        await trx('email_tokens')
-          .where({ user_id: row.user_id, purpose })
-          .whereNull('used_at')
-          .update({ used_at: trx.fn.now() });
-        const data = typeof row.data === 'string' ? JSON.parse(row.data) : row.data;
-        return { ok: true, userId: row.user_id as string, data };
+        const verdict = judge(row);
+        if (verdict.ok)
+          await trx('email_tokens')
+            .where({ user_id: row.user_id, purpose })
+            .whereNull('used_at')
+            .update({ used_at: trx.fn.now() });
+        return verdict;
       });
     },
 

@@ -50,7 +50,10 @@ export function createAccountSignOut({
       return ended;
     },
 
-    /** Revokes every grant of the account: its refresh tokens, opaque access tokens, codes and consents. */
+    /**
+     * Revokes every grant of the account: its refresh tokens, opaque access tokens and codes.
+     * What the user consented to is kept: withdrawing consent is a choice of its own.
+     */
     async revokeGrants(accountId: string): Promise<number> {
       const grants: { id: string }[] = await db('oidc_payloads')
         .select('id')
@@ -59,7 +62,6 @@ export function createAccountSignOut({
         for (const model of GRANT_MODELS) await adapter(model).revokeByGrantId(id);
         await adapter('Grant').destroy(id);
       }
-      await db('consents').where({ account_id: accountId }).delete();
       return grants.length;
     },
   };

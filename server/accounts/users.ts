@@ -66,6 +66,10 @@ export function createUserStore(db: Db, passwords: PasswordHasher) {
       );
     },
 
+    async setEmailVerified(id: string): Promise<void> {
+      await db('users').where({ id }).update({ email_verified: true, updated_at: db.fn.now() });
+    },
+
     async setDisabled(id: string, disabled: boolean): Promise<boolean> {
       return (
         affected(await db('users').where({ id }).update({ disabled, updated_at: db.fn.now() })) > 0

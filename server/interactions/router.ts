@@ -2,19 +2,14 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { ConsentStore } from '../accounts/consents.ts';
-import type { UserStore } from '../accounts/users.ts';
-import { readForm, HttpError } from '../http/form.ts';
-import type { Csrf } from '../security/csrf.ts';
-import type { Views } from '../views.ts';
+import { HttpError } from '../http/form.ts';
 import { consentPage, grantConsent } from './consent.ts';
+import { addPasswordReset, type PasswordResetDeps } from './password-reset.ts';
 import { interactionSteps, type Interaction } from './steps.ts';
 
-export type InteractionDeps = {
+export type InteractionDeps = Omit<PasswordResetDeps, 'steps'> & {
   provider: () => Provider;
-  users: UserStore;
   consents: ConsentStore;
-  views: Views;
-  csrf: Csrf;
 };
 
 /** The hosted pages oidc-provider sends the browser to: login, consent, and cancelling. */
@@ -22,15 +17,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
   const { provider, users, consents, views, csrf } = deps;
   const router = new Router({ prefix: '/interaction/:uid' });
 
-  const steps = interactionSteps(provider);
-
-  /** The posted form, once its CSRF token is shown to belong to this interaction. */
-  async function readCheckedForm(ctx: Context, interaction: Interaction) {
-    const form = await readForm(ctx);
-    if (!csrf.verify(interaction.uid, form.csrf))
-      throw new HttpError(403, 'The form expired. Reload the page and try again.');
-    return form;
-  }
+  const steps = interactionSteps(provider, csrf);
 
   function loginPage(
     ctx: Context,
@@ -64,7 +51,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
 
   router.post('/login', async (ctx) => {
     const interaction = await steps.require(ctx);
-    const form = await readCheckedForm(ctx, interaction);
+    const form = await steps.readForm(ctx, interaction);
     if (interaction.prompt.name !== 'login')
       throw new HttpError(400, 'This step is already complete.');
     const email = (form.email ?? '').trim();
@@ -83,7 +70,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
 
   router.post('/consent', async (ctx) => {
     const interaction = await steps.require(ctx);
-    await readCheckedForm(ctx, interaction);
+    await steps.readForm(ctx, interaction);
     if (interaction.prompt.name !== 'consent')
       throw new HttpError(400, 'This step is already complete.');
     const grantId = await grantConsent(provider(), consents, interaction);
@@ -92,12 +79,13 @@ export function interactionRouter(deps: InteractionDeps): Router {
 
   router.post('/abort', async (ctx) => {
     const interaction = await steps.require(ctx);
-    await readCheckedForm(ctx, interaction);
+    await steps.readForm(ctx, interaction);
     await steps.finish(ctx, {
       error: 'access_denied',
       error_description: 'The user declined the request.',
     });
   });
 
+  addPasswordReset(router, { ...deps, steps });
   return router;
 }

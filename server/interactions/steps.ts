@@ -1,15 +1,16 @@
 import type { Context } from 'koa';
 import { errors, type default as Provider } from 'oidc-provider';
 import type { InteractionResults } from 'oidc-provider';
-import { HttpError } from '../http/form.ts';
+import { HttpError, readForm } from '../http/form.ts';
+import type { Csrf } from '../security/csrf.ts';
 
 export type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
 
 const EXPIRED =
   'This sign-in request has expired or was already used. Go back to the application and try again.';
 
-/** What every interaction page does with the provider: find the interaction, finish a step. */
-export function interactionSteps(provider: () => Provider) {
+/** What every interaction page does: find the interaction, read its forms, finish a step. */
+export function interactionSteps(provider: () => Provider, csrf: Csrf) {
   /** The interaction of this browser named by the URL, or undefined when gone or not this browser's. */
   async function find(ctx: Context): Promise<Interaction | undefined> {
     try {
@@ -29,6 +30,14 @@ export function interactionSteps(provider: () => Provider) {
       const found = await find(ctx);
       if (!found) throw new HttpError(400, EXPIRED);
       return found;
+    },
+
+    /** The posted form, once its CSRF token is shown to belong to this interaction. */
+    async readForm(ctx: Context, interaction: Interaction): Promise<Record<string, string>> {
+      const form = await readForm(ctx);
+      if (!csrf.verify(interaction.uid, form.csrf))
+        throw new HttpError(403, 'The form expired. Reload the page and try again.');
+      return form;
     },
 
     // A login starts the results afresh; later steps (consent) add to them, so that a request

@@ -1,11 +1,31 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { simpleParser } from 'mailparser';
 import * as oidc from 'openid-client';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, screenshots } from '../support/chromium.ts';
-import { POST_LOGOUT_URI, REDIRECT_URI, relyingParty } from '../support/relying-party.ts';
+import {
+  authorizationRequest,
+  POST_LOGOUT_URI,
+  REDIRECT_URI,
+  relyingParty,
+} from '../support/relying-party.ts';
 import { startTestServer, storageEnv, type TestServer } from '../support/server.ts';
 
 const USER = { email: 'grace@example.test', password: 'an ordinary long passphrase' };
+
+/** The reset link in the newest .eml file of the development outbox. */
+async function outboxLink(dir: string): Promise<string> {
+  for (let i = 0; i < 50; i++) {
+    const newest = existsSync(dir) ? readdirSync(dir).sort().at(-1) : undefined;
+    const text = newest ? ((await simpleParser(readFileSync(join(dir, newest)))).text ?? '') : '';
+    const link = /https?:\/\/\S+\/reset\?token=[\w-]+/.exec(text);
+    if (link) return link[0];
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no reset link in ${dir}`);
+}
 const RP_ORIGIN = new URL(REDIRECT_URI).origin;
 
 describe('hosted pages in Chromium, JavaScript turned off', () => {
@@ -38,14 +58,7 @@ describe('hosted pages in Chromium, JavaScript turned off', () => {
   });
 
   it('signs in through login and consent, with errors shown on the page and the email kept', async () => {
-    const verifier = oidc.randomPKCECodeVerifier();
-    const url = oidc.buildAuthorizationUrl(rp, {
-      redirect_uri: REDIRECT_URI,
-      scope: 'openid email profile',
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      state: 'st',
-    });
+    const { url, verifier, state } = await authorizationRequest(rp);
     await page.goto(url.href);
     await expect(page.getByRole('heading', { name: 'Sign in' }).isVisible()).resolves.toBe(true);
     expect(await page.getByText('Harbour Notes').first().isVisible()).toBe(true);
@@ -81,7 +94,7 @@ describe('hosted pages in Chromium, JavaScript turned off', () => {
     await page.waitForURL(`${REDIRECT_URI}**`);
     const tokens = await oidc.authorizationCodeGrant(rp, new URL(page.url()), {
       pkceCodeVerifier: verifier,
-      expectedState: 'st',
+      expectedState: state,
     });
     expect(tokens.claims()?.email).toBe(USER.email);
 
@@ -97,11 +110,8 @@ describe('hosted pages in Chromium, JavaScript turned off', () => {
   });
 
   it('shows the error page, without redirecting, for an unregistered redirect_uri', async () => {
-    const url = oidc.buildAuthorizationUrl(rp, {
+    const { url } = await authorizationRequest(rp, {
       redirect_uri: 'https://evil.example.test/cb',
-      scope: 'openid',
-      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
-      code_challenge_method: 'S256',
     });
     const response = await page.goto(url.href);
     expect(response?.status()).toBe(400);
@@ -119,5 +129,31 @@ describe('hosted pages in Chromium, JavaScript turned off', () => {
       page.getByRole('heading', { name: 'You are signed out' }).isVisible(),
     ).resolves.toBe(true);
     await screenshots(page, 'signed-out');
+  });
+
+  it('resets a forgotten password from the login page, through the emailed link', async () => {
+    const { url } = await authorizationRequest(rp);
+    await page.goto(url.href);
+    await page.getByRole('link', { name: 'Forgot your password?' }).click();
+    await page.getByLabel('Email').fill(USER.email);
+    await page.getByRole('button', { name: 'Send the link' }).click();
+    await expect(page.getByRole('heading', { name: 'Check your email' }).isVisible()).resolves.toBe(
+      true,
+    );
+    await screenshots(page, 'forgot-sent');
+
+    await page.goto(await outboxLink(join(server.env.DATA_DIR!, 'outbox')));
+    await page.getByLabel('New password').fill('password1234');
+    await page.getByLabel('Type it again').fill('password1234');
+    await page.getByRole('button', { name: 'Change password' }).click();
+    expect(await page.getByRole('alert').textContent()).toContain('cannot be used yet');
+    await screenshots(page, 'reset-error');
+
+    const fresh = 'velvet orbit cactus 19 harbor';
+    await page.getByLabel('New password').fill(fresh);
+    await page.getByLabel('Type it again').fill(fresh);
+    await page.getByRole('button', { name: 'Change password' }).click();
+    await page.waitForURL(`${REDIRECT_URI}**`);
+    USER.password = fresh;
   });
 });

@@ -60,9 +60,9 @@ describe.each(STORAGES)('signing an account out everywhere on %s storage', (stor
     expect((await oidc.refreshTokenGrant(rp, theirs.refresh_token!)).access_token).toBeTruthy();
   });
 
-  it('asks for consent again after grants were revoked', async () => {
+  it('keeps what the user consented to: signing in again does not ask', async () => {
     const shown: string[] = [];
     await signIn(rp, new Browser(), server.url, { ...USER, params: { prompt: '' }, shown });
-    expect(shown).toEqual(['login', 'consent']);
+    expect(shown).toEqual(['login']);
   });
 });

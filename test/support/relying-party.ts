@@ -83,6 +83,24 @@ export async function signIn(
   );
 }
 
+/** An authorization code request with PKCE (S256); returns the URL and what the callback needs. */
+export async function authorizationRequest(
+  rp: oidc.Configuration,
+  params: Record<string, string> = {},
+) {
+  const verifier = oidc.randomPKCECodeVerifier();
+  const state = oidc.randomState();
+  const url = oidc.buildAuthorizationUrl(rp, {
+    redirect_uri: REDIRECT_URI,
+    scope: 'openid email profile',
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state,
+    ...params,
+  });
+  return { url, verifier, state };
+}
+
 /** An authorization request with prompt=none: answered with a code only if the browser has a session. */
 export async function silentAuthorizationUrl(rp: oidc.Configuration): Promise<URL> {
   return oidc.buildAuthorizationUrl(rp, {

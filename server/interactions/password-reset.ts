@@ -1,0 +1,186 @@
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import type { Config } from '../../config/load.ts';
+import type { EmailTokens, Redeemed } from '../accounts/email-tokens.ts';
+import type { AccountSignOut } from '../accounts/sign-out.ts';
+import type { User, UserStore } from '../accounts/users.ts';
+import { HttpError, readForm } from '../http/form.ts';
+import type { Logger } from '../log.ts';
+import type { Mailer } from '../mail/mailer.ts';
+import type { Csrf } from '../security/csrf.ts';
+import type { PasswordPolicy } from '../security/password-policy.ts';
+import type { Views } from '../views.ts';
+import type { InteractionSteps } from './steps.ts';
+
+export type PasswordResetDeps = {
+  config: Config;
+  steps: InteractionSteps;
+  users: UserStore;
+  tokens: EmailTokens;
+  mailer: Mailer;
+  policy: PasswordPolicy;
+  signOut: AccountSignOut;
+  views: Views;
+  csrf: Csrf;
+  log: Logger;
+};
+
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+const LINK_PROBLEMS: Record<Exclude<Redeemed, { ok: true }>['reason'], string> = {
+  invalid:
+    'This link is not valid. Check that you opened the whole link from the email, or ask for a new one.',
+  expired: 'This link has expired. Ask for a new one from the sign-in page.',
+  used: 'This link was already used. Ask for a new one if you still need to reset your password.',
+};
+
+/**
+ * "Forgot password?" from the login page, and the emailed reset link. The link lives under the
+ * interaction's path, so in the browser that asked it can finish the sign-in to the app.
+ */
+export function addPasswordReset(router: Router, deps: PasswordResetDeps): void {
+  const { config, steps, users, tokens, mailer, policy, signOut, views, csrf, log } = deps;
+  const resetCsrf = (token: string) => `reset:${token}`;
+
+  function forgotPage(ctx: Context, uid: string, email: string, error?: string) {
+    views.render(
+      ctx,
+      'forgot',
+      { title: 'Reset your password', uid, csrf: csrf.token(uid), email, error },
+      error ? 400 : 200,
+    );
+  }
+
+  /** Sends the link if the account can have one; the answer never says whether it exists. */
+  async function sendResetLink(email: string, uid: string) {
+    const user = await users.findByEmail(email);
+    if (!user || user.disabled || !user.password_hash) return;
+    const since = await tokens.secondsSinceLast(user.id, 'reset_password');
+    if (since !== undefined && since < config.emailLinks.resendSeconds) return;
+    const token = await tokens.issue(user.id, 'reset_password', config.emailLinks.resetTtl, {
+      interaction: uid,
+    });
+    const link = `${config.issuer}/interaction/${uid}/reset?token=${token}`;
+    const result = await mailer.send({
+      to: user.email,
+      template: 'password-reset',
+      data: {
+        link,
+        expiresInMinutes: Math.round(config.emailLinks.resetTtl / 60),
+        name: user.name ?? undefined,
+      },
+    });
+    if (!result.sent) log.error({ userId: user.id }, 'password reset email not sent');
+  }
+
+  router.get('/forgot', async (ctx) => {
+    const interaction = await steps.require(ctx);
+    forgotPage(
+      ctx,
+      interaction.uid,
+      String(ctx.query.email ?? interaction.params.login_hint ?? ''),
+    );
+  });
+
+  router.post('/forgot', async (ctx) => {
+    const interaction = await steps.require(ctx);
+    const form = await steps.readForm(ctx, interaction);
+    const email = (form.email ?? '').trim();
+    if (!EMAIL.test(email))
+      return forgotPage(
+        ctx,
+        interaction.uid,
+        email,
+        'Enter your email address, like name@example.com.',
+      );
+    // Not awaited: the time to answer must not depend on whether the account exists.
+    sendResetLink(email, interaction.uid).catch((err) =>
+      log.error({ err }, 'password reset failed'),
+    );
+    views.render(ctx, 'forgot-sent', {
+      title: 'Check your email',
+      email,
+      minutes: Math.round(config.emailLinks.resetTtl / 60),
+    });
+  });
+
+  function linkError(ctx: Context, reason: keyof typeof LINK_PROBLEMS) {
+    views.render(
+      ctx,
+      'error',
+      {
+        title: 'This link cannot be used',
+        description: LINK_PROBLEMS[reason],
+        uid: ctx.params.uid,
+      },
+      400,
+    );
+  }
+
+  function resetPage(ctx: Context, token: string, user: User, problems: string[] = []) {
+    views.render(
+      ctx,
+      'reset',
+      {
+        title: 'Choose a new password',
+        uid: ctx.params.uid,
+        token,
+        csrf: csrf.token(resetCsrf(token)),
+        email: user.email,
+        problems,
+      },
+      problems.length ? 400 : 200,
+    );
+  }
+
+  router.get('/reset', async (ctx) => {
+    const token = String(ctx.query.token ?? '');
+    const found = await tokens.peek(token, 'reset_password');
+    if (!found.ok) return linkError(ctx, found.reason);
+    const user = await users.findById(found.userId);
+    if (!user) return linkError(ctx, 'invalid');
+    resetPage(ctx, token, user);
+  });
+
+  router.post('/reset', async (ctx) => {
+    const form = await readForm(ctx);
+    const token = form.token ?? '';
+    if (!csrf.verify(resetCsrf(token), form.csrf))
+      throw new HttpError(403, 'The form expired. Open the link from the email again.');
+    const found = await tokens.peek(token, 'reset_password');
+    if (!found.ok) return linkError(ctx, found.reason);
+    const user = await users.findById(found.userId);
+    if (!user || user.disabled) return linkError(ctx, 'invalid');
+
+    const password = form.password ?? '';
+    const verdict = await policy.check(password, {
+      email: user.email,
+      name: user.name ?? undefined,
+      userId: user.id,
+    });
+    const problems = verdict.ok ? [] : verdict.problems.map((p) => p.message);
+    if (password !== (form.confirm ?? '')) problems.push('The two passwords are not the same.');
+    if (problems.length) return resetPage(ctx, token, user, problems);
+
+    const redeemed = await tokens.redeem(token, 'reset_password');
+    if (!redeemed.ok) return linkError(ctx, redeemed.reason);
+    await policy.remember(user.id, user.password_hash);
+    await users.setPassword(user.id, password);
+    // The link proved the mailbox; and whoever knew the old password is signed out everywhere.
+    await users.setEmailVerified(user.id);
+    await signOut.endSessions(user.id);
+    await signOut.revokeGrants(user.id);
+    mailer
+      .send({
+        to: user.email,
+        template: 'password-changed',
+        data: { time: new Date(), link: `${config.issuer}/`, name: user.name ?? undefined },
+      })
+      .catch((err) => log.error({ err }, 'password changed notice failed'));
+
+    const interaction = await steps.find(ctx);
+    if (interaction?.prompt.name === 'login' && redeemed.data.interaction === interaction.uid)
+      return steps.finish(ctx, { login: { accountId: user.id, amr: ['pwd'], remember: true } });
+    views.render(ctx, 'reset-done', { title: 'Your password was changed' });
+  });
+}

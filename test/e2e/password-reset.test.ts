@@ -1,0 +1,159 @@
+import type { ParsedMail } from 'mailparser';
+import * as oidc from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Browser, formAction, hiddenInput } from '../support/browser.ts';
+import {
+  authorizationRequest,
+  REDIRECT_URI,
+  relyingParty,
+  signIn,
+  silentAuthorizationUrl,
+} from '../support/relying-party.ts';
+import { startTestServer, storageEnv, type TestServer } from '../support/server.ts';
+import { startSmtpServer, type TestSmtpServer } from '../support/smtp.ts';
+
+const recipients = (mail: ParsedMail) =>
+  [mail.to]
+    .flat()
+    .map((a) => a?.text ?? '')
+    .join(', ');
+
+const USER = { email: 'forgetful@example.test', password: 'my original long password' };
+const NEW_PASSWORD = 'quartz lantern umbrella 42 meadow';
+
+describe('forgot password → emailed link → new password → signed in to the app', () => {
+  let server: TestServer;
+  let smtp: TestSmtpServer;
+  let rp: oidc.Configuration;
+
+  beforeAll(async () => {
+    smtp = await startSmtpServer();
+    server = await startTestServer({
+      ...(await storageEnv('postgres+redis')),
+      MAIL_TRANSPORT: 'smtp',
+      SMTP_HOST: '127.0.0.1',
+      SMTP_PORT: String(smtp.port),
+      SMTP_SECURITY: 'none',
+      SMTP_POOL: 'false',
+      EMAIL_RESEND_SECONDS: '0',
+    });
+    await server.users.create({ ...USER, name: 'Fay Forgetful', emailVerified: true });
+    const client = await server.clients.create({ name: 'Reset app', redirectUris: [REDIRECT_URI] });
+    rp = await relyingParty(server.url, client.clientId, client.clientSecret);
+  });
+  afterAll(async () => {
+    await server?.cleanup();
+    await smtp?.stop();
+  });
+
+  /** Opens the app's sign-in in `browser`, and from the login page asks for a reset link for `email`. */
+  async function askForLink(browser: Browser, email: string) {
+    const mailsBefore = smtp.messages.length;
+    const { url, verifier, state } = await authorizationRequest(rp, { scope: 'openid email' });
+    const login = await browser.follow(await browser.get(url), server.url);
+    const loginHtml = await login.res.text();
+    const forgotHref = /href="([^"]*\/forgot[^"]*)"/.exec(loginHtml)![1]!.replace(/&amp;/g, '&');
+    const forgotHtml = await (await browser.get(new URL(forgotHref, server.url))).text();
+    expect(forgotHtml).toContain('Reset your password');
+    const sent = await browser.post(new URL(formAction(forgotHtml, '/forgot'), server.url), {
+      csrf: hiddenInput(forgotHtml, 'csrf'),
+      email,
+    });
+    expect(sent.status).toBe(200);
+    return { verifier, state, mailsBefore, sentHtml: await sent.text() };
+  }
+
+  /** The reset link in the first mail to `to` that arrived after the first `after` mails. */
+  const linkIn = async (to: string, after: number) => {
+    const mail = await smtp.waitForMessage(
+      (m) => smtp.messages.indexOf(m) >= after && recipients(m).includes(to),
+      5000,
+    );
+    return /https?:\/\/\S+\/reset\?token=[\w-]+/.exec(mail.text ?? '')![0];
+  };
+
+  it('answers an unknown address exactly like a known one, and sends nothing', async () => {
+    const known = await askForLink(new Browser(), USER.email);
+    const unknown = await askForLink(new Browser(), 'nobody@example.test');
+    const strip = (html: string) =>
+      html.replace(/forgetful@example\.test|nobody@example\.test/g, 'X').replace(/[\w-]{43}/g, 'T');
+    expect(strip(unknown.sentHtml)).toBe(strip(known.sentHtml));
+    await linkIn(USER.email, known.mailsBefore);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(smtp.messages.some((m) => recipients(m).includes('nobody@'))).toBe(false);
+  });
+
+  it('sets a new password through the link, signs the user in to the app and out everywhere else', async () => {
+    const elsewhere = new Browser();
+    const old = await signIn(rp, elsewhere, server.url, USER);
+
+    const browser = new Browser();
+    const { verifier, state, mailsBefore } = await askForLink(browser, USER.email);
+    const link = await linkIn(USER.email, mailsBefore);
+    const page = await browser.get(link);
+    const html = await page.text();
+    expect(html).toContain('Choose a new password');
+    const action = new URL(formAction(html, '/reset'), server.url);
+    const fields = { csrf: hiddenInput(html, 'csrf'), token: hiddenInput(html, 'token') };
+
+    const weak = await browser.post(action, {
+      ...fields,
+      password: 'password1234',
+      confirm: 'password1234',
+    });
+    expect(weak.status).toBe(400);
+    const weakHtml = await weak.text();
+    expect(weakHtml).toContain('Your new password cannot be used yet');
+    expect(weakHtml).not.toContain('password1234');
+
+    const mismatch = await browser.post(action, {
+      ...fields,
+      password: NEW_PASSWORD,
+      confirm: `${NEW_PASSWORD}!`,
+    });
+    expect(await mismatch.text()).toContain('The two passwords are not the same.');
+
+    const done = await browser.follow(
+      await browser.post(action, { ...fields, password: NEW_PASSWORD, confirm: NEW_PASSWORD }),
+      server.url,
+    );
+    expect(done.url.href.startsWith(REDIRECT_URI)).toBe(true);
+    const tokens = await oidc.authorizationCodeGrant(rp, done.url, {
+      pkceCodeVerifier: verifier,
+      expectedState: state,
+    });
+    expect(tokens.claims()?.email).toBe(USER.email);
+
+    // Signed out elsewhere, the old refresh token is dead, and a notice went out.
+    const silent = await elsewhere.follow(
+      await elsewhere.get(await silentAuthorizationUrl(rp)),
+      server.url,
+    );
+    expect(silent.url.searchParams.get('error')).toBe('login_required');
+    await expect(oidc.refreshTokenGrant(rp, old.refresh_token!)).rejects.toMatchObject({
+      error: 'invalid_grant',
+    });
+    await smtp.waitForMessage(
+      (m) => /password was changed|password changed/i.test(m.subject ?? ''),
+      5000,
+    );
+
+    // The new password works, the old one no longer does.
+    await signIn(rp, new Browser(), server.url, { ...USER, password: NEW_PASSWORD });
+    await expect(signIn(rp, new Browser(), server.url, USER)).rejects.toThrow();
+
+    // The link is single-use.
+    const again = await new Browser().get(link);
+    expect(again.status).toBe(400);
+    expect(await again.text()).toContain('This link was already used.');
+  });
+
+  it('refuses a tampered link with a clear page', async () => {
+    const { mailsBefore } = await askForLink(new Browser(), USER.email);
+    const link = await linkIn(USER.email, mailsBefore);
+    const tampered = link.replace(/token=(.)/, (_, c: string) => `token=${c === 'A' ? 'B' : 'A'}`);
+    const res = await new Browser().get(tampered);
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain('This link is not valid.');
+  });
+});
