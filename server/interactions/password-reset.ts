@@ -1,7 +1,7 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type { Config } from '../../config/load.ts';
-import type { EmailTokens, Redeemed } from '../accounts/email-tokens.ts';
+import type { EmailTokens } from '../accounts/email-tokens.ts';
 import type { AccountSignOut } from '../accounts/sign-out.ts';
 import type { User, UserStore } from '../accounts/users.ts';
 import { HttpError, readForm } from '../http/form.ts';
@@ -10,6 +10,7 @@ import type { Mailer } from '../mail/mailer.ts';
 import type { Csrf } from '../security/csrf.ts';
 import type { PasswordPolicy } from '../security/password-policy.ts';
 import type { Views } from '../views.ts';
+import { linkError } from './link-error.ts';
 import type { InteractionSteps } from './steps.ts';
 
 export type PasswordResetDeps = {
@@ -26,13 +27,6 @@ export type PasswordResetDeps = {
 };
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
-
-const LINK_PROBLEMS: Record<Exclude<Redeemed, { ok: true }>['reason'], string> = {
-  invalid:
-    'This link is not valid. Check that you opened the whole link from the email, or ask for a new one.',
-  expired: 'This link has expired. Ask for a new one from the sign-in page.',
-  used: 'This link was already used. Ask for a new one if you still need to reset your password.',
-};
 
 /**
  * "Forgot password?" from the login page, and the emailed reset link. The link lives under the
@@ -104,19 +98,6 @@ export function addPasswordReset(router: Router, deps: PasswordResetDeps): void 
     });
   });
 
-  function linkError(ctx: Context, reason: keyof typeof LINK_PROBLEMS) {
-    views.render(
-      ctx,
-      'error',
-      {
-        title: 'This link cannot be used',
-        description: LINK_PROBLEMS[reason],
-        uid: ctx.params.uid,
-      },
-      400,
-    );
-  }
-
   function resetPage(ctx: Context, token: string, user: User, problems: string[] = []) {
     views.render(
       ctx,
@@ -136,9 +117,9 @@ export function addPasswordReset(router: Router, deps: PasswordResetDeps): void 
   router.get('/reset', async (ctx) => {
     const token = String(ctx.query.token ?? '');
     const found = await tokens.peek(token, 'reset_password');
-    if (!found.ok) return linkError(ctx, found.reason);
+    if (!found.ok) return linkError(views, ctx, found.reason);
     const user = await users.findById(found.userId);
-    if (!user) return linkError(ctx, 'invalid');
+    if (!user) return linkError(views, ctx, 'invalid');
     resetPage(ctx, token, user);
   });
 
@@ -148,9 +129,9 @@ export function addPasswordReset(router: Router, deps: PasswordResetDeps): void 
     if (!csrf.verify(resetCsrf(token), form.csrf))
       throw new HttpError(403, 'The form expired. Open the link from the email again.');
     const found = await tokens.peek(token, 'reset_password');
-    if (!found.ok) return linkError(ctx, found.reason);
+    if (!found.ok) return linkError(views, ctx, found.reason);
     const user = await users.findById(found.userId);
-    if (!user || user.disabled) return linkError(ctx, 'invalid');
+    if (!user || user.disabled) return linkError(views, ctx, 'invalid');
 
     const password = form.password ?? '';
     const verdict = await policy.check(password, {
@@ -163,7 +144,7 @@ export function addPasswordReset(router: Router, deps: PasswordResetDeps): void 
     if (problems.length) return resetPage(ctx, token, user, problems);
 
     const redeemed = await tokens.redeem(token, 'reset_password');
-    if (!redeemed.ok) return linkError(ctx, redeemed.reason);
+    if (!redeemed.ok) return linkError(views, ctx, redeemed.reason);
     await policy.remember(user.id, user.password_hash);
     await users.setPassword(user.id, password);
     // The link proved the mailbox; and whoever knew the old password is signed out everywhere.

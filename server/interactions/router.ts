@@ -5,6 +5,7 @@ import type { ConsentStore } from '../accounts/consents.ts';
 import { HttpError } from '../http/form.ts';
 import { consentPage, grantConsent } from './consent.ts';
 import { addPasswordReset, type PasswordResetDeps } from './password-reset.ts';
+import { addRegistration } from './registration.ts';
 import { interactionSteps, type Interaction } from './steps.ts';
 
 export type InteractionDeps = Omit<PasswordResetDeps, 'steps'> & {
@@ -18,6 +19,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
   const router = new Router({ prefix: '/interaction/:uid' });
 
   const steps = interactionSteps(provider, csrf);
+  const registration = addRegistration(router, { ...deps, steps });
 
   function loginPage(
     ctx: Context,
@@ -35,6 +37,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
         client,
         email: extra.email ?? interaction.params.login_hint ?? '',
         error: extra.error,
+        canRegister: deps.config.registration.enabled,
       },
       extra.error ? 400 : 200,
     );
@@ -65,6 +68,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
         error: 'The email or password is incorrect.',
       });
     }
+    if (await registration.stopUnverified(ctx, interaction, user)) return;
     await steps.finish(ctx, { login: { accountId: user.id, amr: ['pwd'], remember: true } });
   });
 

@@ -15,16 +15,16 @@ import { startTestServer, storageEnv, type TestServer } from '../support/server.
 
 const USER = { email: 'grace@example.test', password: 'an ordinary long passphrase' };
 
-/** The reset link in the newest .eml file of the development outbox. */
-async function outboxLink(dir: string): Promise<string> {
+/** The first link matching `pattern` in the newest .eml file of the development outbox. */
+async function outboxLink(dir: string, pattern: RegExp): Promise<string> {
   for (let i = 0; i < 50; i++) {
     const newest = existsSync(dir) ? readdirSync(dir).sort().at(-1) : undefined;
     const text = newest ? ((await simpleParser(readFileSync(join(dir, newest)))).text ?? '') : '';
-    const link = /https?:\/\/\S+\/reset\?token=[\w-]+/.exec(text);
+    const link = pattern.exec(text);
     if (link) return link[0];
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`no reset link in ${dir}`);
+  throw new Error(`no link like ${pattern} in ${dir}`);
 }
 const RP_ORIGIN = new URL(REDIRECT_URI).origin;
 
@@ -36,7 +36,10 @@ describe('hosted pages in Chromium, JavaScript turned off', () => {
   let rp: oidc.Configuration;
 
   beforeAll(async () => {
-    server = await startTestServer(await storageEnv('postgres+redis'));
+    server = await startTestServer({
+      ...(await storageEnv('postgres+redis')),
+      REGISTRATION_ENABLED: 'true',
+    });
     await server.users.create({ ...USER, name: 'Grace Hopper', emailVerified: true });
     const client = await server.clients.create({
       name: 'Harbour Notes',
@@ -45,13 +48,19 @@ describe('hosted pages in Chromium, JavaScript turned off', () => {
     });
     rp = await relyingParty(server.url, client.clientId, client.clientSecret);
     chromium = await launchChromium();
-    context = await chromium.newContext({ javaScriptEnabled: false });
-    // The relying party is not a real host: answer its callback in the browser itself.
-    await context.route(`${RP_ORIGIN}/**`, (route) =>
-      route.fulfill({ contentType: 'text/html', body: '<p>back at the app</p>' }),
-    );
+    context = await newContext();
     page = await context.newPage();
   });
+  /** A fresh browser profile with JavaScript off, where the relying party's callback answers locally. */
+  async function newContext() {
+    const fresh = await chromium.newContext({ javaScriptEnabled: false });
+    // The relying party is not a real host: answer its callback in the browser itself.
+    await fresh.route(`${RP_ORIGIN}/**`, (route) =>
+      route.fulfill({ contentType: 'text/html', body: '<p>back at the app</p>' }),
+    );
+    return fresh;
+  }
+
   afterAll(async () => {
     await chromium?.close();
     await server?.cleanup();
@@ -142,7 +151,9 @@ describe('hosted pages in Chromium, JavaScript turned off', () => {
     );
     await screenshots(page, 'forgot-sent');
 
-    await page.goto(await outboxLink(join(server.env.DATA_DIR!, 'outbox')));
+    await page.goto(
+      await outboxLink(join(server.env.DATA_DIR!, 'outbox'), /https?:\/\/\S+\/reset\?token=[\w-]+/),
+    );
     await page.getByLabel('New password').fill('password1234');
     await page.getByLabel('Type it again').fill('password1234');
     await page.getByRole('button', { name: 'Change password' }).click();
@@ -155,5 +166,48 @@ describe('hosted pages in Chromium, JavaScript turned off', () => {
     await page.getByRole('button', { name: 'Change password' }).click();
     await page.waitForURL(`${REDIRECT_URI}**`);
     USER.password = fresh;
+  });
+
+  it('registers a new account and verifies it through the emailed link', async () => {
+    // A browser of its own: the one above is signed in by now.
+    context = await newContext();
+    page = await context.newPage();
+    const { url } = await authorizationRequest(rp);
+    await page.goto(url.href);
+    await page.getByRole('link', { name: 'Create an account' }).click();
+    await page.getByLabel('Name').fill('Katherine Johnson');
+    await page.getByLabel('Email').fill('katherine@example.test');
+    await page.getByLabel('Password', { exact: true }).fill('short');
+    await page.getByLabel('Type the password again').fill('short');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    expect(await page.getByRole('alert').textContent()).toContain('Use at least 12 characters');
+    expect(await page.getByLabel('Email').inputValue()).toBe('katherine@example.test');
+    await screenshots(page, 'register-error');
+
+    const password = 'orbital slide rule 1962 friendship';
+    await page.getByLabel('Password', { exact: true }).fill(password);
+    await page.getByLabel('Type the password again').fill(password);
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await expect(page.getByRole('heading', { name: 'Check your email' }).isVisible()).resolves.toBe(
+      true,
+    );
+    await screenshots(page, 'verify-sent');
+
+    await page.goto(
+      await outboxLink(
+        join(server.env.DATA_DIR!, 'outbox'),
+        /https?:\/\/\S+\/verify\?token=[\w-]+/,
+      ),
+    );
+    await screenshots(page, 'verify');
+    await page.getByRole('button', { name: 'Confirm my email address' }).click();
+    await expect(
+      page
+        .getByRole('heading', { name: 'Signup app wants access' })
+        .or(page.getByRole('heading', { name: 'Harbour Notes wants access' }))
+        .isVisible(),
+    ).resolves.toBe(true);
+    await page.getByRole('button', { name: 'Allow' }).click();
+    await page.waitForURL(`${REDIRECT_URI}**`);
   });
 });

@@ -1,4 +1,3 @@
-import type { ParsedMail } from 'mailparser';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser, formAction, hiddenInput } from '../support/browser.ts';
@@ -10,13 +9,8 @@ import {
   silentAuthorizationUrl,
 } from '../support/relying-party.ts';
 import { startTestServer, storageEnv, type TestServer } from '../support/server.ts';
+import { linkFromMail, recipients, smtpEnv } from '../support/mailbox.ts';
 import { startSmtpServer, type TestSmtpServer } from '../support/smtp.ts';
-
-const recipients = (mail: ParsedMail) =>
-  [mail.to]
-    .flat()
-    .map((a) => a?.text ?? '')
-    .join(', ');
 
 const USER = { email: 'forgetful@example.test', password: 'my original long password' };
 const NEW_PASSWORD = 'quartz lantern umbrella 42 meadow';
@@ -30,12 +24,7 @@ describe('forgot password → emailed link → new password → signed in to the
     smtp = await startSmtpServer();
     server = await startTestServer({
       ...(await storageEnv('postgres+redis')),
-      MAIL_TRANSPORT: 'smtp',
-      SMTP_HOST: '127.0.0.1',
-      SMTP_PORT: String(smtp.port),
-      SMTP_SECURITY: 'none',
-      SMTP_POOL: 'false',
-      EMAIL_RESEND_SECONDS: '0',
+      ...smtpEnv(smtp),
     });
     await server.users.create({ ...USER, name: 'Fay Forgetful', emailVerified: true });
     const client = await server.clients.create({ name: 'Reset app', redirectUris: [REDIRECT_URI] });
@@ -63,14 +52,8 @@ describe('forgot password → emailed link → new password → signed in to the
     return { verifier, state, mailsBefore, sentHtml: await sent.text() };
   }
 
-  /** The reset link in the first mail to `to` that arrived after the first `after` mails. */
-  const linkIn = async (to: string, after: number) => {
-    const mail = await smtp.waitForMessage(
-      (m) => smtp.messages.indexOf(m) >= after && recipients(m).includes(to),
-      5000,
-    );
-    return /https?:\/\/\S+\/reset\?token=[\w-]+/.exec(mail.text ?? '')![0];
-  };
+  const linkIn = async (to: string, after: number) =>
+    (await linkFromMail(smtp, to, after, /https?:\/\/\S+\/reset\?token=[\w-]+/)).link;
 
   it('answers an unknown address exactly like a known one, and sends nothing', async () => {
     const known = await askForLink(new Browser(), USER.email);

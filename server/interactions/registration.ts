@@ -1,0 +1,206 @@
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import type { User } from '../accounts/users.ts';
+import { UserExistsError } from '../accounts/users.ts';
+import { HttpError, readForm } from '../http/form.ts';
+import { linkError } from './link-error.ts';
+import type { PasswordResetDeps } from './password-reset.ts';
+import type { Interaction } from './steps.ts';
+
+export type RegistrationDeps = PasswordResetDeps;
+
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+type Fields = { email: string; name: string };
+
+/**
+ * Self-registration from the login page and the email verification that follows it. Whether
+ * an address is already taken is never shown (its owner gets an email instead), as long as
+ * verification is required.
+ */
+export function addRegistration(router: Router, deps: RegistrationDeps) {
+  const { config, steps, users, tokens, mailer, policy, views, csrf, log } = deps;
+  const { registration, emailLinks } = config;
+
+  function registerPage(
+    ctx: Context,
+    interaction: Interaction,
+    fields: Fields,
+    problems: string[] = [],
+  ) {
+    views.render(
+      ctx,
+      'register',
+      {
+        title: 'Create your account',
+        uid: interaction.uid,
+        csrf: csrf.token(interaction.uid),
+        ...fields,
+        problems,
+      },
+      problems.length ? 400 : 200,
+    );
+  }
+
+  /** The page after registering, after signing in unverified, and after asking again. */
+  function sentPage(
+    ctx: Context,
+    interaction: Interaction,
+    email: string,
+    outcome: 'sent' | 'failed' | 'wait' | 'resent',
+  ) {
+    views.render(
+      ctx,
+      'verify-sent',
+      {
+        title: 'Check your email',
+        uid: interaction.uid,
+        csrf: csrf.token(interaction.uid),
+        email,
+        outcome,
+        hours: Math.round(emailLinks.verifyTtl / 3600),
+      },
+      outcome === 'failed' ? 503 : 200,
+    );
+  }
+
+  /** Emails a verification link, unless one went out moments ago. */
+  async function sendVerification(user: User, uid: string): Promise<'sent' | 'failed' | 'wait'> {
+    const since = await tokens.secondsSinceLast(user.id, 'verify_email');
+    if (since !== undefined && since < emailLinks.resendSeconds) return 'wait';
+    const token = await tokens.issue(user.id, 'verify_email', emailLinks.verifyTtl, {
+      interaction: uid,
+    });
+    const result = await mailer.send({
+      to: user.email,
+      template: 'verify-email',
+      data: {
+        link: `${config.issuer}/interaction/${uid}/verify?token=${token}`,
+        expiresInHours: Math.round(emailLinks.verifyTtl / 3600),
+        name: user.name ?? undefined,
+      },
+    });
+    return result.sent ? 'sent' : 'failed';
+  }
+
+  /** Someone registered with an address that has an account: tell its owner, not the visitor. */
+  async function warnOwner(user: User, uid: string): Promise<'sent' | 'failed'> {
+    const result = await mailer.send({
+      to: user.email,
+      template: 'registration-attempt',
+      data: {
+        link: `${config.issuer}/interaction/${uid}`,
+        resetLink: `${config.issuer}/interaction/${uid}/forgot`,
+        name: user.name ?? undefined,
+      },
+    });
+    return result.sent ? 'sent' : 'failed';
+  }
+
+  async function registering(ctx: Context): Promise<Interaction> {
+    const interaction = await steps.require(ctx);
+    if (!registration.enabled) ctx.throw(404, 'Registration is not open.');
+    return interaction;
+  }
+
+  router.get('/register', async (ctx) => {
+    const interaction = await registering(ctx);
+    registerPage(ctx, interaction, { email: String(ctx.query.email ?? ''), name: '' });
+  });
+
+  router.post('/register', async (ctx) => {
+    const interaction = await registering(ctx);
+    const form = await steps.readForm(ctx, interaction);
+    const fields = { email: (form.email ?? '').trim(), name: (form.name ?? '').trim() };
+    const password = form.password ?? '';
+    const problems: string[] = [];
+    if (!EMAIL.test(fields.email))
+      problems.push('Enter your email address, like name@example.com.');
+    const domain = fields.email.split('@').pop()!.toLowerCase();
+    if (registration.domains.length && !registration.domains.includes(domain))
+      problems.push(
+        `Accounts can be created only with an address at ${registration.domains.join(', ')}.`,
+      );
+    if (!fields.name) problems.push('Enter your name.');
+    const verdict = await policy.check(password, { email: fields.email, name: fields.name });
+    if (!verdict.ok) problems.push(...verdict.problems.map((p) => p.message));
+    if (password !== (form.confirm ?? '')) problems.push('The two passwords are not the same.');
+    if (problems.length) return registerPage(ctx, interaction, fields, problems);
+
+    let user: User;
+    try {
+      user = await users.create({
+        email: fields.email,
+        password,
+        name: fields.name,
+        emailVerified: false,
+      });
+    } catch (err) {
+      if (!(err instanceof UserExistsError)) throw err;
+      const owner = (await users.findByEmail(fields.email))!;
+      if (!registration.verificationRequired)
+        return registerPage(ctx, interaction, fields, [
+          'An account with this email already exists. Sign in, or reset its password.',
+        ]);
+      return sentPage(ctx, interaction, fields.email, await warnOwner(owner, interaction.uid));
+    }
+    log.info({ userId: user.id }, 'account registered');
+    if (!registration.verificationRequired)
+      return steps.finish(ctx, { login: { accountId: user.id, amr: ['pwd'], remember: true } });
+    sentPage(ctx, interaction, user.email, await sendVerification(user, interaction.uid));
+  });
+
+  router.post('/verify/resend', async (ctx) => {
+    const interaction = await steps.require(ctx);
+    const form = await steps.readForm(ctx, interaction);
+    const email = (form.email ?? '').trim();
+    const user = email ? await users.findByEmail(email) : undefined;
+    // Unknown and already verified addresses get the same answer, and no email.
+    const outcome =
+      user && !user.email_verified && !user.disabled
+        ? await sendVerification(user, interaction.uid)
+        : 'sent';
+    sentPage(ctx, interaction, email, outcome === 'sent' ? 'resent' : outcome);
+  });
+
+  router.get('/verify', async (ctx) => {
+    const token = String(ctx.query.token ?? '');
+    const found = await tokens.peek(token, 'verify_email');
+    if (!found.ok) return linkError(views, ctx, found.reason);
+    // A button, not an action on GET: mail scanners open links too.
+    views.render(ctx, 'verify', {
+      title: 'Confirm your email address',
+      uid: ctx.params.uid,
+      token,
+      csrf: csrf.token(`verify:${token}`),
+    });
+  });
+
+  router.post('/verify', async (ctx) => {
+    const form = await readForm(ctx);
+    const token = form.token ?? '';
+    if (!csrf.verify(`verify:${token}`, form.csrf))
+      throw new HttpError(403, 'The form expired. Open the link from the email again.');
+    const redeemed = await tokens.redeem(token, 'verify_email');
+    if (!redeemed.ok) return linkError(views, ctx, redeemed.reason);
+    await users.setEmailVerified(redeemed.userId);
+    const interaction = await steps.find(ctx);
+    if (interaction?.prompt.name === 'login' && redeemed.data.interaction === interaction.uid)
+      return steps.finish(ctx, {
+        login: { accountId: redeemed.userId, amr: ['pwd'], remember: true },
+      });
+    views.render(ctx, 'verify-done', { title: 'Your email address is verified' });
+  });
+
+  return {
+    /**
+     * After a right password: an account that still has to verify its address is not signed
+     * in; it gets (at most once a minute) a new link and the "check your email" page.
+     */
+    async stopUnverified(ctx: Context, interaction: Interaction, user: User): Promise<boolean> {
+      if (!registration.verificationRequired || user.email_verified) return false;
+      sentPage(ctx, interaction, user.email, await sendVerification(user, interaction.uid));
+      return true;
+    },
+  };
+}

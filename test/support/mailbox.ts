@@ -1,0 +1,31 @@
+import type { ParsedMail } from 'mailparser';
+import type { TestSmtpServer } from './smtp.ts';
+
+export const recipients = (mail: ParsedMail) =>
+  [mail.to]
+    .flat()
+    .map((a) => a?.text ?? '')
+    .join(', ');
+
+/** The first mail to `to` among those after the first `after`, and the first link matching `link` in it. */
+export async function linkFromMail(smtp: TestSmtpServer, to: string, after: number, link: RegExp) {
+  const mail = await smtp.waitForMessage(
+    (m) => smtp.messages.indexOf(m) >= after && recipients(m).includes(to),
+    5000,
+  );
+  const found = link.exec(mail.text ?? '');
+  if (!found) throw new Error(`no link like ${link} in "${mail.subject}"`);
+  return { mail, link: found[0] };
+}
+
+/** Server settings that send mail to the test SMTP server, with no wait between two emails. */
+export function smtpEnv(smtp: TestSmtpServer): Record<string, string> {
+  return {
+    MAIL_TRANSPORT: 'smtp',
+    SMTP_HOST: '127.0.0.1',
+    SMTP_PORT: String(smtp.port),
+    SMTP_SECURITY: 'none',
+    SMTP_POOL: 'false',
+    EMAIL_RESEND_SECONDS: '0',
+  };
+}
