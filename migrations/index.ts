@@ -4,6 +4,7 @@ import * as consents from './20261123010000_consents.ts';
 import * as passwordHistory from './20261123020000_password_history.ts';
 import * as emailTokens from './20261123030000_email_tokens.ts';
 import * as payloadAccount from './20261123040000_payload_account.ts';
+import * as knownDevices from './20261123050000_known_devices.ts';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -14,6 +15,7 @@ const migrations: Record<string, Migration> = {
   '20261123020000_password_history': passwordHistory,
   '20261123030000_email_tokens': emailTokens,
   '20261123040000_payload_account': payloadAccount,
+  '20261123050000_known_devices': knownDevices,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -5,6 +5,7 @@ import type Provider from 'oidc-provider';
 import type { Config } from '../config/load.ts';
 import { createAdapterFactory } from '../adapters/index.ts';
 import { createConsentStore } from './accounts/consents.ts';
+import { createDeviceStore, newDeviceNotice } from './accounts/devices.ts';
 import { createEmailTokens } from './accounts/email-tokens.ts';
 import { createAccountSignOut } from './accounts/sign-out.ts';
 import { createUserStore } from './accounts/users.ts';
@@ -93,6 +94,12 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
       views,
       csrf: createCsrf(config.cookieKeys[0]!),
       log,
+      noticeSignIn: newDeviceNotice({
+        devices: createDeviceStore(db),
+        mailer,
+        issuer: config.issuer,
+        log,
+      }),
     }).routes(),
   );
   app.use(async (ctx) => {

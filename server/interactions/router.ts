@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { ConsentStore } from '../accounts/consents.ts';
+import type { User } from '../accounts/users.ts';
 import { HttpError } from '../http/form.ts';
 import { consentPage, grantConsent } from './consent.ts';
 import { addPasswordReset, type PasswordResetDeps } from './password-reset.ts';
@@ -11,6 +12,8 @@ import { interactionSteps, type Interaction } from './steps.ts';
 export type InteractionDeps = Omit<PasswordResetDeps, 'steps'> & {
   provider: () => Provider;
   consents: ConsentStore;
+  /** Called after each password sign-in, with the user agent and IP (new-device notice). */
+  noticeSignIn: (user: User, userAgent: string, ip: string) => void;
 };
 
 /** The hosted pages oidc-provider sends the browser to: login, consent, and cancelling. */
@@ -69,6 +72,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
       });
     }
     if (await registration.stopUnverified(ctx, interaction, user)) return;
+    deps.noticeSignIn(user, ctx.get('user-agent'), ctx.ip);
     await steps.finish(ctx, { login: { accountId: user.id, amr: ['pwd'], remember: true } });
   });
 

@@ -1,6 +1,11 @@
 /** A minimal browser for HTTP-level flows: a cookie jar (with paths) and manual redirects. */
 export class Browser {
   private cookies = new Map<string, { value: string; path: string }>();
+  private readonly userAgent: string | undefined;
+
+  constructor({ userAgent }: { userAgent?: string } = {}) {
+    this.userAgent = userAgent;
+  }
 
   private store(res: Response) {
     for (const header of res.headers.getSetCookie()) {
@@ -29,7 +34,11 @@ export class Browser {
     const res = await fetch(target, {
       ...init,
       redirect: 'manual',
-      headers: { ...(init.headers as object), cookie: this.header(target) },
+      headers: {
+        ...(init.headers as object),
+        cookie: this.header(target),
+        ...(this.userAgent && { 'user-agent': this.userAgent }),
+      },
     });
     this.store(res);
     return res;
