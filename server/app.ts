@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import type Provider from 'oidc-provider';
 import type { Config } from '../config/load.ts';
 import { createAdapterFactory } from '../adapters/index.ts';
+import { accountRouter } from './account/router.ts';
 import { createConsentStore } from './accounts/consents.ts';
 import { createDeviceStore, newDeviceNotice } from './accounts/devices.ts';
 import { createEmailTokens } from './accounts/email-tokens.ts';
@@ -55,6 +56,7 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
   });
 
   const signOut = createAccountSignOut({ db, redis, adapter });
+  const csrf = createCsrf(config.cookieKeys[0]!);
 
   // The provider is rebuilt when the signing keys change; requests use whichever is current.
   let provider: Provider | undefined;
@@ -92,7 +94,7 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
       policy,
       signOut,
       views,
-      csrf: createCsrf(config.cookieKeys[0]!),
+      csrf,
       log,
       noticeSignIn: newDeviceNotice({
         devices: createDeviceStore(db),
@@ -100,6 +102,20 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
         issuer: config.issuer,
         log,
       }),
+    }).routes(),
+  );
+  app.use(
+    accountRouter({
+      config,
+      provider: currentProvider,
+      users,
+      passwords,
+      policy,
+      signOut,
+      mailer,
+      views,
+      csrf,
+      log,
     }).routes(),
   );
   app.use(async (ctx) => {

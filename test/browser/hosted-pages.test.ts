@@ -210,4 +210,16 @@ describe('hosted pages in Chromium, JavaScript turned off', () => {
     await page.getByRole('button', { name: 'Allow' }).click();
     await page.waitForURL(`${REDIRECT_URI}**`);
   });
+
+  it('changes the password of the signed-in user', async () => {
+    await page.goto(`${server.url}/account/password`);
+    await page.getByLabel('Current password').fill('wrong');
+    await page.getByLabel('New password', { exact: true }).fill('orbital slide rule 1962 friendship');
+    await page.getByLabel('Type the new password again').fill('orbital slide rule 1962 friendship');
+    await page.getByRole('button', { name: 'Change password' }).click();
+    expect(await page.getByRole('alert').textContent()).toContain(
+      'Your current password is not right.',
+    );
+    await screenshots(page, 'change-password-error');
+  });
 });

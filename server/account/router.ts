@@ -1,0 +1,96 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import type { Config } from '../../config/load.ts';
+import type { AccountSignOut } from '../accounts/sign-out.ts';
+import type { User, UserStore } from '../accounts/users.ts';
+import { HttpError, readForm } from '../http/form.ts';
+import type { Logger } from '../log.ts';
+import type { Mailer } from '../mail/mailer.ts';
+import type { Csrf } from '../security/csrf.ts';
+import type { PasswordPolicy } from '../security/password-policy.ts';
+import type { PasswordHasher } from '../security/passwords.ts';
+import type { Views } from '../views.ts';
+
+export type AccountDeps = {
+  config: Config;
+  provider: () => Provider;
+  users: UserStore;
+  passwords: PasswordHasher;
+  policy: PasswordPolicy;
+  signOut: AccountSignOut;
+  mailer: Mailer;
+  views: Views;
+  csrf: Csrf;
+  log: Logger;
+};
+
+/** The signed-in user's own pages. For now: changing the password. */
+export function accountRouter(deps: AccountDeps): Router {
+  const { config, provider, users, passwords, policy, signOut, mailer, views, csrf, log } = deps;
+  const router = new Router({ prefix: '/account' });
+
+  /** The user of this browser's session, with the session id; 401 page when there is none. */
+  async function signedIn(ctx: Context): Promise<{ user: User; sessionId: string }> {
+    const session = await provider().Session.get(ctx as never);
+    const user = session.accountId ? await users.findById(session.accountId) : undefined;
+    if (!user || user.disabled)
+      throw new HttpError(
+        401,
+        'You are not signed in. Sign in to one of your applications, then open this page again.',
+      );
+    return { user, sessionId: session.jti };
+  }
+
+  function page(ctx: Context, user: User, sessionId: string, problems: string[] = []) {
+    views.render(
+      ctx,
+      'change-password',
+      {
+        title: 'Change your password',
+        email: user.email,
+        csrf: csrf.token(`password:${sessionId}`),
+        problems,
+      },
+      problems.length ? 400 : 200,
+    );
+  }
+
+  router.get('/password', async (ctx) => {
+    const { user, sessionId } = await signedIn(ctx);
+    page(ctx, user, sessionId);
+  });
+
+  router.post('/password', async (ctx) => {
+    const { user, sessionId } = await signedIn(ctx);
+    const form = await readForm(ctx);
+    if (!csrf.verify(`password:${sessionId}`, form.csrf))
+      throw new HttpError(403, 'The form expired. Reload the page and try again.');
+    const password = form.password ?? '';
+    if (!(await passwords.verify(user.password_hash, form.current ?? '')).ok)
+      return page(ctx, user, sessionId, ['Your current password is not right.']);
+    const verdict = await policy.check(password, {
+      email: user.email,
+      name: user.name ?? undefined,
+      userId: user.id,
+    });
+    const problems = verdict.ok ? [] : verdict.problems.map((p) => p.message);
+    if (password !== (form.confirm ?? '')) problems.push('The two new passwords are not the same.');
+    if (problems.length) return page(ctx, user, sessionId, problems);
+
+    await policy.remember(user.id, user.password_hash);
+    await users.setPassword(user.id, password);
+    // Whoever may have known the old password is signed out, except this browser.
+    await signOut.endSessions(user.id, sessionId);
+    mailer
+      .send({
+        to: user.email,
+        template: 'password-changed',
+        data: { time: new Date(), link: `${config.issuer}/`, name: user.name ?? undefined },
+      })
+      .catch((err) => log.error({ err }, 'password changed notice failed'));
+    views.render(ctx, 'password-changed', { title: 'Your password was changed' });
+  });
+
+  return router;
+}

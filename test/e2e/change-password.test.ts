@@ -1,0 +1,98 @@
+import * as oidc from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Browser, hiddenInput } from '../support/browser.ts';
+import { recipients, smtpEnv } from '../support/mailbox.ts';
+import {
+  REDIRECT_URI,
+  relyingParty,
+  signIn,
+  silentAuthorizationUrl,
+} from '../support/relying-party.ts';
+import { startTestServer, storageEnv, type TestServer } from '../support/server.ts';
+import { startSmtpServer, type TestSmtpServer } from '../support/smtp.ts';
+
+const USER = { email: 'changer@example.test', password: 'the password before the change' };
+const NEW_PASSWORD = 'granite feather 88 lighthouse oval';
+
+describe('a signed-in user changes their password', () => {
+  let server: TestServer;
+  let smtp: TestSmtpServer;
+  let rp: oidc.Configuration;
+  beforeAll(async () => {
+    smtp = await startSmtpServer();
+    server = await startTestServer({ ...(await storageEnv('postgres+redis')), ...smtpEnv(smtp) });
+    await server.users.create({ ...USER, name: 'Cher Changer', emailVerified: true });
+    const client = await server.clients.create({
+      name: 'Change app',
+      redirectUris: [REDIRECT_URI],
+    });
+    rp = await relyingParty(server.url, client.clientId, client.clientSecret);
+  });
+  afterAll(async () => {
+    await server?.cleanup();
+    await smtp?.stop();
+  });
+
+  const hasSession = async (browser: Browser) =>
+    (
+      await browser.follow(await browser.get(await silentAuthorizationUrl(rp)), server.url)
+    ).url.searchParams.has('code');
+
+  it('needs a signed-in session', async () => {
+    const res = await new Browser().get(`${server.url}/account/password`);
+    expect(res.status).toBe(401);
+    expect(await res.text()).toContain('You are not signed in');
+  });
+
+  it('asks for the current password, applies the policy, keeps this session and ends the others', async () => {
+    const other = new Browser();
+    await signIn(rp, other, server.url, USER);
+    const browser = new Browser();
+    await signIn(rp, browser, server.url, USER);
+    const url = `${server.url}/account/password`;
+    const html = await (await browser.get(url)).text();
+    const csrf = hiddenInput(html, 'csrf');
+
+    expect(
+      (
+        await browser.post(url, {
+          current: NEW_PASSWORD,
+          password: NEW_PASSWORD,
+          confirm: NEW_PASSWORD,
+        })
+      ).status,
+    ).toBe(403);
+    const wrong = await browser.post(url, {
+      csrf,
+      current: 'not it at all',
+      password: NEW_PASSWORD,
+      confirm: NEW_PASSWORD,
+    });
+    expect(wrong.status).toBe(400);
+    expect(await wrong.text()).toContain('Your current password is not right.');
+    const same = await browser.post(url, {
+      csrf,
+      current: USER.password,
+      password: USER.password,
+      confirm: USER.password,
+    });
+    expect(same.status).toBe(400);
+    expect(await same.text()).toContain('used recently');
+
+    const done = await browser.post(url, {
+      csrf,
+      current: USER.password,
+      password: NEW_PASSWORD,
+      confirm: NEW_PASSWORD,
+    });
+    expect(done.status).toBe(200);
+    expect(await done.text()).toContain('Your password was changed');
+    expect(await hasSession(browser)).toBe(true);
+    expect(await hasSession(other)).toBe(false);
+    await smtp.waitForMessage(
+      (m) => recipients(m).includes(USER.email) && /password was changed/i.test(m.subject ?? ''),
+      5000,
+    );
+    await signIn(rp, new Browser(), server.url, { ...USER, password: NEW_PASSWORD });
+  });
+});
