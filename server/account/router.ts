@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Config } from '../../config/load.ts';
+import { newPasswordProblems, passwordContext, passwordSetter } from '../accounts/new-password.ts';
 import type { AccountSignOut } from '../accounts/sign-out.ts';
 import type { User, UserStore } from '../accounts/users.ts';
 import { HttpError, readForm } from '../http/form.ts';
@@ -27,7 +28,8 @@ export type AccountDeps = {
 
 /** The signed-in user's own pages. For now: changing the password. */
 export function accountRouter(deps: AccountDeps): Router {
-  const { config, provider, users, passwords, policy, signOut, mailer, views, csrf, log } = deps;
+  const { config, provider, users, passwords, policy, views, csrf } = deps;
+  const setPassword = passwordSetter({ ...deps, issuer: config.issuer });
   const router = new Router({ prefix: '/account' });
 
   /** The user of this browser's session, with the session id; 401 page when there is none. */
@@ -69,26 +71,15 @@ export function accountRouter(deps: AccountDeps): Router {
     const password = form.password ?? '';
     if (!(await passwords.verify(user.password_hash, form.current ?? '')).ok)
       return page(ctx, user, sessionId, ['Your current password is not right.']);
-    const verdict = await policy.check(password, {
-      email: user.email,
-      name: user.name ?? undefined,
-      userId: user.id,
-    });
-    const problems = verdict.ok ? [] : verdict.problems.map((p) => p.message);
-    if (password !== (form.confirm ?? '')) problems.push('The two new passwords are not the same.');
+    const problems = await newPasswordProblems(
+      policy,
+      password,
+      form.confirm,
+      passwordContext(user),
+    );
     if (problems.length) return page(ctx, user, sessionId, problems);
 
-    await policy.remember(user.id, user.password_hash);
-    await users.setPassword(user.id, password);
-    // Whoever may have known the old password is signed out, except this browser.
-    await signOut.endSessions(user.id, sessionId);
-    mailer
-      .send({
-        to: user.email,
-        template: 'password-changed',
-        data: { time: new Date(), link: `${config.issuer}/`, name: user.name ?? undefined },
-      })
-      .catch((err) => log.error({ err }, 'password changed notice failed'));
+    await setPassword(user, password, { keepSession: sessionId });
     views.render(ctx, 'password-changed', { title: 'Your password was changed' });
   });
 

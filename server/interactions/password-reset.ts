@@ -2,6 +2,7 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type { Config } from '../../config/load.ts';
 import type { EmailTokens } from '../accounts/email-tokens.ts';
+import { newPasswordProblems, passwordContext, passwordSetter } from '../accounts/new-password.ts';
 import type { AccountSignOut } from '../accounts/sign-out.ts';
 import type { User, UserStore } from '../accounts/users.ts';
 import { HttpError, readForm } from '../http/form.ts';
@@ -33,7 +34,8 @@ const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
  * interaction's path, so in the browser that asked it can finish the sign-in to the app.
  */
 export function addPasswordReset(router: Router, deps: PasswordResetDeps): void {
-  const { config, steps, users, tokens, mailer, policy, signOut, views, csrf, log } = deps;
+  const { config, steps, users, tokens, mailer, policy, views, csrf, log } = deps;
+  const setPassword = passwordSetter({ ...deps, issuer: config.issuer });
   const resetCsrf = (token: string) => `reset:${token}`;
 
   function forgotPage(ctx: Context, uid: string, email: string, error?: string) {
@@ -134,30 +136,19 @@ export function addPasswordReset(router: Router, deps: PasswordResetDeps): void 
     if (!user || user.disabled) return linkError(views, ctx, 'invalid');
 
     const password = form.password ?? '';
-    const verdict = await policy.check(password, {
-      email: user.email,
-      name: user.name ?? undefined,
-      userId: user.id,
-    });
-    const problems = verdict.ok ? [] : verdict.problems.map((p) => p.message);
-    if (password !== (form.confirm ?? '')) problems.push('The two passwords are not the same.');
+    const problems = await newPasswordProblems(
+      policy,
+      password,
+      form.confirm,
+      passwordContext(user),
+    );
     if (problems.length) return resetPage(ctx, token, user, problems);
 
     const redeemed = await tokens.redeem(token, 'reset_password');
     if (!redeemed.ok) return linkError(views, ctx, redeemed.reason);
-    await policy.remember(user.id, user.password_hash);
-    await users.setPassword(user.id, password);
     // The link proved the mailbox; and whoever knew the old password is signed out everywhere.
     await users.setEmailVerified(user.id);
-    await signOut.endSessions(user.id);
-    await signOut.revokeGrants(user.id);
-    mailer
-      .send({
-        to: user.email,
-        template: 'password-changed',
-        data: { time: new Date(), link: `${config.issuer}/`, name: user.name ?? undefined },
-      })
-      .catch((err) => log.error({ err }, 'password changed notice failed'));
+    await setPassword(user, password, { revokeGrants: true });
 
     const interaction = await steps.find(ctx);
     if (interaction?.prompt.name === 'login' && redeemed.data.interaction === interaction.uid)

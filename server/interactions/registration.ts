@@ -1,6 +1,7 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type { User } from '../accounts/users.ts';
+import { newPasswordProblems } from '../accounts/new-password.ts';
 import { UserExistsError } from '../accounts/users.ts';
 import { HttpError, readForm } from '../http/form.ts';
 import { linkError } from './link-error.ts';
@@ -122,9 +123,7 @@ export function addRegistration(router: Router, deps: RegistrationDeps) {
         `Accounts can be created only with an address at ${registration.domains.join(', ')}.`,
       );
     if (!fields.name) problems.push('Enter your name.');
-    const verdict = await policy.check(password, { email: fields.email, name: fields.name });
-    if (!verdict.ok) problems.push(...verdict.problems.map((p) => p.message));
-    if (password !== (form.confirm ?? '')) problems.push('The two passwords are not the same.');
+    problems.push(...(await newPasswordProblems(policy, password, form.confirm, fields)));
     if (problems.length) return registerPage(ctx, interaction, fields, problems);
 
     let user: User;

@@ -1,0 +1,60 @@
+import type { Logger } from '../log.ts';
+import type { Mailer } from '../mail/mailer.ts';
+import type { PasswordContext, PasswordPolicy } from '../security/password-policy.ts';
+import type { AccountSignOut } from './sign-out.ts';
+import type { User, UserStore } from './users.ts';
+
+/** What is wrong with a new password typed twice, in the words the form shows; empty when fine. */
+export async function newPasswordProblems(
+  policy: PasswordPolicy,
+  password: string,
+  confirm: string | undefined,
+  context: PasswordContext,
+): Promise<string[]> {
+  const verdict = await policy.check(password, context);
+  const problems = verdict.ok ? [] : verdict.problems.map((p) => p.message);
+  if (password !== (confirm ?? '')) problems.push('The two passwords are not the same.');
+  return problems;
+}
+
+export const passwordContext = (user: User): PasswordContext => ({
+  email: user.email,
+  name: user.name ?? undefined,
+  userId: user.id,
+});
+
+type Deps = {
+  users: UserStore;
+  policy: PasswordPolicy;
+  signOut: AccountSignOut;
+  mailer: Mailer;
+  issuer: string;
+  log: Logger;
+};
+
+/**
+ * Replaces a user's password: the old hash joins the history, every session but `keepSession`
+ * ends (whoever knew the old password is out), with `revokeGrants` their refresh tokens too,
+ * and the owner is told by email.
+ */
+export function passwordSetter({ users, policy, signOut, mailer, issuer, log }: Deps) {
+  return async (
+    user: User,
+    password: string,
+    { keepSession, revokeGrants = false }: { keepSession?: string; revokeGrants?: boolean } = {},
+  ) => {
+    await policy.remember(user.id, user.password_hash);
+    await users.setPassword(user.id, password);
+    await signOut.endSessions(user.id, keepSession);
+    if (revokeGrants) await signOut.revokeGrants(user.id);
+    mailer
+      .send({
+        to: user.email,
+        template: 'password-changed',
+        data: { time: new Date(), link: `${issuer}/`, name: user.name ?? undefined },
+      })
+      .catch((err) => log.error({ err }, 'password changed notice failed'));
+  };
+}
+
+export type PasswordSetter = ReturnType<typeof passwordSetter>;
