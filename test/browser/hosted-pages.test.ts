@@ -214,7 +214,9 @@ describe('hosted pages in Chromium, JavaScript turned off', () => {
   it('changes the password of the signed-in user', async () => {
     await page.goto(`${server.url}/account/password`);
     await page.getByLabel('Current password').fill('wrong');
-    await page.getByLabel('New password', { exact: true }).fill('orbital slide rule 1962 friendship');
+    await page
+      .getByLabel('New password', { exact: true })
+      .fill('orbital slide rule 1962 friendship');
     await page.getByLabel('Type the new password again').fill('orbital slide rule 1962 friendship');
     await page.getByRole('button', { name: 'Change password' }).click();
     expect(await page.getByRole('alert').textContent()).toContain(
