@@ -22,6 +22,7 @@ import { interactionRouter } from './interactions/router.ts';
 import { startKeyManager } from './keys/manager.ts';
 import type { Logger } from './log.ts';
 import { createMailer } from './mail/mailer.ts';
+import { mailOptions } from './mail/options.ts';
 import { createProvider } from './provider.ts';
 import { createCsrf } from './security/csrf.ts';
 import { createPasswordPolicy } from './security/password-policy.ts';
@@ -33,16 +34,7 @@ export type AppDeps = { config: Config; db: Db; redis?: Redis | undefined; log: 
 /** Builds the whole HTTP application over the given services, without listening. */
 export async function buildApp({ config, db, redis, log }: AppDeps) {
   const views = createViews(config.productName);
-  const mailer = createMailer(
-    {
-      transport: config.mail.transport,
-      smtp: config.mail.smtp,
-      from: config.mail.from,
-      productName: config.productName,
-      outboxDir: join(config.dataDir, 'outbox'),
-    },
-    { log },
-  );
+  const mailer = createMailer(mailOptions(config), { log });
   const passwords = createPasswordHasher(config.argon2);
   const users = createUserStore(db, passwords);
   const consents = createConsentStore(db);

@@ -66,6 +66,11 @@ export function createUserStore(db: Db, passwords: PasswordHasher) {
       );
     },
 
+    /** No password works until a new one is set (a forced reset). */
+    async clearPassword(id: string): Promise<void> {
+      await db('users').where({ id }).update({ password_hash: null, updated_at: db.fn.now() });
+    },
+
     async setEmailVerified(id: string): Promise<void> {
       await db('users').where({ id }).update({ email_verified: true, updated_at: db.fn.now() });
     },

@@ -3,7 +3,16 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../../config/load.ts';
 import { withDevSecrets } from '../../config/dev-secrets.ts';
+import { Redis } from 'ioredis';
+import { createAdapterFactory } from '../../adapters/index.ts';
+import { createEmailTokens } from '../accounts/email-tokens.ts';
+import { forcePasswordReset } from '../accounts/force-reset.ts';
+import { createAccountSignOut } from '../accounts/sign-out.ts';
 import { createUserStore } from '../accounts/users.ts';
+import { createLogger } from '../log.ts';
+import { createMailer } from '../mail/mailer.ts';
+import { mailOptions } from '../mail/options.ts';
+import { createPasswordPolicy } from '../security/password-policy.ts';
 import { createClientStore } from '../clients/store.ts';
 import { closeDb, migrate, openDb, type Db } from '../db.ts';
 import { retainSeconds, rotateKeys } from '../keys/manager.ts';
@@ -16,6 +25,7 @@ const USAGE = `latchkey <command>
   users create --email E [--password P] [--name N] [--role R ...]
   users set-password --email E [--password P]
   users disable --email E
+  users force-reset --email E               old password stops working, sessions end, a reset link is emailed
   clients create --name N --redirect-uri U [--redirect-uri U ...] [--public]
                  [--grant-type G ...] [--cors-origin O ...] [--post-logout-redirect-uri U ...]
                  [--id-token-alg ES256|EdDSA|RS256]
@@ -83,6 +93,39 @@ async function run(argv: string[], config: Config, db: Db): Promise<string> {
       const password = generated(v.password);
       await store.setPassword(user.id, password);
       return `password changed for ${user.email}${v.password ? '' : `\npassword: ${password}  <- shown once`}`;
+    }
+    case 'users force-reset': {
+      const store = users();
+      const user = await store.findByEmail(need(v.email, '--email'));
+      if (!user) throw new UsageError(`no user with email ${v.email}`);
+      const log = createLogger('warn');
+      const redis = config.redisUrl ? new Redis(config.redisUrl) : undefined;
+      const mailer = createMailer(mailOptions(config), { log });
+      try {
+        const passwords = createPasswordHasher(config.argon2);
+        const adapter = createAdapterFactory({
+          db,
+          redis,
+          findClient: async () => undefined,
+          refreshReuseGraceSeconds: 0,
+        });
+        const { emailed, link } = await forcePasswordReset(user, {
+          config,
+          users: store,
+          policy: createPasswordPolicy(config.passwordPolicy, { db, passwords }),
+          tokens: createEmailTokens(db),
+          signOut: createAccountSignOut({ db, redis, adapter }),
+          mailer,
+          log,
+        });
+        const ends = `signed out everywhere; the old password no longer works`;
+        return emailed
+          ? `${user.email}: ${ends}; a reset link was emailed`
+          : `${user.email}: ${ends}; the email could not be sent — give the owner this link (valid ${Math.round(config.emailLinks.resetTtl / 60)} minutes):\n${link}`;
+      } finally {
+        mailer.close();
+        await redis?.quit();
+      }
     }
     case 'users disable': {
       const store = users();

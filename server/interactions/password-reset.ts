@@ -50,7 +50,7 @@ export function addPasswordReset(router: Router, deps: PasswordResetDeps): void 
   /** Sends the link if the account can have one; the answer never says whether it exists. */
   async function sendResetLink(email: string, uid: string) {
     const user = await users.findByEmail(email);
-    if (!user || user.disabled || !user.password_hash) return;
+    if (!user || user.disabled) return;
     const since = await tokens.secondsSinceLast(user.id, 'reset_password');
     if (since !== undefined && since < config.emailLinks.resendSeconds) return;
     const token = await tokens.issue(user.id, 'reset_password', config.emailLinks.resetTtl, {

@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser, formAction, hiddenInput } from '../support/browser.ts';
@@ -11,6 +13,8 @@ import {
 import { startTestServer, storageEnv, type TestServer } from '../support/server.ts';
 import { linkFromMail, recipients, smtpEnv } from '../support/mailbox.ts';
 import { startSmtpServer, type TestSmtpServer } from '../support/smtp.ts';
+
+const run = promisify(execFile);
 
 const USER = { email: 'forgetful@example.test', password: 'my original long password' };
 const NEW_PASSWORD = 'quartz lantern umbrella 42 meadow';
@@ -138,5 +142,38 @@ describe('forgot password → emailed link → new password → signed in to the
     const res = await new Browser().get(tampered);
     expect(res.status).toBe(400);
     expect(await res.text()).toContain('This link is not valid.');
+  });
+
+  it('lets an admin force a reset from the CLI: old password dead, sessions ended, link emailed', async () => {
+    const forced = { email: 'forced@example.test', password: 'an admin will reset this one' };
+    await server.users.create({ ...forced, emailVerified: true });
+    const browser = new Browser();
+    await signIn(rp, browser, server.url, forced);
+    const mailsBefore = smtp.messages.length;
+    const { stdout } = await run(
+      process.execPath,
+      ['server/cli/main.ts', 'users', 'force-reset', '--email', forced.email],
+      {
+        env: { PATH: process.env.PATH, ...server.env },
+      },
+    );
+    expect(stdout).toContain('a reset link was emailed');
+    await expect(signIn(rp, new Browser(), server.url, forced)).rejects.toThrow();
+    const silent = await browser.follow(
+      await browser.get(await silentAuthorizationUrl(rp)),
+      server.url,
+    );
+    expect(silent.url.searchParams.get('error')).toBe('login_required');
+
+    const link = await linkIn(forced.email, mailsBefore);
+    const html = await (await browser.get(link)).text();
+    const done = await browser.post(new URL(formAction(html, '/reset'), server.url), {
+      csrf: hiddenInput(html, 'csrf'),
+      token: hiddenInput(html, 'token'),
+      password: NEW_PASSWORD,
+      confirm: NEW_PASSWORD,
+    });
+    expect(await done.text()).toContain('Your password was changed');
+    await signIn(rp, new Browser(), server.url, { ...forced, password: NEW_PASSWORD });
   });
 });

@@ -1,0 +1,46 @@
+import type { Config } from '../../config/load.ts';
+import type { Logger } from '../log.ts';
+import type { Mailer } from '../mail/mailer.ts';
+import type { PasswordPolicy } from '../security/password-policy.ts';
+import type { EmailTokens } from './email-tokens.ts';
+import type { AccountSignOut } from './sign-out.ts';
+import type { User, UserStore } from './users.ts';
+
+type Deps = {
+  config: Config;
+  users: UserStore;
+  policy: PasswordPolicy;
+  tokens: EmailTokens;
+  signOut: AccountSignOut;
+  mailer: Mailer;
+  log: Logger;
+};
+
+/**
+ * An admin's "this account must choose a new password": the current one stops working at once,
+ * every session and refresh token ends, and the owner is emailed a reset link. The link is
+ * returned too, for the admin to pass on when the email could not be sent.
+ */
+export async function forcePasswordReset(
+  user: User,
+  deps: Deps,
+): Promise<{ emailed: boolean; link: string }> {
+  const { config, users, policy, tokens, signOut, mailer } = deps;
+  await policy.remember(user.id, user.password_hash);
+  await users.clearPassword(user.id);
+  await signOut.endSessions(user.id);
+  await signOut.revokeGrants(user.id);
+  const token = await tokens.issue(user.id, 'reset_password', config.emailLinks.resetTtl);
+  // No sign-in is waiting for this link: "-" stands where an interaction id would be.
+  const link = `${config.issuer}/interaction/-/reset?token=${token}`;
+  const result = await mailer.send({
+    to: user.email,
+    template: 'password-reset',
+    data: {
+      link,
+      expiresInMinutes: Math.round(config.emailLinks.resetTtl / 60),
+      name: user.name ?? undefined,
+    },
+  });
+  return { emailed: result.sent, link };
+}
