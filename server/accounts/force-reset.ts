@@ -4,6 +4,7 @@ import type { Mailer } from '../mail/mailer.ts';
 import type { PasswordPolicy } from '../security/password-policy.ts';
 import type { EmailTokens } from './email-tokens.ts';
 import type { AccountSignOut } from './sign-out.ts';
+import { emailResetLink } from './reset-link.ts';
 import type { User, UserStore } from './users.ts';
 
 type Deps = {
@@ -25,22 +26,11 @@ export async function forcePasswordReset(
   user: User,
   deps: Deps,
 ): Promise<{ emailed: boolean; link: string }> {
-  const { config, users, policy, tokens, signOut, mailer } = deps;
+  const { users, policy, signOut } = deps;
   await policy.remember(user.id, user.password_hash);
   await users.clearPassword(user.id);
   await signOut.endSessions(user.id);
   await signOut.revokeGrants(user.id);
-  const token = await tokens.issue(user.id, 'reset_password', config.emailLinks.resetTtl);
-  // No sign-in is waiting for this link: "-" stands where an interaction id would be.
-  const link = `${config.issuer}/interaction/-/reset?token=${token}`;
-  const result = await mailer.send({
-    to: user.email,
-    template: 'password-reset',
-    data: {
-      link,
-      expiresInMinutes: Math.round(config.emailLinks.resetTtl / 60),
-      name: user.name ?? undefined,
-    },
-  });
-  return { emailed: result.sent, link };
+  const { sent, link } = await emailResetLink(deps, user);
+  return { emailed: sent, link };
 }

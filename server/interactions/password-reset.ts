@@ -2,6 +2,7 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type { Config } from '../../config/load.ts';
 import type { EmailTokens } from '../accounts/email-tokens.ts';
+import { emailResetLink } from '../accounts/reset-link.ts';
 import { newPasswordProblems, passwordContext, passwordSetter } from '../accounts/new-password.ts';
 import type { AccountSignOut } from '../accounts/sign-out.ts';
 import type { User, UserStore } from '../accounts/users.ts';
@@ -34,7 +35,7 @@ const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
  * interaction's path, so in the browser that asked it can finish the sign-in to the app.
  */
 export function addPasswordReset(router: Router, deps: PasswordResetDeps): void {
-  const { config, steps, users, tokens, mailer, policy, views, csrf, log } = deps;
+  const { config, steps, users, tokens, policy, views, csrf, log } = deps;
   const setPassword = passwordSetter({ ...deps, issuer: config.issuer });
   const resetCsrf = (token: string) => `reset:${token}`;
 
@@ -53,19 +54,7 @@ export function addPasswordReset(router: Router, deps: PasswordResetDeps): void 
     if (!user || user.disabled) return;
     const since = await tokens.secondsSinceLast(user.id, 'reset_password');
     if (since !== undefined && since < config.emailLinks.resendSeconds) return;
-    const token = await tokens.issue(user.id, 'reset_password', config.emailLinks.resetTtl, {
-      interaction: uid,
-    });
-    const link = `${config.issuer}/interaction/${uid}/reset?token=${token}`;
-    const result = await mailer.send({
-      to: user.email,
-      template: 'password-reset',
-      data: {
-        link,
-        expiresInMinutes: Math.round(config.emailLinks.resetTtl / 60),
-        name: user.name ?? undefined,
-      },
-    });
+    const result = await emailResetLink(deps, user, uid);
     if (!result.sent) log.error({ userId: user.id }, 'password reset email not sent');
   }
 
