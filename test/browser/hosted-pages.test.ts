@@ -141,7 +141,7 @@ describe('hosted pages in Chromium, JavaScript turned off', () => {
   });
 
   it('resets a forgotten password from the login page, through the emailed link', async () => {
-    const { url } = await authorizationRequest(rp);
+    const { url, verifier, state } = await authorizationRequest(rp);
     await page.goto(url.href);
     await page.getByRole('link', { name: 'Forgot your password?' }).click();
     await page.getByLabel('Email').fill(USER.email);
@@ -165,6 +165,11 @@ describe('hosted pages in Chromium, JavaScript turned off', () => {
     await page.getByLabel('Type it again').fill(fresh);
     await page.getByRole('button', { name: 'Change password' }).click();
     await page.waitForURL(`${REDIRECT_URI}**`);
+    const tokens = await oidc.authorizationCodeGrant(rp, new URL(page.url()), {
+      pkceCodeVerifier: verifier,
+      expectedState: state,
+    });
+    expect(tokens.claims()?.email_verified).toBe(true);
     USER.password = fresh;
   });
 
@@ -172,7 +177,7 @@ describe('hosted pages in Chromium, JavaScript turned off', () => {
     // A browser of its own: the one above is signed in by now.
     context = await newContext();
     page = await context.newPage();
-    const { url } = await authorizationRequest(rp);
+    const { url, verifier, state } = await authorizationRequest(rp);
     await page.goto(url.href);
     await page.getByRole('link', { name: 'Create an account' }).click();
     await page.getByLabel('Name').fill('Katherine Johnson');
@@ -209,6 +214,11 @@ describe('hosted pages in Chromium, JavaScript turned off', () => {
     ).resolves.toBe(true);
     await page.getByRole('button', { name: 'Allow' }).click();
     await page.waitForURL(`${REDIRECT_URI}**`);
+    const tokens = await oidc.authorizationCodeGrant(rp, new URL(page.url()), {
+      pkceCodeVerifier: verifier,
+      expectedState: state,
+    });
+    expect(tokens.claims()?.email_verified).toBe(true);
   });
 
   it('changes the password of the signed-in user', async () => {

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import knexFactory from 'knex';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser, formAction, hiddenInput } from '../support/browser.ts';
@@ -133,6 +134,19 @@ describe('forgot password → emailed link → new password → signed in to the
     const again = await new Browser().get(link);
     expect(again.status).toBe(400);
     expect(await again.text()).toContain('This link was already used.');
+  });
+
+  it('refuses an expired link with a clear page', async () => {
+    const { mailsBefore } = await askForLink(new Browser(), USER.email);
+    const link = await linkIn(USER.email, mailsBefore);
+    const db = knexFactory({ client: 'pg', connection: server.env.DATABASE_URL });
+    await db('email_tokens')
+      .whereNull('used_at')
+      .update({ expires_at: new Date(Date.now() - 1000) });
+    await db.destroy();
+    const res = await new Browser().get(link);
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain('This link has expired.');
   });
 
   it('refuses a tampered link with a clear page', async () => {
