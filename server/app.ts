@@ -49,6 +49,7 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
 
   const signOut = createAccountSignOut({ db, redis, adapter });
   const csrf = createCsrf(config.cookieKeys[0]!);
+  const tokens = createEmailTokens(db);
 
   // The provider is rebuilt when the signing keys change; requests use whichever is current.
   let provider: Provider | undefined;
@@ -81,7 +82,7 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
       provider: currentProvider,
       users,
       consents,
-      tokens: createEmailTokens(db),
+      tokens,
       mailer,
       policy,
       signOut,
@@ -99,6 +100,7 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
   app.use(
     accountRouter({
       config,
+      tokens,
       provider: currentProvider,
       users,
       passwords,

@@ -3,6 +3,7 @@ import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Config } from '../../config/load.ts';
 import { newPasswordProblems, passwordContext, passwordSetter } from '../accounts/new-password.ts';
+import type { EmailTokens } from '../accounts/email-tokens.ts';
 import type { AccountSignOut } from '../accounts/sign-out.ts';
 import type { User, UserStore } from '../accounts/users.ts';
 import { HttpError, readForm } from '../http/form.ts';
@@ -12,8 +13,10 @@ import type { Csrf } from '../security/csrf.ts';
 import type { PasswordPolicy } from '../security/password-policy.ts';
 import type { PasswordHasher } from '../security/passwords.ts';
 import type { Views } from '../views.ts';
+import { addEmailChange } from './email-change.ts';
 
 export type AccountDeps = {
+  tokens: EmailTokens;
   config: Config;
   provider: () => Provider;
   users: UserStore;
@@ -26,7 +29,7 @@ export type AccountDeps = {
   log: Logger;
 };
 
-/** The signed-in user's own pages. For now: changing the password. */
+/** The signed-in user's own pages. For now: changing the password and the email address. */
 export function accountRouter(deps: AccountDeps): Router {
   const { config, provider, users, passwords, policy, views, csrf } = deps;
   const setPassword = passwordSetter({ ...deps, issuer: config.issuer });
@@ -83,5 +86,6 @@ export function accountRouter(deps: AccountDeps): Router {
     views.render(ctx, 'password-changed', { title: 'Your password was changed' });
   });
 
+  addEmailChange(router, { ...deps, signedIn });
   return router;
 }

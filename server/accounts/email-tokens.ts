@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { affected, type Db } from '../db.ts';
 
-export type EmailTokenPurpose = 'verify_email' | 'reset_password';
+export type EmailTokenPurpose = 'verify_email' | 'reset_password' | 'change_email';
 
 export type Redeemed =
   | { ok: true; userId: string; data: Record<string, unknown> }

@@ -66,6 +66,19 @@ export function createUserStore(db: Db, passwords: PasswordHasher) {
       );
     },
 
+    /** A new, verified address; UserExistsError when another account has it. */
+    async setEmail(id: string, email: string): Promise<void> {
+      try {
+        await db('users')
+          .where({ id })
+          .update({ email, email_verified: true, updated_at: db.fn.now() });
+      } catch (err) {
+        if ((err as { code?: string }).code === '23505')
+          throw new UserExistsError('a user with that email exists');
+        throw err;
+      }
+    },
+
     /** No password works until a new one is set (a forced reset). */
     async clearPassword(id: string): Promise<void> {
       await db('users').where({ id }).update({ password_hash: null, updated_at: db.fn.now() });

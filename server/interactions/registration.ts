@@ -169,7 +169,7 @@ export function addRegistration(router: Router, deps: RegistrationDeps) {
     // A button, not an action on GET: mail scanners open links too.
     views.render(ctx, 'verify', {
       title: 'Confirm your email address',
-      uid: ctx.params.uid,
+      action: `/interaction/${ctx.params.uid}/verify`,
       token,
       csrf: csrf.token(`verify:${token}`),
     });

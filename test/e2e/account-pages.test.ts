@@ -1,7 +1,7 @@
 import type * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Browser, hiddenInput } from '../support/browser.ts';
-import { recipients, smtpEnv } from '../support/mailbox.ts';
+import { Browser, formAction, hiddenInput } from '../support/browser.ts';
+import { linkFromMail, recipients, smtpEnv } from '../support/mailbox.ts';
 import {
   REDIRECT_URI,
   relyingParty,
@@ -14,7 +14,7 @@ import { startSmtpServer, type TestSmtpServer } from '../support/smtp.ts';
 const USER = { email: 'changer@example.test', password: 'the password before the change' };
 const NEW_PASSWORD = 'granite feather 88 lighthouse oval';
 
-describe('a signed-in user changes their password', () => {
+describe("the signed-in user's account pages", () => {
   let server: TestServer;
   let smtp: TestSmtpServer;
   let rp: oidc.Configuration;
@@ -94,5 +94,71 @@ describe('a signed-in user changes their password', () => {
       5000,
     );
     await signIn(rp, new Browser(), server.url, { ...USER, password: NEW_PASSWORD });
+  });
+
+  it('changes the email address once the new one confirms through its link, and tells the old one', async () => {
+    const mover = { email: 'old.address@example.test', password: 'moving house this spring 2026' };
+    await server.users.create({ ...mover, emailVerified: true });
+    const browser = new Browser();
+    await signIn(rp, browser, server.url, mover);
+    const url = `${server.url}/account/email`;
+    const csrf = hiddenInput(await (await browser.get(url)).text(), 'csrf');
+
+    const wrong = await browser.post(url, {
+      csrf,
+      email: 'new.address@example.test',
+      current: 'nope',
+    });
+    expect(await wrong.text()).toContain('Your current password is not right.');
+    const taken = await browser.post(url, { csrf, email: USER.email, current: mover.password });
+    expect(await taken.text()).toContain('Another account uses this address.');
+    const same = await browser.post(url, {
+      csrf,
+      email: 'OLD.address@example.test',
+      current: mover.password,
+    });
+    expect(await same.text()).toContain('That is already your address.');
+
+    const before = smtp.messages.length;
+    const sent = await browser.post(url, {
+      csrf,
+      email: 'new.address@example.test',
+      current: mover.password,
+    });
+    expect(await sent.text()).toContain('Check your new inbox');
+    expect(
+      (await server.users.findById((await server.users.findByEmail(mover.email))!.id))?.email,
+    ).toBe(mover.email);
+    const { link } = await linkFromMail(
+      smtp,
+      'new.address@example.test',
+      before,
+      /https?:\/\/\S+\/account\/email\/confirm\?token=[\w-]+/,
+    );
+    const confirm = await (await new Browser().get(link)).text();
+    const done = await new Browser().post(
+      new URL(formAction(confirm, '/account/email/confirm'), server.url),
+      {
+        csrf: hiddenInput(confirm, 'csrf'),
+        token: hiddenInput(confirm, 'token'),
+      },
+    );
+    expect(await done.text()).toContain('Your email address was changed');
+    await smtp.waitForMessage(
+      (m) =>
+        recipients(m).includes(mover.email) &&
+        /email address .* was changed/i.test(m.subject ?? ''),
+      5000,
+    );
+
+    const tokens = await signIn(rp, new Browser(), server.url, {
+      ...mover,
+      email: 'new.address@example.test',
+    });
+    expect(tokens.claims()).toMatchObject({
+      email: 'new.address@example.test',
+      email_verified: true,
+    });
+    await expect(signIn(rp, new Browser(), server.url, mover)).rejects.toThrow();
   });
 });
