@@ -8,12 +8,17 @@ const DAY_MS = 24 * 3600 * 1000;
 /** Allowance for relying parties' clocks when deciding a retired key can leave the JWKS. */
 const CLOCK_SKEW_SECONDS = 60;
 
-/** The longest a token signed by a key can still be presented after that key stops signing. */
+/**
+ * How long a key stays published after it stops signing: the longest anything it signed can
+ * still be presented. That includes an ID token sent back as id_token_hint at logout, which
+ * may be as old as the session (OIDC RP-Initiated Logout §2: expired hints are accepted).
+ */
 export function retainSeconds(config: Config): number {
   const ttls = [
     config.ttl.idToken,
     config.ttl.accessToken,
     config.ttl.clientCredentials,
+    config.ttl.session,
     ...config.resourceServers.map((s) => s.accessTokenTTL ?? 0),
   ];
   return Math.max(...ttls) + CLOCK_SKEW_SECONDS;
