@@ -1,6 +1,3 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { simpleParser } from 'mailparser';
 import * as oidc from 'openid-client';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,33 +8,27 @@ import {
   REDIRECT_URI,
   relyingParty,
 } from '../support/relying-party.ts';
+import { linkFromMail, smtpEnv } from '../support/mailbox.ts';
 import { startTestServer, storageEnv, type TestServer } from '../support/server.ts';
+import { startSmtpServer, type TestSmtpServer } from '../support/smtp.ts';
 
 const USER = { email: 'grace@example.test', password: 'an ordinary long passphrase' };
 
-/** The first link matching `pattern` in the newest .eml file of the development outbox. */
-async function outboxLink(dir: string, pattern: RegExp): Promise<string> {
-  for (let i = 0; i < 50; i++) {
-    const newest = existsSync(dir) ? readdirSync(dir).sort().at(-1) : undefined;
-    const text = newest ? ((await simpleParser(readFileSync(join(dir, newest)))).text ?? '') : '';
-    const link = pattern.exec(text);
-    if (link) return link[0];
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`no link like ${pattern} in ${dir}`);
-}
 const RP_ORIGIN = new URL(REDIRECT_URI).origin;
 
 describe('hosted pages in Chromium, JavaScript turned off', () => {
   let server: TestServer;
+  let smtp: TestSmtpServer;
   let chromium: Browser;
   let context: BrowserContext;
   let page: Page;
   let rp: oidc.Configuration;
 
   beforeAll(async () => {
+    smtp = await startSmtpServer();
     server = await startTestServer({
       ...(await storageEnv('postgres+redis')),
+      ...smtpEnv(smtp),
       REGISTRATION_ENABLED: 'true',
     });
     await server.users.create({ ...USER, name: 'Grace Hopper', emailVerified: true });
@@ -64,6 +55,7 @@ describe('hosted pages in Chromium, JavaScript turned off', () => {
   afterAll(async () => {
     await chromium?.close();
     await server?.cleanup();
+    await smtp?.stop();
   });
 
   it('signs in through login and consent, with errors shown on the page and the email kept', async () => {
@@ -143,6 +135,7 @@ describe('hosted pages in Chromium, JavaScript turned off', () => {
   it('resets a forgotten password from the login page, through the emailed link', async () => {
     const { url, verifier, state } = await authorizationRequest(rp);
     await page.goto(url.href);
+    const mailsBefore = smtp.messages.length;
     await page.getByRole('link', { name: 'Forgot your password?' }).click();
     await page.getByLabel('Email').fill(USER.email);
     await page.getByRole('button', { name: 'Send the link' }).click();
@@ -152,7 +145,8 @@ describe('hosted pages in Chromium, JavaScript turned off', () => {
     await screenshots(page, 'forgot-sent');
 
     await page.goto(
-      await outboxLink(join(server.env.DATA_DIR!, 'outbox'), /https?:\/\/\S+\/reset\?token=[\w-]+/),
+      (await linkFromMail(smtp, USER.email, mailsBefore, /https?:\/\/\S+\/reset\?token=[\w-]+/))
+        .link,
     );
     await page.getByLabel('New password').fill('password1234');
     await page.getByLabel('Type it again').fill('password1234');
@@ -179,6 +173,7 @@ describe('hosted pages in Chromium, JavaScript turned off', () => {
     page = await context.newPage();
     const { url, verifier, state } = await authorizationRequest(rp);
     await page.goto(url.href);
+    const mailsBefore = smtp.messages.length;
     await page.getByRole('link', { name: 'Create an account' }).click();
     await page.getByLabel('Name').fill('Katherine Johnson');
     await page.getByLabel('Email').fill('katherine@example.test');
@@ -199,10 +194,14 @@ describe('hosted pages in Chromium, JavaScript turned off', () => {
     await screenshots(page, 'verify-sent');
 
     await page.goto(
-      await outboxLink(
-        join(server.env.DATA_DIR!, 'outbox'),
-        /https?:\/\/\S+\/verify\?token=[\w-]+/,
-      ),
+      (
+        await linkFromMail(
+          smtp,
+          'katherine@example.test',
+          mailsBefore,
+          /https?:\/\/\S+\/verify\?token=[\w-]+/,
+        )
+      ).link,
     );
     await screenshots(page, 'verify');
     await page.getByRole('button', { name: 'Confirm my email address' }).click();
