@@ -22,7 +22,7 @@ describe.each(STORAGES)('OIDC flows on %s storage', (storage) => {
   beforeAll(async () => {
     server = await startTestServer({
       ...(await storageEnv(storage)),
-      REFRESH_REUSE_GRACE_SECONDS: '1',
+      REFRESH_REUSE_GRACE_SECONDS: '2',
       RESOURCE_SERVERS: JSON.stringify([{ audience: API, scopes: 'read write', format: 'jwt' }]),
     });
     await server.users.create({
@@ -155,7 +155,7 @@ describe.each(STORAGES)('OIDC flows on %s storage', (storage) => {
     const first = await signIn(rp, new Browser(), server.url, USER);
     const second = await oidc.refreshTokenGrant(rp, first.refresh_token!);
     expect(second.refresh_token).not.toBe(first.refresh_token);
-    await new Promise((r) => setTimeout(r, 1200)); // REFRESH_REUSE_GRACE_SECONDS is 1 in these tests
+    await new Promise((r) => setTimeout(r, 2200)); // REFRESH_REUSE_GRACE_SECONDS is 2 in these tests
     await expect(oidc.refreshTokenGrant(rp, first.refresh_token!)).rejects.toMatchObject({
       error: 'invalid_grant',
     });
@@ -168,9 +168,9 @@ describe.each(STORAGES)('OIDC flows on %s storage', (storage) => {
   it('does not let repeated reuse within the grace window stretch it', async () => {
     const first = await signIn(rp, new Browser(), server.url, USER);
     await oidc.refreshTokenGrant(rp, first.refresh_token!);
-    await new Promise((r) => setTimeout(r, 600));
-    await oidc.refreshTokenGrant(rp, first.refresh_token!); // within the 1 s grace: honoured
-    await new Promise((r) => setTimeout(r, 600)); // 1.2 s after the first use
+    await new Promise((r) => setTimeout(r, 1000));
+    await oidc.refreshTokenGrant(rp, first.refresh_token!); // within the 2 s grace: honoured
+    await new Promise((r) => setTimeout(r, 1300)); // 2.3 s after the first use
     await expect(oidc.refreshTokenGrant(rp, first.refresh_token!)).rejects.toMatchObject({
       error: 'invalid_grant',
     });
