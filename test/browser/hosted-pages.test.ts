@@ -2,21 +2,18 @@ import * as oidc from 'openid-client';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, screenshots } from '../support/chromium.ts';
-import {
-  authorizationRequest,
-  POST_LOGOUT_URI,
-  REDIRECT_URI,
-  relyingParty,
-} from '../support/relying-party.ts';
-import { linkFromMail, smtpEnv } from '../support/mailbox.ts';
-import { startTestServer, storageEnv, type TestServer } from '../support/server.ts';
-import { startSmtpServer, type TestSmtpServer } from '../support/smtp.ts';
+import { authorizationRequest, POST_LOGOUT_URI, REDIRECT_URI } from '../support/relying-party.ts';
+import { linkFromMail } from '../support/mailbox.ts';
+import type { TestServer } from '../support/server.ts';
+import { startMailApp, type MailApp } from '../support/mail-app.ts';
+import type { TestSmtpServer } from '../support/smtp.ts';
 
 const USER = { email: 'grace@example.test', password: 'an ordinary long passphrase' };
 
 const RP_ORIGIN = new URL(REDIRECT_URI).origin;
 
 describe('hosted pages in Chromium, JavaScript turned off', () => {
+  let app: MailApp;
   let server: TestServer;
   let smtp: TestSmtpServer;
   let chromium: Browser;
@@ -25,23 +22,17 @@ describe('hosted pages in Chromium, JavaScript turned off', () => {
   let rp: oidc.Configuration;
 
   beforeAll(async () => {
-    smtp = await startSmtpServer();
-    server = await startTestServer({
-      ...(await storageEnv('postgres+redis')),
-      ...smtpEnv(smtp),
-      REGISTRATION_ENABLED: 'true',
+    app = await startMailApp({
+      clientName: 'Harbour Notes',
+      env: { REGISTRATION_ENABLED: 'true' },
+      user: { ...USER, name: 'Grace Hopper' },
     });
-    await server.users.create({ ...USER, name: 'Grace Hopper', emailVerified: true });
-    const client = await server.clients.create({
-      name: 'Harbour Notes',
-      redirectUris: [REDIRECT_URI],
-      postLogoutRedirectUris: [POST_LOGOUT_URI],
-    });
-    rp = await relyingParty(server.url, client.clientId, client.clientSecret);
+    ({ server, smtp, rp } = app);
     chromium = await launchChromium();
     context = await newContext();
     page = await context.newPage();
   });
+
   /** A fresh browser profile with JavaScript off, where the relying party's callback answers locally. */
   async function newContext() {
     const fresh = await chromium.newContext({ javaScriptEnabled: false });
@@ -54,8 +45,7 @@ describe('hosted pages in Chromium, JavaScript turned off', () => {
 
   afterAll(async () => {
     await chromium?.close();
-    await server?.cleanup();
-    await smtp?.stop();
+    await app?.stop();
   });
 
   it('signs in through login and consent, with errors shown on the page and the email kept', async () => {

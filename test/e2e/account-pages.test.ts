@@ -1,36 +1,27 @@
 import type * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser, formAction, hiddenInput } from '../support/browser.ts';
-import { linkFromMail, recipients, smtpEnv } from '../support/mailbox.ts';
-import {
-  REDIRECT_URI,
-  relyingParty,
-  signIn,
-  silentAuthorizationUrl,
-} from '../support/relying-party.ts';
-import { startTestServer, storageEnv, type TestServer } from '../support/server.ts';
-import { startSmtpServer, type TestSmtpServer } from '../support/smtp.ts';
+import { linkFromMail, recipients } from '../support/mailbox.ts';
+import { signIn, silentAuthorizationUrl } from '../support/relying-party.ts';
+import type { TestServer } from '../support/server.ts';
+import { startMailApp, type MailApp } from '../support/mail-app.ts';
+import type { TestSmtpServer } from '../support/smtp.ts';
 
 const USER = { email: 'changer@example.test', password: 'the password before the change' };
 const NEW_PASSWORD = 'granite feather 88 lighthouse oval';
 
 describe("the signed-in user's account pages", () => {
+  let app: MailApp;
   let server: TestServer;
   let smtp: TestSmtpServer;
   let rp: oidc.Configuration;
   beforeAll(async () => {
-    smtp = await startSmtpServer();
-    server = await startTestServer({ ...(await storageEnv('postgres+redis')), ...smtpEnv(smtp) });
-    await server.users.create({ ...USER, name: 'Cher Changer', emailVerified: true });
-    const client = await server.clients.create({
-      name: 'Change app',
-      redirectUris: [REDIRECT_URI],
-    });
-    rp = await relyingParty(server.url, client.clientId, client.clientSecret);
+    app = await startMailApp({ clientName: 'Change app', user: { ...USER, name: 'Cher Changer' } });
+    ({ server, smtp, rp } = app);
   });
+
   afterAll(async () => {
-    await server?.cleanup();
-    await smtp?.stop();
+    await app?.stop();
   });
 
   const hasSession = async (browser: Browser) =>

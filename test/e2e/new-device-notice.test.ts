@@ -2,10 +2,11 @@ import type * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeDevice } from '../../server/accounts/devices.ts';
 import { Browser } from '../support/browser.ts';
-import { recipients, smtpEnv } from '../support/mailbox.ts';
-import { REDIRECT_URI, relyingParty, signIn } from '../support/relying-party.ts';
-import { startTestServer, storageEnv, type TestServer } from '../support/server.ts';
-import { startSmtpServer, type TestSmtpServer } from '../support/smtp.ts';
+import { recipients } from '../support/mailbox.ts';
+import { signIn } from '../support/relying-party.ts';
+import type { TestServer } from '../support/server.ts';
+import { startMailApp, type MailApp } from '../support/mail-app.ts';
+import type { TestSmtpServer } from '../support/smtp.ts';
 
 const USER = { email: 'traveller@example.test', password: 'a passphrase for the road' };
 const FIREFOX_WINDOWS =
@@ -14,22 +15,17 @@ const SAFARI_IPHONE =
   'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1';
 
 describe('new-device sign-in notice', () => {
+  let app: MailApp;
   let server: TestServer;
   let smtp: TestSmtpServer;
   let rp: oidc.Configuration;
   beforeAll(async () => {
-    smtp = await startSmtpServer();
-    server = await startTestServer({ ...(await storageEnv('embedded')), ...smtpEnv(smtp) });
-    await server.users.create({ ...USER, emailVerified: true });
-    const client = await server.clients.create({
-      name: 'Travel app',
-      redirectUris: [REDIRECT_URI],
-    });
-    rp = await relyingParty(server.url, client.clientId, client.clientSecret);
+    app = await startMailApp({ storage: 'embedded', clientName: 'Travel app', user: USER });
+    ({ server, smtp, rp } = app);
   });
+
   afterAll(async () => {
-    await server?.cleanup();
-    await smtp?.stop();
+    await app?.stop();
   });
 
   const notices = () =>

@@ -7,13 +7,13 @@ import { Browser, formAction, hiddenInput } from '../support/browser.ts';
 import {
   authorizationRequest,
   REDIRECT_URI,
-  relyingParty,
   signIn,
   silentAuthorizationUrl,
 } from '../support/relying-party.ts';
-import { startTestServer, storageEnv, type TestServer } from '../support/server.ts';
-import { linkFromMail, recipients, smtpEnv } from '../support/mailbox.ts';
-import { startSmtpServer, type TestSmtpServer } from '../support/smtp.ts';
+import type { TestServer } from '../support/server.ts';
+import { linkFromMail, recipients } from '../support/mailbox.ts';
+import { startMailApp, type MailApp } from '../support/mail-app.ts';
+import type { TestSmtpServer } from '../support/smtp.ts';
 
 const run = promisify(execFile);
 
@@ -21,23 +21,18 @@ const USER = { email: 'forgetful@example.test', password: 'my original long pass
 const NEW_PASSWORD = 'quartz lantern umbrella 42 meadow';
 
 describe('forgot password → emailed link → new password → signed in to the app', () => {
+  let app: MailApp;
   let server: TestServer;
   let smtp: TestSmtpServer;
   let rp: oidc.Configuration;
 
   beforeAll(async () => {
-    smtp = await startSmtpServer();
-    server = await startTestServer({
-      ...(await storageEnv('postgres+redis')),
-      ...smtpEnv(smtp),
-    });
-    await server.users.create({ ...USER, name: 'Fay Forgetful', emailVerified: true });
-    const client = await server.clients.create({ name: 'Reset app', redirectUris: [REDIRECT_URI] });
-    rp = await relyingParty(server.url, client.clientId, client.clientSecret);
+    app = await startMailApp({ clientName: 'Reset app', user: { ...USER, name: 'Fay Forgetful' } });
+    ({ server, smtp, rp } = app);
   });
+
   afterAll(async () => {
-    await server?.cleanup();
-    await smtp?.stop();
+    await app?.stop();
   });
 
   /** Opens the app's sign-in in `browser`, and from the login page asks for a reset link for `email`. */

@@ -2,36 +2,31 @@ import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { userClaims } from '../../server/accounts/users.ts';
 import { Browser, formAction, hiddenInput } from '../support/browser.ts';
-import { linkFromMail, smtpEnv } from '../support/mailbox.ts';
+import { linkFromMail } from '../support/mailbox.ts';
 import { authorizationRequest, REDIRECT_URI, relyingParty } from '../support/relying-party.ts';
 import { startTestServer, storageEnv, type TestServer } from '../support/server.ts';
-import { startSmtpServer, type TestSmtpServer } from '../support/smtp.ts';
+import { startMailApp, type MailApp } from '../support/mail-app.ts';
+import type { TestSmtpServer } from '../support/smtp.ts';
 
 const PASSWORD = 'copper kettle window 73 sparrow';
 const VERIFY_LINK = /https?:\/\/\S+\/verify\?token=[\w-]+/;
 
 describe('registration with email verification', () => {
+  let app: MailApp;
   let server: TestServer;
   let smtp: TestSmtpServer;
   let rp: oidc.Configuration;
 
   beforeAll(async () => {
-    smtp = await startSmtpServer();
-    server = await startTestServer({
-      ...(await storageEnv('postgres+redis')),
-      REGISTRATION_ENABLED: 'true',
-      REGISTRATION_DOMAINS: 'example.test',
-      ...smtpEnv(smtp),
+    app = await startMailApp({
+      clientName: 'Signup app',
+      env: { REGISTRATION_ENABLED: 'true', REGISTRATION_DOMAINS: 'example.test' },
     });
-    const client = await server.clients.create({
-      name: 'Signup app',
-      redirectUris: [REDIRECT_URI],
-    });
-    rp = await relyingParty(server.url, client.clientId, client.clientSecret);
+    ({ server, smtp, rp } = app);
   });
+
   afterAll(async () => {
-    await server?.cleanup();
-    await smtp?.stop();
+    await app?.stop();
   });
 
   /** Opens the app's sign-in, follows "Create an account" and submits the form. */
