@@ -1,4 +1,5 @@
 import type Router from '@koa/router';
+import { isEmailAddress } from '../accounts/email-address.ts';
 import type { Context } from 'koa';
 import type { EmailTokens } from '../accounts/email-tokens.ts';
 import { UserExistsError, type User } from '../accounts/users.ts';
@@ -6,7 +7,6 @@ import { HttpError, readForm } from '../http/form.ts';
 import { linkError } from '../interactions/link-error.ts';
 import type { AccountDeps } from './router.ts';
 
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const TAKEN = 'Another account uses this address.';
 
 type Deps = AccountDeps & {
@@ -56,7 +56,7 @@ export function addEmailChange(router: Router, deps: Deps): void {
     const problems: string[] = [];
     if (!(await passwords.verify(user.password_hash, form.current ?? '')).ok)
       problems.push('Your current password is not right.');
-    if (!EMAIL.test(newEmail)) problems.push('Enter the new address, like name@example.com.');
+    if (!isEmailAddress(newEmail)) problems.push('Enter the new address, like name@example.com.');
     else if (newEmail.toLowerCase() === user.email.toLowerCase())
       problems.push('That is already your address.');
     else if ((await users.findByEmail(newEmail))?.id) problems.push(TAKEN);

@@ -1,4 +1,5 @@
 import type Router from '@koa/router';
+import { isEmailAddress } from '../accounts/email-address.ts';
 import type { Context } from 'koa';
 import type { Config } from '../../config/load.ts';
 import type { EmailTokens } from '../accounts/email-tokens.ts';
@@ -27,8 +28,6 @@ export type PasswordResetDeps = {
   csrf: Csrf;
   log: Logger;
 };
-
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 /**
  * "Forgot password?" from the login page, and the emailed reset link. The link lives under the
@@ -71,7 +70,7 @@ export function addPasswordReset(router: Router, deps: PasswordResetDeps): void 
     const interaction = await steps.require(ctx);
     const form = await steps.readForm(ctx, interaction);
     const email = (form.email ?? '').trim();
-    if (!EMAIL.test(email))
+    if (!isEmailAddress(email))
       return forgotPage(
         ctx,
         interaction.uid,

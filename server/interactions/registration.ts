@@ -1,4 +1,5 @@
 import type Router from '@koa/router';
+import { isEmailAddress } from '../accounts/email-address.ts';
 import type { Context } from 'koa';
 import type { User } from '../accounts/users.ts';
 import { newPasswordProblems } from '../accounts/new-password.ts';
@@ -9,8 +10,6 @@ import type { PasswordResetDeps } from './password-reset.ts';
 import type { Interaction } from './steps.ts';
 
 export type RegistrationDeps = PasswordResetDeps;
-
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 type Fields = { email: string; name: string };
 
@@ -115,7 +114,7 @@ export function addRegistration(router: Router, deps: RegistrationDeps) {
     const fields = { email: (form.email ?? '').trim(), name: (form.name ?? '').trim() };
     const password = form.password ?? '';
     const problems: string[] = [];
-    if (!EMAIL.test(fields.email))
+    if (!isEmailAddress(fields.email))
       problems.push('Enter your email address, like name@example.com.');
     const domain = fields.email.split('@').pop()!.toLowerCase();
     if (registration.domains.length && !registration.domains.includes(domain))
