@@ -14,6 +14,13 @@ export const defaults = {
   DATABASE_POOL_MAX: 10,
   /** Redis for short-lived protocol state (sessions, codes, opaque access tokens). */
   REDIS_URL: '',
+  /**
+   * Comma-separated host:port of Redis Sentinels; with it the master named REDIS_SENTINEL_NAME
+   * is found through them (and followed on failover). REDIS_URL then gives only the password and
+   * database number, if any.
+   */
+  REDIS_SENTINELS: '',
+  REDIS_SENTINEL_NAME: 'mymaster',
   /** 32 bytes, base64: seals client secrets and private signing keys (AES-256-GCM). */
   SEALING_KEY: '',
   /** Comma-separated secrets that sign cookies; the first signs, all verify (rotation). */

@@ -23,6 +23,10 @@ const schema = z.object({
   DATABASE_URL: optionalUrl,
   DATABASE_POOL_MAX: int(1),
   REDIS_URL: optionalUrl,
+  REDIS_SENTINELS: z
+    .string()
+    .regex(/^$|^[^,:\s]+:\d+(,[^,:\s]+:\d+)*$/, 'host:port, comma-separated'),
+  REDIS_SENTINEL_NAME: z.string().min(1),
   SEALING_KEY: z.string(),
   COOKIE_KEYS: z.string(),
   TRUST_PROXY: bool,
@@ -80,6 +84,8 @@ export type Config = Readonly<{
   databaseUrl: string | undefined;
   databasePoolMax: number;
   redisUrl: string | undefined;
+  redisSentinels: { host: string; port: number }[];
+  redisSentinelName: string;
   sealingKey: Buffer;
   cookieKeys: string[];
   logLevel: string;
@@ -199,6 +205,13 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     databaseUrl: c.DATABASE_URL || undefined,
     databasePoolMax: c.DATABASE_POOL_MAX,
     redisUrl: c.REDIS_URL || undefined,
+    redisSentinels: c.REDIS_SENTINELS.split(',')
+      .filter(Boolean)
+      .map((s) => ({
+        host: s.slice(0, s.lastIndexOf(':')),
+        port: Number(s.slice(s.lastIndexOf(':') + 1)),
+      })),
+    redisSentinelName: c.REDIS_SENTINEL_NAME,
     sealingKey,
     cookieKeys,
     logLevel: c.LOG_LEVEL,

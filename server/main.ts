@@ -1,6 +1,7 @@
 import { ConfigError, loadConfig } from '../config/load.ts';
 import { withDevSecrets } from '../config/dev-secrets.ts';
 import { createLogger } from './log.ts';
+import { usesRedis } from './redis.ts';
 import { startLatchkey } from './server.ts';
 
 let config;
@@ -25,7 +26,7 @@ const lines = [
   `Latchkey is up: issuer ${config.issuer} (listening on ${config.host}:${running.server.address() && (running.server.address() as { port: number }).port})`,
 ];
 lines.push(
-  `  storage: ${config.databaseUrl ? 'PostgreSQL server' : `PGlite in ${config.dataDir}/pglite`}${config.redisUrl ? ' + Redis' : ''}`,
+  `  storage: ${config.databaseUrl ? 'PostgreSQL server' : `PGlite in ${config.dataDir}/pglite`}${usesRedis(config) ? ' + Redis' : ''}`,
 );
 if (admin)
   lines.push(

@@ -1,12 +1,12 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Redis } from 'ioredis';
 import type { Config } from '../config/load.ts';
 import { sweepExpired } from '../adapters/postgres.ts';
 import { buildApp, type Latchkey } from './app.ts';
 import { bootstrap, type BootstrapReport } from './bootstrap.ts';
 import { closeDb, migrate, openDb } from './db.ts';
 import { withAdvisoryLock } from './locks.ts';
+import { openRedis } from './redis.ts';
 import type { Logger } from './log.ts';
 
 const KEEP_ALIVE_MS = 65_000;
@@ -28,9 +28,7 @@ export async function startLatchkey(config: Config, log: Logger): Promise<Runnin
     dataDir: config.dataDir,
     poolMax: config.databasePoolMax,
   });
-  const redis = config.redisUrl
-    ? new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 })
-    : undefined;
+  const redis = openRedis(config, { lazyConnect: true, maxRetriesPerRequest: 2 });
   // Without a listener ioredis prints every failed reconnect to stderr; /readyz reports the outage.
   redis?.on('error', (err: Error) => log.warn({ error: err.message }, 'redis connection error'));
   await redis?.connect();

@@ -3,13 +3,13 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../../config/load.ts';
 import { withDevSecrets } from '../../config/dev-secrets.ts';
-import { Redis } from 'ioredis';
 import { createAdapterFactory } from '../../adapters/index.ts';
 import { createEmailTokens } from '../accounts/email-tokens.ts';
 import { forcePasswordReset } from '../accounts/force-reset.ts';
 import { createAccountSignOut } from '../accounts/sign-out.ts';
 import { createUserStore } from '../accounts/users.ts';
 import { createLogger } from '../log.ts';
+import { openRedis } from '../redis.ts';
 import { createMailer } from '../mail/mailer.ts';
 import { mailOptions } from '../mail/options.ts';
 import { createPasswordPolicy } from '../security/password-policy.ts';
@@ -99,7 +99,7 @@ async function run(argv: string[], config: Config, db: Db): Promise<string> {
       const user = await store.findByEmail(need(v.email, '--email'));
       if (!user) throw new UsageError(`no user with email ${v.email}`);
       const log = createLogger('warn');
-      const redis = config.redisUrl ? new Redis(config.redisUrl) : undefined;
+      const redis = openRedis(config);
       const mailer = createMailer(mailOptions(config), { log });
       try {
         const passwords = createPasswordHasher(config.argon2);

@@ -1,7 +1,15 @@
 // Throwaway PostgreSQL and Redis servers on free loopback ports, in temp folders removed after
 // the run, so tests never depend on or touch services already running on the machine.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -123,6 +131,37 @@ export async function startRedis(): Promise<Service> {
   );
   await waitForPort(port);
   return {
+    url: `redis://127.0.0.1:${port}`,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A Redis Sentinel (redis-server --sentinel) watching the master on `masterPort` as "mymaster". */
+export async function startSentinel(masterPort: number): Promise<Service & { port: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'latchkey-sentinel-'));
+  const port = await freePort();
+  const conf = join(dir, 'sentinel.conf');
+  // Sentinel rewrites its configuration file, so it gets one of its own in a temp folder.
+  writeFileSync(
+    conf,
+    [
+      `port ${port}`,
+      'bind 127.0.0.1',
+      `dir ${dir}`,
+      `sentinel monitor mymaster 127.0.0.1 ${masterPort} 1`,
+    ].join('\n') + '\n',
+  );
+  const child = spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' });
+  await waitForPort(port);
+  return {
+    port,
     url: `redis://127.0.0.1:${port}`,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
