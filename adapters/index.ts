@@ -1,7 +1,6 @@
 import type { Knex } from 'knex';
-import type { Redis } from 'ioredis';
 import { PostgresAdapter } from './postgres.ts';
-import { RedisAdapter } from './redis.ts';
+import { RedisAdapter, type RedisClient } from './redis.ts';
 import type { Adapter, AdapterPayload } from './types.ts';
 
 /** Short-lived, TTL-driven models: in Redis when it is configured (ARCHITECTURE.md, state table). */
@@ -19,7 +18,7 @@ export const REDIS_MODELS = new Set([
 
 export type AdapterDeps = {
   db: Knex;
-  redis?: Redis | undefined;
+  redis?: RedisClient | undefined;
   /** Reads a registered client's metadata (secret unsealed); the Client model is read-only here. */
   findClient: (clientId: string) => Promise<AdapterPayload | undefined>;
   refreshReuseGraceSeconds: number;

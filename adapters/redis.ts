@@ -1,5 +1,8 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Adapter, AdapterPayload } from './types.ts';
+
+/** One Redis server (direct or through Sentinel) or a Redis Cluster. */
+export type RedisClient = Redis | Cluster;
 
 export const REDIS_PREFIX = 'latchkey:oidc:';
 
@@ -17,9 +20,9 @@ const CONSUME = `if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('H
  * revokeByGrantId. Every write is one MULTI round trip (no TTL read before writing).
  */
 export class RedisAdapter implements Adapter {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly model: string;
-  constructor(redis: Redis, model: string) {
+  constructor(redis: RedisClient, model: string) {
     this.redis = redis;
     this.model = model;
   }
@@ -30,22 +33,29 @@ export class RedisAdapter implements Adapter {
 
   async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
     const key = this.key(id);
-    const multi = this.redis.multi().del(key).hset(key, 'payload', JSON.stringify(payload));
-    if (expiresIn) multi.expire(key, expiresIn);
-    if (payload.grantId) {
-      const grantKey = `${REDIS_PREFIX}grant:${payload.grantId}`;
-      multi.sadd(grantKey, key);
-      if (expiresIn) multi.expire(grantKey, expiresIn, 'NX').expire(grantKey, expiresIn, 'GT');
-    }
-    if (this.model === 'Session' && payload.accountId) {
-      const accountKey = accountSessionsKey(payload.accountId);
-      multi.sadd(accountKey, id);
-      if (expiresIn) multi.expire(accountKey, expiresIn, 'NX').expire(accountKey, expiresIn, 'GT');
-    }
+    // The payload's own key changes atomically; the lookup keys may live in other hash slots
+    // (Redis Cluster), so each is written on its own, all sent at once.
+    const write = this.redis.multi().del(key).hset(key, 'payload', JSON.stringify(payload));
+    if (expiresIn) write.expire(key, expiresIn);
+    const writes: Promise<unknown>[] = [write.exec()];
+    if (payload.grantId)
+      writes.push(this.addToSet(`${REDIS_PREFIX}grant:${payload.grantId}`, key, expiresIn));
+    if (this.model === 'Session' && payload.accountId)
+      writes.push(this.addToSet(accountSessionsKey(payload.accountId), id, expiresIn));
     if (payload.userCode)
-      multi.set(`${REDIS_PREFIX}userCode:${payload.userCode}`, id, 'EX', expiresIn);
-    if (payload.uid) multi.set(`${REDIS_PREFIX}uid:${payload.uid}`, id, 'EX', expiresIn);
-    await multi.exec();
+      writes.push(
+        this.redis.set(`${REDIS_PREFIX}userCode:${payload.userCode}`, id, 'EX', expiresIn),
+      );
+    if (payload.uid)
+      writes.push(this.redis.set(`${REDIS_PREFIX}uid:${payload.uid}`, id, 'EX', expiresIn));
+    await Promise.all(writes);
+  }
+
+  /** Adds to an index set that lives as long as its longest-lived member (no TTL read first). */
+  private addToSet(setKey: string, member: string, expiresIn: number) {
+    const write = this.redis.multi().sadd(setKey, member);
+    if (expiresIn) write.expire(setKey, expiresIn, 'NX').expire(setKey, expiresIn, 'GT');
+    return write.exec();
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
@@ -78,9 +88,6 @@ export class RedisAdapter implements Adapter {
     const grantKey = `${REDIS_PREFIX}grant:${grantId}`;
     const keys = await this.redis.smembers(grantKey);
     // One DEL per key keeps this valid on Redis Cluster, where keys live in different slots.
-    const pipeline = this.redis.pipeline();
-    for (const key of keys) pipeline.del(key);
-    pipeline.del(grantKey);
-    await pipeline.exec();
+    await Promise.all([...keys, grantKey].map((key) => this.redis.del(key)));
   }
 }

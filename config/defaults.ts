@@ -21,6 +21,8 @@ export const defaults = {
    */
   REDIS_SENTINELS: '',
   REDIS_SENTINEL_NAME: 'mymaster',
+  /** Comma-separated host:port of Redis Cluster nodes (any few; the rest are discovered). */
+  REDIS_CLUSTER_NODES: '',
   /** 32 bytes, base64: seals client secrets and private signing keys (AES-256-GCM). */
   SEALING_KEY: '',
   /** Comma-separated secrets that sign cookies; the first signs, all verify (rotation). */

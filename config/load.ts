@@ -27,6 +27,9 @@ const schema = z.object({
     .string()
     .regex(/^$|^[^,:\s]+:\d+(,[^,:\s]+:\d+)*$/, 'host:port, comma-separated'),
   REDIS_SENTINEL_NAME: z.string().min(1),
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .regex(/^$|^[^,:\s]+:\d+(,[^,:\s]+:\d+)*$/, 'host:port, comma-separated'),
   SEALING_KEY: z.string(),
   COOKIE_KEYS: z.string(),
   TRUST_PROXY: bool,
@@ -86,6 +89,7 @@ export type Config = Readonly<{
   redisUrl: string | undefined;
   redisSentinels: { host: string; port: number }[];
   redisSentinelName: string;
+  redisClusterNodes: { host: string; port: number }[];
   sealingKey: Buffer;
   cookieKeys: string[];
   logLevel: string;
@@ -138,6 +142,17 @@ export class ConfigError extends Error {
     super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
     this.problems = problems;
   }
+}
+
+/** "a:1,b:2" → [{ host: 'a', port: 1 }, { host: 'b', port: 2 }] */
+function hostPorts(list: string): { host: string; port: number }[] {
+  return list
+    .split(',')
+    .filter(Boolean)
+    .map((s) => ({
+      host: s.slice(0, s.lastIndexOf(':')),
+      port: Number(s.slice(s.lastIndexOf(':') + 1)),
+    }));
 }
 
 function deepFreeze<T>(value: T): T {
@@ -205,12 +220,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     databaseUrl: c.DATABASE_URL || undefined,
     databasePoolMax: c.DATABASE_POOL_MAX,
     redisUrl: c.REDIS_URL || undefined,
-    redisSentinels: c.REDIS_SENTINELS.split(',')
-      .filter(Boolean)
-      .map((s) => ({
-        host: s.slice(0, s.lastIndexOf(':')),
-        port: Number(s.slice(s.lastIndexOf(':') + 1)),
-      })),
+    redisSentinels: hostPorts(c.REDIS_SENTINELS),
+    redisClusterNodes: hostPorts(c.REDIS_CLUSTER_NODES),
     redisSentinelName: c.REDIS_SENTINEL_NAME,
     sealingKey,
     cookieKeys,

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import Koa from 'koa';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../adapters/redis.ts';
 import type Provider from 'oidc-provider';
 import type { Config } from '../config/load.ts';
 import { createAdapterFactory } from '../adapters/index.ts';
@@ -29,7 +29,7 @@ import { createPasswordPolicy } from './security/password-policy.ts';
 import { createPasswordHasher } from './security/passwords.ts';
 import { createViews, VIEWS_DIR } from './views.ts';
 
-export type AppDeps = { config: Config; db: Db; redis?: Redis | undefined; log: Logger };
+export type AppDeps = { config: Config; db: Db; redis?: RedisClient | undefined; log: Logger };
 
 /** Builds the whole HTTP application over the given services, without listening. */
 export async function buildApp({ config, db, redis, log }: AppDeps) {

@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../adapters/redis.ts';
 import type { Db } from './db.ts';
 import type { Logger } from './log.ts';
 
@@ -24,7 +24,7 @@ export function healthRouter({
   log,
 }: {
   db: Db;
-  redis?: Redis | undefined;
+  redis?: RedisClient | undefined;
   log: Logger;
 }): Router {
   const router = new Router();

@@ -1,26 +1,42 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../config/load.ts';
+import type { RedisClient } from '../adapters/redis.ts';
 
-type RedisSettings = Pick<Config, 'redisUrl' | 'redisSentinels' | 'redisSentinelName'>;
+type RedisSettings = Pick<
+  Config,
+  'redisUrl' | 'redisSentinels' | 'redisSentinelName' | 'redisClusterNodes'
+>;
 
-/** Whether short-lived protocol state goes to Redis (a URL or Sentinels were given). */
+/** Whether short-lived protocol state goes to Redis (a URL, Sentinels or Cluster nodes were given). */
 export const usesRedis = (config: RedisSettings) =>
-  Boolean(config.redisUrl || config.redisSentinels.length);
+  Boolean(config.redisUrl || config.redisSentinels.length || config.redisClusterNodes.length);
 
 /**
- * A Redis client from the configuration: one server by URL, or the master that the Sentinels
- * name (ioredis follows a failover). Undefined when Redis is not configured.
+ * A Redis client from the configuration: a Cluster, the master that the Sentinels name (ioredis
+ * follows a failover), or one server by URL. With Sentinels or a Cluster, REDIS_URL gives only
+ * the password (and, for Sentinels, the database number). Undefined when Redis is not configured.
  */
-export function openRedis(config: RedisSettings, options: RedisOptions = {}): Redis | undefined {
+export function openRedis(
+  config: RedisSettings,
+  options: RedisOptions = {},
+): RedisClient | undefined {
+  const url = config.redisUrl ? new URL(config.redisUrl) : undefined;
+  const password = url?.password ? decodeURIComponent(url.password) : undefined;
+  if (config.redisClusterNodes.length) {
+    const { lazyConnect, ...redisOptions } = options;
+    return new Cluster(config.redisClusterNodes, {
+      ...(lazyConnect !== undefined && { lazyConnect }),
+      redisOptions: { ...redisOptions, ...(password && { password }) },
+    });
+  }
   if (config.redisSentinels.length) {
-    const url = config.redisUrl ? new URL(config.redisUrl) : undefined;
     return new Redis({
       sentinels: config.redisSentinels,
       name: config.redisSentinelName,
-      ...(url?.password && { password: decodeURIComponent(url.password) }),
+      ...(password && { password }),
       ...(url && url.pathname.length > 1 && { db: Number(url.pathname.slice(1)) }),
       ...options,
     });
   }
-  return config.redisUrl ? new Redis(config.redisUrl, options) : undefined;
+  return url ? new Redis(config.redisUrl!, options) : undefined;
 }

@@ -1,6 +1,5 @@
-import type { Redis } from 'ioredis';
 import type { AdapterFactory } from '../../adapters/index.ts';
-import { accountSessionsKey } from '../../adapters/redis.ts';
+import { accountSessionsKey, type RedisClient } from '../../adapters/redis.ts';
 import { affected, type Db } from '../db.ts';
 
 /** Every model oidc-provider ties to a grant, revoked together with it. */
@@ -23,7 +22,7 @@ export function createAccountSignOut({
   adapter,
 }: {
   db: Db;
-  redis?: Redis | undefined;
+  redis?: RedisClient | undefined;
   adapter: AdapterFactory;
 }) {
   const sessions = adapter('Session');

@@ -173,3 +173,63 @@ export async function startSentinel(masterPort: number): Promise<Service & { por
     },
   };
 }
+
+/** A three-master Redis Cluster on free loopback ports, slots assigned by redis-cli. */
+export async function startRedisCluster(): Promise<{ nodes: string[]; stop(): Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'latchkey-cluster-'));
+  const ports = [await freePort(), await freePort(), await freePort()];
+  const children = ports.map((port) =>
+    spawn(
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        `nodes-${port}.conf`,
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        dir,
+      ],
+      { stdio: 'ignore' },
+    ),
+  );
+  for (const port of ports) await waitForPort(port);
+  const nodes = ports.map((port) => `127.0.0.1:${port}`);
+  execFileSync(
+    'redis-cli',
+    ['--cluster', 'create', ...nodes, '--cluster-replicas', '0', '--cluster-yes'],
+    { stdio: 'ignore' },
+  );
+  for (const port of ports) {
+    const deadline = Date.now() + 20_000;
+    while (
+      !execFileSync('redis-cli', ['-p', String(port), 'cluster', 'info'])
+        .toString()
+        .includes('cluster_state:ok')
+    ) {
+      if (Date.now() > deadline) throw new Error(`cluster node ${port} not ready`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return {
+    nodes,
+    async stop() {
+      await Promise.all(
+        children.map((child) => {
+          if (child.exitCode !== null || child.signalCode !== null) return undefined;
+          const exited = new Promise((r) => child.once('exit', r));
+          child.kill('SIGTERM');
+          return exited;
+        }),
+      );
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
