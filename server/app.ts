@@ -5,6 +5,7 @@ import type Provider from 'oidc-provider';
 import type { Config } from '../config/load.ts';
 import { createAdapterFactory } from '../adapters/index.ts';
 import { accountRouter } from './account/router.ts';
+import { createAudit } from './audit/audit.ts';
 import { createConsentStore } from './accounts/consents.ts';
 import { createDeviceStore, newDeviceNotice } from './accounts/devices.ts';
 import { createEmailTokens } from './accounts/email-tokens.ts';
@@ -50,6 +51,7 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
   const signOut = createAccountSignOut({ db, redis, adapter });
   const csrf = createCsrf(config.cookieKeys[0]!);
   const tokens = createEmailTokens(db);
+  const audit = createAudit(db, log);
 
   // The provider is rebuilt when the signing keys change; requests use whichever is current.
   let provider: Provider | undefined;
@@ -59,7 +61,7 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
     config,
     log,
     onChange(view) {
-      provider = createProvider({ config, adapter, users, consents, views, log }, view.jwks);
+      provider = createProvider({ config, adapter, users, consents, views, log, audit }, view.jwks);
       providerCallback = provider.callback();
     },
   });
@@ -89,6 +91,7 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
       views,
       csrf,
       log,
+      audit,
       noticeSignIn: newDeviceNotice({
         devices: createDeviceStore(db),
         mailer,
@@ -110,6 +113,7 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
       views,
       csrf,
       log,
+      audit,
     }).routes(),
   );
   app.use(async (ctx) => {

@@ -2,6 +2,8 @@ import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'o
 import type { Config } from '../config/load.ts';
 import { OPAQUE_TOKEN_BITS, REFRESH_TOKEN_BITS, type AdapterFactory } from '../adapters/index.ts';
 import type { ConsentStore } from './accounts/consents.ts';
+import { auditProtocolEvents } from './audit/protocol-events.ts';
+import type { Audit } from './audit/audit.ts';
 import { userClaims, type UserStore } from './accounts/users.ts';
 import type { PrivateJwk } from './keys/store.ts';
 import type { Logger } from './log.ts';
@@ -13,6 +15,7 @@ export type ProviderDeps = {
   users: UserStore;
   consents: ConsentStore;
   views: Views;
+  audit: Audit;
   log: Logger;
 };
 
@@ -43,7 +46,7 @@ function resourceServerInfo(config: Config) {
 
 /** The oidc-provider instance for one set of signing keys; rebuilt when the key view changes. */
 export function createProvider(
-  { config, adapter, users, consents, views, log }: ProviderDeps,
+  { config, adapter, users, consents, views, log, audit }: ProviderDeps,
   jwks: PrivateJwk[],
 ): Provider {
   const configuration: Configuration = {
@@ -193,6 +196,7 @@ export function createProvider(
 
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
+  auditProtocolEvents(provider, audit);
   provider.on('server_error', (ctx, err) =>
     log.error({ err, requestId: ctx.state?.requestId }, 'provider server error'),
   );

@@ -4,6 +4,7 @@ import type { Context } from 'koa';
 import type { EmailTokens } from '../accounts/email-tokens.ts';
 import { UserExistsError, type User } from '../accounts/users.ts';
 import { HttpError, readForm } from '../http/form.ts';
+import { requestFacts, userEvent } from '../audit/audit.ts';
 import { linkError } from '../interactions/link-error.ts';
 import type { AccountDeps } from './router.ts';
 
@@ -110,6 +111,7 @@ export function addEmailChange(router: Router, deps: Deps): void {
       if (!(err instanceof UserExistsError)) throw err;
       throw new HttpError(409, `${TAKEN} Your address was not changed.`);
     }
+    await deps.audit(userEvent('email_changed', user.id), requestFacts(ctx));
     mailer
       .send({
         to: user.email,

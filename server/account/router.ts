@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Config } from '../../config/load.ts';
+import { requestFacts, userEvent, type Audit } from '../audit/audit.ts';
 import { newPasswordProblems, passwordContext, passwordSetter } from '../accounts/new-password.ts';
 import type { EmailTokens } from '../accounts/email-tokens.ts';
 import type { AccountSignOut } from '../accounts/sign-out.ts';
@@ -16,6 +17,7 @@ import type { Views } from '../views.ts';
 import { addEmailChange } from './email-change.ts';
 
 export type AccountDeps = {
+  audit: Audit;
   tokens: EmailTokens;
   config: Config;
   provider: () => Provider;
@@ -83,6 +85,7 @@ export function accountRouter(deps: AccountDeps): Router {
     if (problems.length) return page(ctx, user, sessionId, problems);
 
     await setPassword(user, password, { keepSession: sessionId });
+    await deps.audit(userEvent('password_changed', user.id), requestFacts(ctx));
     views.render(ctx, 'password-changed', { title: 'Your password was changed' });
   });
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { randomBytes } from 'node:crypto';
+import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../../config/load.ts';
 import { withDevSecrets } from '../../config/dev-secrets.ts';
@@ -8,6 +9,7 @@ import { createEmailTokens } from '../accounts/email-tokens.ts';
 import { forcePasswordReset } from '../accounts/force-reset.ts';
 import { createAccountSignOut } from '../accounts/sign-out.ts';
 import { createUserStore } from '../accounts/users.ts';
+import { createAudit } from '../audit/audit.ts';
 import { createLogger } from '../log.ts';
 import { openRedis } from '../redis.ts';
 import { createMailer } from '../mail/mailer.ts';
@@ -207,11 +209,41 @@ try {
   console.error(err instanceof ConfigError ? err.message : err);
   process.exit(1);
 }
+/** What each changing command is called in the audit trail. */
+const ADMIN_EVENTS: Record<string, string> = {
+  'users create': 'user_created',
+  'users set-password': 'password_set_by_admin',
+  'users force-reset': 'password_reset_forced',
+  'users disable': 'user_disabled',
+  'clients create': 'client_created',
+  'clients delete': 'client_deleted',
+  'keys rotate': 'keys_rotated',
+};
+
+async function auditAdminAction(db: Db, args: string[]) {
+  const command = args.slice(0, 2).join(' ');
+  const type = ADMIN_EVENTS[command];
+  if (!type) return;
+  const { values, positionals } = parseArgs({ args, options, allowPositionals: true });
+  const subject = values.email ?? positionals[2] ?? values.name;
+  await createAudit(
+    db,
+    createLogger('warn'),
+  )({
+    type,
+    outcome: 'success',
+    actor: { type: 'admin', id: userInfo().username },
+    subject,
+    detail: { command },
+  });
+}
+
 let db: Db | undefined;
 try {
   db = openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax: 2 });
   if (argv[0] !== 'migrate') await migrate(db);
   console.log(await run(argv, config, db));
+  await auditAdminAction(db, argv);
   process.exitCode = 0;
 } catch (err) {
   console.error(`latchkey: ${(err as Error).message ?? String(err)}`);

@@ -2,6 +2,7 @@ import type Router from '@koa/router';
 import { isEmailAddress } from '../accounts/email-address.ts';
 import type { Context } from 'koa';
 import type { Config } from '../../config/load.ts';
+import { requestFacts, userEvent, type Audit } from '../audit/audit.ts';
 import type { EmailTokens } from '../accounts/email-tokens.ts';
 import { emailResetLink } from '../accounts/reset-link.ts';
 import { newPasswordProblems, passwordContext, passwordSetter } from '../accounts/new-password.ts';
@@ -17,6 +18,7 @@ import { linkError } from './link-error.ts';
 import type { InteractionSteps } from './steps.ts';
 
 export type PasswordResetDeps = {
+  audit: Audit;
   config: Config;
   steps: InteractionSteps;
   users: UserStore;
@@ -137,6 +139,7 @@ export function addPasswordReset(router: Router, deps: PasswordResetDeps): void 
     // The link proved the mailbox; and whoever knew the old password is signed out everywhere.
     await users.setEmailVerified(user.id);
     await setPassword(user, password, { revokeGrants: true });
+    await deps.audit(userEvent('password_reset', user.id), requestFacts(ctx));
 
     const interaction = await steps.find(ctx);
     if (interaction?.prompt.name === 'login' && redeemed.data.interaction === interaction.uid)

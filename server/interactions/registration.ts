@@ -5,6 +5,7 @@ import type { User } from '../accounts/users.ts';
 import { newPasswordProblems } from '../accounts/new-password.ts';
 import { UserExistsError } from '../accounts/users.ts';
 import { HttpError, readForm } from '../http/form.ts';
+import { requestFacts, userEvent } from '../audit/audit.ts';
 import { linkError } from './link-error.ts';
 import type { PasswordResetDeps } from './password-reset.ts';
 import type { Interaction } from './steps.ts';
@@ -19,7 +20,7 @@ type Fields = { email: string; name: string };
  * verification is required.
  */
 export function addRegistration(router: Router, deps: RegistrationDeps) {
-  const { config, steps, users, tokens, mailer, policy, views, csrf, log } = deps;
+  const { config, steps, users, tokens, mailer, policy, views, csrf } = deps;
   const { registration, emailLinks } = config;
 
   function registerPage(
@@ -142,7 +143,7 @@ export function addRegistration(router: Router, deps: RegistrationDeps) {
         ]);
       return sentPage(ctx, interaction, fields.email, await warnOwner(owner, interaction.uid));
     }
-    log.info({ userId: user.id }, 'account registered');
+    await deps.audit(userEvent('user_registered', user.id), requestFacts(ctx));
     if (!registration.verificationRequired)
       return steps.finish(ctx, { login: { accountId: user.id, amr: ['pwd'], remember: true } });
     sentPage(ctx, interaction, user.email, await sendVerification(user, interaction.uid));
@@ -182,6 +183,7 @@ export function addRegistration(router: Router, deps: RegistrationDeps) {
     const redeemed = await tokens.redeem(token, 'verify_email');
     if (!redeemed.ok) return linkError(views, ctx, redeemed.reason);
     await users.setEmailVerified(redeemed.userId);
+    await deps.audit(userEvent('email_verified', redeemed.userId), requestFacts(ctx));
     const interaction = await steps.find(ctx);
     if (interaction?.prompt.name === 'login' && redeemed.data.interaction === interaction.uid)
       return steps.finish(ctx, {

@@ -7,6 +7,7 @@ import { HttpError } from '../http/form.ts';
 import { consentPage, grantConsent } from './consent.ts';
 import { addPasswordReset, type PasswordResetDeps } from './password-reset.ts';
 import { addRegistration } from './registration.ts';
+import { requestFacts } from '../audit/audit.ts';
 import { interactionSteps, type Interaction } from './steps.ts';
 
 export type InteractionDeps = Omit<PasswordResetDeps, 'steps'> & {
@@ -18,7 +19,7 @@ export type InteractionDeps = Omit<PasswordResetDeps, 'steps'> & {
 
 /** The hosted pages oidc-provider sends the browser to: login, consent, and cancelling. */
 export function interactionRouter(deps: InteractionDeps): Router {
-  const { provider, users, consents, views, csrf } = deps;
+  const { provider, users, consents, views, csrf, audit } = deps;
   const router = new Router({ prefix: '/interaction/:uid' });
 
   const steps = interactionSteps(provider, csrf);
@@ -63,7 +64,20 @@ export function interactionRouter(deps: InteractionDeps): Router {
     const email = (form.email ?? '').trim();
     const user =
       email && form.password ? await users.authenticate(email, form.password) : undefined;
+    const clientId = String(interaction.params.client_id);
     if (!user) {
+      const known = email ? await users.findByEmail(email) : undefined;
+      const reason = !known ? 'unknown_email' : known.disabled ? 'disabled' : 'wrong_password';
+      await audit(
+        {
+          type: 'sign_in',
+          outcome: 'failure',
+          actor: { type: 'user', id: known?.id },
+          subject: known?.id,
+          detail: { reason, email, client: clientId },
+        },
+        requestFacts(ctx),
+      );
       const client = await steps.clientName(interaction.params.client_id);
       // One message for unknown email, wrong password and disabled account (no enumeration).
       return loginPage(ctx, interaction, client, {
@@ -71,7 +85,24 @@ export function interactionRouter(deps: InteractionDeps): Router {
         error: 'The email or password is incorrect.',
       });
     }
-    if (await registration.stopUnverified(ctx, interaction, user)) return;
+    const signIn = {
+      type: 'sign_in',
+      actor: { type: 'user', id: user.id },
+      subject: user.id,
+    } as const;
+    if (await registration.stopUnverified(ctx, interaction, user))
+      return audit(
+        {
+          ...signIn,
+          outcome: 'failure',
+          detail: { reason: 'email_not_verified', client: clientId },
+        },
+        requestFacts(ctx),
+      );
+    await audit(
+      { ...signIn, outcome: 'success', detail: { method: 'password', client: clientId } },
+      requestFacts(ctx),
+    );
     deps.noticeSignIn(user, ctx.get('user-agent'), ctx.ip);
     await steps.finish(ctx, { login: { accountId: user.id, amr: ['pwd'], remember: true } });
   });
@@ -82,6 +113,17 @@ export function interactionRouter(deps: InteractionDeps): Router {
     if (interaction.prompt.name !== 'consent')
       throw new HttpError(400, 'This step is already complete.');
     const grantId = await grantConsent(provider(), consents, interaction);
+    const accountId = interaction.session?.accountId;
+    await audit(
+      {
+        type: 'consent_granted',
+        outcome: 'success',
+        actor: { type: 'user', id: accountId },
+        subject: accountId,
+        detail: { client: String(interaction.params.client_id), grant: grantId },
+      },
+      requestFacts(ctx),
+    );
     await steps.finish(ctx, { consent: { grantId } }, true);
   });
 

@@ -1,0 +1,159 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import knexFactory, { type Knex } from 'knex';
+import * as oidc from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAudit } from '../../server/audit/audit.ts';
+import { createLogger } from '../../server/log.ts';
+import { Browser } from '../support/browser.ts';
+import { POST_LOGOUT_URI, REDIRECT_URI, relyingParty, signIn } from '../support/relying-party.ts';
+import { startTestServer, storageEnv, type TestServer } from '../support/server.ts';
+
+const run = promisify(execFile);
+
+const USER = { email: 'audited@example.test', password: 'every step is written down' };
+
+type Row = {
+  type: string;
+  outcome: string;
+  actor_type: string;
+  actor_id: string | null;
+  subject: string | null;
+  ip: string | null;
+  request_id: string | null;
+  detail: Record<string, unknown>;
+};
+
+describe('audit trail', () => {
+  let server: TestServer;
+  let db: Knex;
+  let rp: oidc.Configuration;
+  let userId: string;
+
+  beforeAll(async () => {
+    server = await startTestServer(await storageEnv('postgres+redis'));
+    db = knexFactory({ client: 'pg', connection: server.env.DATABASE_URL });
+    userId = (await server.users.create({ ...USER, emailVerified: true })).id;
+    const client = await server.clients.create({
+      name: 'Audited app',
+      redirectUris: [REDIRECT_URI],
+      postLogoutRedirectUris: [POST_LOGOUT_URI],
+      grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'],
+    });
+    rp = await relyingParty(server.url, client.clientId, client.clientSecret);
+  });
+  afterAll(async () => {
+    await db?.destroy();
+    await server?.cleanup();
+  });
+
+  const rows = async (type: string): Promise<Row[]> =>
+    db('audit_events').where({ type }).orderBy('id');
+  const eventually = async (type: string, count: number) => {
+    for (let i = 0; i < 50 && (await rows(type)).length < count; i++)
+      await new Promise((r) => setTimeout(r, 50));
+    return rows(type);
+  };
+
+  it('records failed sign-ins with the reason, and the successful one, never the password', async () => {
+    await expect(
+      signIn(rp, new Browser(), server.url, { ...USER, password: 'a wrong password here' }),
+    ).rejects.toThrow();
+    await expect(
+      signIn(rp, new Browser(), server.url, {
+        email: 'nobody@example.test',
+        password: 'whatever it is',
+      }),
+    ).rejects.toThrow();
+    const tokens = await signIn(rp, new Browser(), server.url, USER);
+
+    const signIns = await rows('sign_in');
+    expect(signIns.map((r) => [r.outcome, r.detail.reason ?? r.detail.method])).toEqual([
+      ['failure', 'wrong_password'],
+      ['failure', 'unknown_email'],
+      ['success', 'password'],
+    ]);
+    expect(signIns[0]).toMatchObject({
+      subject: userId,
+      actor_type: 'user',
+      ip: expect.any(String),
+      request_id: expect.any(String),
+    });
+    expect(JSON.stringify(signIns)).not.toContain('a wrong password here');
+    expect(JSON.stringify(await db('audit_events').select())).not.toContain(USER.password);
+
+    expect(await eventually('consent_granted', 1)).toHaveLength(1);
+    expect((await eventually('token_issued', 1))[0]).toMatchObject({
+      subject: userId,
+      actor_type: 'client',
+    });
+    await oidc.refreshTokenGrant(rp, tokens.refresh_token!);
+    expect(await eventually('token_refreshed', 1)).toHaveLength(1);
+    expect(JSON.stringify(await db('audit_events').select())).not.toContain(tokens.refresh_token!);
+  });
+
+  it('records a logout and a revoked grant', async () => {
+    const browser = new Browser();
+    const tokens = await signIn(rp, browser, server.url, USER);
+    await oidc.tokenRevocation(rp, tokens.refresh_token!);
+    expect((await eventually('grant_revoked', 1)).length).toBeGreaterThanOrEqual(1);
+    const end = oidc.buildEndSessionUrl(rp, {
+      id_token_hint: tokens.id_token!,
+      post_logout_redirect_uri: POST_LOGOUT_URI,
+    });
+    const page = await browser.follow(await browser.get(end), server.url);
+    const html = await page.res.text();
+    const xsrf = /name="xsrf" value="([^"]+)"/.exec(html)![1]!;
+    await browser.follow(
+      await browser.post(new URL(/action="([^"]+)"/.exec(html)![1]!, server.url), {
+        xsrf,
+        logout: 'yes',
+      }),
+      server.url,
+    );
+    expect((await eventually('sign_out', 1))[0]).toMatchObject({ subject: userId });
+  });
+
+  it('writes nothing for client_credentials tokens (a hot path)', async () => {
+    const before = Number((await db('audit_events').count({ n: '*' }).first())?.n);
+    for (let i = 0; i < 5; i++) await oidc.clientCredentialsGrant(rp);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(Number((await db('audit_events').count({ n: '*' }).first())?.n)).toBe(before);
+  });
+
+  it('records what an admin did with the CLI', async () => {
+    await server.users.create({
+      email: 'leaver@example.test',
+      password: 'leaving the company soon',
+    });
+    await run(
+      process.execPath,
+      ['server/cli/main.ts', 'users', 'disable', '--email', 'leaver@example.test'],
+      {
+        env: { PATH: process.env.PATH, ...server.env },
+      },
+    );
+    expect((await rows('user_disabled'))[0]).toMatchObject({
+      actor_type: 'admin',
+      subject: 'leaver@example.test',
+      detail: { command: 'users disable' },
+    });
+  });
+
+  it('drops detail fields named like secrets, whatever the caller passes', async () => {
+    const audit = createAudit(db, createLogger('silent'));
+    await audit({
+      type: 'test_event',
+      outcome: 'success',
+      actor: { type: 'system' },
+      detail: {
+        password: 'p',
+        refresh_token: 't',
+        otpCode: '123456',
+        clientSecret: 's',
+        reason: 'kept',
+      },
+    });
+    expect((await rows('test_event'))[0]!.detail).toEqual({ reason: 'kept' });
+  });
+});
