@@ -40,6 +40,14 @@ async function waitForPort(port: number, timeoutMs = 20_000): Promise<void> {
   throw new Error(`nothing listening on 127.0.0.1:${port} after ${timeoutMs} ms`);
 }
 
+/** SIGTERM, and wait for the exit, unless the process has already gone. */
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+}
+
 export function postgresBinDir(): string {
   const root = '/usr/lib/postgresql';
   const versions = existsSync(root) ? readdirSync(root).sort((a, b) => Number(b) - Number(a)) : [];
@@ -133,11 +141,7 @@ export async function startRedis(): Promise<Service> {
   return {
     url: `redis://127.0.0.1:${port}`,
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await exited;
-      }
+      await stopChild(child);
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -164,11 +168,7 @@ export async function startSentinel(masterPort: number): Promise<Service & { por
     port,
     url: `redis://127.0.0.1:${port}`,
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await exited;
-      }
+      await stopChild(child);
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -223,10 +223,7 @@ export async function startRedisCluster(): Promise<{ nodes: string[]; stop(): Pr
     async stop() {
       await Promise.all(
         children.map((child) => {
-          if (child.exitCode !== null || child.signalCode !== null) return undefined;
-          const exited = new Promise((r) => child.once('exit', r));
-          child.kill('SIGTERM');
-          return exited;
+          return stopChild(child);
         }),
       );
       rmSync(dir, { recursive: true, force: true });
