@@ -28,8 +28,12 @@ export const defaults = {
   /** Comma-separated secrets that sign cookies; the first signs, all verify (rotation). */
   COOKIE_KEYS: '',
   LOG_LEVEL: 'info',
-  /** Trust X-Forwarded-* from a reverse proxy terminating TLS in front of Latchkey. */
-  TRUST_PROXY: false,
+  /**
+   * Comma-separated addresses or CIDR ranges of the reverse proxies in front of Latchkey (or
+   * loopback, uniquelocal). X-Forwarded-For and X-Forwarded-Proto are believed only from them;
+   * the client IP is the last address in X-Forwarded-For that is not one of them. Empty: none.
+   */
+  TRUST_PROXY: '',
 
   /** First-start admin account; the password is printed once when not given. */
   ADMIN_EMAIL: 'admin@example.com',
@@ -108,10 +112,51 @@ export const defaults = {
   /** Previous passwords that may not be used again; 0 turns the check off. */
   PASSWORD_HISTORY: 5,
 
+  // Rate limits, as count/duration (s, m, h, d) or off. Shared by every process: kept in Redis
+  // when configured, else in PostgreSQL. Keys are latchkey:rl:<limit>:<ip, client or hashed email>.
+  /**
+   * Failed sign-ins from one IP. Counting failures, not attempts, keeps an office behind one NAT
+   * signing in at 9 am unaffected, while a guesser gets 50 tries per 15 minutes from an address.
+   */
+  RATE_LIMIT_LOGIN_IP: '50/15m',
+  /**
+   * Failed sign-ins for one email, known or not (so the answer says nothing about existence),
+   * from any IP. Above the lockout threshold: the lockout acts first on real accounts.
+   */
+  RATE_LIMIT_LOGIN_ACCOUNT: '10/15m',
+  /** Registrations from one IP: a family or a classroom fits, a bot filling the table does not. */
+  RATE_LIMIT_REGISTER_IP: '10/1h',
+  /** Password reset requests; each sends an email, so a flood would make us a spammer. */
+  RATE_LIMIT_RESET_IP: '10/1h',
+  RATE_LIMIT_RESET_ACCOUNT: '5/1h',
+  /** Verification email resends, for the same reason. */
+  RATE_LIMIT_VERIFY_IP: '10/1h',
+  RATE_LIMIT_VERIFY_ACCOUNT: '5/1h',
+  /**
+   * Token requests per client id. Every user of a public app refreshes through one client id:
+   * 6000 a minute is 100/s, an hourly refresh for some 360,000 active users.
+   */
+  RATE_LIMIT_TOKEN_CLIENT: '6000/1m',
+  /** Failed sign-ins in a row that lock an account; 0 turns lockout off. */
+  LOCKOUT_THRESHOLD: 5,
+  /**
+   * How long each lock lasts: the first lock the first period, each further lock (without a
+   * successful sign-in in between) the next, the last repeating. Short at first, for the owner
+   * who mistyped; never forever, so an attacker cannot keep a real user out for good.
+   */
+  LOCKOUT_PERIODS: '1m,5m,15m,1h',
+  /** Days audit rows stay queryable in the table; older ones are archived then deleted. 0: keep. */
+  AUDIT_RETENTION_DAYS: 365,
+  /** Folder of the gzip JSON Lines archives. Unset: DATA_DIR/audit-archive. */
+  AUDIT_ARCHIVE_DIR: '',
+  /** Seconds between checks for audit rows past retention. */
+  AUDIT_RETENTION_CHECK_SECONDS: 3600,
+
   /** Seconds between sweeps of expired protocol rows in PostgreSQL. */
   SWEEP_INTERVAL_SECONDS: 300,
   /** Seconds in-flight requests get to finish after SIGTERM before the process exits. */
   SHUTDOWN_TIMEOUT_SECONDS: 10,
+
 } as const;
 
 export type DefaultKey = keyof typeof defaults;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defaults } from './defaults.ts';
+import { protectionConfig, protectionSchema, type ProtectionConfig } from './protection.ts';
 
 const bool = z
   .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])])
@@ -32,7 +33,6 @@ const schema = z.object({
     .regex(/^$|^[^,:\s]+:\d+(,[^,:\s]+:\d+)*$/, 'host:port, comma-separated'),
   SEALING_KEY: z.string(),
   COOKIE_KEYS: z.string(),
-  TRUST_PROXY: bool,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   ADMIN_EMAIL: z.email(),
   ADMIN_PASSWORD: z.string(),
@@ -76,6 +76,7 @@ const schema = z.object({
   PASSWORD_MIN_STRENGTH: int(0).max(4),
   PASSWORD_HISTORY: int(0).max(24),
   SHUTDOWN_TIMEOUT_SECONDS: int(0),
+  ...protectionSchema,
 });
 
 export type Config = Readonly<{
@@ -93,7 +94,6 @@ export type Config = Readonly<{
   sealingKey: Buffer;
   cookieKeys: string[];
   logLevel: string;
-  trustProxy: boolean;
   admin: { email: string; password: string | undefined };
   demoClient: { enabled: boolean; redirectUri: string };
   argon2: { memoryCost: number; timeCost: number; parallelism: number };
@@ -134,7 +134,8 @@ export type Config = Readonly<{
   emailLinks: { verifyTtl: number; resetTtl: number; resendSeconds: number };
   passwordPolicy: { minLength: number; minStrength: number; historySize: number };
   shutdownTimeoutSeconds: number;
-}>;
+}> &
+  Readonly<ProtectionConfig>;
 
 export class ConfigError extends Error {
   readonly problems: string[];
@@ -190,9 +191,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     problems.push('ISSUER: production requires an https:// issuer');
   // Latchkey serves plain HTTP; an https issuer means a TLS-terminating proxy in front, and
   // without trusting it no cookie would be marked Secure.
-  if (production && !c.TRUST_PROXY)
+  if (production && c.TRUST_PROXY.length === 0)
     problems.push(
-      'TRUST_PROXY: production requires true (Latchkey runs behind a TLS-terminating proxy)',
+      'TRUST_PROXY: production requires the addresses of the TLS-terminating proxies in front',
     );
   if (sealingKey.length !== 32)
     problems.push('SEALING_KEY: required, 32 random bytes in base64 (openssl rand -base64 32)');
@@ -226,7 +227,6 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     sealingKey,
     cookieKeys,
     logLevel: c.LOG_LEVEL,
-    trustProxy: c.TRUST_PROXY,
     admin: { email: c.ADMIN_EMAIL.toLowerCase(), password: c.ADMIN_PASSWORD || undefined },
     demoClient: { enabled: c.DEMO_CLIENT && !production, redirectUri: c.DEMO_CLIENT_REDIRECT_URI },
     argon2: {
@@ -284,5 +284,6 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       resendSeconds: c.EMAIL_RESEND_SECONDS,
     },
     shutdownTimeoutSeconds: c.SHUTDOWN_TIMEOUT_SECONDS,
+    ...protectionConfig(c, c.DATA_DIR),
   });
 }

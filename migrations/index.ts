@@ -6,6 +6,7 @@ import * as emailTokens from './20261123030000_email_tokens.ts';
 import * as payloadAccount from './20261123040000_payload_account.ts';
 import * as knownDevices from './20261123050000_known_devices.ts';
 import * as auditEvents from './20261123060000_audit_events.ts';
+import * as protection from './20261123070000_protection.ts';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -18,6 +19,7 @@ const migrations: Record<string, Migration> = {
   '20261123040000_payload_account': payloadAccount,
   '20261123050000_known_devices': knownDevices,
   '20261123060000_audit_events': auditEvents,
+  '20261123070000_protection': protection,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -14,6 +14,7 @@ import { createUserStore } from './accounts/users.ts';
 import { createClientStore } from './clients/store.ts';
 import type { Db } from './db.ts';
 import { healthRouter } from './health.ts';
+import { clientAddress } from './http/client-address.ts';
 import { errorPages } from './http/errors.ts';
 import { homePage } from './http/home.ts';
 import { requestId } from './http/request-id.ts';
@@ -24,6 +25,11 @@ import { startKeyManager } from './keys/manager.ts';
 import type { Logger } from './log.ts';
 import { createMailer } from './mail/mailer.ts';
 import { mailOptions } from './mail/options.ts';
+import { createLockout } from './protection/lockout.ts';
+import { createRateLimits } from './protection/rate-limits.ts';
+import { createSignInGuard } from './protection/sign-in-guard.ts';
+import { tokenEndpointLimit } from './protection/token-limit.ts';
+import { unlockRouter } from './protection/unlock-router.ts';
 import { createProvider } from './provider.ts';
 import { createCsrf } from './security/csrf.ts';
 import { createPasswordPolicy } from './security/password-policy.ts';
@@ -52,6 +58,8 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
   const csrf = createCsrf(config.cookieKeys[0]!);
   const tokens = createEmailTokens(db);
   const audit = createAudit(db, log);
+  const limits = createRateLimits({ limits: config.rateLimits, db, redis, log });
+  const lockout = createLockout({ db, config, tokens, mailer, audit, limits, log });
 
   // The provider is rebuilt when the signing keys change; requests use whichever is current.
   let provider: Provider | undefined;
@@ -60,6 +68,7 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
     db,
     config,
     log,
+    audit,
     onChange(view) {
       provider = createProvider({ config, adapter, users, consents, views, log, audit }, view.jwks);
       providerCallback = provider.callback();
@@ -67,11 +76,13 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
   });
   const currentProvider = () => provider as Provider;
 
-  const app = new Koa({ proxy: config.trustProxy });
+  // Forwarded headers reach Koa only from named proxies: clientAddress() drops the rest.
+  const app = new Koa({ proxy: true });
   app.silent = true;
   app.on('error', (err) => log.error({ err }, 'koa error'));
 
   // Every request passes these steps, in this order.
+  app.use(clientAddress(config.trustProxy));
   app.use(requestId(log));
   app.use(securityHeaders({ hsts: config.issuer.startsWith('https://') }));
   app.use(errorPages(views));
@@ -92,6 +103,9 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
       csrf,
       log,
       audit,
+      limits,
+      lockout,
+      guard: createSignInGuard(limits, lockout),
       noticeSignIn: newDeviceNotice({
         devices: createDeviceStore(db),
         mailer,
@@ -116,12 +130,26 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
       audit,
     }).routes(),
   );
+  app.use(unlockRouter({ tokens, users, lockout, views, csrf }).routes());
+  app.use(tokenEndpointLimit(limits));
   app.use(async (ctx) => {
     ctx.respond = false;
     await providerCallback!(ctx.req, ctx.res);
   });
 
-  return { app, provider: currentProvider, keys, users, clients, passwords, signOut, mailer };
+  return {
+    app,
+    db,
+    provider: currentProvider,
+    keys,
+    users,
+    clients,
+    passwords,
+    signOut,
+    mailer,
+    limits,
+    lockout,
+  };
 }
 
 export type Latchkey = Awaited<ReturnType<typeof buildApp>>;

@@ -195,7 +195,8 @@ export function createProvider(
   };
 
   const provider = new Provider(config.issuer, configuration);
-  provider.proxy = config.trustProxy;
+  // Requests reach it through our app, whose clientAddress() has vetted the forwarded headers.
+  provider.proxy = true;
   auditProtocolEvents(provider, audit);
   provider.on('server_error', (ctx, err) =>
     log.error({ err, requestId: ctx.state?.requestId }, 'provider server error'),

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from '../config/load.ts';
 import { sweepExpired } from '../adapters/postgres.ts';
 import { buildApp, type Latchkey } from './app.ts';
+import { startAuditRetention } from './audit/retention.ts';
 import { bootstrap, type BootstrapReport } from './bootstrap.ts';
 import { closeDb, migrate, openDb } from './db.ts';
 import { withAdvisoryLock } from './locks.ts';
@@ -39,10 +40,14 @@ export async function startLatchkey(config: Config, log: Logger): Promise<Runnin
   const bootstrapReport = await bootstrap(config, latchkey.users, latchkey.clients);
 
   const sweeper = setInterval(() => {
-    withAdvisoryLock(db, 'sweep', (trx) => sweepExpired(trx))
+    withAdvisoryLock(db, 'sweep', async (trx) => {
+      await latchkey.limits.sweep(trx);
+      return sweepExpired(trx);
+    })
       .then((n) => n && log.info({ deleted: n }, 'expired protocol rows swept'))
       .catch((err) => log.error({ err }, 'sweep failed'));
   }, config.sweepIntervalSeconds * 1000).unref();
+  const auditRetention = startAuditRetention({ db, config, log });
 
   const server = createServer(latchkey.app.callback());
   // Longer than load balancers' idle timeout (AWS ALB: 60 s), or the balancer may send a request
@@ -59,6 +64,7 @@ export async function startLatchkey(config: Config, log: Logger): Promise<Runnin
   async function close() {
     closing ??= (async () => {
       clearInterval(sweeper);
+      const retentionStopped = auditRetention.stop();
       latchkey.keys.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
@@ -72,6 +78,7 @@ export async function startLatchkey(config: Config, log: Logger): Promise<Runnin
       clearInterval(idleSweep);
       clearTimeout(timer);
       latchkey.mailer.close();
+      await retentionStopped;
       await closeDb(db);
       await redis?.quit().catch(() => redis.disconnect());
     })();

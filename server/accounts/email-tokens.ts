@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { affected, type Db } from '../db.ts';
 
-export type EmailTokenPurpose = 'verify_email' | 'reset_password' | 'change_email';
+export type EmailTokenPurpose =
+  'verify_email' | 'reset_password' | 'change_email' | 'unlock_account';
 
 export type Redeemed =
   | { ok: true; userId: string; data: Record<string, unknown> }

@@ -7,24 +7,33 @@ import type { User } from './users.ts';
 export const NO_INTERACTION = '-';
 
 /**
- * Issues a password reset token and emails its link. The link lives under the interaction's
+ * Issues a password reset token and gives its link. The link lives under the interaction's
  * path, so that the browser that asked can finish signing in to its application.
  */
-export async function emailResetLink(
-  { config, tokens, mailer }: { config: Config; tokens: EmailTokens; mailer: Mailer },
+export async function resetLink(
+  { config, tokens }: { config: Config; tokens: EmailTokens },
   user: User,
   interaction = NO_INTERACTION,
-): Promise<{ sent: boolean; link: string }> {
+): Promise<string> {
   const token = await tokens.issue(user.id, 'reset_password', config.emailLinks.resetTtl, {
     interaction,
   });
-  const link = `${config.issuer}/interaction/${interaction}/reset?token=${token}`;
-  const result = await mailer.send({
+  return `${config.issuer}/interaction/${interaction}/reset?token=${token}`;
+}
+
+/** Emails a password reset link (see resetLink). */
+export async function emailResetLink(
+  deps: { config: Config; tokens: EmailTokens; mailer: Mailer },
+  user: User,
+  interaction = NO_INTERACTION,
+): Promise<{ sent: boolean; link: string }> {
+  const link = await resetLink(deps, user, interaction);
+  const result = await deps.mailer.send({
     to: user.email,
     template: 'password-reset',
     data: {
       link,
-      expiresInMinutes: Math.round(config.emailLinks.resetTtl / 60),
+      expiresInMinutes: Math.round(deps.config.emailLinks.resetTtl / 60),
       name: user.name ?? undefined,
     },
   });

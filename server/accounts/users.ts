@@ -12,6 +12,10 @@ export type User = {
   password_hash: string | null;
   roles: string[];
   disabled: boolean;
+  /** Lockout state (server/protection/lockout.ts). */
+  failed_sign_ins: number;
+  lockouts: number;
+  locked_until: Date | null;
   created_at: Date;
   updated_at: Date;
 };

@@ -14,11 +14,16 @@ import type { Mailer } from '../mail/mailer.ts';
 import type { Csrf } from '../security/csrf.ts';
 import type { PasswordPolicy } from '../security/password-policy.ts';
 import type { Views } from '../views.ts';
+import { isLocked, type Lockout } from '../protection/lockout.ts';
+import { accountKey, type RateLimits } from '../protection/rate-limits.ts';
+import { tooManyPage } from '../protection/too-many.ts';
 import { linkError } from './link-error.ts';
 import type { InteractionSteps } from './steps.ts';
 
 export type PasswordResetDeps = {
   audit: Audit;
+  limits: RateLimits;
+  lockout: Lockout;
   config: Config;
   steps: InteractionSteps;
   users: UserStore;
@@ -79,6 +84,11 @@ export function addPasswordReset(router: Router, deps: PasswordResetDeps): void 
         email,
         'Enter your email address, like name@example.com.',
       );
+    const limited = await deps.limits.consume(
+      ['reset_ip', ctx.ip],
+      ['reset_account', accountKey(email)],
+    );
+    if (!limited.ok) return tooManyPage(views, ctx, limited.retryAfterSeconds);
     // Not awaited: the time to answer must not depend on whether the account exists.
     sendResetLink(email, interaction.uid).catch((err) =>
       log.error({ err }, 'password reset failed'),
@@ -140,6 +150,10 @@ export function addPasswordReset(router: Router, deps: PasswordResetDeps): void 
     await users.setEmailVerified(user.id);
     await setPassword(user, password, { revokeGrants: true });
     await deps.audit(userEvent('password_reset', user.id), requestFacts(ctx));
+    // The owner proved the mailbox and chose a password nobody has guessed: no lock stands.
+    if (isLocked(user))
+      await deps.lockout.unlock(user, { type: 'user', id: user.id }, requestFacts(ctx));
+    else await deps.lockout.succeeded(user);
 
     const interaction = await steps.find(ctx);
     if (interaction?.prompt.name === 'login' && redeemed.data.interaction === interaction.uid)

@@ -6,6 +6,8 @@ import { newPasswordProblems } from '../accounts/new-password.ts';
 import { UserExistsError } from '../accounts/users.ts';
 import { HttpError, readForm } from '../http/form.ts';
 import { requestFacts, userEvent } from '../audit/audit.ts';
+import { accountKey } from '../protection/rate-limits.ts';
+import { tooManyPage } from '../protection/too-many.ts';
 import { linkError } from './link-error.ts';
 import type { PasswordResetDeps } from './password-reset.ts';
 import type { Interaction } from './steps.ts';
@@ -125,6 +127,8 @@ export function addRegistration(router: Router, deps: RegistrationDeps) {
     if (!fields.name) problems.push('Enter your name.');
     problems.push(...(await newPasswordProblems(policy, password, form.confirm, fields)));
     if (problems.length) return registerPage(ctx, interaction, fields, problems);
+    const limited = await deps.limits.consume(['register_ip', ctx.ip]);
+    if (!limited.ok) return tooManyPage(views, ctx, limited.retryAfterSeconds);
 
     let user: User;
     try {
@@ -153,6 +157,11 @@ export function addRegistration(router: Router, deps: RegistrationDeps) {
     const interaction = await steps.require(ctx);
     const form = await steps.readForm(ctx, interaction);
     const email = (form.email ?? '').trim();
+    const limited = await deps.limits.consume(
+      ['verify_ip', ctx.ip],
+      ['verify_account', accountKey(email)],
+    );
+    if (!limited.ok) return tooManyPage(views, ctx, limited.retryAfterSeconds);
     const user = email ? await users.findByEmail(email) : undefined;
     // Unknown and already verified addresses get the same answer, and no email.
     const outcome =

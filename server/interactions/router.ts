@@ -8,18 +8,23 @@ import { consentPage, grantConsent } from './consent.ts';
 import { addPasswordReset, type PasswordResetDeps } from './password-reset.ts';
 import { addRegistration } from './registration.ts';
 import { requestFacts } from '../audit/audit.ts';
+import { maskEmails } from '../log.ts';
+import { isLocked } from '../protection/lockout.ts';
+import type { SignInGuard } from '../protection/sign-in-guard.ts';
+import { refuse, waitMessage } from '../protection/too-many.ts';
 import { interactionSteps, type Interaction } from './steps.ts';
 
 export type InteractionDeps = Omit<PasswordResetDeps, 'steps'> & {
   provider: () => Provider;
   consents: ConsentStore;
+  guard: SignInGuard;
   /** Called after each password sign-in, with the user agent and IP (new-device notice). */
   noticeSignIn: (user: User, userAgent: string, ip: string) => void;
 };
 
 /** The hosted pages oidc-provider sends the browser to: login, consent, and cancelling. */
 export function interactionRouter(deps: InteractionDeps): Router {
-  const { provider, users, consents, views, csrf, audit } = deps;
+  const { provider, users, consents, views, csrf, audit, guard } = deps;
   const router = new Router({ prefix: '/interaction/:uid' });
 
   const steps = interactionSteps(provider, csrf);
@@ -29,7 +34,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
     ctx: Context,
     interaction: Interaction,
     client: string,
-    extra: { email?: string; error?: string } = {},
+    extra: { email?: string; error?: string; status?: number } = {},
   ) {
     views.render(
       ctx,
@@ -43,7 +48,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
         error: extra.error,
         canRegister: deps.config.registration.enabled,
       },
-      extra.error ? 400 : 200,
+      extra.status ?? (extra.error ? 400 : 200),
     );
   }
 
@@ -62,29 +67,54 @@ export function interactionRouter(deps: InteractionDeps): Router {
     if (interaction.prompt.name !== 'login')
       throw new HttpError(400, 'This step is already complete.');
     const email = (form.email ?? '').trim();
-    const user =
-      email && form.password ? await users.authenticate(email, form.password) : undefined;
     const clientId = String(interaction.params.client_id);
-    if (!user) {
-      const known = email ? await users.findByEmail(email) : undefined;
-      const reason = !known ? 'unknown_email' : known.disabled ? 'disabled' : 'wrong_password';
-      await audit(
+    const facts = requestFacts(ctx);
+    const failure = (reason: string, user?: User) =>
+      audit(
         {
           type: 'sign_in',
           outcome: 'failure',
-          actor: { type: 'user', id: known?.id },
-          subject: known?.id,
-          detail: { reason, email, client: clientId },
+          actor: { type: 'user', id: user?.id },
+          subject: user?.id,
+          // An unknown "email" may be a password typed in the wrong field: stored masked.
+          detail: { reason, client: clientId, ...(!user && { email: maskEmails(email) }) },
         },
-        requestFacts(ctx),
+        facts,
       );
-      const client = await steps.clientName(interaction.params.client_id);
-      // One message for unknown email, wrong password and disabled account (no enumeration).
-      return loginPage(ctx, interaction, client, {
+    const client = () => steps.clientName(interaction.params.client_id);
+
+    const limited = await guard.before(ctx.ip, email);
+    if (!limited.ok) {
+      await failure('rate_limited', email ? await users.findByEmail(email) : undefined);
+      refuse(ctx, limited.retryAfterSeconds);
+      return loginPage(ctx, interaction, await client(), {
+        email,
+        error: waitMessage(limited.retryAfterSeconds),
+        status: 429,
+      });
+    }
+    const verified =
+      email && form.password ? await users.authenticate(email, form.password) : undefined;
+    // A locked account answers like a wrong password, after the same argon2 work.
+    const user = verified && !isLocked(verified) ? verified : undefined;
+    if (!user) {
+      const known = verified ?? (email ? await users.findByEmail(email) : undefined);
+      const reason = !known
+        ? 'unknown_email'
+        : known.disabled
+          ? 'disabled'
+          : isLocked(known)
+            ? 'locked'
+            : 'wrong_password';
+      await failure(reason, known);
+      await guard.failed(ctx.ip, email, known, facts);
+      // One message for unknown email, wrong password, locked and disabled (no enumeration).
+      return loginPage(ctx, interaction, await client(), {
         email,
         error: 'The email or password is incorrect.',
       });
     }
+    await guard.succeeded(email, user);
     const signIn = {
       type: 'sign_in',
       actor: { type: 'user', id: user.id },
@@ -97,11 +127,11 @@ export function interactionRouter(deps: InteractionDeps): Router {
           outcome: 'failure',
           detail: { reason: 'email_not_verified', client: clientId },
         },
-        requestFacts(ctx),
+        facts,
       );
     await audit(
       { ...signIn, outcome: 'success', detail: { method: 'password', client: clientId } },
-      requestFacts(ctx),
+      facts,
     );
     deps.noticeSignIn(user, ctx.get('user-agent'), ctx.ip);
     await steps.finish(ctx, { login: { accountId: user.id, amr: ['pwd'], remember: true } });

@@ -1,4 +1,5 @@
 import type { Config } from '../../config/load.ts';
+import type { Audit } from '../audit/audit.ts';
 import type { Db } from '../db.ts';
 import { withAdvisoryLock } from '../locks.ts';
 import type { Logger } from '../log.ts';
@@ -33,14 +34,20 @@ export async function rotateKeys(db: Db, config: Config): Promise<string[]> {
   );
 }
 
-type Deps = { db: Db; config: Config; log: Logger; onChange: (view: KeyView) => void };
+type Deps = {
+  db: Db;
+  config: Config;
+  log: Logger;
+  audit: Audit;
+  onChange: (view: KeyView) => void;
+};
 
 /**
  * Keeps this process's view of the signing keys current: creates the first keys, rotates on
  * schedule (one process, under an advisory lock) and re-reads the table every KEY_REFRESH_SECONDS
  * and at each stage change, calling onChange when the published or signing keys differ.
  */
-export async function startKeyManager({ db, config, log, onChange }: Deps) {
+export async function startKeyManager({ db, config, log, audit, onChange }: Deps) {
   // Processes starting together wait for each other here, so none starts without keys.
   await withAdvisoryLock(
     db,
@@ -74,7 +81,15 @@ export async function startKeyManager({ db, config, log, onChange }: Deps) {
             new Date(Date.now() + config.keys.announceSeconds * 1000),
           );
         });
-        if (kids) log.info({ kids }, 'signing keys announced by schedule');
+        if (kids) {
+          log.info({ kids }, 'signing keys announced by schedule');
+          await audit({
+            type: 'keys_rotated',
+            outcome: 'success',
+            actor: { type: 'system' },
+            detail: { kids, by: 'schedule' },
+          });
+        }
       }
     }
     const next = await loadKeyView(db, config.sealingKey, retainSeconds(config));

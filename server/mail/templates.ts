@@ -23,6 +23,11 @@ export type MailTemplates = {
    * same either way (no account enumeration); the owner learns of it here.
    */
   'registration-attempt': Greeting & { link: string; resetLink: string };
+  /**
+   * The account was locked after failed sign-ins. It unlocks by itself at `until`; `link` unlocks
+   * it now, and `resetLink` is for the owner who suspects someone knows or is guessing it.
+   */
+  'account-locked': Greeting & { until: Date; link: string; resetLink: string };
 };
 
 export type MailTemplate = keyof MailTemplates;
@@ -34,6 +39,7 @@ export const MAIL_SUBJECTS: { readonly [T in MailTemplate]: (productName: string
   'email-changed': (p) => `The email address of your ${p} account was changed`,
   'new-device': (p) => `New sign-in to your ${p} account`,
   'registration-attempt': (p) => `Someone tried to register at ${p} with your email address`,
+  'account-locked': (p) => `Your ${p} account was locked after failed sign-ins`,
 };
 
 export const MAIL_TEMPLATES = Object.keys(MAIL_SUBJECTS) as MailTemplate[];

@@ -79,6 +79,9 @@ describe('audit trail', () => {
       ip: expect.any(String),
       request_id: expect.any(String),
     });
+    // An unknown address is kept masked (it might be a password typed in the wrong field).
+    expect(signIns[1]!.detail.email).toBe('no***@example.test');
+    expect(signIns[0]!.detail.email).toBeUndefined();
     expect(JSON.stringify(signIns)).not.toContain('a wrong password here');
     expect(JSON.stringify(await db('audit_events').select())).not.toContain(USER.password);
 

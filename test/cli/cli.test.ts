@@ -1,40 +1,24 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../config/load.ts';
 import { createUserStore, type UserStore } from '../../server/accounts/users.ts';
 import { createClientStore } from '../../server/clients/store.ts';
 import { closeDb, openDb, type Db } from '../../server/db.ts';
 import { createPasswordHasher } from '../../server/security/passwords.ts';
+import { runCli, type CliResult } from '../support/cli.ts';
 import { freshPostgresUrl } from '../support/databases.ts';
 import { TEST_SECRETS, startTestServer } from '../support/server.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const NODE = join(ROOT, 'node_modules', '.bin', 'node');
 const USAGE_HEAD = 'latchkey <command>';
-
-type Result = { code: number | null; stdout: string; stderr: string };
 
 describe('latchkey CLI as a real process', () => {
   let env: Record<string, string>;
   let db: Db;
   let users: UserStore;
 
-  /** Runs `node server/cli/main.ts ...args` with the test environment and collects its output. */
-  function cli(...args: string[]): Promise<Result> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(NODE, ['server/cli/main.ts', ...args], { cwd: ROOT, env });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d));
-      child.stderr.on('data', (d: Buffer) => (stderr += d));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
-  }
+  const cli = (...args: string[]): Promise<CliResult> => runCli(args, env);
 
   beforeAll(async () => {
     env = {

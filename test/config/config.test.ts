@@ -10,7 +10,7 @@ const PRODUCTION_OK = {
   NODE_ENV: 'production',
   ISSUER: 'https://id.example.test/',
   SMTP_HOST: 'smtp.example.test',
-  TRUST_PROXY: 'true',
+  TRUST_PROXY: '10.0.0.5',
   ...TEST_SECRETS,
 };
 
@@ -41,7 +41,14 @@ describe('loadConfig', () => {
       redisUrl: undefined,
       databasePoolMax: 10,
       logLevel: 'info',
-      trustProxy: false,
+      trustProxy: [],
+      rateLimits: {
+        login_ip: { points: 50, seconds: 900 },
+        login_account: { points: 10, seconds: 900 },
+        token_client: { points: 6000, seconds: 60 },
+      },
+      lockout: { threshold: 5, periodsSeconds: [60, 300, 900, 3600] },
+      auditRetention: { days: 365, archiveDir: `${dataDir}/audit-archive`, checkSeconds: 3600 },
       admin: { email: 'admin@example.com', password: undefined },
       demoClient: { enabled: true, redirectUri: 'http://localhost:8080/callback' },
       argon2: { memoryCost: 19456, timeCost: 2, parallelism: 1 },
@@ -66,13 +73,13 @@ describe('loadConfig', () => {
       COOKIE_KEYS: `${'a'.repeat(32)}, ${'b'.repeat(40)}`,
       ISSUER: 'http://127.0.0.1:4000/',
       PORT: '4000',
-      TRUST_PROXY: 'yes',
+      TRUST_PROXY: '10.0.0.0/8, loopback',
       DEMO_CLIENT: 'false',
       ADMIN_EMAIL: 'Root@Example.test',
     });
     expect(config.issuer).toBe('http://127.0.0.1:4000');
     expect(config.port).toBe(4000);
-    expect(config.trustProxy).toBe(true);
+    expect(config.trustProxy).toEqual(['10.0.0.0/8', 'loopback']);
     expect(config.demoClient.enabled).toBe(false);
     expect(config.admin.email).toBe('root@example.test');
     expect(config.cookieKeys).toEqual(['a'.repeat(32), 'b'.repeat(40)]);
@@ -83,7 +90,7 @@ describe('loadConfig', () => {
     const err = configError({ NODE_ENV: 'production' });
     expect(err.problems).toEqual([
       'ISSUER: production requires an https:// issuer',
-      'TRUST_PROXY: production requires true (Latchkey runs behind a TLS-terminating proxy)',
+      'TRUST_PROXY: production requires the addresses of the TLS-terminating proxies in front',
       'SEALING_KEY: required, 32 random bytes in base64 (openssl rand -base64 32)',
       'SMTP_HOST: required to send email (or MAIL_TRANSPORT=outbox to write .eml files instead)',
       'COOKIE_KEYS: required, comma-separated secrets of at least 32 characters each',
@@ -154,6 +161,32 @@ describe('loadConfig', () => {
     expect(config.resourceServers).toEqual([
       { audience: 'https://api.example.test', scopes: '', format: 'jwt' },
     ]);
+  });
+
+  it('parses rate limits, lockout periods and proxies, and names bad ones', () => {
+    const config = loadConfig({
+      ...TEST_SECRETS,
+      RATE_LIMIT_LOGIN_IP: '30/5m',
+      RATE_LIMIT_TOKEN_CLIENT: 'off',
+      LOCKOUT_PERIODS: '30s,2h,1d',
+    });
+    expect(config.rateLimits.login_ip).toEqual({ points: 30, seconds: 300 });
+    expect(config.rateLimits.token_client).toBeUndefined();
+    expect(config.lockout.periodsSeconds).toEqual([30, 7200, 86400]);
+    const err = configError({
+      ...TEST_SECRETS,
+      RATE_LIMIT_LOGIN_IP: '30 per minute',
+      RATE_LIMIT_REGISTER_IP: '0/1h',
+      LOCKOUT_PERIODS: '1m,soon',
+      TRUST_PROXY: 'true',
+    });
+    expect(err.problems.map((p) => p.split(':')[0]).sort()).toEqual([
+      'LOCKOUT_PERIODS',
+      'RATE_LIMIT_LOGIN_IP',
+      'RATE_LIMIT_REGISTER_IP',
+      'TRUST_PROXY',
+    ]);
+    expect(err.message).toContain('a limit like 30/5m (count/duration) or off');
   });
 
   it('returns a frozen config: no code can change a setting after start', () => {

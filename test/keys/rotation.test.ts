@@ -2,6 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
+import knexFactory, { type Knex } from 'knex';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../server/db.ts';
@@ -146,5 +147,42 @@ describe('key stages derived from the key table', () => {
       expect(JSON.stringify(row.public_jwk)).not.toMatch(/"d"/); // …the table keeps it only sealed
       expect(row.private_sealed).toMatch(/^v1\./);
     }
+  });
+});
+
+describe('rotation by schedule', () => {
+  let server: TestServer;
+  let db: Knex;
+
+  beforeAll(async () => {
+    server = await startTestServer({
+      ...(await storageEnv('postgres+redis')),
+      KEY_ROTATION_DAYS: '1',
+      KEY_ANNOUNCE_SECONDS: '3600',
+      KEY_REFRESH_SECONDS: '1',
+    });
+    db = knexFactory({ client: 'pg', connection: server.env.DATABASE_URL });
+  });
+  afterAll(async () => {
+    await db?.destroy();
+    await server?.cleanup();
+  });
+
+  it('announces new keys when the active ones reach KEY_ROTATION_DAYS, once, with an audit row', async () => {
+    const before = await db('signing_keys').count({ n: '*' }).first();
+    await db('signing_keys').update({ activate_at: db.raw(`now() - interval '2 days'`) });
+    const rows = await eventually(async () => {
+      const found = await db('audit_events').where({ type: 'keys_rotated' });
+      return found.length ? found : undefined;
+    });
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ actor_type: 'system', outcome: 'success' });
+    expect(rows[0].detail.by).toBe('schedule');
+    const after = await db('signing_keys').count({ n: '*' }).first();
+    expect(Number(after?.n)).toBe(Number(before?.n) * 2);
+    expect(rows[0].detail.kids).toHaveLength(Number(before?.n));
+    // The new keys activate a day later: the schedule does not fire again meanwhile.
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(await db('audit_events').where({ type: 'keys_rotated' })).toHaveLength(1);
   });
 });

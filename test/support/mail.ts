@@ -32,6 +32,12 @@ export const SAMPLES: { [T in MailTemplate]: MailTemplates[T] } = {
     link: LINK,
     resetLink: 'https://id.example.test/reset',
   },
+  'account-locked': {
+    name: HOSTILE_NAME,
+    link: LINK,
+    until: TIME,
+    resetLink: 'https://id.example.test/reset',
+  },
 };
 
 export type LogLine = Record<string, unknown>;

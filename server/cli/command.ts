@@ -1,0 +1,79 @@
+import { randomBytes } from 'node:crypto';
+import type { parseArgs } from 'node:util';
+import type { Config } from '../../config/load.ts';
+import type { UserStore } from '../accounts/users.ts';
+import type { ClientStore } from '../clients/store.ts';
+import type { Db } from '../db.ts';
+import { SIGNING_ALGS } from '../keys/store.ts';
+
+/** Every option any command takes (node:util parseArgs). */
+export const options = {
+  email: { type: 'string' },
+  password: { type: 'string' },
+  name: { type: 'string' },
+  role: { type: 'string', multiple: true },
+  'redirect-uri': { type: 'string', multiple: true },
+  'post-logout-redirect-uri': { type: 'string', multiple: true },
+  'grant-type': { type: 'string', multiple: true },
+  'cors-origin': { type: 'string', multiple: true },
+  'id-token-alg': { type: 'string' },
+  public: { type: 'boolean' },
+  since: { type: 'string' },
+  until: { type: 'string' },
+  user: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof options }>>['values'];
+
+/** What a command gets: its options, the positional after the verb, and the services. */
+export type CommandContext = {
+  v: Values;
+  arg: string | undefined;
+  config: Config;
+  db: Db;
+  users: () => UserStore;
+  clients: () => ClientStore;
+  /** The given password, or a new random one. */
+  generated: (password: string | undefined) => string;
+};
+
+export type Command = {
+  /** The audit event a successful run records (commands that change something). */
+  audit?: string;
+  /** The output to print, or undefined when the command wrote its own. */
+  run(c: CommandContext): Promise<string | undefined>;
+};
+
+/** A mistake in the command line: reported with the usage text. */
+export class UsageError extends Error {}
+
+export function need<T>(value: T | undefined, what: string): T {
+  if (value === undefined || value === '') throw new UsageError(`missing ${what}`);
+  return value;
+}
+
+export const generatedPassword = (p: string | undefined) =>
+  p ?? randomBytes(12).toString('base64url');
+
+export function signingAlg(alg: string | undefined): string | undefined {
+  if (alg !== undefined && !(SIGNING_ALGS as readonly string[]).includes(alg))
+    throw new UsageError(`--id-token-alg must be one of ${SIGNING_ALGS.join(', ')}`);
+  return alg;
+}
+
+/** An ISO 8601 date or time; anything else (Date would take "1" or "May 3") is refused. */
+export function isoDate(text: string | undefined, what: string): Date | undefined {
+  if (text === undefined) return undefined;
+  const date = new Date(text);
+  if (!/^\d{4}-\d{2}-\d{2}(T|$)/.test(text) || Number.isNaN(date.getTime()))
+    throw new UsageError(`${what} must be an ISO 8601 date or time, like 2025-01-31T12:00:00Z`);
+  return date;
+}
+
+/** The user with this email, or a usage error naming it. */
+export async function userByEmail(users: UserStore, email: string | undefined) {
+  const user = await users.findByEmail(need(email, '--email'));
+  if (!user) throw new UsageError(`no user with email ${email}`);
+  return user;
+}

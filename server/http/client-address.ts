@@ -1,0 +1,23 @@
+import type { Middleware } from 'koa';
+import proxyaddr from 'proxy-addr';
+
+const FORWARDED = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host'] as const;
+
+/**
+ * Decides once, for this app and oidc-provider's alike, what the forwarded headers may say.
+ * From a peer that is not a named proxy they are dropped, so nobody sets their own IP or
+ * scheme. From a named proxy, X-Forwarded-For is cut down to the one address it vouches for:
+ * the last that is not itself a named proxy. Koa (proxy: true) then reads ctx.ip from it.
+ */
+export function clientAddress(trustProxy: readonly string[]): Middleware {
+  const trust = proxyaddr.compile([...trustProxy]);
+  return async (ctx, next) => {
+    const { headers } = ctx.req;
+    if (trustProxy.length > 0 && trust(ctx.req.socket.remoteAddress ?? '', 0)) {
+      headers['x-forwarded-for'] = proxyaddr(ctx.req, trust);
+    } else {
+      for (const name of FORWARDED) delete headers[name];
+    }
+    await next();
+  };
+}

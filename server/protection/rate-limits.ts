@@ -1,0 +1,136 @@
+import { createHash } from 'node:crypto';
+import {
+  RateLimiterPostgres,
+  RateLimiterRedis,
+  RateLimiterRes,
+  type RateLimiterAbstract,
+} from 'rate-limiter-flexible';
+import type { RedisClient } from '../../adapters/redis.ts';
+import type { Limit, RateLimitName } from '../../config/protection.ts';
+import type { Db } from '../db.ts';
+import type { Logger } from '../log.ts';
+
+export type Verdict = { ok: true } | { ok: false; retryAfterSeconds: number };
+export type LimitKey = [RateLimitName, string];
+
+const OK: Verdict = { ok: true };
+const refused = (res: RateLimiterRes): Verdict => ({
+  ok: false,
+  retryAfterSeconds: Math.max(1, Math.ceil(res.msBeforeNext / 1000)),
+});
+
+/** An email as a limiter key: the same for any spelling case, and no address in Redis or logs. */
+export function accountKey(email: string): string {
+  return createHash('sha256').update(email.trim().toLowerCase()).digest('base64url').slice(0, 22);
+}
+
+/**
+ * rate-limiter-flexible speaks node-postgres ({ text, values } with $1 placeholders); this lets it
+ * run its statements through knex, so the same code works on a PostgreSQL server and on PGlite.
+ */
+function knexAsPgClient(db: Db) {
+  return {
+    async query({ text, values = [] }: { text: string; values?: unknown[] }) {
+      const bindings: unknown[] = [];
+      const sql = text.replace(/\$(\d+)/g, (_, n: string) => {
+        bindings.push(values[Number(n) - 1]);
+        return '?';
+      });
+      const result = await db.raw(sql, bindings as never[]);
+      return { rows: result.rows };
+    },
+  };
+}
+
+type Deps = {
+  limits: Readonly<Record<RateLimitName, Limit | undefined>>;
+  db: Db;
+  redis?: RedisClient | undefined;
+  log: Logger;
+};
+
+/**
+ * The rate limits of config, shared by every process: counters in Redis when configured, else
+ * in PostgreSQL's rate_limits table. Keys are latchkey:rl:<limit>:<key>. When the store fails,
+ * requests are let through and the failure logged: a limiter outage must not be a sign-in outage.
+ */
+export function createRateLimits({ limits, db, redis, log }: Deps) {
+  const limiters = new Map<RateLimitName, RateLimiterAbstract>();
+  const pg = knexAsPgClient(db);
+  for (const [name, limit] of Object.entries(limits) as [RateLimitName, Limit | undefined][]) {
+    if (!limit) continue;
+    const common = {
+      keyPrefix: `latchkey:rl:${name}`,
+      points: limit.points,
+      duration: limit.seconds,
+    };
+    limiters.set(
+      name,
+      redis
+        ? new RateLimiterRedis({ ...common, storeClient: redis })
+        : new RateLimiterPostgres({
+            ...common,
+            storeClient: pg,
+            storeType: 'client',
+            tableName: 'rate_limits',
+            tableCreated: true,
+            clearExpiredByTimeout: false,
+          }),
+    );
+  }
+
+  async function each(
+    keys: LimitKey[],
+    step: (limiter: RateLimiterAbstract, key: string) => Promise<Verdict>,
+  ): Promise<Verdict> {
+    let verdict = OK;
+    for (const [name, key] of keys) {
+      const limiter = limiters.get(name);
+      if (!limiter) continue;
+      let one: Verdict;
+      try {
+        one = await step(limiter, key);
+      } catch (err) {
+        if (!(err instanceof RateLimiterRes)) {
+          log.warn({ err, limit: name }, 'rate limiter unavailable; request let through');
+          continue;
+        }
+        one = refused(err);
+      }
+      if (!one.ok && (verdict.ok || one.retryAfterSeconds > verdict.retryAfterSeconds))
+        verdict = one;
+    }
+    return verdict;
+  }
+
+  return {
+    /** Counts one request against each key; refused when any of them is over its limit. */
+    consume: (...keys: LimitKey[]) =>
+      each(keys, async (limiter, key) => (await limiter.consume(key), OK)),
+
+    /** Whether any key is already at its limit, without counting (for limits counting failures). */
+    check: (...keys: LimitKey[]) =>
+      each(keys, async (limiter, key) => {
+        const res = await limiter.get(key);
+        return res && res.consumedPoints >= limiter.points ? refused(res) : OK;
+      }),
+
+    /** Forgets a key's count (a successful sign-in clears the account's failures). */
+    async reset(name: RateLimitName, key: string): Promise<void> {
+      await limiters
+        .get(name)
+        ?.delete(key)
+        .catch((err: unknown) => log.warn({ err, limit: name }, 'rate limiter reset failed'));
+    },
+
+    /** Deletes PostgreSQL counters that expired over an hour ago (Redis expires its own). */
+    async sweep(trx: Db = db): Promise<void> {
+      if (!redis)
+        await trx('rate_limits')
+          .where('expire', '<', Date.now() - 3600_000)
+          .delete();
+    },
+  };
+}
+
+export type RateLimits = ReturnType<typeof createRateLimits>;
