@@ -156,7 +156,6 @@ export const defaults = {
   SWEEP_INTERVAL_SECONDS: 300,
   /** Seconds in-flight requests get to finish after SIGTERM before the process exits. */
   SHUTDOWN_TIMEOUT_SECONDS: 10,
-
 } as const;
 
 export type DefaultKey = keyof typeof defaults;
