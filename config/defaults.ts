@@ -152,6 +152,16 @@ export const defaults = {
   /** Seconds between checks for audit rows past retention. */
   AUDIT_RETENTION_CHECK_SECONDS: 3600,
 
+  /**
+   * Second factors: off, optional (users may enrol an authenticator app or a passkey; then they
+   * are asked at every sign-in) or required (everyone; enrolment at the next sign-in).
+   */
+  MFA_POLICY: 'optional',
+  /** Comma-separated roles for which MFA is required even when MFA_POLICY is optional. */
+  MFA_REQUIRED_ROLES: '',
+  /** Let a passkey alone sign in (passwordless); off: passkeys are a second factor only. */
+  PASSKEY_LOGIN: false,
+
   /** Seconds between sweeps of expired protocol rows in PostgreSQL. */
   SWEEP_INTERVAL_SECONDS: 300,
   /** Seconds in-flight requests get to finish after SIGTERM before the process exits. */

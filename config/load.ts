@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defaults } from './defaults.ts';
+import { mfaConfig, mfaSchema, type MfaConfig } from './mfa.ts';
 import { protectionConfig, protectionSchema, type ProtectionConfig } from './protection.ts';
 
 const bool = z
@@ -77,6 +78,7 @@ const schema = z.object({
   PASSWORD_HISTORY: int(0).max(24),
   SHUTDOWN_TIMEOUT_SECONDS: int(0),
   ...protectionSchema,
+  ...mfaSchema,
 });
 
 export type Config = Readonly<{
@@ -135,7 +137,8 @@ export type Config = Readonly<{
   passwordPolicy: { minLength: number; minStrength: number; historySize: number };
   shutdownTimeoutSeconds: number;
 }> &
-  Readonly<ProtectionConfig>;
+  Readonly<ProtectionConfig> &
+  Readonly<{ mfa: MfaConfig }>;
 
 export class ConfigError extends Error {
   readonly problems: string[];
@@ -285,5 +288,6 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     },
     shutdownTimeoutSeconds: c.SHUTDOWN_TIMEOUT_SECONDS,
     ...protectionConfig(c, c.DATA_DIR),
+    ...mfaConfig(c),
   });
 }

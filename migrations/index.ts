@@ -7,6 +7,7 @@ import * as payloadAccount from './20261123040000_payload_account.ts';
 import * as knownDevices from './20261123050000_known_devices.ts';
 import * as auditEvents from './20261123060000_audit_events.ts';
 import * as protection from './20261123070000_protection.ts';
+import * as mfa from './20261123080000_mfa.ts';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -20,6 +21,7 @@ const migrations: Record<string, Migration> = {
   '20261123050000_known_devices': knownDevices,
   '20261123060000_audit_events': auditEvents,
   '20261123070000_protection': protection,
+  '20261123080000_mfa': mfa,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -31,6 +31,7 @@ import { createSignInGuard } from './protection/sign-in-guard.ts';
 import { tokenEndpointLimit } from './protection/token-limit.ts';
 import { unlockRouter } from './protection/unlock-router.ts';
 import { createProvider } from './provider.ts';
+import { createMfa } from './mfa/mfa.ts';
 import { createCsrf } from './security/csrf.ts';
 import { createPasswordPolicy } from './security/password-policy.ts';
 import { createPasswordHasher } from './security/passwords.ts';
@@ -59,6 +60,7 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
   const tokens = createEmailTokens(db);
   const audit = createAudit(db, log);
   const limits = createRateLimits({ limits: config.rateLimits, db, redis, log });
+  const mfa = createMfa(db, config);
   const lockout = createLockout({ db, config, tokens, mailer, audit, limits, log });
 
   // The provider is rebuilt when the signing keys change; requests use whichever is current.
@@ -70,7 +72,10 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
     log,
     audit,
     onChange(view) {
-      provider = createProvider({ config, adapter, users, consents, views, log, audit }, view.jwks);
+      provider = createProvider(
+        { config, adapter, users, consents, views, log, audit, mfa },
+        view.jwks,
+      );
       providerCallback = provider.callback();
     },
   });
@@ -106,6 +111,7 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
       limits,
       lockout,
       guard: createSignInGuard(limits, lockout),
+      mfa,
       noticeSignIn: newDeviceNotice({
         devices: createDeviceStore(db),
         mailer,
@@ -128,6 +134,7 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
       csrf,
       log,
       audit,
+      mfa,
     }).routes(),
   );
   app.use(unlockRouter({ tokens, users, lockout, views, csrf }).routes());

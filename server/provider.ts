@@ -1,4 +1,9 @@
-import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, {
+  errors,
+  interactionPolicy,
+  type Configuration,
+  type KoaContextWithOIDC,
+} from 'oidc-provider';
 import type { Config } from '../config/load.ts';
 import { OPAQUE_TOKEN_BITS, REFRESH_TOKEN_BITS, type AdapterFactory } from '../adapters/index.ts';
 import type { ConsentStore } from './accounts/consents.ts';
@@ -7,6 +12,7 @@ import type { Audit } from './audit/audit.ts';
 import { userClaims, type UserStore } from './accounts/users.ts';
 import type { PrivateJwk } from './keys/store.ts';
 import type { Logger } from './log.ts';
+import { ACR, type Mfa } from './mfa/mfa.ts';
 import type { Views } from './views.ts';
 
 export type ProviderDeps = {
@@ -16,14 +22,23 @@ export type ProviderDeps = {
   consents: ConsentStore;
   views: Views;
   audit: Audit;
+  mfa: Mfa;
   log: Logger;
 };
 
 export const SCOPES = ['openid', 'offline_access', 'profile', 'email', 'roles'];
 
-/** OIDC Core §5.4 scope → claims, plus our `roles`. */
+/**
+ * OIDC Core §5.4 scope → claims, plus our `roles`. With `openid` go the claims about the sign-in
+ * itself (acr, amr), so every app learns how the user authenticated; the rest are oidc-provider's
+ * defaults, which a claims setting replaces.
+ */
 const CLAIMS = {
-  openid: ['sub'],
+  acr: null,
+  auth_time: null,
+  sid: null,
+  iss: null,
+  openid: ['sub', 'acr', 'amr'],
   profile: ['name', 'given_name', 'family_name', 'updated_at'],
   email: ['email', 'email_verified'],
   roles: ['roles'],
@@ -44,9 +59,28 @@ function resourceServerInfo(config: Config) {
   };
 }
 
+/**
+ * oidc-provider's login and consent prompts, with `mfa` between them: after the password (or in
+ * a session that has only a password, when the app asks acr_values=urn:latchkey:acr:mfa).
+ */
+function interactionPolicyWithMfa(mfa: Mfa) {
+  const { Prompt, Check, base } = interactionPolicy;
+  const policy = base();
+  policy.add(
+    new Prompt(
+      { name: 'mfa', requestable: false },
+      new Check('second_factor', 'A second factor is required', async (ctx) =>
+        (await mfa.secondFactorNeeded(ctx)) ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT,
+      ),
+    ),
+    1,
+  );
+  return policy;
+}
+
 /** The oidc-provider instance for one set of signing keys; rebuilt when the key view changes. */
 export function createProvider(
-  { config, adapter, users, consents, views, log, audit }: ProviderDeps,
+  { config, adapter, users, consents, views, log, audit, mfa }: ProviderDeps,
   jwks: PrivateJwk[],
 ): Provider {
   const configuration: Configuration = {
@@ -162,7 +196,11 @@ export function createProvider(
       await grant.save();
       return grant;
     },
-    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    interactions: {
+      url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+      policy: interactionPolicyWithMfa(mfa),
+    },
+    acrValues: [ACR.password, ACR.mfa],
     async findAccount(_ctx, sub) {
       const user = await users.findById(sub);
       if (!user || user.disabled) return undefined;

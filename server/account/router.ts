@@ -9,15 +9,18 @@ import type { AccountSignOut } from '../accounts/sign-out.ts';
 import type { User, UserStore } from '../accounts/users.ts';
 import { HttpError, readForm } from '../http/form.ts';
 import type { Logger } from '../log.ts';
+import type { Mfa } from '../mfa/mfa.ts';
 import type { Mailer } from '../mail/mailer.ts';
 import type { Csrf } from '../security/csrf.ts';
 import type { PasswordPolicy } from '../security/password-policy.ts';
 import type { PasswordHasher } from '../security/passwords.ts';
 import type { Views } from '../views.ts';
 import { addEmailChange } from './email-change.ts';
+import { addMfaSettings } from './mfa-settings.ts';
 
 export type AccountDeps = {
   audit: Audit;
+  mfa: Mfa;
   tokens: EmailTokens;
   config: Config;
   provider: () => Provider;
@@ -90,5 +93,6 @@ export function accountRouter(deps: AccountDeps): Router {
   });
 
   addEmailChange(router, { ...deps, signedIn });
+  addMfaSettings(router, { ...deps, signedIn });
   return router;
 }

@@ -6,6 +6,7 @@ import { createAccountSignOut } from '../accounts/sign-out.ts';
 import { createAudit } from '../audit/audit.ts';
 import { createLogger } from '../log.ts';
 import { createMailer } from '../mail/mailer.ts';
+import { createMfa } from '../mfa/mfa.ts';
 import { mailOptions } from '../mail/options.ts';
 import { createLockout } from '../protection/lockout.ts';
 import { createRateLimits } from '../protection/rate-limits.ts';
@@ -82,6 +83,14 @@ export const userCommands: Record<string, Command> = {
       const user = await userByEmail(store, v.email);
       await store.setDisabled(user.id, true);
       return `disabled ${user.email}`;
+    },
+  },
+  'users reset-mfa': {
+    audit: 'mfa_reset',
+    async run({ v, config, db, users }) {
+      const user = await userByEmail(users(), v.email);
+      await createMfa(db, config).reset(user.id);
+      return `${user.email}: authenticator app, recovery codes and passkeys removed`;
     },
   },
   'users unlock': {

@@ -157,7 +157,7 @@ export function addPasswordReset(router: Router, deps: PasswordResetDeps): void 
 
     const interaction = await steps.find(ctx);
     if (interaction?.prompt.name === 'login' && redeemed.data.interaction === interaction.uid)
-      return steps.finish(ctx, { login: { accountId: user.id, amr: ['pwd'], remember: true } });
+      return steps.signedIn(ctx, user.id);
     views.render(ctx, 'reset-done', { title: 'Your password was changed' });
   });
 }

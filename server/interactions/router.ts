@@ -5,10 +5,12 @@ import type { ConsentStore } from '../accounts/consents.ts';
 import type { User } from '../accounts/users.ts';
 import { HttpError } from '../http/form.ts';
 import { consentPage, grantConsent } from './consent.ts';
+import { addMfaStep } from './mfa.ts';
 import { addPasswordReset, type PasswordResetDeps } from './password-reset.ts';
 import { addRegistration } from './registration.ts';
 import { requestFacts } from '../audit/audit.ts';
 import { maskEmails } from '../log.ts';
+import type { Mfa } from '../mfa/mfa.ts';
 import { isLocked } from '../protection/lockout.ts';
 import type { SignInGuard } from '../protection/sign-in-guard.ts';
 import { refuse, waitMessage } from '../protection/too-many.ts';
@@ -18,6 +20,7 @@ export type InteractionDeps = Omit<PasswordResetDeps, 'steps'> & {
   provider: () => Provider;
   consents: ConsentStore;
   guard: SignInGuard;
+  mfa: Mfa;
   /** Called after each password sign-in, with the user agent and IP (new-device notice). */
   noticeSignIn: (user: User, userAgent: string, ip: string) => void;
 };
@@ -29,6 +32,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
 
   const steps = interactionSteps(provider, csrf);
   const registration = addRegistration(router, { ...deps, steps });
+  const mfaStep = addMfaStep(router, { ...deps, steps });
 
   function loginPage(
     ctx: Context,
@@ -56,6 +60,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
     const interaction = await steps.require(ctx);
     const client = await steps.clientName(interaction.params.client_id);
     if (interaction.prompt.name === 'login') return loginPage(ctx, interaction, client);
+    if (interaction.prompt.name === 'mfa') return mfaStep.page(ctx, interaction);
     if (interaction.prompt.name === 'consent')
       return consentPage(ctx, { provider: provider(), views, csrf }, interaction, client);
     throw new HttpError(400, `Unsupported step: ${interaction.prompt.name}`);
@@ -134,7 +139,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
       facts,
     );
     deps.noticeSignIn(user, ctx.get('user-agent'), ctx.ip);
-    await steps.finish(ctx, { login: { accountId: user.id, amr: ['pwd'], remember: true } });
+    await steps.signedIn(ctx, user.id);
   });
 
   router.post('/consent', async (ctx) => {

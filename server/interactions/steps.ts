@@ -2,6 +2,7 @@ import type { Context } from 'koa';
 import { errors, type default as Provider } from 'oidc-provider';
 import type { InteractionResults } from 'oidc-provider';
 import { HttpError, readForm } from '../http/form.ts';
+import { ACR } from '../mfa/mfa.ts';
 import type { Csrf } from '../security/csrf.ts';
 
 export type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -48,6 +49,13 @@ export function interactionSteps(provider: () => Provider, csrf: Csrf) {
       });
       ctx.status = 303;
       ctx.redirect(redirectTo);
+    },
+
+    /** Finishes the login step for a user who proved their password (or an emailed link). */
+    signedIn(ctx: Context, accountId: string) {
+      return this.finish(ctx, {
+        login: { accountId, amr: ['pwd'], acr: ACR.password, remember: true },
+      });
     },
 
     async clientName(clientId: unknown): Promise<string> {

@@ -48,6 +48,7 @@ describe('loadConfig', () => {
         token_client: { points: 6000, seconds: 60 },
       },
       lockout: { threshold: 5, periodsSeconds: [60, 300, 900, 3600] },
+      mfa: { policy: 'optional', requiredRoles: [], passkeyLogin: false },
       auditRetention: { days: 365, archiveDir: `${dataDir}/audit-archive`, checkSeconds: 3600 },
       admin: { email: 'admin@example.com', password: undefined },
       demoClient: { enabled: true, redirectUri: 'http://localhost:8080/callback' },

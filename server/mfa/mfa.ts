@@ -1,0 +1,111 @@
+import type { Context } from 'koa';
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import type { Config } from '../../config/load.ts';
+import type { Db } from '../db.ts';
+import type { Views } from '../views.ts';
+import { createRecoveryCodes } from './recovery-codes.ts';
+import { createTotpFactors } from './totp.ts';
+
+/** The authentication context classes Latchkey states in `acr` (and lists in discovery). */
+export const ACR = {
+  password: 'urn:latchkey:acr:pwd',
+  mfa: 'urn:latchkey:acr:mfa',
+} as const;
+
+export type MfaState = {
+  totp: boolean;
+  passkeys: number;
+  recoveryCodes: number;
+  /** Policy demands a second factor of this user (MFA_POLICY=required, or one of its roles). */
+  required: boolean;
+};
+
+/** RFC 8176 amr values after a second factor, added to those of the first. */
+export function withSecondFactor(amr: string[] | undefined, factor: 'otp' | 'hwk' | 'swk') {
+  return [...new Set([...(amr ?? ['pwd']), factor, 'mfa'])];
+}
+
+/** Second factors of users, and what the sign-in policy asks of each. */
+export function createMfa(db: Db, config: Config) {
+  const { policy, requiredRoles } = config.mfa;
+  const totp = createTotpFactors(db, config.sealingKey, config.productName);
+  const recovery = createRecoveryCodes(db, config.sealingKey);
+
+  async function state(userId: string): Promise<MfaState> {
+    const row = await db('users')
+      .where('users.id', userId)
+      .select(
+        'roles',
+        db.raw(
+          'exists (select 1 from totp_factors t where t.user_id = users.id and t.confirmed_at is not null) as totp',
+        ),
+        db.raw(
+          '(select count(*) from webauthn_credentials w where w.user_id = users.id) as passkeys',
+        ),
+        db.raw(
+          '(select count(*) from recovery_codes r where r.user_id = users.id and r.used_at is null) as recovery',
+        ),
+      )
+      .first();
+    const roles: string[] = row?.roles ?? [];
+    return {
+      totp: !!row?.totp,
+      passkeys: Number(row?.passkeys ?? 0),
+      recoveryCodes: Number(row?.recovery ?? 0),
+      required:
+        policy === 'required' ||
+        (policy === 'optional' && roles.some((r) => requiredRoles.includes(r))),
+    };
+  }
+
+  return {
+    enabled: policy !== 'off',
+    totp,
+    recovery,
+    state,
+
+    /**
+     * The check of the `mfa` prompt: the session has no second factor yet, and the user has one
+     * (then it is always asked), or policy requires one, or the app asked for it in acr_values.
+     */
+    async secondFactorNeeded(ctx: KoaContextWithOIDC): Promise<boolean> {
+      if (policy === 'off') return false;
+      const accountId = ctx.oidc.session?.accountId;
+      if (!accountId || ctx.oidc.acr === ACR.mfa) return false;
+      const asked = String(ctx.oidc.params?.acr_values ?? '').split(' ');
+      if (asked.includes(ACR.mfa)) return true;
+      const s = await state(accountId);
+      return s.totp || s.passkeys > 0 || s.required;
+    },
+
+    /** Forgets every factor of a user (the admin's reset, or a lost phone). */
+    async reset(userId: string): Promise<void> {
+      await totp.remove(userId);
+      await recovery.clear(userId);
+      await db('webauthn_credentials').where({ user_id: userId }).delete();
+    },
+  };
+}
+
+export type Mfa = ReturnType<typeof createMfa>;
+
+/** The authenticator-app setup page (QR code, key, first code), in a sign-in or the account. */
+export async function totpEnrolmentPage(
+  { views, mfa }: { views: Views; mfa: Mfa },
+  ctx: Context,
+  user: { id: string; email: string },
+  form: { action: string; csrf: string; askPassword: boolean; error?: string | undefined },
+) {
+  const enrolment = (await mfa.totp.pending(user)) ?? (await mfa.totp.begin(user));
+  views.render(
+    ctx,
+    'mfa-enrol',
+    {
+      title: 'Set up two-step verification',
+      secret: enrolment.secret,
+      qrSvg: enrolment.qrSvg,
+      ...form,
+    },
+    form.error ? 400 : 200,
+  );
+}

@@ -1,0 +1,100 @@
+import { generateSecret, generateURI, verify } from 'otplib';
+import QRCode from 'qrcode';
+import { affected, type Db } from '../db.ts';
+import { seal, unseal } from '../security/seal.ts';
+
+/** RFC 6238 as authenticator apps expect it: SHA-1, 6 digits, 30 s; ±1 step for clock drift. */
+const PERIOD = 30;
+const TOLERANCE_SECONDS = PERIOD;
+const CODE = /^\d{6}$/;
+
+export type TotpEnrolment = { secret: string; uri: string; qrSvg: string };
+
+/** Codes typed with spaces ("123 456") are fine. */
+const cleanCode = (code: string) => code.replace(/\s+/g, '');
+
+/**
+ * A user's authenticator app. The seed is sealed at rest; a code is accepted once (the last
+ * accepted time step is kept, and only a later one passes, also between concurrent requests).
+ */
+export function createTotpFactors(db: Db, sealingKey: Buffer, productName: string) {
+  async function enrolment(user: { email: string }, secret: string): Promise<TotpEnrolment> {
+    const uri = generateURI({ issuer: productName, label: user.email, secret });
+    const qrSvg = await QRCode.toString(uri, { type: 'svg', margin: 1, errorCorrectionLevel: 'M' });
+    return { secret, uri, qrSvg };
+  }
+
+  async function row(userId: string) {
+    return db('totp_factors').where({ user_id: userId }).first();
+  }
+
+  /** The time step of a right code newer than `after`, or undefined. */
+  async function matchingStep(secret: string, code: string, after: number) {
+    const token = cleanCode(code);
+    if (!CODE.test(token)) return undefined;
+    const result = await verify({
+      secret,
+      token,
+      epochTolerance: TOLERANCE_SECONDS,
+      afterTimeStep: after,
+    });
+    return result.valid && 'timeStep' in result ? result.timeStep : undefined;
+  }
+
+  return {
+    /** Starts (or restarts) enrolment: a new seed, not yet in use, with its QR code. */
+    async begin(user: { id: string; email: string }): Promise<TotpEnrolment> {
+      const secret = generateSecret();
+      await db('totp_factors')
+        .insert({ user_id: user.id, secret_sealed: seal(sealingKey, secret), confirmed_at: null })
+        .onConflict('user_id')
+        .merge(['secret_sealed', 'confirmed_at', 'last_step', 'created_at']);
+      return enrolment(user, secret);
+    },
+
+    /** The pending seed again (a reload of the enrolment page shows the same QR code). */
+    async pending(user: { id: string; email: string }): Promise<TotpEnrolment | undefined> {
+      const found = await row(user.id);
+      if (!found || found.confirmed_at) return undefined;
+      return enrolment(user, unseal(sealingKey, found.secret_sealed));
+    },
+
+    /** Finishes enrolment with a first right code; true when the app is now in use. */
+    async confirm(userId: string, code: string): Promise<boolean> {
+      const found = await row(userId);
+      if (!found || found.confirmed_at) return false;
+      const step = await matchingStep(unseal(sealingKey, found.secret_sealed), code, 0);
+      if (step === undefined) return false;
+      await db('totp_factors')
+        .where({ user_id: userId })
+        .whereNull('confirmed_at')
+        .update({ confirmed_at: db.fn.now(), last_step: step });
+      return true;
+    },
+
+    /** A sign-in code: right, and of a later time step than any accepted before. */
+    async verify(userId: string, code: string): Promise<boolean> {
+      const found = await row(userId);
+      if (!found?.confirmed_at) return false;
+      const last = Number(found.last_step);
+      const step = await matchingStep(unseal(sealingKey, found.secret_sealed), code, last);
+      if (step === undefined) return false;
+      // Of two requests with the same code, only one moves last_step forward.
+      const updated = await db('totp_factors')
+        .where({ user_id: userId })
+        .where('last_step', '<', step)
+        .update({ last_step: step });
+      return affected(updated) > 0;
+    },
+
+    async enrolled(userId: string): Promise<boolean> {
+      return !!(await row(userId))?.confirmed_at;
+    },
+
+    async remove(userId: string): Promise<void> {
+      await db('totp_factors').where({ user_id: userId }).delete();
+    },
+  };
+}
+
+export type TotpFactors = ReturnType<typeof createTotpFactors>;
