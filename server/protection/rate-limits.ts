@@ -36,8 +36,8 @@ function knexAsPgClient(db: Db) {
         bindings.push(values[Number(n) - 1]);
         return '?';
       });
-      const result = await db.raw(sql, bindings as never[]);
-      return { rows: result.rows };
+      const { rows } = await db.raw(sql, bindings as never[]);
+      return { rows, rowCount: rows.length };
     },
   };
 }

@@ -100,6 +100,8 @@ describe('without TRUST_PROXY, X-Forwarded-For is ignored', () => {
     const keys = (await server.db('rate_limits').select('key')).map((r) => r.key);
     expect(keys).not.toContain('latchkey:rl:old');
     expect(keys).toContain('latchkey:rl:login_ip:127.0.0.1');
+    // Every check reached the store: none was let through on an error.
+    expect(server.logs.join('')).not.toContain('rate limiter unavailable');
   });
 });
 
