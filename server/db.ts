@@ -32,25 +32,43 @@ export async function closeDb(db: Db): Promise<void> {
 
 /**
  * PGlite is one process's database: a second process opening the same folder would corrupt it.
- * A pid file names the owner; another live owner is refused with what to do instead.
+ * A pid file names the owner (pid and start time); another live owner is refused with what to
+ * do instead.
  */
 function claimEmbedded(pidFile: string): () => void {
-  let owner = 0;
+  let owner = '';
   try {
-    owner = Number(readFileSync(pidFile, 'utf8'));
+    owner = readFileSync(pidFile, 'utf8').trim();
   } catch {
     // no owner yet
   }
-  if (owner && owner !== process.pid && isAlive(owner))
+  const [pid, started] = owner.split(' ');
+  if (pid && Number(pid) !== process.pid && isRunning(Number(pid), started))
     throw new Error(
-      `The embedded database (${pidFile.replace(/pglite\.pid$/, 'pglite')}) is in use by process ${owner}. ` +
+      `The embedded database (${pidFile.replace(/pglite\.pid$/, 'pglite')}) is in use by process ${pid}. ` +
         'Stop that process first, or set DATABASE_URL so several processes share a PostgreSQL server.',
     );
-  writeFileSync(pidFile, String(process.pid));
+  writeFileSync(pidFile, `${process.pid} ${startTime(process.pid) ?? ''}`.trim());
   return () => rmSync(pidFile, { force: true });
 }
 
-function isAlive(pid: number): boolean {
+/**
+ * When the process started (Linux: /proc/<pid>/stat field 22), or undefined. A pid alone is
+ * not enough: after a restart, in a container above all, another process may have the old pid.
+ */
+export function startTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the process that wrote the pid file still runs (the same pid and start time). */
+function isRunning(pid: number, started: string | undefined): boolean {
+  const now = startTime(pid);
+  if (now !== undefined && started) return now === started;
   try {
     process.kill(pid, 0);
     return true;
