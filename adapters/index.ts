@@ -14,6 +14,7 @@ export const REDIS_MODELS = new Set([
   'BackchannelAuthenticationRequest',
   'PushedAuthorizationRequest',
   'ReplayDetection',
+  'WebAuthnChallenge',
 ]);
 
 export type AdapterDeps = {

@@ -166,6 +166,64 @@ export const defaults = {
   SWEEP_INTERVAL_SECONDS: 300,
   /** Seconds in-flight requests get to finish after SIGTERM before the process exits. */
   SHUTDOWN_TIMEOUT_SECONDS: 10,
+
+  // LDAP / Active Directory (config/ldap.ts; presets in server/ldap/presets.ts). An empty
+  // filter or attribute takes the preset's.
+  /** ldap://host[:port] or ldaps://host[:port]; empty turns directory sign-in off. */
+  LDAP_URL: '',
+  /** openldap (inetOrgPerson, groupOfNames, posixGroup, entryUUID) or ad (Active Directory). */
+  LDAP_PRESET: 'openldap',
+  /** Service account that searches for users and reads groups; needed for sync. */
+  LDAP_BIND_DN: '',
+  LDAP_BIND_PASSWORD: '',
+  /** A file holding the bind password (a container secret); wins over LDAP_BIND_PASSWORD. */
+  LDAP_BIND_PASSWORD_FILE: '',
+  /** Bind users directly at this DN, `{login}` replaced (DN-escaped), instead of search-then-bind. */
+  LDAP_BIND_TEMPLATE: '',
+  /** Subtree holding the user entries, e.g. ou=people,dc=example,dc=org. */
+  LDAP_USER_BASE: '',
+  /** Which entries are users; add conditions (a group, not disabled) here. Preset when empty. */
+  LDAP_USER_FILTER: '',
+  /** Comma-separated attributes a login is compared with (equality only). Preset when empty. */
+  LDAP_LOGIN_ATTRIBUTES: '',
+  /** Subtree holding groups; empty: groups are not read and directory users get no roles. */
+  LDAP_GROUP_BASE: '',
+  LDAP_GROUP_FILTER: '',
+  /** `<group DN>=<role>;...` or a JSON object; members of nested groups count as members. */
+  LDAP_GROUP_ROLES: '',
+  /** Attribute mapping overrides: stable id, username, email (comma-separated fallbacks), names. */
+  LDAP_ATTR_ID: '',
+  LDAP_ATTR_USERNAME: '',
+  LDAP_ATTR_EMAIL: '',
+  LDAP_ATTR_NAME: '',
+  LDAP_ATTR_GIVEN_NAME: '',
+  LDAP_ATTR_FAMILY_NAME: '',
+  /** Upgrade ldap:// with StartTLS (RFC 4513 §3) before any bind; required in production off loopback. */
+  LDAP_STARTTLS: false,
+  /** PEM file of the CA(s) that sign the directory's certificate; empty: the system's CAs. */
+  LDAP_CA_FILE: '',
+  /** A sign-in page waits at most this for a TCP (and TLS) connection to the directory. */
+  LDAP_CONNECT_TIMEOUT_MS: 3000,
+  /** And this for each LDAP operation, so a hung directory fails fast as "unavailable". */
+  LDAP_TIMEOUT_MS: 5000,
+  /** Service-account connections kept per process; searches are short, a few serve many logins. */
+  LDAP_POOL_SIZE: 4,
+  /** Entries per page of a paged search (RFC 2696); under AD's default MaxPageSize of 1000. */
+  LDAP_PAGE_SIZE: 500,
+  /** Seconds between scheduled syncs (incremental by modification time); 0 turns them off. */
+  LDAP_SYNC_INTERVAL_SECONDS: 300,
+  /**
+   * A scheduled sync lists everyone (and so notices deleted entries) when the last full one is
+   * older than this; incremental runs see changed entries only.
+   */
+  LDAP_FULL_SYNC_INTERVAL_SECONDS: 3600,
+  /** /readyz fails when the directory does not answer; off: reported, not failing. */
+  LDAP_READINESS_REQUIRED: false,
+  /** Directory emails count as verified; turn off when users may edit their own mail attribute. */
+  LDAP_EMAIL_VERIFIED: true,
+  /** Shown on the password reset and change pages to directory users. */
+  LDAP_PASSWORD_MESSAGE:
+    "Your password is managed by your organisation's directory: change or reset it there.",
 } as const;
 
 export type DefaultKey = keyof typeof defaults;

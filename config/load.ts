@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defaults } from './defaults.ts';
+import { ldapConfig, ldapSchema, type LdapConfig } from './ldap.ts';
 import { mfaConfig, mfaSchema, type MfaConfig } from './mfa.ts';
 import { protectionConfig, protectionSchema, type ProtectionConfig } from './protection.ts';
 
@@ -79,6 +80,7 @@ const schema = z.object({
   SHUTDOWN_TIMEOUT_SECONDS: int(0),
   ...protectionSchema,
   ...mfaSchema,
+  ...ldapSchema,
 });
 
 export type Config = Readonly<{
@@ -138,7 +140,8 @@ export type Config = Readonly<{
   shutdownTimeoutSeconds: number;
 }> &
   Readonly<ProtectionConfig> &
-  Readonly<{ mfa: MfaConfig }>;
+  Readonly<{ mfa: MfaConfig }> &
+  Readonly<{ ldap: LdapConfig | undefined }>;
 
 export class ConfigError extends Error {
   readonly problems: string[];
@@ -213,6 +216,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   } catch {
     problems.push('RESOURCE_SERVERS: must be a JSON list of {"audience","scopes","format"}');
   }
+  const ldap = ldapConfig(c, production, problems);
   if (problems.length) throw new ConfigError(problems);
 
   return deepFreeze({
@@ -289,5 +293,6 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     shutdownTimeoutSeconds: c.SHUTDOWN_TIMEOUT_SECONDS,
     ...protectionConfig(c, c.DATA_DIR),
     ...mfaConfig(c),
+    ...ldap,
   });
 }

@@ -8,6 +8,7 @@ import * as knownDevices from './20261123050000_known_devices.ts';
 import * as auditEvents from './20261123060000_audit_events.ts';
 import * as protection from './20261123070000_protection.ts';
 import * as mfa from './20261123080000_mfa.ts';
+import * as directoryUsers from './20261124000000_directory_users.ts';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -22,6 +23,7 @@ const migrations: Record<string, Migration> = {
   '20261123060000_audit_events': auditEvents,
   '20261123070000_protection': protection,
   '20261123080000_mfa': mfa,
+  '20261124000000_directory_users': directoryUsers,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

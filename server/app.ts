@@ -31,7 +31,11 @@ import { createSignInGuard } from './protection/sign-in-guard.ts';
 import { tokenEndpointLimit } from './protection/token-limit.ts';
 import { unlockRouter } from './protection/unlock-router.ts';
 import { createProvider } from './provider.ts';
+import { createDirectory } from './ldap/directory.ts';
+import { createPasswordCheck } from './accounts/password-check.ts';
+import { createChallenges } from './mfa/challenges.ts';
 import { createMfa } from './mfa/mfa.ts';
+import { createPasskeys } from './mfa/passkeys.ts';
 import { createCsrf } from './security/csrf.ts';
 import { createPasswordPolicy } from './security/password-policy.ts';
 import { createPasswordHasher } from './security/passwords.ts';
@@ -61,6 +65,12 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
   const audit = createAudit(db, log);
   const limits = createRateLimits({ limits: config.rateLimits, db, redis, log });
   const mfa = createMfa(db, config);
+  const passkeys = createPasskeys(db, createChallenges(adapter), config);
+  // Directory users sign in by a bind to LDAP / Active Directory (server/ldap/).
+  const directory = config.ldap
+    ? createDirectory({ config: config.ldap, db, log, audit, signOut })
+    : undefined;
+  const checkPassword = createPasswordCheck(users, directory);
   const lockout = createLockout({ db, config, tokens, mailer, audit, limits, log });
 
   // The provider is rebuilt when the signing keys change; requests use whichever is current.
@@ -93,7 +103,17 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
   app.use(errorPages(views));
   app.use(staticFiles(join(VIEWS_DIR, 'static')));
   app.use(homePage(views, config.productName));
-  app.use(healthRouter({ db, redis, log }).routes());
+  app.use(
+    healthRouter({
+      db,
+      redis,
+      log,
+      ldap: directory && {
+        check: () => directory.check(),
+        required: config.ldap!.readinessRequired,
+      },
+    }).routes(),
+  );
   app.use(
     interactionRouter({
       config,
@@ -111,7 +131,9 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
       limits,
       lockout,
       guard: createSignInGuard(limits, lockout),
+      checkPassword,
       mfa,
+      passkeys,
       noticeSignIn: newDeviceNotice({
         devices: createDeviceStore(db),
         mailer,
@@ -134,7 +156,9 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
       csrf,
       log,
       audit,
+      checkPassword,
       mfa,
+      passkeys,
     }).routes(),
   );
   app.use(unlockRouter({ tokens, users, lockout, views, csrf }).routes());
@@ -156,6 +180,7 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
     mailer,
     limits,
     lockout,
+    directory,
   };
 }
 

@@ -17,14 +17,20 @@ function withTimeout<T>(promise: Promise<T>): Promise<T> {
   ]);
 }
 
-/** /healthz: the process answers. /readyz: the database and Redis answer too (503 naming what failed). */
+/**
+ * /healthz: the process answers. /readyz: the database and Redis answer too (503 naming what
+ * failed). The directory is checked when configured; its failure fails readiness only when
+ * `required` (LDAP_READINESS_REQUIRED): local users can still sign in without it.
+ */
 export function healthRouter({
   db,
   redis,
+  ldap,
   log,
 }: {
   db: Db;
   redis?: RedisClient | undefined;
+  ldap?: { check(): Promise<void>; required: boolean } | undefined;
   log: Logger;
 }): Router {
   const router = new Router();
@@ -35,6 +41,7 @@ export function healthRouter({
   router.get('/readyz', async (ctx) => {
     const checks: Record<string, () => Promise<unknown>> = { database: () => db.raw('SELECT 1') };
     if (redis) checks.redis = () => redis.ping();
+    if (ldap) checks.ldap = () => ldap.check();
     const results = await Promise.all(
       Object.entries(checks).map(async ([name, check]) => {
         try {
@@ -47,7 +54,7 @@ export function healthRouter({
         }
       }),
     );
-    const failed = results.some(([, r]) => r !== 'ok');
+    const failed = results.some(([name, r]) => r !== 'ok' && (name !== 'ldap' || ldap?.required));
     ctx.set('Cache-Control', 'no-store');
     ctx.status = failed ? 503 : 200;
     ctx.body = { status: failed ? 'fail' : 'ok', checks: Object.fromEntries(results) };

@@ -7,6 +7,7 @@ import { startAuditRetention } from './audit/retention.ts';
 import { bootstrap, type BootstrapReport } from './bootstrap.ts';
 import { closeDb, migrate, openDb } from './db.ts';
 import { withAdvisoryLock } from './locks.ts';
+import { startDirectorySync } from './ldap/directory.ts';
 import { openRedis } from './redis.ts';
 import type { Logger } from './log.ts';
 
@@ -49,6 +50,10 @@ export async function startLatchkey(config: Config, log: Logger): Promise<Runnin
   }, config.sweepIntervalSeconds * 1000).unref();
   const auditRetention = startAuditRetention({ db, config, log });
 
+  const directorySync =
+    latchkey.directory &&
+    startDirectorySync({ directory: latchkey.directory, config: config.ldap!, log });
+
   const server = createServer(latchkey.app.callback());
   // Longer than load balancers' idle timeout (AWS ALB: 60 s), or the balancer may send a request
   // on a connection Node is closing (a 502). Idle connections are closed by close() at once.
@@ -79,6 +84,8 @@ export async function startLatchkey(config: Config, log: Logger): Promise<Runnin
       clearTimeout(timer);
       latchkey.mailer.close();
       await retentionStopped;
+      await directorySync?.stop();
+      latchkey.directory?.close();
       await closeDb(db);
       await redis?.quit().catch(() => redis.disconnect());
     })();

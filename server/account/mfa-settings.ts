@@ -1,9 +1,11 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
+import { isCurrentPassword } from '../accounts/password-check.ts';
 import type { User } from '../accounts/users.ts';
 import { requestFacts, userEvent } from '../audit/audit.ts';
 import { HttpError, readForm } from '../http/form.ts';
 import { totpEnrolmentPage, type Mfa } from '../mfa/mfa.ts';
+import { addPasskeySettings } from './passkey-settings.ts';
 import type { AccountDeps } from './router.ts';
 
 type Deps = AccountDeps & {
@@ -14,13 +16,16 @@ type Deps = AccountDeps & {
 const WRONG_PASSWORD = 'Your current password is not right.';
 const WRONG_CODE = 'That code is not right. Enter the current code from your authenticator app.';
 
+// Dates in the account pages: the day is enough to recognise a passkey.
+const day = new Intl.DateTimeFormat('en-GB', { dateStyle: 'medium', timeZone: 'UTC' });
+
 /**
- * Two-step verification in the account: set up the authenticator app, new recovery codes, turn
- * it off. Each change asks for the current password: a borrowed session alone must not be able
- * to add a factor of its own or remove the owner's.
+ * Two-step verification in the account: set up the authenticator app, passkeys, new recovery
+ * codes, turn a factor off. Each change asks for the current password: a borrowed session alone
+ * must not be able to add a factor of its own or remove the owner's.
  */
 export function addMfaSettings(router: Router, deps: Deps): void {
-  const { mfa, passwords, views, csrf, signedIn, audit } = deps;
+  const { mfa, passkeys, views, csrf, signedIn, audit, config } = deps;
   const formCsrf = (sessionId: string) => `mfa:${sessionId}`;
 
   async function overview(ctx: Context, user: User, sessionId: string, error?: string) {
@@ -30,6 +35,12 @@ export function addMfaSettings(router: Router, deps: Deps): void {
       {
         title: 'Two-step verification',
         state: await mfa.state(user.id),
+        passkeys: (await passkeys.list(user.id)).map((p) => ({
+          ...p,
+          created: day.format(p.createdAt),
+          lastUsed: p.lastUsedAt && day.format(p.lastUsedAt),
+        })),
+        passkeyLogin: config.mfa.passkeyLogin,
         csrf: csrf.token(formCsrf(sessionId)),
         error,
       },
@@ -54,15 +65,28 @@ export function addMfaSettings(router: Router, deps: Deps): void {
     });
   }
 
-  /** The signed-in user and the posted form, once its token and the password check out. */
-  async function confirmed(ctx: Context) {
+  /** The signed-in user and the posted form, once its token checks out. */
+  async function posted(ctx: Context) {
     const { user, sessionId } = await signedIn(ctx);
     if (!mfa.enabled) throw new HttpError(404, 'Two-step verification is turned off here.');
     const form = await readForm(ctx);
     if (!csrf.verify(formCsrf(sessionId), form.csrf))
       throw new HttpError(403, 'The form expired. Reload the page and try again.');
-    const passwordOk = (await passwords.verify(user.password_hash, form.password ?? '')).ok;
+    return { user, sessionId, form };
+  }
+
+  /** The same, and whether the current password in the form is right. */
+  async function confirmed(ctx: Context) {
+    const { user, sessionId, form } = await posted(ctx);
+    const passwordOk = await isCurrentPassword(deps, user, form.password ?? '');
     return { user, sessionId, form, passwordOk };
+  }
+
+  /** Recovery codes for a user who has just added a first factor and has none left. */
+  async function firstRecoveryCodes(ctx: Context, user: User, sessionId: string) {
+    if (await mfa.recovery.remaining(user.id)) return false;
+    showCodes(ctx, 'Save your recovery codes', await mfa.recovery.regenerate(user.id), sessionId);
+    return true;
   }
 
   router.get('/mfa', async (ctx) => {
@@ -82,11 +106,7 @@ export function addMfaSettings(router: Router, deps: Deps): void {
     if (!(await mfa.totp.confirm(user.id, form.code ?? '')))
       return enrolPage(ctx, user, sessionId, WRONG_CODE);
     await audit(userEvent('mfa_enrolled', user.id, { factor: 'totp' }), requestFacts(ctx));
-    const codes = (await mfa.recovery.remaining(user.id))
-      ? undefined
-      : await mfa.recovery.regenerate(user.id);
-    if (!codes) return ctx.redirect('/account/mfa');
-    showCodes(ctx, 'Save your recovery codes', codes, sessionId);
+    if (!(await firstRecoveryCodes(ctx, user, sessionId))) ctx.redirect('/account/mfa');
   });
 
   router.post('/mfa/recovery', async (ctx) => {
@@ -104,6 +124,15 @@ export function addMfaSettings(router: Router, deps: Deps): void {
     if ((await mfa.state(user.id)).passkeys === 0) await mfa.recovery.clear(user.id);
     await audit(userEvent('mfa_removed', user.id, { factor: 'totp' }), requestFacts(ctx));
     ctx.redirect('/account/mfa');
+  });
+
+  addPasskeySettings(router, {
+    ...deps,
+    csrfToken: (sessionId) => csrf.token(formCsrf(sessionId)),
+    posted,
+    confirmed,
+    overview,
+    firstRecoveryCodes,
   });
 
   router.post('/mfa/done', async (ctx) => {

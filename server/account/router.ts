@@ -5,11 +5,13 @@ import type { Config } from '../../config/load.ts';
 import { requestFacts, userEvent, type Audit } from '../audit/audit.ts';
 import { newPasswordProblems, passwordContext, passwordSetter } from '../accounts/new-password.ts';
 import type { EmailTokens } from '../accounts/email-tokens.ts';
+import type { CheckPassword } from '../accounts/password-check.ts';
 import type { AccountSignOut } from '../accounts/sign-out.ts';
 import type { User, UserStore } from '../accounts/users.ts';
 import { HttpError, readForm } from '../http/form.ts';
 import type { Logger } from '../log.ts';
 import type { Mfa } from '../mfa/mfa.ts';
+import type { Passkeys } from '../mfa/passkeys.ts';
 import type { Mailer } from '../mail/mailer.ts';
 import type { Csrf } from '../security/csrf.ts';
 import type { PasswordPolicy } from '../security/password-policy.ts';
@@ -20,7 +22,9 @@ import { addMfaSettings } from './mfa-settings.ts';
 
 export type AccountDeps = {
   audit: Audit;
+  checkPassword: CheckPassword;
   mfa: Mfa;
+  passkeys: Passkeys;
   tokens: EmailTokens;
   config: Config;
   provider: () => Provider;
@@ -66,13 +70,25 @@ export function accountRouter(deps: AccountDeps): Router {
     );
   }
 
+  /** A directory user changes the password in the directory: the page says where. */
+  function directoryPage(ctx: Context, user: User): boolean {
+    if (user.source !== 'ldap') return false;
+    views.render(ctx, 'error', {
+      title: 'Change your password',
+      description: config.ldap?.passwordMessage ?? 'Your password is managed elsewhere.',
+    });
+    return true;
+  }
+
   router.get('/password', async (ctx) => {
     const { user, sessionId } = await signedIn(ctx);
+    if (directoryPage(ctx, user)) return;
     page(ctx, user, sessionId);
   });
 
   router.post('/password', async (ctx) => {
     const { user, sessionId } = await signedIn(ctx);
+    if (directoryPage(ctx, user)) return;
     const form = await readForm(ctx);
     if (!csrf.verify(`password:${sessionId}`, form.csrf))
       throw new HttpError(403, 'The form expired. Reload the page and try again.');

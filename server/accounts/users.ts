@@ -12,6 +12,8 @@ export type User = {
   password_hash: string | null;
   roles: string[];
   disabled: boolean;
+  /** ldap: linked to a directory entry, which holds the password (server/ldap/). */
+  source: 'local' | 'ldap';
   /** Lockout state (server/protection/lockout.ts). */
   failed_sign_ins: number;
   lockouts: number;
@@ -61,11 +63,14 @@ export function createUserStore(db: Db, passwords: PasswordHasher) {
       }
     },
 
+    /** False for an unknown id, and for a directory user: its password lives in the directory. */
     async setPassword(id: string, password: string): Promise<boolean> {
       const hash = await passwords.hash(password);
       return (
         affected(
-          await db('users').where({ id }).update({ password_hash: hash, updated_at: db.fn.now() }),
+          await db('users')
+            .where({ id, source: 'local' })
+            .update({ password_hash: hash, updated_at: db.fn.now() }),
         ) > 0
       );
     },

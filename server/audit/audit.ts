@@ -69,3 +69,12 @@ export function userEvent(
     ...(detail && { detail }),
   };
 }
+
+/** A sign-in attempt, about the user when one is known. */
+export function signInEvent(
+  outcome: AuditEvent['outcome'],
+  userId: string | undefined,
+  detail: Record<string, unknown>,
+): AuditEvent {
+  return { type: 'sign_in', outcome, actor: { type: 'user', id: userId }, subject: userId, detail };
+}

@@ -21,6 +21,8 @@ export const options = {
   since: { type: 'string' },
   until: { type: 'string' },
   user: { type: 'string' },
+  login: { type: 'string' },
+  'dry-run': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 

@@ -12,6 +12,7 @@ import { createPasswordHasher } from '../security/passwords.ts';
 import { auditCommands } from './audit.ts';
 import { clientAndKeyCommands } from './clients.ts';
 import { generatedPassword, options, UsageError, type Command } from './command.ts';
+import { ldapCommands } from './ldap.ts';
 import { userCommands } from './users.ts';
 
 const USAGE = `latchkey <command>
@@ -34,6 +35,8 @@ const USAGE = `latchkey <command>
                                             audit rows as JSON Lines on stdout, oldest first;
                                             T is ISO 8601 (2025-01-31 or 2025-01-31T12:00:00Z), until excluded
   audit prune                               archive and delete audit rows older than AUDIT_RETENTION_DAYS
+  ldap sync [--dry-run]                     a full directory sync now: create, update, disable directory users
+  ldap test --login L                       bind as L (password from stdin or typed) and show the mapped claims
 
 A password left out is generated and printed once. Uses the same environment as the server.`;
 
@@ -47,6 +50,7 @@ const COMMANDS: Record<string, Command> = {
   ...userCommands,
   ...clientAndKeyCommands,
   ...auditCommands,
+  ...ldapCommands,
 };
 
 function parse(argv: string[]) {

@@ -13,7 +13,10 @@ import { createRateLimits } from '../protection/rate-limits.ts';
 import { openRedis } from '../redis.ts';
 import { createPasswordPolicy } from '../security/password-policy.ts';
 import { createPasswordHasher } from '../security/passwords.ts';
-import { need, userByEmail, type Command } from './command.ts';
+import { need, UsageError, userByEmail, type Command } from './command.ts';
+
+const managedByDirectory = (email: string) =>
+  new UsageError(`${email} signs in with the directory: its password is changed there`);
 
 /** latchkey users ... */
 export const userCommands: Record<string, Command> = {
@@ -37,7 +40,7 @@ export const userCommands: Record<string, Command> = {
       const store = users();
       const user = await userByEmail(store, v.email);
       const password = generated(v.password);
-      await store.setPassword(user.id, password);
+      if (!(await store.setPassword(user.id, password))) throw managedByDirectory(user.email);
       return `password changed for ${user.email}${v.password ? '' : `\npassword: ${password}  <- shown once`}`;
     },
   },
@@ -46,6 +49,7 @@ export const userCommands: Record<string, Command> = {
     async run({ v, config, db, users }) {
       const store = users();
       const user = await userByEmail(store, v.email);
+      if (user.source === 'ldap') throw managedByDirectory(user.email);
       const log = createLogger('warn');
       const redis = openRedis(config);
       const mailer = createMailer(mailOptions(config), { log });

@@ -49,7 +49,14 @@ export function addPasswordReset(router: Router, deps: PasswordResetDeps): void 
     views.render(
       ctx,
       'forgot',
-      { title: 'Reset your password', uid, csrf: csrf.token(uid), email, error },
+      {
+        title: 'Reset your password',
+        uid,
+        csrf: csrf.token(uid),
+        email,
+        error,
+        directoryMessage: config.ldap?.passwordMessage,
+      },
       error ? 400 : 200,
     );
   }
@@ -57,7 +64,8 @@ export function addPasswordReset(router: Router, deps: PasswordResetDeps): void 
   /** Sends the link if the account can have one; the answer never says whether it exists. */
   async function sendResetLink(email: string, uid: string) {
     const user = await users.findByEmail(email);
-    if (!user || user.disabled) return;
+    // A directory user's password lives in the directory: the forgot page says so to all.
+    if (!user || user.disabled || user.source === 'ldap') return;
     const since = await tokens.secondsSinceLast(user.id, 'reset_password');
     if (since !== undefined && since < config.emailLinks.resendSeconds) return;
     const result = await emailResetLink(deps, user, uid);
@@ -133,7 +141,7 @@ export function addPasswordReset(router: Router, deps: PasswordResetDeps): void 
     const found = await tokens.peek(token, 'reset_password');
     if (!found.ok) return linkError(views, ctx, found.reason);
     const user = await users.findById(found.userId);
-    if (!user || user.disabled) return linkError(views, ctx, 'invalid');
+    if (!user || user.disabled || user.source === 'ldap') return linkError(views, ctx, 'invalid');
 
     const password = form.password ?? '';
     const problems = await newPasswordProblems(

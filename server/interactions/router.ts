@@ -2,16 +2,18 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { ConsentStore } from '../accounts/consents.ts';
+import type { CheckPassword } from '../accounts/password-check.ts';
 import type { User } from '../accounts/users.ts';
 import { HttpError } from '../http/form.ts';
 import { consentPage, grantConsent } from './consent.ts';
 import { addMfaStep } from './mfa.ts';
+import { addPasskeyLogin } from './passkey-login.ts';
 import { addPasswordReset, type PasswordResetDeps } from './password-reset.ts';
 import { addRegistration } from './registration.ts';
-import { requestFacts } from '../audit/audit.ts';
+import { requestFacts, signInEvent } from '../audit/audit.ts';
 import { maskEmails } from '../log.ts';
 import type { Mfa } from '../mfa/mfa.ts';
-import { isLocked } from '../protection/lockout.ts';
+import type { Passkeys } from '../mfa/passkeys.ts';
 import type { SignInGuard } from '../protection/sign-in-guard.ts';
 import { refuse, waitMessage } from '../protection/too-many.ts';
 import { interactionSteps, type Interaction } from './steps.ts';
@@ -21,9 +23,14 @@ export type InteractionDeps = Omit<PasswordResetDeps, 'steps'> & {
   consents: ConsentStore;
   guard: SignInGuard;
   mfa: Mfa;
-  /** Called after each password sign-in, with the user agent and IP (new-device notice). */
+  passkeys: Passkeys;
+  checkPassword: CheckPassword;
+  /** Called after each password or passkey sign-in, with the user agent and IP (new-device notice). */
   noticeSignIn: (user: User, userAgent: string, ip: string) => void;
 };
+
+const DIRECTORY_DOWN =
+  "Your organisation's directory cannot be reached right now, so directory accounts cannot sign in. Try again in a few minutes.";
 
 /** The hosted pages oidc-provider sends the browser to: login, consent, and cancelling. */
 export function interactionRouter(deps: InteractionDeps): Router {
@@ -33,12 +40,13 @@ export function interactionRouter(deps: InteractionDeps): Router {
   const steps = interactionSteps(provider, csrf);
   const registration = addRegistration(router, { ...deps, steps });
   const mfaStep = addMfaStep(router, { ...deps, steps });
+  const passkeyLogin = deps.mfa.enabled && deps.config.mfa.passkeyLogin;
 
   function loginPage(
     ctx: Context,
     interaction: Interaction,
     client: string,
-    extra: { email?: string; error?: string; status?: number } = {},
+    extra: { email?: string; error?: string; passkeyError?: string; status?: number } = {},
   ) {
     views.render(
       ctx,
@@ -50,9 +58,14 @@ export function interactionRouter(deps: InteractionDeps): Router {
         client,
         email: extra.email ?? interaction.params.login_hint ?? '',
         error: extra.error,
+        passkeyError: extra.passkeyError,
         canRegister: deps.config.registration.enabled,
+        // Directory users may sign in with their directory username.
+        usernames: !!deps.config.ldap,
+        passkeyLogin,
+        passkeyScripts: passkeyLogin,
       },
-      extra.status ?? (extra.error ? 400 : 200),
+      extra.status ?? (extra.error || extra.passkeyError ? 400 : 200),
     );
   }
 
@@ -76,14 +89,12 @@ export function interactionRouter(deps: InteractionDeps): Router {
     const facts = requestFacts(ctx);
     const failure = (reason: string, user?: User) =>
       audit(
-        {
-          type: 'sign_in',
-          outcome: 'failure',
-          actor: { type: 'user', id: user?.id },
-          subject: user?.id,
-          // An unknown "email" may be a password typed in the wrong field: stored masked.
-          detail: { reason, client: clientId, ...(!user && { email: maskEmails(email) }) },
-        },
+        // An unknown "email" may be a password typed in the wrong field: stored masked.
+        signInEvent('failure', user?.id, {
+          reason,
+          client: clientId,
+          ...(!user && { email: maskEmails(email) }),
+        }),
         facts,
       );
     const client = () => steps.clientName(interaction.params.client_id);
@@ -98,46 +109,25 @@ export function interactionRouter(deps: InteractionDeps): Router {
         status: 429,
       });
     }
-    const verified =
-      email && form.password ? await users.authenticate(email, form.password) : undefined;
-    // A locked account answers like a wrong password, after the same argon2 work.
-    const user = verified && !isLocked(verified) ? verified : undefined;
-    if (!user) {
-      const known = verified ?? (email ? await users.findByEmail(email) : undefined);
-      const reason = !known
-        ? 'unknown_email'
-        : known.disabled
-          ? 'disabled'
-          : isLocked(known)
-            ? 'locked'
-            : 'wrong_password';
-      await failure(reason, known);
-      await guard.failed(ctx.ip, email, known, facts);
+    // A locked account answers like a wrong password, after the same work.
+    const checked = await deps.checkPassword(email, form.password ?? '');
+    if (!checked.ok) {
+      await failure(checked.reason, checked.user);
+      const outage = checked.reason === 'directory_unavailable';
+      // An outage is not the user's failure: it counts toward no limit.
+      if (!outage) await guard.failed(ctx.ip, email, checked.user, facts);
       // One message for unknown email, wrong password, locked and disabled (no enumeration).
       return loginPage(ctx, interaction, await client(), {
         email,
-        error: 'The email or password is incorrect.',
+        error: outage ? DIRECTORY_DOWN : 'The email or password is incorrect.',
+        ...(outage && { status: 503 }),
       });
     }
+    const { user } = checked;
     await guard.succeeded(email, user);
-    const signIn = {
-      type: 'sign_in',
-      actor: { type: 'user', id: user.id },
-      subject: user.id,
-    } as const;
     if (await registration.stopUnverified(ctx, interaction, user))
-      return audit(
-        {
-          ...signIn,
-          outcome: 'failure',
-          detail: { reason: 'email_not_verified', client: clientId },
-        },
-        facts,
-      );
-    await audit(
-      { ...signIn, outcome: 'success', detail: { method: 'password', client: clientId } },
-      facts,
-    );
+      return failure('email_not_verified', user);
+    await audit(signInEvent('success', user.id, { method: 'password', client: clientId }), facts);
     deps.noticeSignIn(user, ctx.get('user-agent'), ctx.ip);
     await steps.signedIn(ctx, user.id);
   });
@@ -171,6 +161,16 @@ export function interactionRouter(deps: InteractionDeps): Router {
     });
   });
 
+  if (passkeyLogin)
+    addPasskeyLogin(router, {
+      ...deps,
+      steps,
+      stopUnverified: registration.stopUnverified,
+      async loginPage(ctx, interaction, error, status) {
+        const client = await steps.clientName(interaction.params.client_id);
+        loginPage(ctx, interaction, client, { passkeyError: error, ...(status && { status }) });
+      },
+    });
   addPasswordReset(router, { ...deps, steps });
   return router;
 }

@@ -4,8 +4,8 @@ import type { Lockout } from './lockout.ts';
 import { accountKey, type LimitKey, type RateLimits, type Verdict } from './rate-limits.ts';
 
 /**
- * What guards every way of proving who one is (password now; MFA codes and directory binds
- * count the same way): the per-IP and per-account limits on failures, and the account lockout.
+ * What guards every way of proving who one is (password now; MFA codes, passkeys and directory
+ * binds count the same way): the per-IP and per-account limits on failures, and the account lockout.
  */
 export function createSignInGuard(limits: RateLimits, lockout: Lockout) {
   const keys = (ip: string, email: string): LimitKey[] => [
@@ -20,6 +20,14 @@ export function createSignInGuard(limits: RateLimits, lockout: Lockout) {
     async failed(ip: string, email: string, user: User | undefined, facts: RequestFacts) {
       await limits.consume(...keys(ip, email));
       if (user && !user.disabled) await lockout.failed(user, facts);
+    },
+
+    /** Before a passkey sign-in, where no email is typed: this IP's failures alone. */
+    beforeFromIp: (ip: string): Promise<Verdict> => limits.check(['login_ip', ip]),
+
+    /** A failed passkey sign-in counts for the IP only: nobody's account is known to blame. */
+    async failedFromIp(ip: string) {
+      await limits.consume(['login_ip', ip]);
     },
 
     /** A successful sign-in clears the account's failures (the IP's count stays). */

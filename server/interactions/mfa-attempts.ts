@@ -1,0 +1,100 @@
+import type { Context } from 'koa';
+import type { User } from '../accounts/users.ts';
+import { requestFacts, signInEvent } from '../audit/audit.ts';
+import { HttpError } from '../http/form.ts';
+import { ACR, withSecondFactor } from '../mfa/mfa.ts';
+import { refuse, waitMessage } from '../protection/too-many.ts';
+import type { MfaStepDeps } from './mfa.ts';
+import type { Interaction } from './steps.ts';
+
+export type MfaMethod = 'totp' | 'recovery' | 'passkey';
+type Factor = Parameters<typeof withSecondFactor>[1];
+
+/**
+ * What every way through the `mfa` prompt shares: the pending step and its user, the page of a
+ * method, the rate limits before a check, and what a failure and a success record.
+ */
+export function mfaAttempts(deps: MfaStepDeps) {
+  const { mfa, users, guard, audit, views, csrf, steps } = deps;
+
+  async function methodPage(
+    ctx: Context,
+    interaction: Interaction,
+    user: User,
+    method: MfaMethod,
+    error?: string,
+    status = 400,
+  ) {
+    const state = await mfa.state(user.id);
+    views.render(
+      ctx,
+      'mfa',
+      {
+        title: 'Two-step verification',
+        uid: interaction.uid,
+        csrf: csrf.token(interaction.uid),
+        method,
+        hasTotp: state.totp,
+        hasPasskeys: state.passkeys > 0,
+        passkeyScripts: method === 'passkey',
+        error,
+      },
+      error ? status : 200,
+    );
+  }
+
+  return {
+    methodPage,
+
+    async pending(ctx: Context): Promise<{ interaction: Interaction; user: User }> {
+      const interaction = await steps.require(ctx);
+      if (interaction.prompt.name !== 'mfa')
+        throw new HttpError(400, 'This step is already complete.');
+      const user = await users.findById(String(interaction.session?.accountId));
+      if (!user || user.disabled) throw new HttpError(400, 'This sign-in cannot continue.');
+      return { interaction, user };
+    },
+
+    /** Before checking a second factor: false (and the page says why) when rate limited. */
+    async allowed(ctx: Context, interaction: Interaction, user: User, method: MfaMethod) {
+      const limited = await guard.before(ctx.ip, user.email);
+      if (limited.ok) return true;
+      refuse(ctx, limited.retryAfterSeconds);
+      await methodPage(ctx, interaction, user, method, waitMessage(limited.retryAfterSeconds), 429);
+      return false;
+    },
+
+    // Wrong second factors count like wrong passwords: same limits, same lockout.
+    async failed(ctx: Context, user: User, reason: string, counted = true) {
+      await audit(signInEvent('failure', user.id, { reason }), requestFacts(ctx));
+      if (counted) await guard.failed(ctx.ip, user.email, user, requestFacts(ctx));
+    },
+
+    /** The second factor checked out: recorded, the account's failures cleared, step done. */
+    async succeeded(
+      ctx: Context,
+      interaction: Interaction,
+      user: User,
+      method: MfaMethod,
+      factor: Factor,
+    ) {
+      await audit(signInEvent('success', user.id, { method }), requestFacts(ctx));
+      await guard.succeeded(user.email, user);
+      await this.finish(ctx, interaction, user, factor);
+    },
+
+    /** Completes the sign-in with the second factor: amr gains it, acr says MFA. */
+    finish(ctx: Context, interaction: Interaction, user: User, factor: Factor) {
+      return steps.finish(ctx, {
+        login: {
+          accountId: user.id,
+          amr: withSecondFactor(interaction.session?.amr as string[] | undefined, factor),
+          acr: ACR.mfa,
+          remember: true,
+        },
+      });
+    },
+  };
+}
+
+export type MfaAttempts = ReturnType<typeof mfaAttempts>;

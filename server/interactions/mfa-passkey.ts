@@ -1,0 +1,47 @@
+import type Router from '@koa/router';
+import { HttpError } from '../http/form.ts';
+import type { Passkeys } from '../mfa/passkeys.ts';
+import type { MfaAttempts } from './mfa-attempts.ts';
+import type { InteractionSteps } from './steps.ts';
+
+export const PASSKEY_REFUSED = {
+  expired: 'The passkey request expired. Try again.',
+  unknown_passkey: 'That passkey is not one of yours here. Try another, or another way.',
+  wrong_passkey: 'That passkey could not be checked. Try again, or another way.',
+} as const;
+
+/**
+ * A passkey as the second factor: the page's script fetches the options (JSON; the interaction's
+ * CSRF token in the body), runs the browser's ceremony and posts the answer as a form.
+ */
+export function addMfaPasskey(
+  router: Router,
+  {
+    passkeys,
+    steps,
+    attempts,
+  }: { passkeys: Passkeys; steps: InteractionSteps; attempts: MfaAttempts },
+) {
+  router.post('/mfa/passkey/options', async (ctx) => {
+    const { interaction, user } = await attempts.pending(ctx);
+    await steps.readForm(ctx, interaction);
+    const options = await passkeys.authenticationOptions(interaction.uid, user.id);
+    if (!options) throw new HttpError(400, 'This account has no passkey. Try another way.');
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = options;
+  });
+
+  router.post('/mfa/passkey', async (ctx) => {
+    const { interaction, user } = await attempts.pending(ctx);
+    const form = await steps.readForm(ctx, interaction);
+    if (!(await attempts.allowed(ctx, interaction, user, 'passkey'))) return;
+    const checked = await passkeys.authenticate(interaction.uid, form.credential, user.id);
+    if (!checked.ok) {
+      // A late answer proves nothing either way: recorded, not counted against the account.
+      await attempts.failed(ctx, user, checked.reason, checked.reason !== 'expired');
+      const message = PASSKEY_REFUSED[checked.reason];
+      return attempts.methodPage(ctx, interaction, user, 'passkey', message);
+    }
+    await attempts.succeeded(ctx, interaction, user, 'passkey', checked.factor);
+  });
+}

@@ -1,0 +1,86 @@
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import type { User, UserStore } from '../accounts/users.ts';
+import { requestFacts, signInEvent, type Audit } from '../audit/audit.ts';
+import { HttpError } from '../http/form.ts';
+import { ACR } from '../mfa/mfa.ts';
+import type { Passkeys } from '../mfa/passkeys.ts';
+import { isLocked } from '../protection/lockout.ts';
+import type { SignInGuard } from '../protection/sign-in-guard.ts';
+import { refuse, waitMessage } from '../protection/too-many.ts';
+import type { Interaction, InteractionSteps } from './steps.ts';
+
+export type PasskeyLoginDeps = {
+  passkeys: Passkeys;
+  users: UserStore;
+  guard: SignInGuard;
+  audit: Audit;
+  steps: InteractionSteps;
+  /** The login page again, with an error (the password form stays the other way in). */
+  loginPage(ctx: Context, interaction: Interaction, error: string, status?: number): Promise<void>;
+  /** An account that has not verified its email is stopped here, as after a password. */
+  stopUnverified(ctx: Context, interaction: Interaction, user: User): Promise<boolean>;
+  noticeSignIn: (user: User, userAgent: string, ip: string) => void;
+};
+
+const REFUSED = 'That passkey could not sign you in. Try again, or use your email and password.';
+
+/**
+ * Passwordless sign-in (PASSKEY_LOGIN): any discoverable passkey of this site, with user
+ * verification, finishes the login step alone. It is possession plus the device's PIN or
+ * biometric, so the session counts as two-factor (amr hwk|swk + mfa, acr mfa).
+ */
+export function addPasskeyLogin(router: Router, deps: PasskeyLoginDeps) {
+  const { passkeys, users, guard, audit, steps } = deps;
+
+  async function loginStep(ctx: Context) {
+    const interaction = await steps.require(ctx);
+    const form = await steps.readForm(ctx, interaction);
+    if (interaction.prompt.name !== 'login')
+      throw new HttpError(400, 'This step is already complete.');
+    return { interaction, form };
+  }
+
+  router.post('/passkey/options', async (ctx) => {
+    const { interaction } = await loginStep(ctx);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = await passkeys.authenticationOptions(interaction.uid);
+  });
+
+  router.post('/passkey', async (ctx) => {
+    const { interaction, form } = await loginStep(ctx);
+    const client = String(interaction.params.client_id);
+    const facts = requestFacts(ctx);
+    const failure = (reason: string, user?: User) =>
+      audit(signInEvent('failure', user?.id, { reason, method: 'passkey', client }), facts);
+
+    const limited = await guard.beforeFromIp(ctx.ip);
+    if (!limited.ok) {
+      await failure('rate_limited');
+      refuse(ctx, limited.retryAfterSeconds);
+      return deps.loginPage(ctx, interaction, waitMessage(limited.retryAfterSeconds), 429);
+    }
+    const checked = await passkeys.authenticate(interaction.uid, form.credential);
+    const user = checked.ok ? await users.findById(checked.userId) : undefined;
+    if (!checked.ok || !user || user.disabled || isLocked(user)) {
+      const reason = !checked.ok
+        ? checked.reason
+        : !user
+          ? 'unknown_passkey'
+          : user.disabled
+            ? 'disabled'
+            : 'locked';
+      await failure(reason, user);
+      if (reason !== 'expired') await guard.failedFromIp(ctx.ip);
+      return deps.loginPage(ctx, interaction, REFUSED);
+    }
+    await guard.succeeded(user.email, user);
+    if (await deps.stopUnverified(ctx, interaction, user))
+      return failure('email_not_verified', user);
+    await audit(signInEvent('success', user.id, { method: 'passkey', client }), facts);
+    deps.noticeSignIn(user, ctx.get('user-agent'), ctx.ip);
+    await steps.finish(ctx, {
+      login: { accountId: user.id, amr: [checked.factor, 'mfa'], acr: ACR.mfa, remember: true },
+    });
+  });
+}

@@ -1,0 +1,116 @@
+import type { LdapConfig } from '../../config/ldap.ts';
+import type { AccountSignOut } from '../accounts/sign-out.ts';
+import type { Audit } from '../audit/audit.ts';
+import type { Db } from '../db.ts';
+import type { Logger } from '../log.ts';
+import { createDirectorySignIn, findAndBind, type SignInResult } from './authenticate.ts';
+import { closeConnection, openConnection, type Connection } from './connection.ts';
+import type { DirectoryUser } from './entries.ts';
+import { rolesOf } from './groups.ts';
+import { createConnectionPool } from './pool.ts';
+import { directorySettings, type DirectorySettings } from './presets.ts';
+import { createDirectorySync, type SyncOptions, type SyncSummary } from './sync.ts';
+
+export type DirectoryDeps = {
+  /** config.ldap: present when LDAP_URL is set. */
+  config: LdapConfig;
+  db: Db;
+  log: Logger;
+  audit: Audit;
+  /** Signs out accounts the directory disables or removes. */
+  signOut: AccountSignOut;
+};
+
+export type Directory = {
+  settings: DirectorySettings;
+  /** Sign-in with a directory username or email; creates or updates the local user. */
+  authenticate(login: string, password: string): Promise<SignInResult>;
+  /** Readiness: the directory answers (bound as the service account when there is one). */
+  check(): Promise<void>;
+  /** Undefined when another process is syncing. */
+  sync(options?: SyncOptions): Promise<SyncSummary | undefined>;
+  /** Binds as the login and maps it, changing nothing here (`latchkey ldap test`). */
+  inspect(
+    login: string,
+    password: string,
+  ): Promise<{ user: DirectoryUser; groups: string[]; roles: string[] } | undefined>;
+  close(): void;
+};
+
+/** The root DSE (RFC 4512 §5.1): every server answers it, to anyone. */
+async function readRootDse(client: Connection): Promise<void> {
+  await client.search('', {
+    scope: 'base',
+    filter: '(objectClass=*)',
+    attributes: ['supportedLDAPVersion'],
+  });
+}
+
+/** The LDAP / Active Directory connection of one process. Throws on a malformed filter or group DN. */
+export function createDirectory(deps: DirectoryDeps): Directory {
+  const { config } = deps;
+  const settings = directorySettings(config);
+  const bind = config.bind;
+  const pool = bind
+    ? createConnectionPool({ open: () => openConnection(config, bind), size: config.poolSize })
+    : undefined;
+  const shared = { ...deps, settings, pool };
+  const sync = pool ? createDirectorySync({ ...shared, pool }) : undefined;
+
+  return {
+    settings,
+    authenticate: createDirectorySignIn(shared),
+    async check() {
+      if (pool) return pool.use(readRootDse);
+      const client = await openConnection(config);
+      try {
+        await readRootDse(client);
+      } finally {
+        closeConnection(client);
+      }
+    },
+    async sync(options) {
+      if (!sync) throw new Error('directory sync needs a service account (LDAP_BIND_DN)');
+      return sync(options);
+    },
+    async inspect(login, password) {
+      const found = await findAndBind(shared, login.trim(), password);
+      if (!found) return undefined;
+      return {
+        user: found.user,
+        groups: [...found.groups].sort(),
+        roles: rolesOf(found.groups, settings.groupRoles),
+      };
+    },
+    close: () => pool?.close(),
+  };
+}
+
+/**
+ * Runs a sync every LDAP_SYNC_INTERVAL_SECONDS (incremental, full when the last full one is
+ * older than LDAP_FULL_SYNC_INTERVAL_SECONDS). Of several processes one runs it at a time.
+ */
+export function startDirectorySync({
+  directory,
+  config,
+  log,
+}: {
+  directory: Pick<Directory, 'sync'>;
+  config: Pick<LdapConfig, 'syncIntervalSeconds' | 'bind'>;
+  log: Logger;
+}): { stop(): Promise<void> } {
+  if (config.syncIntervalSeconds <= 0 || !config.bind) return { stop: async () => undefined };
+  let running: Promise<unknown> | undefined;
+  const timer = setInterval(() => {
+    running ??= directory
+      .sync()
+      .catch((err: Error) => log.error({ error: err.message }, 'directory sync failed'))
+      .finally(() => (running = undefined));
+  }, config.syncIntervalSeconds * 1000).unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}

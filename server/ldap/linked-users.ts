@@ -1,0 +1,194 @@
+import { randomUUID } from 'node:crypto';
+import type { Knex } from 'knex';
+import type { AccountSignOut } from '../accounts/sign-out.ts';
+import type { User } from '../accounts/users.ts';
+import type { Audit, AuditEvent } from '../audit/audit.ts';
+import { sameDn } from './dn.ts';
+import type { DirectoryUser } from './entries.ts';
+
+// Local users that mirror directory entries: found by the entry's stable id, so a renamed or
+// moved entry, or a changed email, stays the same account (same `sub`, grants, consents).
+// They have no local password: the directory checks it at every sign-in.
+
+export type DirectoryState = 'active' | 'disabled' | 'missing';
+
+export type LinkedUser = User & {
+  source: 'local' | 'ldap';
+  directory_id: string | null;
+  directory_dn: string | null;
+  /**
+   * `disabled` or `missing` when the directory's doing disabled the account here; `active`
+   * otherwise (`disabled` on an active one is an admin's doing).
+   */
+  directory_state: DirectoryState | null;
+  directory_synced_at: Date | null;
+};
+
+type Patch = Partial<Record<keyof LinkedUser, unknown>>;
+
+/** What bringing a local user in line with its entry takes. */
+export type LinkPlan =
+  | { action: 'create'; row: Patch }
+  | { action: 'update' | 'disable' | 'enable'; user: LinkedUser; patch: Patch }
+  | { action: 'unchanged'; user: LinkedUser }
+  /** Disabled in the directory and never signed in here: nothing to create. */
+  | { action: 'skip' };
+
+/** Another local account holds this email, or a concurrent sign-in created the link first. */
+export class DirectoryConflictError extends Error {
+  readonly field: 'email' | 'directory_id';
+  constructor(field: 'email' | 'directory_id') {
+    super(
+      field === 'email'
+        ? 'another local account has this email address'
+        : 'the entry was linked concurrently',
+    );
+    this.field = field;
+  }
+}
+
+export const findLinked = (db: Knex, directoryId: string) =>
+  db<LinkedUser>('users').where({ directory_id: directoryId }).first();
+
+const sameRoles = (a: string[], b: string[]) =>
+  JSON.stringify([...a].sort()) === JSON.stringify([...b].sort());
+
+/** Compares without touching the database; `apply` carries it out. */
+export function planLink(
+  local: LinkedUser | undefined,
+  entry: DirectoryUser,
+  roles: string[],
+  emailVerified: boolean,
+): LinkPlan {
+  const claims = {
+    email: entry.email,
+    email_verified: emailVerified,
+    name: entry.name ?? null,
+    given_name: entry.givenName ?? null,
+    family_name: entry.familyName ?? null,
+  };
+  if (!local) {
+    if (entry.disabled) return { action: 'skip' };
+    return {
+      action: 'create',
+      row: {
+        ...claims,
+        id: randomUUID(),
+        password_hash: null,
+        roles: JSON.stringify(roles),
+        source: 'ldap',
+        directory_id: entry.id,
+        directory_dn: entry.dn,
+        directory_state: 'active',
+      },
+    };
+  }
+  const patch: Patch = {};
+  for (const [key, value] of Object.entries(claims))
+    if (local[key as keyof typeof claims] !== value) patch[key as keyof LinkedUser] = value;
+  if (!sameRoles(local.roles, roles)) patch.roles = JSON.stringify(roles);
+  if (!local.directory_dn || !sameDn(local.directory_dn, entry.dn)) patch.directory_dn = entry.dn;
+
+  // An account an admin disabled here stays as it is (its state stays `active`): only what the
+  // directory disabled, the directory enables again.
+  if (entry.disabled && !local.disabled)
+    return {
+      action: 'disable',
+      user: local,
+      patch: { ...patch, disabled: true, directory_state: 'disabled' },
+    };
+  if (!entry.disabled && local.directory_state !== 'active')
+    return {
+      action: 'enable',
+      user: local,
+      patch: { ...patch, disabled: false, directory_state: 'active' },
+    };
+  return Object.keys(patch).length
+    ? { action: 'update', user: local, patch }
+    : { action: 'unchanged', user: local };
+}
+
+function conflict(err: unknown): never {
+  const e = err as { code?: string; constraint?: string; message?: string };
+  if (e.code === '23505')
+    throw new DirectoryConflictError(
+      `${e.constraint ?? e.message}`.includes('directory_id') ? 'directory_id' : 'email',
+    );
+  throw err;
+}
+
+/** Carries out a plan; the user as it now is (undefined for `skip`). */
+export async function applyLink(db: Knex, plan: LinkPlan): Promise<LinkedUser | undefined> {
+  try {
+    switch (plan.action) {
+      case 'skip':
+        return undefined;
+      case 'unchanged':
+        return plan.user;
+      case 'create': {
+        const [user] = await db('users')
+          .insert({ ...plan.row, directory_synced_at: db.fn.now() })
+          .returning('*');
+        return user as LinkedUser;
+      }
+      default: {
+        const [user] = await db('users')
+          .where({ id: plan.user.id })
+          .update({ ...plan.patch, directory_synced_at: db.fn.now(), updated_at: db.fn.now() })
+          .returning('*');
+        return user as LinkedUser;
+      }
+    }
+  } catch (err) {
+    return conflict(err);
+  }
+}
+
+/** Enabled directory users whose entries were not in `seen` (a full listing). */
+export async function unseenLinked(db: Knex, seen: Set<string>): Promise<LinkedUser[]> {
+  const linked: LinkedUser[] = await db<LinkedUser>('users').where({
+    source: 'ldap',
+    disabled: false,
+  });
+  return linked.filter((u) => !seen.has(u.directory_id!));
+}
+
+/** The entry is gone (deleted, or moved out of the user base or filter). */
+export async function markMissing(db: Knex, user: LinkedUser): Promise<void> {
+  await db('users').where({ id: user.id }).update({
+    disabled: true,
+    directory_state: 'missing',
+    directory_synced_at: db.fn.now(),
+    updated_at: db.fn.now(),
+  });
+}
+
+/** An audit event the directory caused: no person acted. */
+export function directoryEvent(type: string, userId: string, detail: Record<string, unknown>) {
+  return {
+    type,
+    outcome: 'success',
+    actor: { type: 'system' },
+    subject: userId,
+    detail,
+  } satisfies AuditEvent;
+}
+
+/** Ends the sessions and revokes the grants of an account the directory disabled or removed. */
+export async function signOutDisabled(
+  userId: string,
+  { signOut, audit }: { signOut: AccountSignOut; audit: Audit },
+): Promise<void> {
+  await signOut.endSessions(userId);
+  await signOut.revokeGrants(userId);
+  await audit(directoryEvent('user_disabled', userId, { reason: 'directory' }));
+}
+
+/** How many directory users are not disabled here: a guard against listing nobody by mistake. */
+export async function countActiveLinked(db: Knex): Promise<number> {
+  const row = await db('users')
+    .where({ source: 'ldap', disabled: false })
+    .count({ n: '*' })
+    .first();
+  return Number(row?.n ?? 0);
+}
