@@ -26,6 +26,8 @@ const day = new Intl.DateTimeFormat('en-GB', { dateStyle: 'medium', timeZone: 'U
  */
 export function addMfaSettings(router: Router, deps: Deps): void {
   const { mfa, passkeys, views, csrf, signedIn, audit, config } = deps;
+  // MFA_POLICY=off: no settings pages at all (404), as no sign-in asks for a factor.
+  if (!mfa.enabled) return;
   const formCsrf = (sessionId: string) => `mfa:${sessionId}`;
 
   async function overview(ctx: Context, user: User, sessionId: string, error?: string) {
@@ -68,7 +70,6 @@ export function addMfaSettings(router: Router, deps: Deps): void {
   /** The signed-in user and the posted form, once its token checks out. */
   async function posted(ctx: Context) {
     const { user, sessionId } = await signedIn(ctx);
-    if (!mfa.enabled) throw new HttpError(404, 'Two-step verification is turned off here.');
     const form = await readForm(ctx);
     if (!csrf.verify(formCsrf(sessionId), form.csrf))
       throw new HttpError(403, 'The form expired. Reload the page and try again.');

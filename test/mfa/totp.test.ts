@@ -243,3 +243,35 @@ describe('step-up with acr_values in a password-only session', () => {
     expect(await db('audit_events').where({ type: 'mfa_enrolled' })).toHaveLength(1);
   });
 });
+
+describe('MFA_POLICY=off', () => {
+  let server: TestServer;
+  let rp: oidc.Configuration;
+  let db: Knex;
+
+  beforeAll(async () => {
+    ({ server, rp, db } = await setup({ MFA_POLICY: 'off' }));
+  });
+  afterAll(async () => {
+    await db?.destroy();
+    await server?.cleanup();
+  });
+
+  it('has no settings pages, and asks for no second factor even of a user who has one', async () => {
+    const flow = new Flow(server, rp);
+    await flow.start();
+    await flow.login();
+    await flow.get('/account/mfa');
+    expect(flow.status).toBe(404);
+    const user = (await server.users.findByEmail(USER.email))!;
+    await db('totp_factors').insert({
+      user_id: user.id,
+      secret_sealed: 'v1.unused.unused.unused',
+      confirmed_at: new Date(),
+    });
+    const again = new Flow(server, rp);
+    await again.start();
+    await again.login();
+    expect((await again.tokens()).claims()!.acr).toBe('urn:latchkey:acr:pwd');
+  });
+});
