@@ -28,7 +28,7 @@ import { mailOptions } from './mail/options.ts';
 import { createLockout } from './protection/lockout.ts';
 import { createRateLimits } from './protection/rate-limits.ts';
 import { createSignInGuard } from './protection/sign-in-guard.ts';
-import { tokenEndpointLimit } from './protection/token-limit.ts';
+import { countTokenRequests, tokenEndpointLimit } from './protection/token-limit.ts';
 import { unlockRouter } from './protection/unlock-router.ts';
 import { createProvider } from './provider.ts';
 import { createDirectory } from './ldap/directory.ts';
@@ -86,6 +86,7 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
         { config, adapter, users, consents, views, log, audit, mfa },
         view.jwks,
       );
+      countTokenRequests(provider);
       providerCallback = provider.callback();
     },
   });

@@ -103,6 +103,7 @@ export function addMfaSettings(router: Router, deps: Deps): void {
 
   router.post('/mfa/totp', async (ctx) => {
     const { user, sessionId, form, passwordOk } = await confirmed(ctx);
+    if (await mfa.totp.enrolled(user.id)) return ctx.redirect('/account/mfa');
     if (!passwordOk) return enrolPage(ctx, user, sessionId, WRONG_PASSWORD);
     if (!(await mfa.totp.confirm(user.id, form.code ?? '')))
       return enrolPage(ctx, user, sessionId, WRONG_CODE);

@@ -5,7 +5,12 @@ import { HttpError } from '../http/form.ts';
 import { ACR, withSecondFactor } from '../mfa/mfa.ts';
 import { refuse, waitMessage } from '../protection/too-many.ts';
 import type { MfaStepDeps } from './mfa.ts';
+import { isLocked } from '../protection/lockout.ts';
 import type { Interaction } from './steps.ts';
+
+// Shown only after the right password, so it tells an attacker nothing a guess did not.
+const LOCKED =
+  'Too many failed attempts: this account is locked for a while. The email we sent has a link to unlock it.';
 
 export type MfaMethod = 'totp' | 'recovery' | 'passkey';
 type Factor = Parameters<typeof withSecondFactor>[1];
@@ -57,6 +62,12 @@ export function mfaAttempts(deps: MfaStepDeps) {
 
     /** Before checking a second factor: false (and the page says why) when rate limited. */
     async allowed(ctx: Context, interaction: Interaction, user: User, method: MfaMethod) {
+      // A locked account takes no guesses at its second factor either.
+      if (isLocked(user)) {
+        await this.failed(ctx, user, 'locked', false);
+        await methodPage(ctx, interaction, user, method, LOCKED);
+        return false;
+      }
       const limited = await guard.before(ctx.ip, user.email);
       if (limited.ok) return true;
       refuse(ctx, limited.retryAfterSeconds);

@@ -76,6 +76,10 @@ export function addMfaStep(router: Router, deps: MfaStepDeps) {
   router.post('/mfa/enrol', async (ctx) => {
     const { interaction, user } = await attempts.pending(ctx);
     const form = await steps.readForm(ctx, interaction);
+    // Enrolling here is for a user with no factor yet; one who has a factor must use it.
+    const state = await mfa.state(user.id);
+    if (state.totp || state.passkeys)
+      throw new HttpError(400, 'Two-step verification is already set up for this account.');
     if (!(await mfa.totp.confirm(user.id, form.code ?? '')))
       return enrolPage(ctx, interaction, user, WRONG.totp);
     await audit(userEvent('mfa_enrolled', user.id, { factor: 'totp' }), requestFacts(ctx));

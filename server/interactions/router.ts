@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { ConsentStore } from '../accounts/consents.ts';
+import { isEmailAddress } from '../accounts/email-address.ts';
 import type { CheckPassword } from '../accounts/password-check.ts';
 import type { User } from '../accounts/users.ts';
 import { HttpError } from '../http/form.ts';
@@ -89,11 +90,12 @@ export function interactionRouter(deps: InteractionDeps): Router {
     const facts = requestFacts(ctx);
     const failure = (reason: string, user?: User) =>
       audit(
-        // An unknown "email" may be a password typed in the wrong field: stored masked.
+        // An unknown login is kept only masked, and only when shaped like an address: it may be
+        // a password typed in the wrong field.
         signInEvent('failure', user?.id, {
           reason,
           client: clientId,
-          ...(!user && { email: maskEmails(email) }),
+          ...(!user && isEmailAddress(email) && { email: maskEmails(email) }),
         }),
         facts,
       );
@@ -124,7 +126,10 @@ export function interactionRouter(deps: InteractionDeps): Router {
       });
     }
     const { user } = checked;
-    await guard.succeeded(email, user);
+    // The failure counts are cleared when the whole sign-in succeeds: after the second factor
+    // when one follows, or a known password would reset them between guesses at the code.
+    if (!(await deps.mfa.needed(user.id, interaction.params.acr_values)))
+      await guard.succeeded(email, user);
     if (await registration.stopUnverified(ctx, interaction, user))
       return failure('email_not_verified', user);
     await audit(signInEvent('success', user.id, { method: 'password', client: clientId }), facts);

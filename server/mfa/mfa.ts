@@ -2,6 +2,7 @@ import type { Context } from 'koa';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../../config/load.ts';
 import type { Db } from '../db.ts';
+import { HttpError } from '../http/form.ts';
 import type { Views } from '../views.ts';
 import { createRecoveryCodes } from './recovery-codes.ts';
 import { createTotpFactors } from './totp.ts';
@@ -58,6 +59,18 @@ export function createMfa(db: Db, config: Config) {
     };
   }
 
+  async function needed(userId: string, acrValues: unknown): Promise<boolean> {
+    if (policy === 'off') return false;
+    if (
+      String(acrValues ?? '')
+        .split(' ')
+        .includes(ACR.mfa)
+    )
+      return true;
+    const s = await state(userId);
+    return s.totp || s.passkeys > 0 || s.required;
+  }
+
   return {
     enabled: policy !== 'off',
     totp,
@@ -69,14 +82,13 @@ export function createMfa(db: Db, config: Config) {
      * (then it is always asked), or policy requires one, or the app asked for it in acr_values.
      */
     async secondFactorNeeded(ctx: KoaContextWithOIDC): Promise<boolean> {
-      if (policy === 'off') return false;
       const accountId = ctx.oidc.session?.accountId;
       if (!accountId || ctx.oidc.acr === ACR.mfa) return false;
-      const asked = String(ctx.oidc.params?.acr_values ?? '').split(' ');
-      if (asked.includes(ACR.mfa)) return true;
-      const s = await state(accountId);
-      return s.totp || s.passkeys > 0 || s.required;
+      return needed(accountId, ctx.oidc.params?.acr_values);
     },
+
+    /** Whether a sign-in of this user, for a request with these acr_values, needs a second factor. */
+    needed,
 
     /** Forgets every factor of a user (the admin's reset, or a lost phone). */
     async reset(userId: string): Promise<void> {
@@ -96,6 +108,8 @@ export async function totpEnrolmentPage(
   user: { id: string; email: string },
   form: { action: string; csrf: string; askPassword: boolean; error?: string | undefined },
 ) {
+  if (await mfa.totp.enrolled(user.id))
+    throw new HttpError(400, 'An authenticator app is already set up for this account.');
   const enrolment = (await mfa.totp.pending(user)) ?? (await mfa.totp.begin(user));
   views.render(
     ctx,

@@ -42,13 +42,19 @@ export function createTotpFactors(db: Db, sealingKey: Buffer, productName: strin
   }
 
   return {
-    /** Starts (or restarts) enrolment: a new seed, not yet in use, with its QR code. */
+    /**
+     * Starts (or restarts) enrolment: a new seed, not yet in use, with its QR code. Never
+     * replaces a confirmed seed: that is removed only on purpose (remove, reset).
+     */
     async begin(user: { id: string; email: string }): Promise<TotpEnrolment> {
       const secret = generateSecret();
-      await db('totp_factors')
+      const stored = await db('totp_factors')
         .insert({ user_id: user.id, secret_sealed: seal(sealingKey, secret), confirmed_at: null })
         .onConflict('user_id')
-        .merge(['secret_sealed', 'confirmed_at', 'last_step', 'created_at']);
+        .merge(['secret_sealed', 'last_step', 'created_at'])
+        .whereNull('totp_factors.confirmed_at')
+        .returning('user_id');
+      if (!stored.length) throw new Error('an authenticator app is already set up');
       return enrolment(user, secret);
     },
 

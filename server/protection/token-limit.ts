@@ -1,33 +1,46 @@
-import { once } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import type { Middleware } from 'koa';
+import type Provider from 'oidc-provider';
 import type { RateLimits } from './rate-limits.ts';
 import { refuse } from './too-many.ts';
 
-/** oidc-provider refuses token request bodies over 56 KiB; nothing larger is worth reading. */
+/** oidc-provider refuses token request bodies over 56 KiB; no more than that is read here. */
 const BODY_LIMIT = 56 * 1024;
 
 /**
- * Reads a form body and puts it back on the stream, so that oidc-provider, which parses the
- * request after us, reads it as if untouched. Only bodies with a Content-Length are read.
+ * Reads a request body (up to BODY_LIMIT, with or without Content-Length) and puts it back on
+ * the stream before its end is signalled, so that oidc-provider, which parses the request after
+ * us, reads it as if untouched. Every listener added here is removed again.
  */
-async function peekBody(req: IncomingMessage): Promise<Buffer | undefined> {
-  const length = Number(req.headers['content-length']);
-  if (!Number.isInteger(length) || length <= 0 || length > BODY_LIMIT) return undefined;
-  const chunks: Buffer[] = [];
-  let received = 0;
-  while (received < length && !req.readableEnded && !req.destroyed) {
-    const chunk = req.read() as Buffer | null;
-    if (chunk) {
-      chunks.push(chunk);
-      received += chunk.length;
-    } else {
-      await Promise.race([once(req, 'readable'), once(req, 'end'), once(req, 'close')]);
+function peekBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const finish = () => {
+      req.off('readable', onReadable);
+      req.off('end', finish);
+      req.off('close', finish);
+      req.off('error', finish);
+      const body = Buffer.concat(chunks);
+      // 'end' waits for an empty buffer: pushed back now, the body is there for the next reader.
+      if (body.length && !req.readableEnded) req.unshift(body);
+      resolve(body);
+    };
+    function onReadable() {
+      let chunk: Buffer | null;
+      while ((chunk = req.read() as Buffer | null) !== null) {
+        chunks.push(chunk);
+        size += chunk.length;
+        if (size > BODY_LIMIT) return finish();
+      }
+      if (req.complete) finish();
     }
-  }
-  const body = Buffer.concat(chunks);
-  if (body.length) req.unshift(body);
-  return body;
+    req.on('readable', onReadable);
+    req.on('end', finish);
+    req.on('close', finish);
+    req.on('error', finish);
+    onReadable();
+  });
 }
 
 /** The client id a token request names: HTTP Basic (client_secret_basic) or the form. */
@@ -46,20 +59,24 @@ async function claimedClientId(req: IncomingMessage): Promise<string | undefined
   if (!/^application\/x-www-form-urlencoded/i.test(req.headers['content-type'] ?? ''))
     return undefined;
   const body = await peekBody(req);
-  return body ? new URLSearchParams(body.toString()).get('client_id') || undefined : undefined;
+  return new URLSearchParams(body.toString()).get('client_id') || undefined;
 }
 
+/** Token requests whose client authenticated, by request: set by oidc-provider's events. */
+const authenticated = new WeakMap<IncomingMessage, string>();
+
 /**
- * The token endpoint's per-client limit, checked before oidc-provider sees the request. It
- * keys on the client id the request names: authentication comes later, inside oidc-provider.
- * The refusal is an OAuth error (RFC 6749 §5.2 shape) with 429 and Retry-After.
+ * The token endpoint's per-client limit, checked before oidc-provider sees the request: a
+ * client over its limit gets an OAuth error (RFC 6749 §5.2 shape) with 429 and Retry-After.
+ * Only requests that authenticated as the client count, once answered, so nobody can spend
+ * another client's budget by naming it.
  */
 export function tokenEndpointLimit(limits: RateLimits, path = '/token'): Middleware {
   return async (ctx, next) => {
     if (ctx.method !== 'POST' || ctx.path !== path) return next();
     const clientId = await claimedClientId(ctx.req);
     if (clientId) {
-      const verdict = await limits.consume(['token_client', clientId]);
+      const verdict = await limits.check(['token_client', clientId]);
       if (!verdict.ok) {
         refuse(ctx, verdict.retryAfterSeconds);
         ctx.set('Cache-Control', 'no-store');
@@ -71,5 +88,20 @@ export function tokenEndpointLimit(limits: RateLimits, path = '/token'): Middlew
       }
     }
     await next();
+    // The response has gone out: counting costs the client no time.
+    const counted = authenticated.get(ctx.req);
+    if (counted) await limits.consume(['token_client', counted]);
   };
+}
+
+/** Marks token requests of an authenticated client: a success, or an error after authentication. */
+export function countTokenRequests(provider: Provider): void {
+  const mark = (req: IncomingMessage, clientId: string | undefined) => {
+    if (clientId) authenticated.set(req, clientId);
+  };
+  provider.on('grant.success', (ctx) => mark(ctx.req, ctx.oidc.client?.clientId));
+  provider.on('grant.error', (ctx, err) => {
+    if ((err as { error?: string }).error !== 'invalid_client')
+      mark(ctx.req, ctx.oidc.client?.clientId);
+  });
 }

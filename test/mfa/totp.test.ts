@@ -275,3 +275,67 @@ describe('MFA_POLICY=off', () => {
     expect((await again.tokens()).claims()!.acr).toBe('urn:latchkey:acr:pwd');
   });
 });
+
+describe('the second factor cannot be skipped, replaced or guessed around the lockout', () => {
+  let server: TestServer;
+  let rp: oidc.Configuration;
+  let db: Knex;
+  let secret = '';
+
+  beforeAll(async () => {
+    ({ server, rp, db } = await setup({ MFA_POLICY: 'required', RATE_LIMIT_LOGIN_ACCOUNT: 'off' }));
+    const flow = new Flow(server, rp);
+    await flow.start();
+    await flow.login();
+    secret = setupKey(flow.html);
+    await flow.submit('/mfa/enrol', { code: await codeAt(secret) });
+    await flow.submit('/mfa/continue');
+    await flow.tokens();
+  });
+  afterAll(async () => {
+    await db?.destroy();
+    await server?.cleanup();
+  });
+
+  it('refuses enrolment in the sign-in of a user who has a factor: no new key, no way to continue', async () => {
+    const flow = new Flow(server, rp);
+    await flow.start();
+    await flow.login();
+    // The code page's own token, posted to the steps that only a user without a factor may take.
+    const csrf = hiddenInput(flow.html, 'csrf');
+    const at = (step: string) => new URL(`${flow.url.pathname}/mfa/${step}`, server.url);
+    const enrol = await flow.browser.post(at('enrol'), { csrf, code: '000000' });
+    expect(enrol.status).toBe(400);
+    expect(await enrol.text()).not.toContain('Setup key');
+    expect((await flow.browser.post(at('continue'), { csrf })).status).toBe(403);
+    expect((await db('totp_factors').first()).confirmed_at).not.toBeNull();
+  });
+
+  it('keeps the app on when the account page is posted with a wrong password', async () => {
+    const flow = new Flow(server, rp);
+    await flow.start();
+    await flow.login();
+    await flow.submit('/mfa/totp', { code: await codeAt(secret, 30) });
+    await flow.tokens();
+    await flow.get('/account/mfa');
+    const csrf = hiddenInput(flow.html, 'csrf');
+    const res = await flow.browser.post(`${server.url}/account/mfa/totp`, { csrf, password: 'x' });
+    expect(res.status).toBe(302);
+    expect((await db('totp_factors').first()).confirmed_at).not.toBeNull();
+  });
+
+  it('counts wrong codes across fresh password sign-ins, and a locked account takes no more', async () => {
+    for (let round = 0; round < 2; round++) {
+      const flow = new Flow(server, rp);
+      await flow.start();
+      await flow.login();
+      for (let i = 0; i < 3; i++) await flow.submit('/mfa/totp', { code: '000000' });
+    }
+    const user = (await server.users.findByEmail(USER.email))!;
+    expect(user.lockouts).toBe(1);
+    const flow = new Flow(server, rp);
+    await flow.start();
+    await flow.login(); // locked: refused like a wrong password
+    expect(flow.html).toContain('The email or password is incorrect.');
+  });
+});

@@ -185,6 +185,59 @@ describe.each(STORAGES)('token endpoint limit per client on %s storage', (storag
     }
     expect((await token(body)).status).toBe(429);
   });
+
+  it('does not count requests that fail to authenticate: naming a client spends nothing of its budget', async () => {
+    const victim = await server.clients.create({
+      name: 'Victim',
+      redirectUris: [],
+      grantTypes: ['client_credentials'],
+    });
+    const as = (secret: string | undefined) => ({
+      authorization: `Basic ${Buffer.from(`${victim.clientId}:${secret}`).toString('base64')}`,
+    });
+    for (let i = 0; i < 5; i++)
+      expect((await token('grant_type=client_credentials', as('wrong secret'))).status).toBe(401);
+    expect((await token('grant_type=client_credentials', as(victim.clientSecret))).status).toBe(
+      200,
+    );
+  });
+
+  it('reads a chunked body sent slowly, hands it on whole, and limits it like any other', async () => {
+    const spa = await server.clients.create({
+      name: 'Chunked SPA',
+      redirectUris: [REDIRECT_URI],
+      public: true,
+    });
+    const parts = [`grant_type=refresh_token&client_id=${spa.clientId}`, '&refresh_token=', 'x'];
+    const chunked = () =>
+      fetch(`${server.url}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        duplex: 'half',
+        body: new ReadableStream({
+          async start(controller) {
+            for (const part of parts) {
+              controller.enqueue(new TextEncoder().encode(part));
+              await new Promise((r) => setTimeout(r, 20));
+            }
+            controller.close();
+          },
+        }),
+      } as RequestInit);
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      for (let i = 0; i < 3; i++) {
+        const res = await chunked();
+        expect(await res.json()).toMatchObject({ error: 'invalid_grant' });
+      }
+      expect((await chunked()).status).toBe(429);
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.map((w) => w.name)).not.toContain('MaxListenersExceededWarning');
+  });
 });
 
 describe('form limits: password reset requests', () => {
