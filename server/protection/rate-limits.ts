@@ -115,6 +115,29 @@ export function createRateLimits({ limits, db, redis, log }: Deps) {
         return res && res.consumedPoints >= limiter.points ? refused(res) : OK;
       }),
 
+    /**
+     * Counts one for a key and says what is left: 0 remaining means the next request is over.
+     * Undefined when the limit is off or its store failed.
+     */
+    async count(
+      name: RateLimitName,
+      key: string,
+    ): Promise<{ remaining: number; retryAfterSeconds: number } | undefined> {
+      const limiter = limiters.get(name);
+      if (!limiter) return undefined;
+      const state = (res: RateLimiterRes) => ({
+        remaining: res.remainingPoints,
+        retryAfterSeconds: Math.max(1, Math.ceil(res.msBeforeNext / 1000)),
+      });
+      try {
+        return state(await limiter.consume(key));
+      } catch (err) {
+        if (err instanceof RateLimiterRes) return state(err);
+        log.warn({ err, limit: name }, 'rate limiter unavailable; request let through');
+        return undefined;
+      }
+    },
+
     /** Forgets a key's count (a successful sign-in clears the account's failures). */
     async reset(name: RateLimitName, key: string): Promise<void> {
       await limiters

@@ -66,31 +66,42 @@ async function claimedClientId(req: IncomingMessage): Promise<string | undefined
 const authenticated = new WeakMap<IncomingMessage, string>();
 
 /**
- * The token endpoint's per-client limit, checked before oidc-provider sees the request: a
- * client over its limit gets an OAuth error (RFC 6749 §5.2 shape) with 429 and Retry-After.
- * Only requests that authenticated as the client count, once answered, so nobody can spend
- * another client's budget by naming it.
+ * The token endpoint's per-client limit. Only requests that authenticated as the client count,
+ * once answered, so nobody can spend another client's budget by naming it. The count is shared
+ * (Redis or PostgreSQL); each process remembers which clients its last count found at the
+ * limit, so the check before a request costs no I/O and a client goes at most one request per
+ * process over. Over the limit: an OAuth error (RFC 6749 §5.2 shape), 429 and Retry-After.
  */
 export function tokenEndpointLimit(limits: RateLimits, path = '/token'): Middleware {
+  const blockedUntil = new Map<string, number>();
+
+  function retryAfter(clientId: string): number | undefined {
+    const until = blockedUntil.get(clientId);
+    if (until === undefined) return undefined;
+    if (until > Date.now()) return Math.ceil((until - Date.now()) / 1000);
+    blockedUntil.delete(clientId);
+    return undefined;
+  }
+
   return async (ctx, next) => {
     if (ctx.method !== 'POST' || ctx.path !== path) return next();
-    const clientId = await claimedClientId(ctx.req);
-    if (clientId) {
-      const verdict = await limits.check(['token_client', clientId]);
-      if (!verdict.ok) {
-        refuse(ctx, verdict.retryAfterSeconds);
-        ctx.set('Cache-Control', 'no-store');
-        ctx.body = {
-          error: 'temporarily_unavailable',
-          error_description: `Too many token requests for this client; retry in ${verdict.retryAfterSeconds} s.`,
-        };
-        return;
-      }
+    const claimed = blockedUntil.size ? await claimedClientId(ctx.req) : undefined;
+    const wait = claimed && retryAfter(claimed);
+    if (wait) {
+      refuse(ctx, wait);
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = {
+        error: 'temporarily_unavailable',
+        error_description: `Too many token requests for this client; retry in ${wait} s.`,
+      };
+      return;
     }
     await next();
     // The response has gone out: counting costs the client no time.
     const counted = authenticated.get(ctx.req);
-    if (counted) await limits.consume(['token_client', counted]);
+    const state = counted && (await limits.count('token_client', counted));
+    if (state && state.remaining <= 0)
+      blockedUntil.set(counted, Date.now() + state.retryAfterSeconds * 1000);
   };
 }
 
