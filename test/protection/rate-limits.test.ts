@@ -150,6 +150,20 @@ describe.each(STORAGES)('token endpoint limit per client on %s storage', (storag
       body,
     });
 
+  /**
+   * Sends until refused; the answer that refused, and how many went through. The count lands
+   * just after each response, so one more request may pass before the refusal (documented).
+   */
+  async function untilRefused(send: () => Promise<Response>, limit: number) {
+    const passed: Response[] = [];
+    for (let i = 0; i < limit + 2; i++) {
+      const res = await send();
+      if (res.status === 429) return { refused: res, passed };
+      passed.push(res);
+    }
+    throw new Error(`not refused after ${limit + 2} requests`);
+  }
+
   it('refuses the client over its limit with an OAuth error, 429 and Retry-After; other clients go on', async () => {
     const make = (name: string) =>
       server.clients.create({ name, redirectUris: [], grantTypes: ['client_credentials'] });
@@ -157,10 +171,12 @@ describe.each(STORAGES)('token endpoint limit per client on %s storage', (storag
     const basic = (c: { clientId: string; clientSecret?: string | undefined }) => ({
       authorization: `Basic ${Buffer.from(`${c.clientId}:${c.clientSecret}`).toString('base64')}`,
     });
-    for (let i = 0; i < 3; i++)
-      expect((await token('grant_type=client_credentials', basic(busy))).status).toBe(200);
-    const refused = await token('grant_type=client_credentials', basic(busy));
-    expect(refused.status).toBe(429);
+    const { refused, passed } = await untilRefused(
+      () => token('grant_type=client_credentials', basic(busy)),
+      3,
+    );
+    expect(passed.length).toBeGreaterThanOrEqual(3);
+    for (const res of passed) expect(res.status).toBe(200);
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(await refused.json()).toMatchObject({ error: 'temporarily_unavailable' });
     expect((await token('grant_type=client_credentials', basic(other))).status).toBe(200);
@@ -177,13 +193,13 @@ describe.each(STORAGES)('token endpoint limit per client on %s storage', (storag
       refresh_token: 'not-a-real-refresh-token',
       client_id: spa.clientId,
     }).toString();
-    for (let i = 0; i < 3; i++) {
-      const res = await token(body);
+    const { passed } = await untilRefused(() => token(body), 3);
+    expect(passed.length).toBeGreaterThanOrEqual(3);
+    for (const res of passed) {
       expect(res.status).toBe(400);
       // invalid_grant, not invalid_request: the body reached oidc-provider whole.
       expect(await res.json()).toMatchObject({ error: 'invalid_grant' });
     }
-    expect((await token(body)).status).toBe(429);
   });
 
   it('does not count requests that fail to authenticate: naming a client spends nothing of its budget', async () => {
@@ -228,11 +244,9 @@ describe.each(STORAGES)('token endpoint limit per client on %s storage', (storag
     const onWarning = (w: Error) => warnings.push(w);
     process.on('warning', onWarning);
     try {
-      for (let i = 0; i < 3; i++) {
-        const res = await chunked();
-        expect(await res.json()).toMatchObject({ error: 'invalid_grant' });
-      }
-      expect((await chunked()).status).toBe(429);
+      const { passed } = await untilRefused(chunked, 3);
+      expect(passed.length).toBeGreaterThanOrEqual(3);
+      for (const res of passed) expect(await res.json()).toMatchObject({ error: 'invalid_grant' });
     } finally {
       process.off('warning', onWarning);
     }
