@@ -28,7 +28,7 @@ import { mailOptions } from './mail/options.ts';
 import { createLockout } from './protection/lockout.ts';
 import { createRateLimits } from './protection/rate-limits.ts';
 import { createSignInGuard } from './protection/sign-in-guard.ts';
-import { countTokenRequests, tokenEndpointLimit } from './protection/token-limit.ts';
+import { createTokenLimit } from './protection/token-limit.ts';
 import { unlockRouter } from './protection/unlock-router.ts';
 import { createProvider } from './provider.ts';
 import { createDirectory } from './ldap/directory.ts';
@@ -64,6 +64,7 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
   const tokens = createEmailTokens(db);
   const audit = createAudit(db, log);
   const limits = createRateLimits({ limits: config.rateLimits, db, redis, log });
+  const tokenLimit = createTokenLimit(limits);
   const mfa = createMfa(db, config);
   const passkeys = createPasskeys(db, createChallenges(adapter), config);
   // Directory users sign in by a bind to LDAP / Active Directory (server/ldap/).
@@ -86,7 +87,7 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
         { config, adapter, users, consents, views, log, audit, mfa },
         view.jwks,
       );
-      countTokenRequests(provider);
+      tokenLimit.countIn(provider);
       providerCallback = provider.callback();
     },
   });
@@ -163,7 +164,7 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
     }).routes(),
   );
   app.use(unlockRouter({ tokens, users, lockout, views, csrf }).routes());
-  app.use(tokenEndpointLimit(limits));
+  app.use(tokenLimit.refuseBlocked);
   app.use(async (ctx) => {
     ctx.respond = false;
     await providerCallback!(ctx.req, ctx.res);

@@ -62,17 +62,15 @@ async function claimedClientId(req: IncomingMessage): Promise<string | undefined
   return new URLSearchParams(body.toString()).get('client_id') || undefined;
 }
 
-/** Token requests whose client authenticated, by request: set by oidc-provider's events. */
-const authenticated = new WeakMap<IncomingMessage, string>();
-
 /**
- * The token endpoint's per-client limit. Only requests that authenticated as the client count,
- * once answered, so nobody can spend another client's budget by naming it. The count is shared
- * (Redis or PostgreSQL); each process remembers which clients its last count found at the
- * limit, so the check before a request costs no I/O and a client goes at most one request per
- * process over. Over the limit: an OAuth error (RFC 6749 §5.2 shape), 429 and Retry-After.
+ * The token endpoint's per-client limit. Only requests in which the client authenticated
+ * count, so nobody can spend another client's budget by naming it. The count is shared (Redis
+ * or PostgreSQL) and made inside oidc-provider once the client is known, before the response
+ * goes out; each process remembers which clients its counts found at the limit, so the check
+ * before a request costs no I/O. A client may go one request per process over the limit.
+ * Over it: an OAuth error (RFC 6749 §5.2 shape), 429 and Retry-After.
  */
-export function tokenEndpointLimit(limits: RateLimits, path = '/token'): Middleware {
+export function createTokenLimit(limits: RateLimits, path = '/token') {
   const blockedUntil = new Map<string, number>();
 
   function retryAfter(clientId: string): number | undefined {
@@ -83,36 +81,31 @@ export function tokenEndpointLimit(limits: RateLimits, path = '/token'): Middlew
     return undefined;
   }
 
-  return async (ctx, next) => {
+  /** In front of oidc-provider: refuses a client this process found at its limit. */
+  const refuseBlocked: Middleware = async (ctx, next) => {
     if (ctx.method !== 'POST' || ctx.path !== path) return next();
     const claimed = blockedUntil.size ? await claimedClientId(ctx.req) : undefined;
     const wait = claimed && retryAfter(claimed);
-    if (wait) {
-      refuse(ctx, wait);
-      ctx.set('Cache-Control', 'no-store');
-      ctx.body = {
-        error: 'temporarily_unavailable',
-        error_description: `Too many token requests for this client; retry in ${wait} s.`,
-      };
-      return;
-    }
-    await next();
-    // The response has gone out: counting costs the client no time.
-    const counted = authenticated.get(ctx.req);
-    const state = counted && (await limits.count('token_client', counted));
-    if (state && state.remaining <= 0)
-      blockedUntil.set(counted, Date.now() + state.retryAfterSeconds * 1000);
+    if (!wait) return next();
+    refuse(ctx, wait);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = {
+      error: 'temporarily_unavailable',
+      error_description: `Too many token requests for this client; retry in ${wait} s.`,
+    };
   };
-}
 
-/** Marks token requests of an authenticated client: a success, or an error after authentication. */
-export function countTokenRequests(provider: Provider): void {
-  const mark = (req: IncomingMessage, clientId: string | undefined) => {
-    if (clientId) authenticated.set(req, clientId);
-  };
-  provider.on('grant.success', (ctx) => mark(ctx.req, ctx.oidc.client?.clientId));
-  provider.on('grant.error', (ctx, err) => {
-    if ((err as { error?: string }).error !== 'invalid_client')
-      mark(ctx.req, ctx.oidc.client?.clientId);
-  });
+  /** Inside oidc-provider: counts a token request whose client authenticated (not a 401). */
+  function countIn(provider: Provider): void {
+    provider.use(async (ctx, next) => {
+      await next();
+      const clientId = ctx.oidc?.route === 'token' ? ctx.oidc.client?.clientId : undefined;
+      if (!clientId || ctx.status === 401) return;
+      const state = await limits.count('token_client', clientId);
+      if (state && state.remaining <= 0)
+        blockedUntil.set(clientId, Date.now() + state.retryAfterSeconds * 1000);
+    });
+  }
+
+  return { refuseBlocked, countIn };
 }

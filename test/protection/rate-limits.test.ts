@@ -150,10 +150,7 @@ describe.each(STORAGES)('token endpoint limit per client on %s storage', (storag
       body,
     });
 
-  /**
-   * Sends until refused; the answer that refused, and how many went through. The count lands
-   * just after each response, so one more request may pass before the refusal (documented).
-   */
+  /** Sends until refused (or limit + 2 requests); the refusal and what went through before. */
   async function untilRefused(send: () => Promise<Response>, limit: number) {
     const passed: Response[] = [];
     for (let i = 0; i < limit + 2; i++) {
@@ -175,7 +172,7 @@ describe.each(STORAGES)('token endpoint limit per client on %s storage', (storag
       () => token('grant_type=client_credentials', basic(busy)),
       3,
     );
-    expect(passed.length).toBeGreaterThanOrEqual(3);
+    expect(passed).toHaveLength(3);
     for (const res of passed) expect(res.status).toBe(200);
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(await refused.json()).toMatchObject({ error: 'temporarily_unavailable' });
@@ -194,7 +191,7 @@ describe.each(STORAGES)('token endpoint limit per client on %s storage', (storag
       client_id: spa.clientId,
     }).toString();
     const { passed } = await untilRefused(() => token(body), 3);
-    expect(passed.length).toBeGreaterThanOrEqual(3);
+    expect(passed).toHaveLength(3);
     for (const res of passed) {
       expect(res.status).toBe(400);
       // invalid_grant, not invalid_request: the body reached oidc-provider whole.
@@ -245,7 +242,7 @@ describe.each(STORAGES)('token endpoint limit per client on %s storage', (storag
     process.on('warning', onWarning);
     try {
       const { passed } = await untilRefused(chunked, 3);
-      expect(passed.length).toBeGreaterThanOrEqual(3);
+      expect(passed).toHaveLength(3);
       for (const res of passed) expect(await res.json()).toMatchObject({ error: 'invalid_grant' });
     } finally {
       process.off('warning', onWarning);
