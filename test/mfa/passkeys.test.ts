@@ -261,8 +261,12 @@ describe('passkeys in Chromium with a virtual authenticator', () => {
     await screenshots(page, 'login-passkey-cancelled');
 
     await cdp.send('WebAuthn.setUserVerified', { authenticatorId, isUserVerified: true });
+    // Locked by someone guessing the password: the owner's passkey still signs in, and clears it.
+    const pia = () => server.db('users').where({ email: USER.email });
+    await pia().update({ locked_until: new Date(Date.now() + 3600_000) });
     await button.click();
     const claims = await idToken(request);
+    expect((await pia().first()).locked_until).toBeNull();
     expect(claims.acr).toBe(MFA);
     expect(claims.amr).toContain('mfa');
     expect(claims.amr).not.toContain('pwd');
