@@ -1,4 +1,4 @@
-import type { Cluster, Redis } from 'ioredis';
+import type { ChainableCommander, Cluster, Redis } from 'ioredis';
 import type { Adapter, AdapterPayload } from './types.ts';
 
 /** One Redis server (direct or through Sentinel) or a Redis Cluster. */
@@ -13,6 +13,10 @@ export const accountSessionsKey = (accountId: string) =>
 // Marks a payload consumed only if it still exists (an expired key is not revived without a TTL)
 // and only the first time (a later consume must not restart the refresh-token reuse grace window).
 const CONSUME = `if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('HSETNX', KEYS[1], 'consumed', ARGV[1]) end return 0`;
+
+// A lookup key (uid, userCode) names a payload's id: read both in one round trip. The payload's
+// key is not declared, which one server allows and a Cluster would not.
+const FOLLOW = `local id = redis.call('GET', KEYS[1]) if not id then return nil end return redis.call('HMGET', ARGV[1] .. id, 'payload', 'consumed')`;
 
 /**
  * oidc-provider storage in Redis: a hash per payload (`payload` JSON, `consumed` time) under
@@ -33,47 +37,48 @@ export class RedisAdapter implements Adapter {
 
   async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
     const key = this.key(id);
-    // The payload's own key changes atomically; the lookup keys may live in other hash slots
-    // (Redis Cluster), so each is written on its own, all sent at once.
-    const write = this.redis.multi().del(key).hset(key, 'payload', JSON.stringify(payload));
-    if (expiresIn) write.expire(key, expiresIn);
-    const writes: Promise<unknown>[] = [write.exec()];
+    // The payload's own key changes atomically. On one server the lookup keys join it in the
+    // same MULTI (one round trip); on a Cluster they may live in other hash slots, so each is
+    // written in a MULTI of its own, all sent at once.
+    const main = this.redis.multi().del(key).hset(key, 'payload', JSON.stringify(payload));
+    if (expiresIn) main.expire(key, expiresIn);
+    const writes = [main];
+    const next = () => {
+      if (!this.redis.isCluster) return main;
+      const write = this.redis.multi();
+      writes.push(write);
+      return write;
+    };
     if (payload.grantId)
-      writes.push(this.addToSet(`${REDIS_PREFIX}grant:${payload.grantId}`, key, expiresIn));
+      addToSet(next(), `${REDIS_PREFIX}grant:${payload.grantId}`, key, expiresIn);
     if (this.model === 'Session' && payload.accountId)
-      writes.push(this.addToSet(accountSessionsKey(payload.accountId), id, expiresIn));
+      addToSet(next(), accountSessionsKey(payload.accountId), id, expiresIn);
     if (payload.userCode)
-      writes.push(
-        this.redis.set(`${REDIS_PREFIX}userCode:${payload.userCode}`, id, 'EX', expiresIn),
-      );
-    if (payload.uid)
-      writes.push(this.redis.set(`${REDIS_PREFIX}uid:${payload.uid}`, id, 'EX', expiresIn));
-    await Promise.all(writes);
-  }
-
-  /** Adds to an index set that lives as long as its longest-lived member (no TTL read first). */
-  private addToSet(setKey: string, member: string, expiresIn: number) {
-    const write = this.redis.multi().sadd(setKey, member);
-    if (expiresIn) write.expire(setKey, expiresIn, 'NX').expire(setKey, expiresIn, 'GT');
-    return write.exec();
+      next().set(`${REDIS_PREFIX}userCode:${payload.userCode}`, id, 'EX', expiresIn);
+    if (payload.uid) next().set(`${REDIS_PREFIX}uid:${payload.uid}`, id, 'EX', expiresIn);
+    await Promise.all(writes.map((write) => write.exec()));
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
-    const [payload, consumed] = await this.redis.hmget(this.key(id), 'payload', 'consumed');
-    if (!payload) return undefined;
-    const parsed = JSON.parse(payload) as AdapterPayload;
-    if (consumed) parsed.consumed = Number(consumed);
-    return parsed;
+    return parsePayload(await this.redis.hmget(this.key(id), 'payload', 'consumed'));
   }
 
-  async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-    const id = await this.redis.get(`${REDIS_PREFIX}uid:${uid}`);
-    return id ? this.find(id) : undefined;
+  findByUid(uid: string): Promise<AdapterPayload | undefined> {
+    return this.findByLookup(`${REDIS_PREFIX}uid:${uid}`);
   }
 
-  async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
-    const id = await this.redis.get(`${REDIS_PREFIX}userCode:${userCode}`);
-    return id ? this.find(id) : undefined;
+  findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+    return this.findByLookup(`${REDIS_PREFIX}userCode:${userCode}`);
+  }
+
+  /** Follows a lookup key to its payload: in one script on one server, in two steps on a Cluster. */
+  private async findByLookup(lookupKey: string): Promise<AdapterPayload | undefined> {
+    if (this.redis.isCluster) {
+      const id = await this.redis.get(lookupKey);
+      return id ? this.find(id) : undefined;
+    }
+    const found = (await this.redis.eval(FOLLOW, 1, lookupKey, this.key(''))) as Fields | null;
+    return found ? parsePayload(found) : undefined;
   }
 
   async consume(id: string): Promise<void> {
@@ -90,4 +95,19 @@ export class RedisAdapter implements Adapter {
     // One DEL per key keeps this valid on Redis Cluster, where keys live in different slots.
     await Promise.all([...keys, grantKey].map((key) => this.redis.del(key)));
   }
+}
+
+type Fields = (string | null)[];
+
+function parsePayload([payload, consumed]: Fields): AdapterPayload | undefined {
+  if (!payload) return undefined;
+  const parsed = JSON.parse(payload) as AdapterPayload;
+  if (consumed) parsed.consumed = Number(consumed);
+  return parsed;
+}
+
+/** Adds to an index set that lives as long as its longest-lived member (no TTL read first). */
+function addToSet(write: ChainableCommander, setKey: string, member: string, expiresIn: number) {
+  write.sadd(setKey, member);
+  if (expiresIn) write.expire(setKey, expiresIn, 'NX').expire(setKey, expiresIn, 'GT');
 }

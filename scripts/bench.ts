@@ -4,7 +4,7 @@
 // BENCH_CPU_PROF=<dir> runs each server with --cpu-prof and leaves the profiles in <dir>;
 // BENCH_LOG_LEVEL=debug keeps a log line (with its duration) for every request.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Browser } from '../test/support/browser.ts';
+import { Browser } from './bench/http-client.ts';
 import {
   argon2Verifies,
   basicAuth,

@@ -26,6 +26,8 @@ export type ProviderDeps = {
   log: Logger;
 };
 
+const AUTHORIZATION_ROUTES = new Set(['authorization', 'resume']);
+
 export const SCOPES = ['openid', 'offline_access', 'profile', 'email', 'roles'];
 
 /**
@@ -201,10 +203,21 @@ export function createProvider(
       policy: interactionPolicyWithMfa(mfa),
     },
     acrValues: [ACR.password, ACR.mfa],
-    async findAccount(_ctx, sub) {
-      const user = await users.findById(sub);
+    async findAccount(ctx, sub) {
+      // At the authorization endpoint the `mfa` prompt asks next for the user's second factors:
+      // read them with the user.
+      const found =
+        mfa.enabled && AUTHORIZATION_ROUTES.has(ctx?.oidc?.route)
+          ? await mfa.userWithState(sub)
+          : { user: await users.findById(sub), state: undefined };
+      const user = found?.user;
       if (!user || user.disabled) return undefined;
-      return { accountId: user.id, roles: user.roles, claims: async () => userClaims(user) };
+      return {
+        accountId: user.id,
+        roles: user.roles,
+        mfa: found.state,
+        claims: async () => userClaims(user),
+      };
     },
     // Gateways verifying JWT access tokens locally get the user's roles with them, when the
     // `roles` scope was granted. The token endpoint has just loaded the account through

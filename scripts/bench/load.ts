@@ -4,7 +4,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import argon2 from 'argon2';
-import { Browser, formAction, hiddenInput } from '../../test/support/browser.ts';
+import { formAction, hiddenInput } from '../../test/support/browser.ts';
+import { Browser, request, type Page } from './http-client.ts';
 import { REDIRECT_URI, USER, type Client } from './target.ts';
 
 export type Measurement = {
@@ -173,7 +174,7 @@ export type RelyingParty = { issuer: string; client: Client };
  */
 export async function passwordLoginFlow(rp: RelyingParty, browser = new Browser()): Promise<void> {
   const { url, verifier } = authorizationRequest(rp);
-  let step = await browser.follow(await browser.get(url), rp.issuer);
+  let step = await browser.follow(await browser.send(url), rp.issuer);
   step = await submitForm(browser, rp.issuer, step, '/login', {
     email: USER.email,
     password: USER.password,
@@ -186,7 +187,7 @@ export async function passwordLoginFlow(rp: RelyingParty, browser = new Browser(
 /** In a browser already signed in (and consented): GET /auth → code → POST /token. */
 export async function sessionFlow(rp: RelyingParty, browser: Browser): Promise<void> {
   const { url, verifier } = authorizationRequest(rp);
-  const step = await browser.follow(await browser.get(url), rp.issuer);
+  const step = await browser.follow(await browser.send(url), rp.issuer);
   await redeemCode(rp, step.url, verifier);
 }
 
@@ -205,19 +206,17 @@ function authorizationRequest(rp: RelyingParty) {
   return { url, verifier };
 }
 
-type Step = Awaited<ReturnType<Browser['follow']>>;
-
 /** Submits the interaction page's form that posts to `action`, and follows where it leads. */
 async function submitForm(
   browser: Browser,
   issuer: string,
-  step: Step,
+  step: Page,
   action: '/login' | '/consent',
   fields: Record<string, string>,
-): Promise<Step> {
-  const html = await step.res.text();
+): Promise<Page> {
+  const html = step.body;
   if (!step.url.pathname.startsWith('/interaction/') || !html.includes(`${action}"`))
-    throw new Error(`expected the ${action} page, got ${step.res.status} at ${step.url.pathname}`);
+    throw new Error(`expected the ${action} page, got ${step.status} at ${step.url.pathname}`);
   const target = new URL(formAction(html, action), issuer);
   const res = await browser.post(target, { csrf: hiddenInput(html, 'csrf'), ...fields });
   return browser.follow(res, issuer);
@@ -227,17 +226,20 @@ async function redeemCode(rp: RelyingParty, landedAt: URL, verifier: string): Pr
   const code = landedAt.searchParams.get('code');
   if (!landedAt.href.startsWith(REDIRECT_URI) || !code)
     throw new Error(`expected a code at the redirect URI, got ${landedAt.pathname}`);
-  const res = await fetch(new URL('/token', rp.issuer), {
+  const res = await request(new URL('/token', rp.issuer), {
     method: 'POST',
-    headers: { authorization: basicAuth(rp.client) },
+    headers: {
+      authorization: basicAuth(rp.client),
+      'content-type': 'application/x-www-form-urlencoded',
+    },
     body: new URLSearchParams({
       grant_type: 'authorization_code',
       code,
       redirect_uri: REDIRECT_URI,
       code_verifier: verifier,
-    }),
+    }).toString(),
   });
-  const tokens = (await res.json()) as { id_token?: string; error?: string };
+  const tokens = JSON.parse(res.body) as { id_token?: string; error?: string };
   if (res.status !== 200 || !tokens.id_token)
     throw new Error(`token endpoint answered ${res.status} ${tokens.error ?? ''}`);
 }

@@ -8,18 +8,32 @@ export type Device = { fingerprint: string; description: string; ip: string };
 
 /** "Chrome on Linux": the parts of a user agent a person recognises, and that rarely change. */
 export function describeDevice(userAgent: string, ip: string): Device {
-  const { browser, os, device } = UAParser(userAgent);
-  const description = [
-    browser.name ?? 'Unknown browser',
-    os.name && `on ${os.name}`,
-    device.model && `(${device.model})`,
-  ]
-    .filter(Boolean)
-    .join(' ');
-  const fingerprint = createHash('sha256')
-    .update(`${browser.name}|${os.name}|${device.model}|${ip}`)
-    .digest('base64url');
+  const { key, description } = parseUserAgent(userAgent);
+  const fingerprint = createHash('sha256').update(`${key}|${ip}`).digest('base64url');
   return { fingerprint, description, ip };
+}
+
+// Parsing a user agent takes a series of regular expressions; a server sees few distinct ones.
+const parsedAgents = new Map<string, { key: string; description: string }>();
+const MAX_PARSED_AGENTS = 1000;
+
+function parseUserAgent(userAgent: string) {
+  let parsed = parsedAgents.get(userAgent);
+  if (parsed) return parsed;
+  const { browser, os, device } = UAParser(userAgent);
+  parsed = {
+    key: `${browser.name}|${os.name}|${device.model}`,
+    description: [
+      browser.name ?? 'Unknown browser',
+      os.name && `on ${os.name}`,
+      device.model && `(${device.model})`,
+    ]
+      .filter(Boolean)
+      .join(' '),
+  };
+  if (parsedAgents.size >= MAX_PARSED_AGENTS) parsedAgents.clear();
+  parsedAgents.set(userAgent, parsed);
+  return parsed;
 }
 
 /** The devices (user agent + IP) each user has signed in from. */
@@ -30,15 +44,22 @@ export function createDeviceStore(db: Db) {
      * (the very first sign-in is not news to anyone).
      */
     async recordSignIn(userId: string, device: Device): Promise<'known' | 'new' | 'first'> {
-      const known = await db('known_devices').where({ user_id: userId }).select('fingerprint');
-      await db('known_devices')
-        .insert({ user_id: userId, ...device, last_seen: new Date() })
-        .onConflict(['user_id', 'fingerprint'])
-        .merge(['last_seen']);
-      if (known.length === 0) return 'first';
-      return known.some((d: { fingerprint: string }) => d.fingerprint === device.fingerprint)
-        ? 'known'
-        : 'new';
+      // One statement: the CTE reads the devices as they were before its own insert.
+      const { rows } = await db.raw<{ rows: { devices: string; seen: boolean | null }[] }>(
+        `with before as (
+           select count(*) as devices, bool_or(fingerprint = :fingerprint) as seen
+           from known_devices where user_id = :userId
+         ), recorded as (
+           insert into known_devices (user_id, fingerprint, description, ip, last_seen)
+           values (:userId, :fingerprint, :description, :ip, now())
+           on conflict (user_id, fingerprint) do update set last_seen = excluded.last_seen
+         )
+         select devices, seen from before`,
+        { userId, ...device },
+      );
+      const [before] = rows;
+      if (!before || Number(before.devices) === 0) return 'first';
+      return before.seen ? 'known' : 'new';
     },
   };
 }

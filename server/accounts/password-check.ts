@@ -19,7 +19,7 @@ export type PasswordCheck =
  */
 export function createPasswordCheck(users: UserStore, directory: Directory | undefined) {
   async function local(login: string, password: string, known: User | undefined) {
-    const verified = login && password ? await users.authenticate(login, password) : undefined;
+    const verified = login && password ? await users.verifyPassword(known, password) : undefined;
     if (verified)
       return isLocked(verified)
         ? ({ ok: false, reason: 'locked', user: verified } as const)

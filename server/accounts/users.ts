@@ -108,7 +108,11 @@ export function createUserStore(db: Db, passwords: PasswordHasher) {
      * disabled account cost one argon2 verify each and give the same answer (no enumeration).
      */
     async authenticate(email: string, password: string): Promise<User | undefined> {
-      const user = await store.findByEmail(email);
+      return store.verifyPassword(await store.findByEmail(email), password);
+    },
+
+    /** `authenticate` for a user already looked up (undefined when the email is unknown). */
+    async verifyPassword(user: User | undefined, password: string): Promise<User | undefined> {
       const { ok, rehash } = await passwords.verify(user?.password_hash, password);
       if (!ok || !user || user.disabled) return undefined;
       if (rehash) await store.setPassword(user.id, password);

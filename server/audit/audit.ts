@@ -29,27 +29,56 @@ export function requestFacts(ctx: Pick<Context, 'ip' | 'get' | 'state'>): Reques
 /**
  * The one way to record a security-relevant event. Writing the row never fails the user's
  * request: a failure is logged instead.
+ *
+ * Rows are written by group commit: while one insert is in flight, the events that arrive wait
+ * and then go in together, in one multi-row insert. Each caller still returns only once its own
+ * row is committed, and a lone event is written at once.
  */
 export function createAudit(db: Db, log: Logger) {
-  return async function audit(event: AuditEvent, facts: RequestFacts = {}): Promise<void> {
+  type Pending = { row: Record<string, unknown>; written: () => void };
+  let waiting: Pending[] = [];
+  let writing = false;
+
+  async function insert(rows: Record<string, unknown>[]): Promise<void> {
+    try {
+      await db('audit_events').insert(rows);
+    } catch (err) {
+      // One bad row must not cost the others theirs.
+      if (rows.length > 1) for (const row of rows) await insert([row]);
+      else log.error({ err, type: rows[0]?.type }, 'audit event not recorded');
+    }
+  }
+
+  async function drain(): Promise<void> {
+    writing = true;
+    while (waiting.length) {
+      const batch = waiting;
+      waiting = [];
+      await insert(batch.map((p) => p.row));
+      for (const p of batch) p.written();
+    }
+    writing = false;
+  }
+
+  return function audit(event: AuditEvent, facts: RequestFacts = {}): Promise<void> {
     const detail = Object.fromEntries(
       Object.entries(event.detail ?? {}).filter(([k]) => !SECRET_KEYS.test(k)),
     );
-    try {
-      await db('audit_events').insert({
-        type: event.type,
-        outcome: event.outcome,
-        actor_type: event.actor.type,
-        actor_id: event.actor.id ?? null,
-        subject: event.subject ?? null,
-        ip: facts.ip ?? null,
-        user_agent: facts.userAgent ?? null,
-        request_id: facts.requestId ?? null,
-        detail: JSON.stringify(detail),
-      });
-    } catch (err) {
-      log.error({ err, type: event.type }, 'audit event not recorded');
-    }
+    const row = {
+      type: event.type,
+      outcome: event.outcome,
+      actor_type: event.actor.type,
+      actor_id: event.actor.id ?? null,
+      subject: event.subject ?? null,
+      ip: facts.ip ?? null,
+      user_agent: facts.userAgent ?? null,
+      request_id: facts.requestId ?? null,
+      detail: JSON.stringify(detail),
+    };
+    return new Promise<void>((written) => {
+      waiting.push({ row, written });
+      if (!writing) void drain();
+    });
   };
 }
 

@@ -96,7 +96,7 @@ export function mfaAttempts(deps: MfaStepDeps) {
 
     /** Completes the sign-in with the second factor: amr gains it, acr says MFA. */
     finish(ctx: Context, interaction: Interaction, user: User, factor: Factor) {
-      return steps.finish(ctx, {
+      return steps.finish(ctx, interaction, {
         login: {
           accountId: user.id,
           amr: withSecondFactor(interaction.session?.amr as string[] | undefined, factor),

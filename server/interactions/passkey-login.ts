@@ -74,7 +74,7 @@ export function addPasskeyLogin(router: Router, deps: PasskeyLoginDeps) {
       return failure('email_not_verified', user);
     await audit(signInEvent('success', user.id, { method: 'passkey', client }), facts);
     deps.noticeSignIn(user, ctx.get('user-agent'), ctx.ip);
-    await steps.finish(ctx, {
+    await steps.finish(ctx, interaction, {
       login: { accountId: user.id, amr: [checked.factor, 'mfa'], acr: ACR.mfa, remember: true },
     });
   });

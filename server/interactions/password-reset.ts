@@ -165,7 +165,7 @@ export function addPasswordReset(router: Router, deps: PasswordResetDeps): void 
 
     const interaction = await steps.find(ctx);
     if (interaction?.prompt.name === 'login' && redeemed.data.interaction === interaction.uid)
-      return steps.signedIn(ctx, user.id);
+      return steps.signedIn(ctx, interaction, user.id);
     views.render(ctx, 'reset-done', { title: 'Your password was changed' });
   });
 }

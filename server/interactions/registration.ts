@@ -148,7 +148,7 @@ export function addRegistration(router: Router, deps: RegistrationDeps) {
       return sentPage(ctx, interaction, fields.email, await warnOwner(owner, interaction.uid));
     }
     await deps.audit(userEvent('user_registered', user.id), requestFacts(ctx));
-    if (!registration.verificationRequired) return steps.signedIn(ctx, user.id);
+    if (!registration.verificationRequired) return steps.signedIn(ctx, interaction, user.id);
     sentPage(ctx, interaction, user.email, await sendVerification(user, interaction.uid));
   });
 
@@ -194,7 +194,7 @@ export function addRegistration(router: Router, deps: RegistrationDeps) {
     await deps.audit(userEvent('email_verified', redeemed.userId), requestFacts(ctx));
     const interaction = await steps.find(ctx);
     if (interaction?.prompt.name === 'login' && redeemed.data.interaction === interaction.uid)
-      return steps.signedIn(ctx, redeemed.userId);
+      return steps.signedIn(ctx, interaction, redeemed.userId);
     views.render(ctx, 'verify-done', { title: 'Your email address is verified' });
   });
 

@@ -16,6 +16,7 @@ import { maskEmails } from '../log.ts';
 import type { Mfa } from '../mfa/mfa.ts';
 import type { Passkeys } from '../mfa/passkeys.ts';
 import type { SignInGuard } from '../protection/sign-in-guard.ts';
+import { hasFailures } from '../protection/lockout.ts';
 import { refuse, waitMessage } from '../protection/too-many.ts';
 import { interactionSteps, type Interaction } from './steps.ts';
 
@@ -128,13 +129,15 @@ export function interactionRouter(deps: InteractionDeps): Router {
     const { user } = checked;
     // The failure counts are cleared when the whole sign-in succeeds: after the second factor
     // when one follows, or a known password would reset them between guesses at the code.
-    if (!(await deps.mfa.needed(user.id, interaction.params.acr_values)))
-      await guard.succeeded(email, user);
+    // Most sign-ins have none to clear, and need not ask.
+    const toClear = !limited.accountClean || hasFailures(user);
+    if (toClear && !(await deps.mfa.needed(user.id, interaction.params.acr_values)))
+      await guard.succeeded(email, user, limited.accountClean);
     if (await registration.stopUnverified(ctx, interaction, user))
       return failure('email_not_verified', user);
     await audit(signInEvent('success', user.id, { method: 'password', client: clientId }), facts);
     deps.noticeSignIn(user, ctx.get('user-agent'), ctx.ip);
-    await steps.signedIn(ctx, user.id);
+    await steps.signedIn(ctx, interaction, user.id);
   });
 
   router.post('/consent', async (ctx) => {
@@ -154,13 +157,13 @@ export function interactionRouter(deps: InteractionDeps): Router {
       },
       requestFacts(ctx),
     );
-    await steps.finish(ctx, { consent: { grantId } }, true);
+    await steps.finish(ctx, interaction, { consent: { grantId } }, true);
   });
 
   router.post('/abort', async (ctx) => {
     const interaction = await steps.require(ctx);
     await steps.readForm(ctx, interaction);
-    await steps.finish(ctx, {
+    await steps.finish(ctx, interaction, {
       error: 'access_denied',
       error_description: 'The user declined the request.',
     });

@@ -2,6 +2,7 @@ import type { Context } from 'koa';
 import { errors, type default as Provider } from 'oidc-provider';
 import type { InteractionResults } from 'oidc-provider';
 import { HttpError, readForm } from '../http/form.ts';
+
 import { ACR } from '../mfa/mfa.ts';
 import type { Csrf } from '../security/csrf.ts';
 
@@ -42,18 +43,25 @@ export function interactionSteps(provider: () => Provider, csrf: Csrf) {
     },
 
     // A login starts the results afresh; later steps (consent) add to them, so that a request
-    // asking for both (prompt=login consent) does not ask for the login again.
-    async finish(ctx: Context, result: InteractionResults, merge = false) {
-      const redirectTo = await provider().interactionResult(ctx.req, ctx.res, result, {
-        mergeWithLastSubmission: merge,
-      });
+    // asking for both (prompt=login consent) does not ask for the login again. This is
+    // oidc-provider's interactionResult on the interaction the request already loaded, which
+    // spares reading it (and its session) from storage a second time.
+    async finish(
+      ctx: Context,
+      interaction: Interaction,
+      result: InteractionResults,
+      merge = false,
+    ) {
+      interaction.result =
+        merge && !('error' in result) ? { ...interaction.lastSubmission, ...result } : result;
+      await interaction.save(interaction.exp - Math.floor(Date.now() / 1000));
       ctx.status = 303;
-      ctx.redirect(redirectTo);
+      ctx.redirect(interaction.returnTo);
     },
 
     /** Finishes the login step for a user who proved their password (or an emailed link). */
-    signedIn(ctx: Context, accountId: string) {
-      return this.finish(ctx, {
+    signedIn(ctx: Context, interaction: Interaction, accountId: string) {
+      return this.finish(ctx, interaction, {
         login: { accountId, amr: ['pwd'], acr: ACR.password, remember: true },
       });
     },

@@ -1,6 +1,7 @@
 import type { Context } from 'koa';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../../config/load.ts';
+import type { User } from '../accounts/users.ts';
 import type { Db } from '../db.ts';
 import { HttpError } from '../http/form.ts';
 import type { Views } from '../views.ts';
@@ -32,22 +33,20 @@ export function createMfa(db: Db, config: Config) {
   const totp = createTotpFactors(db, config.sealingKey, config.productName);
   const recovery = createRecoveryCodes(db, config.sealingKey);
 
-  async function state(userId: string): Promise<MfaState> {
-    const row = await db('users')
-      .where('users.id', userId)
-      .select(
-        'roles',
-        db.raw(
-          'exists (select 1 from totp_factors t where t.user_id = users.id and t.confirmed_at is not null) as totp',
-        ),
-        db.raw(
-          '(select count(*) from webauthn_credentials w where w.user_id = users.id) as passkeys',
-        ),
-        db.raw(
-          '(select count(*) from recovery_codes r where r.user_id = users.id and r.used_at is null) as recovery',
-        ),
-      )
-      .first();
+  // A users row's second factors, as columns of a query on `users`.
+  const factorColumns = () => [
+    db.raw(
+      'exists (select 1 from totp_factors t where t.user_id = users.id and t.confirmed_at is not null) as totp',
+    ),
+    db.raw('(select count(*) from webauthn_credentials w where w.user_id = users.id) as passkeys'),
+    db.raw(
+      '(select count(*) from recovery_codes r where r.user_id = users.id and r.used_at is null) as recovery',
+    ),
+  ];
+
+  type FactorRow = { roles?: string[]; totp?: boolean; passkeys?: string; recovery?: string };
+
+  function stateOf(row: FactorRow | undefined): MfaState {
     const roles: string[] = row?.roles ?? [];
     return {
       totp: !!row?.totp,
@@ -59,7 +58,15 @@ export function createMfa(db: Db, config: Config) {
     };
   }
 
-  async function needed(userId: string, acrValues: unknown): Promise<boolean> {
+  async function state(userId: string): Promise<MfaState> {
+    const row = await db('users')
+      .where('users.id', userId)
+      .select('roles', ...factorColumns())
+      .first();
+    return stateOf(row as FactorRow | undefined);
+  }
+
+  async function needed(userId: string, acrValues: unknown, known?: MfaState): Promise<boolean> {
     if (policy === 'off') return false;
     if (
       String(acrValues ?? '')
@@ -67,7 +74,7 @@ export function createMfa(db: Db, config: Config) {
         .includes(ACR.mfa)
     )
       return true;
-    const s = await state(userId);
+    const s = known ?? (await state(userId));
     return s.totp || s.passkeys > 0 || s.required;
   }
 
@@ -84,7 +91,21 @@ export function createMfa(db: Db, config: Config) {
     async secondFactorNeeded(ctx: KoaContextWithOIDC): Promise<boolean> {
       const accountId = ctx.oidc.session?.accountId;
       if (!accountId || ctx.oidc.acr === ACR.mfa) return false;
-      return needed(accountId, ctx.oidc.params?.acr_values);
+      // findAccount, which runs first, may have read the factors with the user.
+      const account = ctx.oidc.account as { accountId: string; mfa?: MfaState } | undefined;
+      const known = account?.accountId === accountId ? account.mfa : undefined;
+      return needed(accountId, ctx.oidc.params?.acr_values, known);
+    },
+
+    /** A user and their second factors, in one query (the authorization endpoint needs both). */
+    async userWithState(userId: string): Promise<{ user: User; state: MfaState } | undefined> {
+      const row = (await db('users')
+        .where('users.id', userId)
+        .select('users.*', ...factorColumns())
+        .first()) as (User & FactorRow) | undefined;
+      if (!row) return undefined;
+      const { totp: _t, passkeys: _p, recovery: _r, ...user } = row;
+      return { user, state: stateOf(row) };
     },
 
     /** Whether a sign-in of this user, for a request with these acr_values, needs a second factor. */

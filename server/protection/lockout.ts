@@ -18,6 +18,11 @@ type Deps = {
   log: Logger;
 };
 
+/** Whether the account holds failed sign-ins or lockouts for a success to clear. */
+export function hasFailures(user: User): boolean {
+  return Boolean(user.failed_sign_ins || user.lockouts || user.locked_until);
+}
+
 export function isLocked(user: Pick<User, 'locked_until'>, now = Date.now()): boolean {
   return !!user.locked_until && new Date(user.locked_until).getTime() > now;
 }
@@ -81,7 +86,7 @@ export function createLockout({ db, config, tokens, mailer, audit, limits, log }
 
     /** A successful sign-in: the count starts again (no write when there is nothing to clear). */
     async succeeded(user: User): Promise<void> {
-      if (user.failed_sign_ins || user.lockouts || user.locked_until)
+      if (hasFailures(user))
         await db('users')
           .where({ id: user.id })
           .update({ failed_sign_ins: 0, lockouts: 0, locked_until: null });

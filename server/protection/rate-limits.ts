@@ -79,27 +79,28 @@ export function createRateLimits({ limits, db, redis, log }: Deps) {
     );
   }
 
+  // The keys are asked at once: their round trips overlap.
   async function each(
     keys: LimitKey[],
-    step: (limiter: RateLimiterAbstract, key: string) => Promise<Verdict>,
+    step: (limiter: RateLimiterAbstract, key: string, name: RateLimitName) => Promise<Verdict>,
   ): Promise<Verdict> {
-    let verdict = OK;
-    for (const [name, key] of keys) {
-      const limiter = limiters.get(name);
-      if (!limiter) continue;
-      let one: Verdict;
-      try {
-        one = await step(limiter, key);
-      } catch (err) {
-        if (!(err instanceof RateLimiterRes)) {
+    const verdicts = await Promise.all(
+      keys.map(async ([name, key]): Promise<Verdict> => {
+        const limiter = limiters.get(name);
+        if (!limiter) return OK;
+        try {
+          return await step(limiter, key, name);
+        } catch (err) {
+          if (err instanceof RateLimiterRes) return refused(err);
           log.warn({ err, limit: name }, 'rate limiter unavailable; request let through');
-          continue;
+          return OK;
         }
-        one = refused(err);
-      }
+      }),
+    );
+    let verdict = OK;
+    for (const one of verdicts)
       if (!one.ok && (verdict.ok || one.retryAfterSeconds > verdict.retryAfterSeconds))
         verdict = one;
-    }
     return verdict;
   }
 
@@ -108,12 +109,19 @@ export function createRateLimits({ limits, db, redis, log }: Deps) {
     consume: (...keys: LimitKey[]) =>
       each(keys, async (limiter, key) => (await limiter.consume(key), OK)),
 
-    /** Whether any key is already at its limit, without counting (for limits counting failures). */
-    check: (...keys: LimitKey[]) =>
-      each(keys, async (limiter, key) => {
+    /**
+     * Whether any key is already at its limit, without counting (for limits counting failures);
+     * `clean` names the limits known to hold no count for their key.
+     */
+    async check(...keys: LimitKey[]): Promise<Verdict & { clean: RateLimitName[] }> {
+      const clean: RateLimitName[] = [];
+      const verdict = await each(keys, async (limiter, key, name) => {
         const res = await limiter.get(key);
+        if (!res?.consumedPoints) clean.push(name);
         return res && res.consumedPoints >= limiter.points ? refused(res) : OK;
-      }),
+      });
+      return { ...verdict, clean };
+    },
 
     /**
      * Counts one for a key and says what is left: 0 remaining means the next request is over.

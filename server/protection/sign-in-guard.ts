@@ -14,7 +14,10 @@ export function createSignInGuard(limits: RateLimits, lockout: Lockout) {
   ];
   return {
     /** Before checking a secret: refused when this IP or this email has failed too often. */
-    before: (ip: string, email: string): Promise<Verdict> => limits.check(...keys(ip, email)),
+    async before(ip: string, email: string): Promise<Verdict & { accountClean: boolean }> {
+      const { clean, ...verdict } = await limits.check(...keys(ip, email));
+      return { ...verdict, accountClean: clean.includes('login_account') };
+    },
 
     /** A failed attempt: counts for the IP and the email, and toward the account's lockout. */
     async failed(ip: string, email: string, user: User | undefined, facts: RequestFacts) {
@@ -30,10 +33,13 @@ export function createSignInGuard(limits: RateLimits, lockout: Lockout) {
       await limits.consume(['login_ip', ip]);
     },
 
-    /** A successful sign-in clears the account's failures (the IP's count stays). */
-    async succeeded(email: string, user: User) {
+    /**
+     * A successful sign-in clears the account's failures (the IP's count stays), unless this
+     * request's check found none to clear.
+     */
+    async succeeded(email: string, user: User, accountClean = false) {
       await Promise.all([
-        limits.reset('login_account', accountKey(email)),
+        !accountClean && limits.reset('login_account', accountKey(email)),
         lockout.succeeded(user),
       ]);
     },

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import knexFactory, { type Knex } from 'knex';
 import * as oidc from 'openid-client';
@@ -163,5 +164,37 @@ describe('audit trail', () => {
       },
     });
     expect((await rows('test_event'))[0]!.detail).toEqual({ reason: 'kept' });
+  });
+
+  it('writes events that arrive together in one insert, and one bad row loses no other', async () => {
+    const logs: string[] = [];
+    const sink = new Writable({ write: (chunk, _enc, done) => (logs.push(String(chunk)), done()) });
+    const audit = createAudit(db, createLogger('error', sink));
+    const statements: string[] = [];
+    const seen = (q: { sql: string }) => statements.push(q.sql);
+    db.on('query', seen);
+    try {
+      // PostgreSQL refuses a NUL character in jsonb: that row cannot be written.
+      await Promise.all(
+        Array.from({ length: 12 }, (_, i) =>
+          audit({
+            type: 'grouped_event',
+            outcome: 'success',
+            actor: { type: 'system' },
+            detail: { n: i, ...(i === 7 && { reason: 'bad\u0000row' }) },
+          }),
+        ),
+      );
+    } finally {
+      db.off('query', seen);
+    }
+    const written = (await rows('grouped_event'))
+      .map((r) => r.detail.n)
+      .sort((a, b) => Number(a) - Number(b));
+    expect(written).toEqual([0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11]);
+    // The first event alone, then the other 11 together (which fails), then each on its own.
+    const inserts = statements.filter((sql) => sql.startsWith('insert into "audit_events"'));
+    expect(inserts).toHaveLength(1 + 1 + 11);
+    expect(logs.join('')).toContain('audit event not recorded');
   });
 });
