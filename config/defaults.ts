@@ -47,6 +47,8 @@ export const defaults = {
   ARGON2_MEMORY_KIB: 19456,
   ARGON2_TIME_COST: 2,
   ARGON2_PARALLELISM: 1,
+  /** Hashes computed at once; 0: one per CPU core (server/security/passwords.ts says why). */
+  ARGON2_CONCURRENCY: 0,
 
   /** Seconds. Short access tokens bound how long a revoked grant's JWTs stay usable. */
   ACCESS_TOKEN_TTL: 600,

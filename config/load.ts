@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { defaults } from './defaults.ts';
 import { ldapConfig, ldapSchema, type LdapConfig } from './ldap.ts';
@@ -43,6 +44,7 @@ const schema = z.object({
   ARGON2_MEMORY_KIB: int(8192),
   ARGON2_TIME_COST: int(1),
   ARGON2_PARALLELISM: int(1),
+  ARGON2_CONCURRENCY: int(0),
   ACCESS_TOKEN_TTL: int(1),
   ID_TOKEN_TTL: int(1),
   AUTHORIZATION_CODE_TTL: int(1),
@@ -240,6 +242,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       memoryCost: c.ARGON2_MEMORY_KIB,
       timeCost: c.ARGON2_TIME_COST,
       parallelism: c.ARGON2_PARALLELISM,
+      concurrency: c.ARGON2_CONCURRENCY || availableParallelism(),
     },
     ttl: {
       accessToken: c.ACCESS_TOKEN_TTL,

@@ -3,6 +3,8 @@
 // stderr). Exits non-zero when the server fails or any response or flow is not a success.
 // BENCH_CPU_PROF=<dir> runs each server with --cpu-prof and leaves the profiles in <dir>;
 // BENCH_LOG_LEVEL=debug keeps a log line (with its duration) for every request.
+// First, as in the server: the argon2 ceiling is measured on a thread pool sized like the server's.
+import '../server/thread-pool.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Browser } from './bench/http-client.ts';
 import {

@@ -1,3 +1,4 @@
+import './thread-pool.ts';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import { withDevSecrets } from '../config/dev-secrets.ts';
 import { createLogger } from './log.ts';

@@ -1,10 +1,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { withDevSecrets } from '../../config/dev-secrets.ts';
 import { ConfigError, loadConfig } from '../../config/load.ts';
 import { TEST_SECRETS } from '../support/server.ts';
+
+const run = promisify(execFile);
 
 const PRODUCTION_OK = {
   NODE_ENV: 'production',
@@ -52,7 +56,12 @@ describe('loadConfig', () => {
       auditRetention: { days: 365, archiveDir: `${dataDir}/audit-archive`, checkSeconds: 3600 },
       admin: { email: 'admin@example.com', password: undefined },
       demoClient: { enabled: true, redirectUri: 'http://localhost:8080/callback' },
-      argon2: { memoryCost: 19456, timeCost: 2, parallelism: 1 },
+      argon2: {
+        memoryCost: 19456,
+        timeCost: 2,
+        parallelism: 1,
+        concurrency: availableParallelism(),
+      },
       ttl: { accessToken: 600, authorizationCode: 60, refreshToken: 14 * 24 * 3600 },
       refreshReuseGraceSeconds: 5,
       keys: { alg: 'ES256', rotationDays: 90, announceSeconds: 86400, refreshSeconds: 60 },
@@ -197,5 +206,32 @@ describe('loadConfig', () => {
       (config as { port: number }).port = 1;
     }).toThrow(TypeError);
     expect(config.port).toBe(3000);
+  });
+
+  it('takes ARGON2_CONCURRENCY as the number of hashes computed at once', () => {
+    expect(loadConfig({ ...TEST_SECRETS, ARGON2_CONCURRENCY: '3' }).argon2.concurrency).toBe(3);
+    expect(configError({ ...TEST_SECRETS, ARGON2_CONCURRENCY: '-1' }).message).toMatch(
+      /ARGON2_CONCURRENCY/,
+    );
+  });
+});
+
+describe('thread pool', () => {
+  const sizeSeen = async (env: Record<string, string>) => {
+    const { stdout } = await run(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        "await import('./server/thread-pool.ts'); console.log(process.env.UV_THREADPOOL_SIZE)",
+      ],
+      { env: { PATH: process.env.PATH ?? '', ...env } },
+    );
+    return stdout.trim();
+  };
+
+  it('is sized to the CPU cores unless UV_THREADPOOL_SIZE is set', async () => {
+    expect(await sizeSeen({})).toBe(String(availableParallelism()));
+    expect(await sizeSeen({ UV_THREADPOOL_SIZE: '7' })).toBe('7');
   });
 });
