@@ -102,7 +102,7 @@ export type Config = Readonly<{
   logLevel: string;
   admin: { email: string; password: string | undefined };
   demoClient: { enabled: boolean; redirectUri: string };
-  argon2: { memoryCost: number; timeCost: number; parallelism: number };
+  argon2: { memoryCost: number; timeCost: number; parallelism: number; concurrency: number };
   ttl: {
     accessToken: number;
     idToken: number;
