@@ -56,7 +56,9 @@ export class RedisAdapter implements Adapter {
     if (payload.userCode)
       next().set(`${REDIS_PREFIX}userCode:${payload.userCode}`, id, 'EX', expiresIn);
     if (payload.uid) next().set(`${REDIS_PREFIX}uid:${payload.uid}`, id, 'EX', expiresIn);
-    await Promise.all(writes.map((write) => write.exec()));
+    // exec() reports a command's own error in its reply rather than by rejecting.
+    for (const replies of await Promise.all(writes.map((write) => write.exec())))
+      for (const [err] of replies ?? []) if (err) throw err;
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {

@@ -1,3 +1,5 @@
+import { availableParallelism } from 'node:os';
+
 // Every setting, its environment variable and its default, with the reason where it is not
 // obvious. The README's configuration table is written from this list.
 
@@ -47,7 +49,7 @@ export const defaults = {
   ARGON2_MEMORY_KIB: 19456,
   ARGON2_TIME_COST: 2,
   ARGON2_PARALLELISM: 1,
-  /** Hashes computed at once; 0: one per CPU core (server/security/passwords.ts says why). */
+  /** Hashes computed at once; 0: one per CPU core, up to 8 (server/security/passwords.ts says why). */
   ARGON2_CONCURRENCY: 0,
 
   /** Seconds. Short access tokens bound how long a revoked grant's JWTs stay usable. */
@@ -229,3 +231,10 @@ export const defaults = {
 } as const;
 
 export type DefaultKey = keyof typeof defaults;
+
+/**
+ * ARGON2_CONCURRENCY=0: one hash at once per CPU core, up to 8. Each hash is CPU-bound, so more
+ * at once only time-slices them; and each holds its 19 MiB while it runs, so a burst of sign-ins
+ * on a many-core host costs at most 8 × 19 MiB.
+ */
+export const defaultArgon2Concurrency = () => Math.min(availableParallelism(), 8);

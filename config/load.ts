@@ -1,6 +1,5 @@
-import { availableParallelism } from 'node:os';
 import { z } from 'zod';
-import { defaults } from './defaults.ts';
+import { defaultArgon2Concurrency, defaults } from './defaults.ts';
 import { ldapConfig, ldapSchema, type LdapConfig } from './ldap.ts';
 import { mfaConfig, mfaSchema, type MfaConfig } from './mfa.ts';
 import { protectionConfig, protectionSchema, type ProtectionConfig } from './protection.ts';
@@ -242,7 +241,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       memoryCost: c.ARGON2_MEMORY_KIB,
       timeCost: c.ARGON2_TIME_COST,
       parallelism: c.ARGON2_PARALLELISM,
-      concurrency: c.ARGON2_CONCURRENCY || availableParallelism(),
+      concurrency: c.ARGON2_CONCURRENCY || defaultArgon2Concurrency(),
     },
     ttl: {
       accessToken: c.ACCESS_TOKEN_TTL,

@@ -25,6 +25,8 @@ export function request(url: URL, init: Init = {}, cookies?: (lines: string[]) =
         res.on('error', reject);
       },
     );
+    // A hung response fails the run rather than hanging it.
+    req.setTimeout(30_000, () => req.destroy(new Error(`no answer in 30 s from ${url.href}`)));
     req.on('error', reject);
     req.end(init.body);
   });

@@ -34,47 +34,60 @@ export function requestFacts(ctx: Pick<Context, 'ip' | 'get' | 'state'>): Reques
  * and then go in together, in one multi-row insert. Each caller still returns only once its own
  * row is committed, and a lone event is written at once.
  */
+const MAX_BATCH = 500;
+
 export function createAudit(db: Db, log: Logger) {
   type Pending = { row: Record<string, unknown>; written: () => void };
-  let waiting: Pending[] = [];
+  const waiting: Pending[] = [];
   let writing = false;
 
   async function insert(rows: Record<string, unknown>[]): Promise<void> {
     try {
       await db('audit_events').insert(rows);
     } catch (err) {
-      // One bad row must not cost the others theirs.
-      if (rows.length > 1) for (const row of rows) await insert([row]);
-      else log.error({ err, type: rows[0]?.type }, 'audit event not recorded');
+      // One bad row (a data error: SQLSTATE class 22 or 23) must not cost the others theirs.
+      // Any other failure (the database is down) would fail each row alike.
+      const dataError = /^2[23]/.test(String((err as { code?: unknown }).code));
+      if (rows.length > 1 && dataError) for (const row of rows) await insert([row]);
+      else log.error({ err, types: rows.map((r) => r.type) }, 'audit events not recorded');
     }
   }
 
   async function drain(): Promise<void> {
     writing = true;
-    while (waiting.length) {
-      const batch = waiting;
-      waiting = [];
-      await insert(batch.map((p) => p.row));
-      for (const p of batch) p.written();
+    try {
+      while (waiting.length) {
+        // Bounded: PostgreSQL takes at most 65,535 parameters in one statement.
+        const batch = waiting.splice(0, MAX_BATCH);
+        await insert(batch.map((p) => p.row));
+        for (const p of batch) p.written();
+      }
+    } finally {
+      writing = false;
     }
-    writing = false;
   }
 
   return function audit(event: AuditEvent, facts: RequestFacts = {}): Promise<void> {
-    const detail = Object.fromEntries(
-      Object.entries(event.detail ?? {}).filter(([k]) => !SECRET_KEYS.test(k)),
-    );
-    const row = {
-      type: event.type,
-      outcome: event.outcome,
-      actor_type: event.actor.type,
-      actor_id: event.actor.id ?? null,
-      subject: event.subject ?? null,
-      ip: facts.ip ?? null,
-      user_agent: facts.userAgent ?? null,
-      request_id: facts.requestId ?? null,
-      detail: JSON.stringify(detail),
-    };
+    let row;
+    try {
+      const detail = Object.fromEntries(
+        Object.entries(event.detail ?? {}).filter(([k]) => !SECRET_KEYS.test(k)),
+      );
+      row = {
+        type: event.type,
+        outcome: event.outcome,
+        actor_type: event.actor.type,
+        actor_id: event.actor.id ?? null,
+        subject: event.subject ?? null,
+        ip: facts.ip ?? null,
+        user_agent: facts.userAgent ?? null,
+        request_id: facts.requestId ?? null,
+        detail: JSON.stringify(detail),
+      };
+    } catch (err) {
+      log.error({ err, type: event.type }, 'audit event not recorded');
+      return Promise.resolve();
+    }
     return new Promise<void>((written) => {
       waiting.push({ row, written });
       if (!writing) void drain();

@@ -1,17 +1,15 @@
-import { availableParallelism } from 'node:os';
 import argon2 from 'argon2';
 import pLimit from 'p-limit';
+import { defaultArgon2Concurrency } from '../../config/defaults.ts';
 
 export type Argon2Params = { memoryCost: number; timeCost: number; parallelism: number };
 
 /**
- * argon2id hashing. `concurrency` (default: one per CPU core) caps the hashes computed at once:
- * each is CPU-bound and walks its own 19 MiB, so more at once than there are cores only
- * time-slices them, each pushing the others' memory out of the caches (measured here: about
- * 10% more CPU per hash, and fewer sign-ins per second, with libuv's 4 threads on 2 cores).
+ * argon2id hashing, at most `concurrency` hashes at once; the rest wait their turn here, so
+ * other users of libuv's thread pool (DNS lookups, files) wait for at most one hash.
  */
 export function createPasswordHasher({
-  concurrency = availableParallelism(),
+  concurrency = defaultArgon2Concurrency(),
   ...params
 }: Argon2Params & { concurrency?: number }) {
   const options: NonNullable<Parameters<typeof argon2.hash>[1]> = {

@@ -195,6 +195,6 @@ describe('audit trail', () => {
     // The first event alone, then the other 11 together (which fails), then each on its own.
     const inserts = statements.filter((sql) => sql.startsWith('insert into "audit_events"'));
     expect(inserts).toHaveLength(1 + 1 + 11);
-    expect(logs.join('')).toContain('audit event not recorded');
+    expect(logs.join('')).toContain('audit events not recorded');
   });
 });
