@@ -1,6 +1,7 @@
 // Load generation: autocannon for single endpoints, small worker loops for browser flows and
 // argon2. Every measurement counts its failures: a benchmark of error responses is worthless.
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import argon2 from 'argon2';
@@ -19,8 +20,10 @@ export type Measurement = {
   firstFailure?: string | undefined;
   /** CPU milliseconds (user + system, all threads) per request or flow, of this process… */
   benchCpuMs: number;
-  /** …and of the server, when its CPU clock was given. */
+  /** …and of the server, when its CPU clock was given… */
   serverCpuMs?: number | undefined;
+  /** …and of the whole machine (every process and the kernel), where /proc/stat is readable. */
+  machineCpuMs?: number | undefined;
 };
 
 /** CPU milliseconds a process has used so far. */
@@ -31,14 +34,37 @@ function benchCpu(): number {
   return (user + system) / 1000;
 }
 
+// USER_HZ, the unit of /proc/stat, is 100 on every mainstream Linux.
+const CLOCK_TICK_MS = 10;
+
+/** Busy CPU milliseconds of the whole machine so far (all cores), or undefined off Linux. */
+function machineCpu(): number | undefined {
+  try {
+    const times = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.split(/\s+/).slice(1);
+    // user nice system idle iowait irq softirq steal: all but idle and iowait are busy.
+    const [user, nice, system, , , irq, softirq, steal] = times.map(Number);
+    return (user! + nice! + system! + irq! + softirq! + steal!) * CLOCK_TICK_MS;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Starts counting CPU; the returned function gives the CPU per operation since. */
 function cpuMeter(serverCpu: CpuClock | undefined) {
   const bench = benchCpu();
   const server = serverCpu?.() ?? 0;
-  return (count: number) => ({
-    benchCpuMs: (benchCpu() - bench) / count,
-    serverCpuMs: serverCpu ? (serverCpu() - server) / count : undefined,
-  });
+  const machine = machineCpu();
+  return (count: number) => {
+    const machineNow = machineCpu();
+    return {
+      benchCpuMs: (benchCpu() - bench) / count,
+      serverCpuMs: serverCpu ? (serverCpu() - server) / count : undefined,
+      machineCpuMs:
+        machine !== undefined && machineNow !== undefined
+          ? (machineNow - machine) / count
+          : undefined,
+    };
+  };
 }
 
 // autocannon ships no type declarations; this is the part used here.
