@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { PostgresAdapter } from './postgres.ts';
 import { RedisAdapter, type RedisClient } from './redis.ts';
-import type { Adapter, AdapterPayload } from './types.ts';
+import type { Adapter, AdapterPayload, StorageAdapter } from './types.ts';
 
 /** Short-lived, TTL-driven models: in Redis when it is configured (ARCHITECTURE.md, state table). */
 export const REDIS_MODELS = new Set([
@@ -25,7 +25,7 @@ export type AdapterDeps = {
   refreshReuseGraceSeconds: number;
 };
 
-export type AdapterFactory = (model: string) => Adapter;
+export type AdapterFactory = (model: string) => StorageAdapter;
 
 /**
  * Refresh tokens are made 264 bits long (44 characters) and every other opaque token 256 (43):
@@ -56,8 +56,8 @@ export function createAdapterFactory(deps: AdapterDeps): AdapterFactory {
  * grace window a consumed token is served as unconsumed, so concurrent refreshes (two tabs, a
  * retry after a lost response) each succeed; after it, reuse revokes as usual.
  */
-export function withReuseGrace(inner: Adapter, graceSeconds: number): Adapter {
-  return Object.assign(Object.create(inner) as Adapter, {
+export function withReuseGrace<A extends Adapter>(inner: A, graceSeconds: number): A {
+  return Object.assign(Object.create(inner) as A, {
     async find(id: string) {
       const payload = await inner.find(id);
       if (payload?.consumed && Date.now() / 1000 - Number(payload.consumed) < graceSeconds) {
@@ -70,13 +70,13 @@ export function withReuseGrace(inner: Adapter, graceSeconds: number): Adapter {
 }
 
 /** Answers "not found" without I/O for ids that cannot be of this model. */
-function withIdLength(inner: Adapter, length: number): Adapter {
-  return Object.assign(Object.create(inner) as Adapter, {
+function withIdLength<A extends Adapter>(inner: A, length: number): A {
+  return Object.assign(Object.create(inner) as A, {
     find: async (id: string) => (id.length === length ? inner.find(id) : undefined),
   });
 }
 
-class ClientAdapter implements Adapter {
+class ClientAdapter implements StorageAdapter {
   private readonly findClient: AdapterDeps['findClient'];
   constructor(findClient: AdapterDeps['findClient']) {
     this.findClient = findClient;
@@ -95,4 +95,7 @@ class ClientAdapter implements Adapter {
   async consume() {}
   async destroy() {}
   async revokeByGrantId() {}
+  async take() {
+    return undefined;
+  }
 }

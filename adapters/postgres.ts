@@ -1,12 +1,12 @@
 import type { Knex } from 'knex';
-import type { Adapter, AdapterPayload } from './types.ts';
+import type { AdapterPayload, StorageAdapter } from './types.ts';
 
 const TABLE = 'oidc_payloads';
 
 type Row = { payload: AdapterPayload; consumed_at: Date | null };
 
 /** oidc-provider storage in one PostgreSQL table; each query hits the (model, id) key or an index. */
-export class PostgresAdapter implements Adapter {
+export class PostgresAdapter implements StorageAdapter {
   private readonly db: Knex;
   private readonly model: string;
   constructor(db: Knex, model: string) {
@@ -56,6 +56,18 @@ export class PostgresAdapter implements Adapter {
 
   async revokeByGrantId(grantId: string): Promise<void> {
     await this.db(TABLE).where({ model: this.model, grant_id: grantId }).delete();
+  }
+
+  async take(id: string): Promise<AdapterPayload | undefined> {
+    const [row]: { payload: AdapterPayload | string; expires_at: Date | null }[] = await this.db(
+      TABLE,
+    )
+      .where({ model: this.model, id })
+      .delete()
+      .returning(['payload', 'expires_at']);
+    if (!row || (row.expires_at && new Date(row.expires_at).getTime() <= Date.now()))
+      return undefined;
+    return typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload;
   }
 
   private async findWhere(column: 'id' | 'uid' | 'user_code', value: string) {

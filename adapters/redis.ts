@@ -1,5 +1,5 @@
 import type { ChainableCommander, Cluster, Redis } from 'ioredis';
-import type { Adapter, AdapterPayload } from './types.ts';
+import type { AdapterPayload, StorageAdapter } from './types.ts';
 
 /** One Redis server (direct or through Sentinel) or a Redis Cluster. */
 export type RedisClient = Redis | Cluster;
@@ -14,6 +14,9 @@ export const accountSessionsKey = (accountId: string) =>
 // and only the first time (a later consume must not restart the refresh-token reuse grace window).
 const CONSUME = `if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('HSETNX', KEYS[1], 'consumed', ARGV[1]) end return 0`;
 
+// Reads a payload and deletes it in one step.
+const TAKE = `local payload = redis.call('HGET', KEYS[1], 'payload') if payload then redis.call('DEL', KEYS[1]) end return payload`;
+
 // A lookup key (uid, userCode) names a payload's id: read both in one round trip. The payload's
 // key is not declared, which one server allows and a Cluster would not.
 const FOLLOW = `local id = redis.call('GET', KEYS[1]) if not id then return nil end return redis.call('HMGET', ARGV[1] .. id, 'payload', 'consumed')`;
@@ -23,7 +26,7 @@ const FOLLOW = `local id = redis.call('GET', KEYS[1]) if not id then return nil 
  * `latchkey:oidc:<Model>:<id>`, with lookup keys for uid and userCode and a set per grant for
  * revokeByGrantId. Every write is one MULTI round trip (no TTL read before writing).
  */
-export class RedisAdapter implements Adapter {
+export class RedisAdapter implements StorageAdapter {
   private readonly redis: RedisClient;
   private readonly model: string;
   constructor(redis: RedisClient, model: string) {
@@ -89,6 +92,11 @@ export class RedisAdapter implements Adapter {
 
   async destroy(id: string): Promise<void> {
     await this.redis.del(this.key(id));
+  }
+
+  async take(id: string): Promise<AdapterPayload | undefined> {
+    const payload = (await this.redis.eval(TAKE, 1, this.key(id))) as string | null;
+    return payload ? (JSON.parse(payload) as AdapterPayload) : undefined;
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {

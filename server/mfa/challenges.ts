@@ -20,10 +20,8 @@ export function createChallenges(adapter: AdapterFactory) {
 
     /** The challenge issued for `key`, if any and not expired; it cannot be taken again. */
     async take(key: string): Promise<string | undefined> {
-      const found = (await store.find(key)) as { challenge?: unknown } | undefined;
-      if (!found) return undefined;
-      await store.destroy(key);
-      return typeof found.challenge === 'string' ? found.challenge : undefined;
+      const found = (await store.take(key)) as { challenge?: unknown } | undefined;
+      return typeof found?.challenge === 'string' ? found.challenge : undefined;
     },
   };
 }

@@ -3,12 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresAdapter, sweepExpired } from '../../adapters/postgres.ts';
 import { RedisAdapter } from '../../adapters/redis.ts';
 import { withReuseGrace } from '../../adapters/index.ts';
-import type { Adapter } from '../../adapters/types.ts';
+import type { StorageAdapter } from '../../adapters/types.ts';
 import { migrate, openDb, type Db } from '../../server/db.ts';
 import { freshPostgresUrl, freshRedisUrl } from '../support/databases.ts';
 import { tempEmbeddedDb } from '../support/embedded-db.ts';
 
-type Backend = { make(model: string): Adapter; close(): Promise<void>; db?: Db };
+type Backend = { make(model: string): StorageAdapter; close(): Promise<void>; db?: Db };
 
 const backends: Record<string, () => Promise<Backend>> = {
   'PostgreSQL server': async () => {
@@ -92,13 +92,24 @@ describe.each(Object.keys(backends))('adapter contract on %s', (name) => {
     expect(await backend.make('AccessToken').find('at-g4')).toBeDefined();
   });
 
+  it('takes a payload once: of concurrent takes exactly one gets it', async () => {
+    const a = backend.make('WebAuthnChallenge');
+    await a.upsert('c1', { challenge: 'only-once' }, 60);
+    const taken = await Promise.all(Array.from({ length: 8 }, () => a.take('c1')));
+    expect(taken.filter(Boolean)).toEqual([{ challenge: 'only-once' }]);
+    expect(await a.find('c1')).toBeUndefined();
+    expect(await a.take('missing')).toBeUndefined();
+  });
+
   it('honours expiry', async () => {
     const a = backend.make('Interaction');
     await a.upsert('short', { uid: 'uid-short' }, 1);
+    await backend.make('WebAuthnChallenge').upsert('short-challenge', { challenge: 'late' }, 1);
     expect(await a.find('short')).toBeDefined();
     await sleep(2100);
     expect(await a.find('short')).toBeUndefined();
     expect(await a.findByUid('uid-short')).toBeUndefined();
+    expect(await backend.make('WebAuthnChallenge').take('short-challenge')).toBeUndefined();
     if (backend.db) {
       expect(await sweepExpired(backend.db)).toBeGreaterThanOrEqual(1);
       expect(await backend.db('oidc_payloads').where({ id: 'short' }).first()).toBeUndefined();
