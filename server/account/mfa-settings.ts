@@ -36,6 +36,8 @@ export function addMfaSettings(router: Router, deps: Deps): void {
       'account-mfa',
       {
         title: 'Two-step verification',
+        // For password managers: the account each current-password field belongs to.
+        email: user.email,
         state: await mfa.state(user.id),
         passkeys: (await passkeys.list(user.id)).map((p) => ({
           ...p,

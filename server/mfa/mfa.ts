@@ -139,6 +139,7 @@ export async function totpEnrolmentPage(
       title: 'Set up two-step verification',
       secret: enrolment.secret,
       qrSvg: enrolment.qrSvg,
+      email: user.email,
       ...form,
     },
     form.error ? 400 : 200,

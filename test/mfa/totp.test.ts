@@ -318,6 +318,14 @@ describe('the second factor cannot be skipped, replaced or guessed around the lo
     await flow.submit('/mfa/totp', { code: await codeAt(secret, 30) });
     await flow.tokens();
     await flow.get('/account/mfa');
+    // Each current-password field names its account, so password managers offer the right one.
+    const passwords = flow.html.match(/autocomplete="current-password"/g) ?? [];
+    const usernames =
+      flow.html.match(
+        new RegExp(`name="username" value="${USER.email}" autocomplete="username" hidden`, 'g'),
+      ) ?? [];
+    expect(passwords.length).toBeGreaterThan(0);
+    expect(usernames).toHaveLength(passwords.length);
     const csrf = hiddenInput(flow.html, 'csrf');
     const res = await flow.browser.post(`${server.url}/account/mfa/totp`, { csrf, password: 'x' });
     expect(res.status).toBe(302);
