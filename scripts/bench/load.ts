@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import argon2 from 'argon2';
 import { formAction, hiddenInput } from '../../test/support/browser.ts';
 import { Browser, request, type Page } from './http-client.ts';
-import { REDIRECT_URI, USER, type Client } from './target.ts';
+import { CLOCK_TICK_MS, REDIRECT_URI, USER, type Client } from './target.ts';
 
 export type Measurement = {
   concurrency: number;
@@ -33,9 +33,6 @@ function benchCpu(): number {
   const { user, system } = process.cpuUsage();
   return (user + system) / 1000;
 }
-
-// USER_HZ, the unit of /proc/stat, is 100 on every mainstream Linux.
-const CLOCK_TICK_MS = 10;
 
 /** Busy CPU milliseconds of the whole machine so far (all cores), or undefined off Linux. */
 function machineCpu(): number | undefined {

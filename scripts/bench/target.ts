@@ -198,8 +198,8 @@ function peakRssMiB(pid: number): number {
   return Number(kib) / 1024;
 }
 
-// USER_HZ, the unit of /proc/<pid>/stat times, is 100 on every mainstream Linux.
-const CLOCK_TICK_MS = 10;
+// USER_HZ, the unit of the times in /proc/stat and /proc/<pid>/stat, is 100 on every mainstream Linux.
+export const CLOCK_TICK_MS = 10;
 
 function cpuMs(pid: number): number {
   // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
