@@ -136,6 +136,8 @@ export const defaults = {
   /** Verification email resends, for the same reason. */
   RATE_LIMIT_VERIFY_IP: '10/1h',
   RATE_LIMIT_VERIFY_ACCOUNT: '5/1h',
+  /** Email-change requests per account; each mails a link to the address typed. */
+  RATE_LIMIT_EMAIL_CHANGE: '5/1h',
   /**
    * Token requests per client id. Every user of a public app refreshes through one client id:
    * 6000 a minute is 100/s, an hourly refresh for some 360,000 active users.
@@ -165,6 +167,12 @@ export const defaults = {
   MFA_REQUIRED_ROLES: '',
   /** Let a passkey alone sign in (passwordless); off: passkeys are a second factor only. */
   PASSKEY_LOGIN: false,
+  /**
+   * How recent a full sign-in (password and, when the user has one, the second factor) must be
+   * for a sensitive change in the account: email, password, factors, passkeys, recovery codes.
+   * Older, the user signs in again first, as GitHub's "sudo mode" asks.
+   */
+  REAUTH_MAX_AGE: '5m',
 
   /** Seconds between sweeps of expired protocol rows in PostgreSQL. */
   SWEEP_INTERVAL_SECONDS: 300,

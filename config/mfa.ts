@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseDuration } from './protection.ts';
 
 // Multi-factor sign-in settings: the schema fragment and the typed view loadConfig builds.
 
@@ -6,6 +7,10 @@ export const mfaSchema = {
   MFA_POLICY: z.enum(['off', 'optional', 'required']),
   MFA_REQUIRED_ROLES: z.string(),
   PASSKEY_LOGIN: z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])]),
+  REAUTH_MAX_AGE: z
+    .string()
+    .transform((text) => parseDuration(text) ?? NaN)
+    .refine((seconds) => seconds > 0, { message: 'a duration like 5m' }),
 };
 
 type Parsed = { [K in keyof typeof mfaSchema]: z.output<(typeof mfaSchema)[K]> };
@@ -20,6 +25,8 @@ export type MfaConfig = {
   requiredRoles: string[];
   /** A passkey alone may sign in (passwordless), not only as a second factor. */
   passkeyLogin: boolean;
+  /** Seconds a full sign-in counts as recent enough for a sensitive change in the account. */
+  reauthMaxAgeSeconds: number;
 };
 
 export function mfaConfig(c: Parsed): { mfa: MfaConfig } {
@@ -30,6 +37,7 @@ export function mfaConfig(c: Parsed): { mfa: MfaConfig } {
         .map((r) => r.trim())
         .filter(Boolean),
       passkeyLogin: [true, 'true', '1', 'yes'].includes(c.PASSKEY_LOGIN),
+      reauthMaxAgeSeconds: c.REAUTH_MAX_AGE,
     },
   };
 }

@@ -57,6 +57,7 @@ export const protectionSchema = {
   RATE_LIMIT_VERIFY_IP: limit,
   RATE_LIMIT_VERIFY_ACCOUNT: limit,
   RATE_LIMIT_TOKEN_CLIENT: limit,
+  RATE_LIMIT_EMAIL_CHANGE: limit,
   LOCKOUT_THRESHOLD: z.coerce.number().int().min(0),
   LOCKOUT_PERIODS: z
     .string()
@@ -79,7 +80,8 @@ export type RateLimitName =
   | 'reset_account'
   | 'verify_ip'
   | 'verify_account'
-  | 'token_client';
+  | 'token_client'
+  | 'email_change';
 
 export type ProtectionConfig = {
   /** Proxies whose X-Forwarded-For and X-Forwarded-Proto are believed; empty: none. */
@@ -104,6 +106,7 @@ export function protectionConfig(c: Parsed, dataDir: string): ProtectionConfig {
       verify_ip: c.RATE_LIMIT_VERIFY_IP,
       verify_account: c.RATE_LIMIT_VERIFY_ACCOUNT,
       token_client: c.RATE_LIMIT_TOKEN_CLIENT,
+      email_change: c.RATE_LIMIT_EMAIL_CHANGE,
     },
     lockout: { threshold: c.LOCKOUT_THRESHOLD, periodsSeconds: c.LOCKOUT_PERIODS },
     auditRetention: {

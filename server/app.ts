@@ -73,6 +73,7 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
     : undefined;
   const checkPassword = createPasswordCheck(users, directory);
   const lockout = createLockout({ db, config, tokens, mailer, audit, limits, log });
+  const guard = createSignInGuard(limits, lockout);
 
   // The provider is rebuilt when the signing keys change; requests use whichever is current.
   let provider: Provider | undefined;
@@ -132,7 +133,7 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
       audit,
       limits,
       lockout,
-      guard: createSignInGuard(limits, lockout),
+      guard,
       checkPassword,
       mfa,
       passkeys,
@@ -159,6 +160,8 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
       log,
       audit,
       checkPassword,
+      guard,
+      limits,
       mfa,
       passkeys,
     }).routes(),

@@ -7,6 +7,7 @@ import Provider, {
 import type { Config } from '../config/load.ts';
 import { OPAQUE_TOKEN_BITS, REFRESH_TOKEN_BITS, type AdapterFactory } from '../adapters/index.ts';
 import type { ConsentStore } from './accounts/consents.ts';
+import { ACCOUNT_CLIENT_ID, accountClient } from './account/access.ts';
 import { auditProtocolEvents } from './audit/protocol-events.ts';
 import type { Audit } from './audit/audit.ts';
 import { userClaims, type UserStore } from './accounts/users.ts';
@@ -94,6 +95,7 @@ export function createProvider(
       short: { signed: true, httpOnly: true, sameSite: 'lax' },
     },
     scopes: SCOPES,
+    clients: [accountClient(config.issuer)],
     // Authorization code only: the implicit and hybrid flows are gone from OAuth 2.1.
     responseTypes: ['code'],
     claims: CLAIMS,
@@ -188,6 +190,13 @@ export function createProvider(
       const grantId = result?.consent?.grantId || session.grantIdFor(client.clientId);
       const current = grantId ? await provider.Grant.find(grantId) : undefined;
       if (current?.accountId === accountId && current.clientId === client.clientId) return current;
+      if (client.clientId === ACCOUNT_CLIENT_ID) {
+        // The account pages are ours: signing in to them asks no consent.
+        const grant = new provider.Grant({ accountId, clientId: client.clientId });
+        grant.addOIDCScope('openid');
+        await grant.save();
+        return grant;
+      }
       const consent = await consents.find(accountId, client.clientId);
       if (!consent) return undefined;
       const grant = new provider.Grant({ accountId, clientId: client.clientId });

@@ -1,34 +1,28 @@
 import type Router from '@koa/router';
 import { isEmailAddress } from '../accounts/email-address.ts';
 import type { Context } from 'koa';
-import type { EmailTokens } from '../accounts/email-tokens.ts';
 import { UserExistsError, type User } from '../accounts/users.ts';
 import { HttpError, readForm } from '../http/form.ts';
 import { requestFacts, userEvent } from '../audit/audit.ts';
 import { linkError } from '../interactions/link-error.ts';
-import type { AccountDeps } from './router.ts';
+import { refuse, waitMessage } from '../protection/too-many.ts';
+import { accountOf } from './access.ts';
+import type { AccountDeps, AccountPages } from './router.ts';
 
 const TAKEN = 'Another account uses this address.';
 
-type Deps = AccountDeps & {
-  tokens: EmailTokens;
-  signedIn: (ctx: Context) => Promise<{ user: User; sessionId: string }>;
-};
+type Deps = AccountDeps & AccountPages;
 
 /**
  * Changing the account's email address: the new address proves itself through an emailed
- * link; only then does it replace the old one, which is told about the change.
+ * link; only then does it replace the old one, which is told about the change. The page answers
+ * the same whether or not another account has the address (that owner is told instead).
  */
 export function addEmailChange(router: Router, deps: Deps): void {
-  const { config, users, passwords, tokens, mailer, views, csrf, log, signedIn } = deps;
+  const { config, users, tokens, mailer, views, csrf, log, limits, recent } = deps;
 
-  function page(
-    ctx: Context,
-    user: User,
-    sessionId: string,
-    newEmail = '',
-    problems: string[] = [],
-  ) {
+  function page(ctx: Context, newEmail = '', problems: string[] = [], status = 400) {
+    const { user, sessionId } = accountOf(ctx);
     views.render(
       ctx,
       'change-email',
@@ -39,34 +33,23 @@ export function addEmailChange(router: Router, deps: Deps): void {
         csrf: csrf.token(`email:${sessionId}`),
         problems,
       },
-      problems.length ? 400 : 200,
+      problems.length ? status : 200,
     );
   }
 
-  router.get('/email', async (ctx) => {
-    const { user, sessionId } = await signedIn(ctx);
-    page(ctx, user, sessionId);
-  });
-
-  router.post('/email', async (ctx) => {
-    const { user, sessionId } = await signedIn(ctx);
-    const form = await readForm(ctx);
-    if (!csrf.verify(`email:${sessionId}`, form.csrf))
-      throw new HttpError(403, 'The form expired. Reload the page and try again.');
-    const newEmail = (form.email ?? '').trim();
-    const problems: string[] = [];
-    if (!(await passwords.verify(user.password_hash, form.current ?? '')).ok)
-      problems.push('Your current password is not right.');
-    if (!isEmailAddress(newEmail)) problems.push('Enter the new address, like name@example.com.');
-    else if (newEmail.toLowerCase() === user.email.toLowerCase())
-      problems.push('That is already your address.');
-    else if ((await users.findByEmail(newEmail))?.id) problems.push(TAKEN);
-    if (problems.length) return page(ctx, user, sessionId, newEmail, problems);
-
+  /** The link to the new address, or (when another account has it) a word to that account. */
+  async function mailNewAddress(user: User, newEmail: string) {
+    const owner = await users.findByEmail(newEmail);
+    if (owner)
+      return mailer.send({
+        to: newEmail,
+        template: 'email-in-use',
+        data: { link: `${config.issuer}/`, name: owner.name ?? undefined },
+      });
     const token = await tokens.issue(user.id, 'change_email', config.emailLinks.verifyTtl, {
       email: newEmail,
     });
-    const sent = await mailer.send({
+    return mailer.send({
       to: newEmail,
       template: 'verify-email',
       data: {
@@ -75,12 +58,34 @@ export function addEmailChange(router: Router, deps: Deps): void {
         name: user.name ?? undefined,
       },
     });
-    views.render(
-      ctx,
-      'change-email-sent',
-      { title: 'Check your new inbox', newEmail, sent: sent.sent },
-      sent.sent ? 200 : 503,
+  }
+
+  router.get('/email', recent, async (ctx) => page(ctx));
+
+  router.post('/email', recent, async (ctx) => {
+    const { user, sessionId } = accountOf(ctx);
+    const form = await readForm(ctx);
+    if (!csrf.verify(`email:${sessionId}`, form.csrf))
+      throw new HttpError(403, 'The form expired. Reload the page and try again.');
+    const newEmail = (form.email ?? '').trim();
+    // The password first: nothing about the address is said to whoever does not know it.
+    const current = await deps.currentPassword(ctx, user, form.current ?? '');
+    if (!current.ok) return page(ctx, newEmail, [current.error], current.status);
+    if (!isEmailAddress(newEmail))
+      return page(ctx, newEmail, ['Enter the new address, like name@example.com.']);
+    if (newEmail.toLowerCase() === user.email.toLowerCase())
+      return page(ctx, newEmail, ['That is already your address.']);
+    const limited = await limits.consume(['email_change', user.id]);
+    if (!limited.ok) {
+      refuse(ctx, limited.retryAfterSeconds);
+      return page(ctx, newEmail, [waitMessage(limited.retryAfterSeconds)], 429);
+    }
+    // In the background: whichever mail goes, the answer comes as fast.
+    void mailNewAddress(user, newEmail).then(
+      (sent) => sent.sent || log.error({ userId: user.id }, 'email change mail not sent'),
+      (err: unknown) => log.error({ err, userId: user.id }, 'email change mail failed'),
     );
+    views.render(ctx, 'change-email-sent', { title: 'Check your new inbox', newEmail });
   });
 
   router.get('/email/confirm', async (ctx) => {

@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import type { Context } from 'koa';
+import type { Context, Middleware } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Config } from '../../config/load.ts';
 import { requestFacts, userEvent, type Audit } from '../audit/audit.ts';
@@ -16,13 +16,18 @@ import type { Mailer } from '../mail/mailer.ts';
 import type { Csrf } from '../security/csrf.ts';
 import type { PasswordPolicy } from '../security/password-policy.ts';
 import type { PasswordHasher } from '../security/passwords.ts';
+import type { RateLimits } from '../protection/rate-limits.ts';
+import type { SignInGuard } from '../protection/sign-in-guard.ts';
 import type { Views } from '../views.ts';
+import { accountAccess, accountOf, type AccountAccess } from './access.ts';
+import { currentPasswordCheck, type CurrentPasswordCheck } from './current-password.ts';
 import { addEmailChange } from './email-change.ts';
 import { addMfaSettings } from './mfa-settings.ts';
 
 export type AccountDeps = {
   audit: Audit;
   checkPassword: CheckPassword;
+  guard: SignInGuard;
   mfa: Mfa;
   passkeys: Passkeys;
   tokens: EmailTokens;
@@ -33,30 +38,39 @@ export type AccountDeps = {
   policy: PasswordPolicy;
   signOut: AccountSignOut;
   mailer: Mailer;
+  limits: RateLimits;
   views: Views;
   csrf: Csrf;
   log: Logger;
 };
 
-/** The signed-in user's own pages. For now: changing the password and the email address. */
+/** What the account routers get besides their deps: the access levels and the password check. */
+export type AccountPages = {
+  complete: Middleware;
+  recent: Middleware;
+  currentPassword: CurrentPasswordCheck;
+  factorAdded: AccountAccess['factorAdded'];
+};
+
+/**
+ * The signed-in user's own pages. Each serves only a complete sign-in (the second factor
+ * included); a change of password, email or factors asks for a recent one too.
+ */
 export function accountRouter(deps: AccountDeps): Router {
-  const { config, provider, users, passwords, policy, views, csrf } = deps;
+  const { config, policy, views, csrf } = deps;
   const setPassword = passwordSetter({ ...deps, issuer: config.issuer });
   const router = new Router({ prefix: '/account' });
+  const access = accountAccess(deps);
+  const pages: AccountPages = {
+    complete: access.require('complete'),
+    recent: access.require('recent'),
+    currentPassword: currentPasswordCheck(deps),
+    factorAdded: access.factorAdded,
+  };
+  const { recent } = pages;
 
-  /** The user of this browser's session, with the session id; 401 page when there is none. */
-  async function signedIn(ctx: Context): Promise<{ user: User; sessionId: string }> {
-    const session = await provider().Session.get(ctx as never);
-    const user = session.accountId ? await users.findById(session.accountId) : undefined;
-    if (!user || user.disabled)
-      throw new HttpError(
-        401,
-        'You are not signed in. Sign in to one of your applications, then open this page again.',
-      );
-    return { user, sessionId: session.jti };
-  }
-
-  function page(ctx: Context, user: User, sessionId: string, problems: string[] = []) {
+  function page(ctx: Context, problems: string[] = [], status = 400) {
+    const { user, sessionId } = accountOf(ctx);
     views.render(
       ctx,
       'change-password',
@@ -66,7 +80,7 @@ export function accountRouter(deps: AccountDeps): Router {
         csrf: csrf.token(`password:${sessionId}`),
         problems,
       },
-      problems.length ? 400 : 200,
+      problems.length ? status : 200,
     );
   }
 
@@ -80,35 +94,41 @@ export function accountRouter(deps: AccountDeps): Router {
     return true;
   }
 
-  router.get('/password', async (ctx) => {
-    const { user, sessionId } = await signedIn(ctx);
-    if (directoryPage(ctx, user)) return;
-    page(ctx, user, sessionId);
+  router.get('/callback', access.callback);
+
+  router.get('/password', recent, async (ctx) => {
+    if (directoryPage(ctx, accountOf(ctx).user)) return;
+    page(ctx);
   });
 
-  router.post('/password', async (ctx) => {
-    const { user, sessionId } = await signedIn(ctx);
+  router.post('/password', recent, async (ctx) => {
+    const { user, sessionId, grantIds } = accountOf(ctx);
     if (directoryPage(ctx, user)) return;
     const form = await readForm(ctx);
     if (!csrf.verify(`password:${sessionId}`, form.csrf))
       throw new HttpError(403, 'The form expired. Reload the page and try again.');
     const password = form.password ?? '';
-    if (!(await passwords.verify(user.password_hash, form.current ?? '')).ok)
-      return page(ctx, user, sessionId, ['Your current password is not right.']);
+    const current = await pages.currentPassword(ctx, user, form.current ?? '');
+    if (!current.ok) return page(ctx, [current.error], current.status);
     const problems = await newPasswordProblems(
       policy,
       password,
       form.confirm,
       passwordContext(user),
     );
-    if (problems.length) return page(ctx, user, sessionId, problems);
+    if (problems.length) return page(ctx, problems);
 
-    await setPassword(user, password, { keepSession: sessionId });
+    // Whoever knew the old password is out: other sessions end, and so do the apps' refresh
+    // tokens, but for those this browser signed in to when the user asks to keep them.
+    await setPassword(user, password, {
+      keepSession: sessionId,
+      keepGrants: form.keep_apps ? grantIds : [],
+    });
     await deps.audit(userEvent('password_changed', user.id), requestFacts(ctx));
     views.render(ctx, 'password-changed', { title: 'Your password was changed' });
   });
 
-  addEmailChange(router, { ...deps, signedIn });
-  addMfaSettings(router, { ...deps, signedIn });
+  addEmailChange(router, { ...deps, ...pages });
+  addMfaSettings(router, { ...deps, ...pages });
   return router;
 }

@@ -33,20 +33,20 @@ type Deps = {
 };
 
 /**
- * Replaces a user's password: the old hash joins the history, every session but `keepSession`
- * ends (whoever knew the old password is out), with `revokeGrants` their refresh tokens too,
- * and the owner is told by email.
+ * Replaces a user's password: the old hash joins the history, and whoever knew the old password
+ * is out: every session but `keepSession` ends, and every grant (the apps' refresh tokens) but
+ * `keepGrants` is revoked. The owner is told by email.
  */
 export function passwordSetter({ users, policy, signOut, mailer, issuer, log }: Deps) {
   return async (
     user: User,
     password: string,
-    { keepSession, revokeGrants = false }: { keepSession?: string; revokeGrants?: boolean } = {},
+    { keepSession, keepGrants = [] }: { keepSession?: string; keepGrants?: string[] } = {},
   ) => {
     await policy.remember(user.id, user.password_hash);
     await users.setPassword(user.id, password);
     await signOut.endSessions(user.id, keepSession);
-    if (revokeGrants) await signOut.revokeGrants(user.id);
+    await signOut.revokeGrants(user.id, keepGrants);
     mailer
       .send({
         to: user.email,

@@ -50,13 +50,15 @@ export function createAccountSignOut({
     },
 
     /**
-     * Revokes every grant of the account: its refresh tokens, opaque access tokens and codes.
+     * Revokes every grant of the account but `except`: its refresh tokens, opaque access tokens
+     * and codes.
      * What the user consented to is kept: withdrawing consent is a choice of its own.
      */
-    async revokeGrants(accountId: string): Promise<number> {
+    async revokeGrants(accountId: string, except: string[] = []): Promise<number> {
       const grants: { id: string }[] = await db('oidc_payloads')
         .select('id')
-        .where({ model: 'Grant', account_id: accountId });
+        .where({ model: 'Grant', account_id: accountId })
+        .whereNotIn('id', except);
       for (const { id } of grants) {
         for (const model of GRANT_MODELS) await adapter(model).revokeByGrantId(id);
         await adapter('Grant').destroy(id);

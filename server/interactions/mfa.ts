@@ -41,7 +41,7 @@ export function addMfaStep(router: Router, deps: MfaStepDeps) {
   const continueCsrf = (uid: string) => `mfa-enrolled:${uid}`;
 
   const enrolPage = (ctx: Context, interaction: Interaction, user: User, error?: string) =>
-    totpEnrolmentPage({ views, mfa }, ctx, user, {
+    totpEnrolmentPage({ views, mfa }, ctx, user, `interaction:${interaction.uid}`, {
       action: `/interaction/${interaction.uid}/mfa/enrol`,
       csrf: csrf.token(interaction.uid),
       askPassword: false,
@@ -80,7 +80,7 @@ export function addMfaStep(router: Router, deps: MfaStepDeps) {
     const state = await mfa.state(user.id);
     if (state.totp || state.passkeys)
       throw new HttpError(400, 'Two-step verification is already set up for this account.');
-    if (!(await mfa.totp.confirm(user.id, form.code ?? '')))
+    if (!(await mfa.totp.confirm(user, `interaction:${interaction.uid}`, form.code ?? '')))
       return enrolPage(ctx, interaction, user, WRONG.totp);
     await audit(userEvent('mfa_enrolled', user.id, { factor: 'totp' }), requestFacts(ctx));
     views.render(ctx, 'recovery-codes', {

@@ -156,7 +156,7 @@ export function addPasswordReset(router: Router, deps: PasswordResetDeps): void 
     if (!redeemed.ok) return linkError(views, ctx, redeemed.reason);
     // The link proved the mailbox; and whoever knew the old password is signed out everywhere.
     await users.setEmailVerified(user.id);
-    await setPassword(user, password, { revokeGrants: true });
+    await setPassword(user, password);
     await deps.audit(userEvent('password_reset', user.id), requestFacts(ctx));
     // The owner proved the mailbox and chose a password nobody has guessed: no lock stands.
     if (isLocked(user))

@@ -28,6 +28,11 @@ export type MailTemplates = {
    * it now, and `resetLink` is for the owner who suspects someone knows or is guessing it.
    */
   'account-locked': Greeting & { until: Date; link: string; resetLink: string };
+  /**
+   * A signed-in user asked to move their account to this address, which another account has.
+   * The page answers as if the link went out (no enumeration); this address's owner learns of it.
+   */
+  'email-in-use': Greeting & { link: string };
 };
 
 export type MailTemplate = keyof MailTemplates;
@@ -40,6 +45,7 @@ export const MAIL_SUBJECTS: { readonly [T in MailTemplate]: (productName: string
   'new-device': (p) => `New sign-in to your ${p} account`,
   'registration-attempt': (p) => `Someone tried to register at ${p} with your email address`,
   'account-locked': (p) => `Your ${p} account was locked after failed sign-ins`,
+  'email-in-use': (p) => `Someone tried to move a ${p} account to your email address`,
 };
 
 export const MAIL_TEMPLATES = Object.keys(MAIL_SUBJECTS) as MailTemplate[];

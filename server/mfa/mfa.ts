@@ -78,6 +78,19 @@ export function createMfa(db: Db, config: Config) {
     return s.totp || s.passkeys > 0 || s.required;
   }
 
+  /**
+   * Whether a session signed in with `sessionAcr` still owes this user a second factor: the one
+   * rule of the `mfa` prompt, which the account pages apply too.
+   */
+  async function owesSecondFactor(
+    userId: string,
+    sessionAcr: string | undefined,
+    acrValues?: unknown,
+    known?: MfaState,
+  ): Promise<boolean> {
+    return sessionAcr !== ACR.mfa && needed(userId, acrValues, known);
+  }
+
   return {
     enabled: policy !== 'off',
     totp,
@@ -90,12 +103,14 @@ export function createMfa(db: Db, config: Config) {
      */
     async secondFactorNeeded(ctx: KoaContextWithOIDC): Promise<boolean> {
       const accountId = ctx.oidc.session?.accountId;
-      if (!accountId || ctx.oidc.acr === ACR.mfa) return false;
+      if (!accountId) return false;
       // findAccount, which runs first, may have read the factors with the user.
       const account = ctx.oidc.account as { accountId: string; mfa?: MfaState } | undefined;
       const known = account?.accountId === accountId ? account.mfa : undefined;
-      return needed(accountId, ctx.oidc.params?.acr_values, known);
+      return owesSecondFactor(accountId, ctx.oidc.acr, ctx.oidc.params?.acr_values, known);
     },
+
+    owesSecondFactor,
 
     /** A user and their second factors, in one query (the authorization endpoint needs both). */
     async userWithState(userId: string): Promise<{ user: User; state: MfaState } | undefined> {
@@ -122,16 +137,27 @@ export function createMfa(db: Db, config: Config) {
 
 export type Mfa = ReturnType<typeof createMfa>;
 
-/** The authenticator-app setup page (QR code, key, first code), in a sign-in or the account. */
+/**
+ * The authenticator-app setup page (QR code, key, first code), in a sign-in or the account. The
+ * key is the one of the enrolment `binding` names (server/mfa/totp.ts says why).
+ */
 export async function totpEnrolmentPage(
   { views, mfa }: { views: Views; mfa: Mfa },
   ctx: Context,
   user: { id: string; email: string },
-  form: { action: string; csrf: string; askPassword: boolean; error?: string | undefined },
+  binding: string,
+  form: {
+    action: string;
+    csrf: string;
+    askPassword: boolean;
+    error?: string | undefined;
+    status?: number;
+  },
 ) {
   if (await mfa.totp.enrolled(user.id))
     throw new HttpError(400, 'An authenticator app is already set up for this account.');
-  const enrolment = (await mfa.totp.pending(user)) ?? (await mfa.totp.begin(user));
+  const enrolment = await mfa.totp.offer(user, binding);
+  const { status = 400, ...fields } = form;
   views.render(
     ctx,
     'mfa-enrol',
@@ -140,8 +166,8 @@ export async function totpEnrolmentPage(
       secret: enrolment.secret,
       qrSvg: enrolment.qrSvg,
       email: user.email,
-      ...form,
+      ...fields,
     },
-    form.error ? 400 : 200,
+    form.error ? status : 200,
   );
 }

@@ -99,11 +99,19 @@ export function createPasskeys(
       return options;
     },
 
-    /** Checks the answer to registrationOptions() and keeps the new passkey; false if refused. */
-    async register(userId: string, binding: string, json: string | undefined, name: string) {
+    /**
+     * Checks the answer to registrationOptions() and keeps the new passkey; the factor it is
+     * (hwk or swk), or undefined if refused.
+     */
+    async register(
+      userId: string,
+      binding: string,
+      json: string | undefined,
+      name: string,
+    ): Promise<PasskeyFactor | undefined> {
       const expectedChallenge = await challenges.take(`register:${userId}:${binding}`);
       const response = parseRegistration(json);
-      if (!expectedChallenge || !response) return false;
+      if (!expectedChallenge || !response) return undefined;
       const verified = await verifyRegistrationResponse({
         response,
         expectedChallenge,
@@ -111,7 +119,7 @@ export function createPasskeys(
         expectedRPID: rpID,
         requireUserVerification: false,
       }).catch(() => undefined);
-      if (!verified?.verified) return false;
+      if (!verified?.verified) return undefined;
       const { credential, credentialDeviceType, credentialBackedUp } = verified.registrationInfo;
       const inserted = await table()
         .insert({
@@ -126,7 +134,7 @@ export function createPasskeys(
         } as never)
         .onConflict('id')
         .ignore();
-      return affected(inserted) === 1;
+      return affected(inserted) === 1 ? factorOf(credentialDeviceType) : undefined;
     },
 
     /**

@@ -1,4 +1,5 @@
-import { generateSecret, generateURI, verify } from 'otplib';
+import { createHmac } from 'node:crypto';
+import { generateURI, ScureBase32Plugin, verify } from 'otplib';
 import QRCode from 'qrcode';
 import { affected, type Db } from '../db.ts';
 import { seal, unseal } from '../security/seal.ts';
@@ -7,6 +8,9 @@ import { seal, unseal } from '../security/seal.ts';
 const PERIOD = 30;
 const TOLERANCE_SECONDS = PERIOD;
 const CODE = /^\d{6}$/;
+/** 160-bit seeds, as RFC 4226 §4 recommends (and authenticator apps expect). */
+const SECRET_BYTES = 20;
+const BASE32 = new ScureBase32Plugin();
 
 export type TotpEnrolment = { secret: string; uri: string; qrSvg: string };
 
@@ -41,41 +45,42 @@ export function createTotpFactors(db: Db, sealingKey: Buffer, productName: strin
     return result.valid && 'timeStep' in result ? result.timeStep : undefined;
   }
 
+  /**
+   * The key offered to one enrolment: derived from the user and what the enrolment belongs to
+   * (a sign-in's interaction, an account session), so a reload shows the same key while no
+   * other session can see it. Nothing is stored until a first right code confirms it.
+   */
+  function enrolmentSecret(userId: string, binding: string): string {
+    const mac = createHmac('sha256', sealingKey).update(`totp-enrolment:${userId}:${binding}`);
+    return BASE32.encode(mac.digest().subarray(0, SECRET_BYTES));
+  }
+
   return {
+    /** The key and QR code an enrolment bound to `binding` shows. */
+    offer: (user: { id: string; email: string }, binding: string) =>
+      enrolment(user, enrolmentSecret(user.id, binding)),
+
     /**
-     * Starts (or restarts) enrolment: a new seed, not yet in use, with its QR code. Never
-     * replaces a confirmed seed: that is removed only on purpose (remove, reset).
+     * Finishes the enrolment bound to `binding` with a first right code; true when the app is now
+     * in use. Never replaces a confirmed seed: that is removed only on purpose (remove, reset).
      */
-    async begin(user: { id: string; email: string }): Promise<TotpEnrolment> {
-      const secret = generateSecret();
+    async confirm(user: { id: string }, binding: string, code: string): Promise<boolean> {
+      const secret = enrolmentSecret(user.id, binding);
+      const step = await matchingStep(secret, code, 0);
+      if (step === undefined) return false;
       const stored = await db('totp_factors')
-        .insert({ user_id: user.id, secret_sealed: seal(sealingKey, secret), confirmed_at: null })
+        .insert({
+          user_id: user.id,
+          secret_sealed: seal(sealingKey, secret),
+          confirmed_at: db.fn.now(),
+          last_step: step,
+        })
         .onConflict('user_id')
-        .merge(['secret_sealed', 'last_step', 'created_at'])
+        .merge(['secret_sealed', 'confirmed_at', 'last_step', 'created_at'])
+        // A seed left pending by an earlier version is replaced; a confirmed one never is.
         .whereNull('totp_factors.confirmed_at')
         .returning('user_id');
-      if (!stored.length) throw new Error('an authenticator app is already set up');
-      return enrolment(user, secret);
-    },
-
-    /** The pending seed again (a reload of the enrolment page shows the same QR code). */
-    async pending(user: { id: string; email: string }): Promise<TotpEnrolment | undefined> {
-      const found = await row(user.id);
-      if (!found || found.confirmed_at) return undefined;
-      return enrolment(user, unseal(sealingKey, found.secret_sealed));
-    },
-
-    /** Finishes enrolment with a first right code; true when the app is now in use. */
-    async confirm(userId: string, code: string): Promise<boolean> {
-      const found = await row(userId);
-      if (!found || found.confirmed_at) return false;
-      const step = await matchingStep(unseal(sealingKey, found.secret_sealed), code, 0);
-      if (step === undefined) return false;
-      await db('totp_factors')
-        .where({ user_id: userId })
-        .whereNull('confirmed_at')
-        .update({ confirmed_at: db.fn.now(), last_step: step });
-      return true;
+      return stored.length > 0;
     },
 
     /** A sign-in code: right, and of a later time step than any accepted before. */

@@ -1,4 +1,4 @@
-import type * as oidc from 'openid-client';
+import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser, formAction, hiddenInput } from '../support/browser.ts';
 import { linkFromMail, recipients } from '../support/mailbox.ts';
@@ -29,10 +29,10 @@ describe("the signed-in user's account pages", () => {
       await browser.follow(await browser.get(await silentAuthorizationUrl(rp)), server.url)
     ).url.searchParams.has('code');
 
-  it('needs a signed-in session', async () => {
+  it('sends a browser that is not signed in to sign in first', async () => {
     const res = await new Browser().get(`${server.url}/account/password`);
-    expect(res.status).toBe(401);
-    expect(await res.text()).toContain('You are not signed in');
+    expect(res.status).toBe(303);
+    expect(new URL(res.headers.get('location')!, server.url).pathname).toBe('/auth');
   });
 
   it('asks for the current password, applies the policy, keeps this session and ends the others', async () => {
@@ -95,14 +95,22 @@ describe("the signed-in user's account pages", () => {
     const url = `${server.url}/account/email`;
     const csrf = hiddenInput(await (await browser.get(url)).text(), 'csrf');
 
-    const wrong = await browser.post(url, {
-      csrf,
-      email: 'new.address@example.test',
-      current: 'nope',
-    });
-    expect(await wrong.text()).toContain('Your current password is not right.');
+    // A wrong password hears nothing about the address, taken or not.
+    const wrong = await browser.post(url, { csrf, email: USER.email, current: 'nope' });
+    const wrongText = await wrong.text();
+    expect(wrongText).toContain('Your current password is not right.');
+    expect(wrongText).not.toContain('Another account');
+    // The right one gets the same answer for a taken address as for a free one; the address's
+    // owner is told instead, and no link goes out.
+    const beforeTaken = smtp.messages.length;
     const taken = await browser.post(url, { csrf, email: USER.email, current: mover.password });
-    expect(await taken.text()).toContain('Another account uses this address.');
+    expect(await taken.text()).toContain('Check your new inbox');
+    const notice = await smtp.waitForMessage(
+      (m) => smtp.messages.indexOf(m) >= beforeTaken && recipients(m).includes(USER.email),
+      5000,
+    );
+    expect(notice.subject).toMatch(/tried to move .* account to your email address/);
+    expect(notice.text).not.toMatch(/token=/);
     const same = await browser.post(url, {
       csrf,
       email: 'OLD.address@example.test',
@@ -151,5 +159,37 @@ describe("the signed-in user's account pages", () => {
       email_verified: true,
     });
     await expect(signIn(rp, new Browser(), server.url, mover)).rejects.toThrow();
+  });
+
+  it("signs the apps out with the other browsers, but keeps this browser's when asked", async () => {
+    const owner = { email: 'apps.owner@example.test', password: 'apps owner first passphrase' };
+    await server.users.create({ ...owner, emailVerified: true });
+    const here = new Browser();
+    const hereTokens = await signIn(rp, here, server.url, owner);
+    const thereTokens = await signIn(rp, new Browser(), server.url, owner);
+    const url = `${server.url}/account/password`;
+    const change = async (from: string, to: string, keep: boolean) => {
+      const csrf = hiddenInput(await (await here.get(url)).text(), 'csrf');
+      const res = await here.post(url, {
+        csrf,
+        current: from,
+        password: to,
+        confirm: to,
+        ...(keep && { keep_apps: '1' }),
+      });
+      expect(await res.text()).toContain('Your password was changed');
+    };
+    const second = 'apps owner second passphrase';
+    await change(owner.password, second, true);
+    const kept = await oidc.refreshTokenGrant(rp, hereTokens.refresh_token!);
+    expect(kept.access_token).toBeTruthy();
+    await expect(oidc.refreshTokenGrant(rp, thereTokens.refresh_token!)).rejects.toMatchObject({
+      error: 'invalid_grant',
+    });
+
+    await change(second, 'apps owner third passphrase', false);
+    await expect(oidc.refreshTokenGrant(rp, kept.refresh_token!)).rejects.toMatchObject({
+      error: 'invalid_grant',
+    });
   });
 });

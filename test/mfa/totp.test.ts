@@ -1,77 +1,18 @@
 import knexFactory, { type Knex } from 'knex';
-import * as oidc from 'openid-client';
-import { generate } from 'otplib';
+import type * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Browser, formAction, hiddenInput } from '../support/browser.ts';
+import { hiddenInput } from '../support/browser.ts';
 import { runCli } from '../support/cli.ts';
-import { authorizationRequest, REDIRECT_URI, relyingParty } from '../support/relying-party.ts';
+import { codeAt, recoveryCodes, setupKey, Flow as SignInFlow } from '../support/flow.ts';
+import { REDIRECT_URI, relyingParty } from '../support/relying-party.ts';
 import { startTestServer, storageEnv, type TestServer } from '../support/server.ts';
 
 const USER = { email: 'mia.mfa@example.test', password: 'mia uses a long passphrase' };
 const MFA = 'urn:latchkey:acr:mfa';
 
-/** The authenticator app's code for `secret`, `offset` seconds from now. */
-const codeAt = (secret: string, offset = 0) =>
-  generate({ secret, epoch: Math.floor(Date.now() / 1000) + offset });
-
-/** The setup key shown on the enrolment page, without its spaces. */
-const setupKey = (html: string) =>
-  /aria-label="Setup key">([A-Z2-7 ]+)</.exec(html)![1]!.replace(/ /g, '');
-
-const recoveryCodes = (html: string) =>
-  [...html.matchAll(/<code>([0-9A-Z]{5}-[0-9A-Z]{5})<\/code>/g)].map((m) => m[1]!);
-
-class Flow {
-  readonly browser = new Browser();
-  html = '';
-  url!: URL;
-  status = 0;
-  private request!: Awaited<ReturnType<typeof authorizationRequest>>;
-
-  private readonly server: TestServer;
-  private readonly rp: oidc.Configuration;
-
+class Flow extends SignInFlow {
   constructor(server: TestServer, rp: oidc.Configuration) {
-    this.server = server;
-    this.rp = rp;
-  }
-
-  private async land(res: Response) {
-    const { res: page, url } = await this.browser.follow(res, this.server.url);
-    this.url = url;
-    this.status = page.status;
-    this.html = url.origin === this.server.url ? await page.text() : '';
-  }
-
-  async start(params: Record<string, string> = {}) {
-    this.request = await authorizationRequest(this.rp, { scope: 'openid email', ...params });
-    await this.land(await this.browser.get(this.request.url));
-  }
-
-  async get(path: string) {
-    await this.land(await this.browser.get(new URL(path, this.server.url)));
-  }
-
-  /** Posts the form whose action contains `action`, with its CSRF token and `fields`. */
-  async submit(action: string, fields: Record<string, string> = {}) {
-    const target = new URL(formAction(this.html, action), this.server.url);
-    await this.land(
-      await this.browser.post(target, { csrf: hiddenInput(this.html, 'csrf'), ...fields }),
-    );
-  }
-
-  async login(password = USER.password) {
-    await this.submit('/login', { email: USER.email, password });
-  }
-
-  /** Consents if asked, then redeems the code at the relying party. */
-  async tokens() {
-    if (this.html.includes('/consent')) await this.submit('/consent');
-    expect(this.url.href.startsWith(REDIRECT_URI)).toBe(true);
-    return oidc.authorizationCodeGrant(this.rp, this.url, {
-      pkceCodeVerifier: this.request.verifier,
-      expectedState: this.request.state,
-    });
+    super(server, rp, USER);
   }
 }
 

@@ -38,6 +38,7 @@ export const SAMPLES: { [T in MailTemplate]: MailTemplates[T] } = {
     until: TIME,
     resetLink: 'https://id.example.test/reset',
   },
+  'email-in-use': { name: HOSTILE_NAME, link: LINK },
 };
 
 export type LogLine = Record<string, unknown>;

@@ -1,0 +1,35 @@
+import type { Context } from 'koa';
+import { isCurrentPassword, type CheckPassword } from '../accounts/password-check.ts';
+import type { User } from '../accounts/users.ts';
+import { requestFacts } from '../audit/audit.ts';
+import type { SignInGuard } from '../protection/sign-in-guard.ts';
+import { refuse, waitMessage } from '../protection/too-many.ts';
+import type { PasswordHasher } from '../security/passwords.ts';
+
+export const WRONG_PASSWORD = 'Your current password is not right.';
+
+export type CurrentPasswordVerdict = { ok: true } | { ok: false; error: string; status: number };
+
+/**
+ * The one check of the current password typed on an account page, for local and directory
+ * users alike. Guesses count like wrong sign-ins (the same limits and lockout), so a borrowed
+ * session cannot be used to guess the password.
+ */
+export function currentPasswordCheck(deps: {
+  guard: SignInGuard;
+  passwords: PasswordHasher;
+  checkPassword: CheckPassword;
+}) {
+  return async (ctx: Context, user: User, password: string): Promise<CurrentPasswordVerdict> => {
+    const limited = await deps.guard.before(ctx.ip, user.email);
+    if (!limited.ok) {
+      refuse(ctx, limited.retryAfterSeconds);
+      return { ok: false, error: waitMessage(limited.retryAfterSeconds), status: 429 };
+    }
+    if (await isCurrentPassword(deps, user, password)) return { ok: true };
+    await deps.guard.failed(ctx.ip, user.email, user, requestFacts(ctx));
+    return { ok: false, error: WRONG_PASSWORD, status: 400 };
+  };
+}
+
+export type CurrentPasswordCheck = ReturnType<typeof currentPasswordCheck>;
