@@ -126,5 +126,14 @@ describe('directory users on the hosted login page (real slapd, PostgreSQL + Red
       code: await generate({ secret }),
     });
     expect(await done.text()).toContain('recovery codes');
+
+    // So does the email change (it checked the local hash, which a directory user has not).
+    const form = await (await browser.get(`${server.url}/account/email`)).text();
+    const change = await browser.post(`${server.url}/account/email`, {
+      csrf: hiddenInput(form, 'csrf'),
+      email: 'alice.elsewhere@example.test',
+      current: alice.password,
+    });
+    expect(await change.text()).toContain('Check your new inbox');
   });
 });
