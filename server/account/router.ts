@@ -41,7 +41,7 @@ export type AccountDeps = {
 /** The signed-in user's own pages. For now: changing the password and the email address. */
 export function accountRouter(deps: AccountDeps): Router {
   const { config, provider, users, passwords, policy, views, csrf } = deps;
-  const setPassword = passwordSetter({ ...deps, issuer: config.issuer });
+  const setPassword = passwordSetter(deps);
   const router = new Router({ prefix: '/account' });
 
   /** The user of this browser's session, with the session id; 401 page when there is none. */
