@@ -1,6 +1,7 @@
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser, formAction, hiddenInput } from '../support/browser.ts';
+import { runCli } from '../support/cli.ts';
 import { linkFromMail, recipients } from '../support/mailbox.ts';
 import { signIn, silentAuthorizationUrl } from '../support/relying-party.ts';
 import type { TestServer } from '../support/server.ts';
@@ -310,5 +311,12 @@ describe('"this wasn\'t me" links in security emails', () => {
     expect(done.html).not.toMatch(/\/reset\?token=/);
     expect(await hasSession(stranger)).toBe(false);
     expect((await row(owner.id)).owner_locked_at).not.toBeNull();
+    await expect(signIn(rp, new Browser(), server.url, owner)).rejects.toThrow();
+
+    // Once the directory password is changed, an admin lifts the lock.
+    const out = await runCli(['users', 'unlock', '--email', owner.email], server.env);
+    expect(out.code).toBe(0);
+    expect((await row(owner.id)).owner_locked_at).toBeNull();
+    await signIn(rp, new Browser(), server.url, owner);
   });
 });
