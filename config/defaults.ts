@@ -106,6 +106,13 @@ export const defaults = {
   VERIFY_EMAIL_TTL: 24 * 3600,
   /** Seconds a password reset link works: short, since the link alone takes over the account. */
   PASSWORD_RESET_TTL: 30 * 60,
+  /**
+   * Seconds the "this wasn't me" link of a security email works (email changed, password
+   * changed, new device). A week: the owner of a taken-over account may not read the old
+   * mailbox every day, and the link only locks the account and, after an email change,
+   * gives the address back to that old mailbox.
+   */
+  SECURE_ACCOUNT_LINK_TTL: 7 * 24 * 3600,
   /** Seconds before another verification or reset email goes to the same account. */
   EMAIL_RESEND_SECONDS: 60,
 

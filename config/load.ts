@@ -74,6 +74,7 @@ const schema = z.object({
   EMAIL_VERIFICATION_REQUIRED: bool,
   VERIFY_EMAIL_TTL: int(60),
   PASSWORD_RESET_TTL: int(60),
+  SECURE_ACCOUNT_LINK_TTL: int(3600),
   EMAIL_RESEND_SECONDS: int(0),
   PASSWORD_MIN_LENGTH: int(8).max(128),
   PASSWORD_MIN_STRENGTH: int(0).max(4),
@@ -136,7 +137,7 @@ export type Config = Readonly<{
     };
   };
   registration: { enabled: boolean; domains: string[]; verificationRequired: boolean };
-  emailLinks: { verifyTtl: number; resetTtl: number; resendSeconds: number };
+  emailLinks: { verifyTtl: number; resetTtl: number; secureTtl: number; resendSeconds: number };
   passwordPolicy: { minLength: number; minStrength: number; historySize: number };
   shutdownTimeoutSeconds: number;
 }> &
@@ -290,6 +291,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     emailLinks: {
       verifyTtl: c.VERIFY_EMAIL_TTL,
       resetTtl: c.PASSWORD_RESET_TTL,
+      secureTtl: c.SECURE_ACCOUNT_LINK_TTL,
       resendSeconds: c.EMAIL_RESEND_SECONDS,
     },
     shutdownTimeoutSeconds: c.SHUTDOWN_TIMEOUT_SECONDS,

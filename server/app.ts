@@ -9,6 +9,7 @@ import { createAudit } from './audit/audit.ts';
 import { createConsentStore } from './accounts/consents.ts';
 import { createDeviceStore, newDeviceNotice } from './accounts/devices.ts';
 import { createEmailTokens } from './accounts/email-tokens.ts';
+import { createAccountSecuring } from './accounts/secure-account.ts';
 import { createAccountSignOut } from './accounts/sign-out.ts';
 import { createUserStore } from './accounts/users.ts';
 import { createClientStore } from './clients/store.ts';
@@ -26,9 +27,11 @@ import type { Logger } from './log.ts';
 import { createMailer } from './mail/mailer.ts';
 import { mailOptions } from './mail/options.ts';
 import { createLockout } from './protection/lockout.ts';
+import { createOwnerLock } from './protection/owner-lock.ts';
 import { createRateLimits } from './protection/rate-limits.ts';
 import { createSignInGuard } from './protection/sign-in-guard.ts';
 import { createTokenLimit } from './protection/token-limit.ts';
+import { secureAccountRouter } from './protection/secure-account-router.ts';
 import { unlockRouter } from './protection/unlock-router.ts';
 import { createProvider } from './provider.ts';
 import { createDirectory } from './ldap/directory.ts';
@@ -74,6 +77,8 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
   const checkPassword = createPasswordCheck(users, directory);
   const lockout = createLockout({ db, config, tokens, mailer, audit, limits, log });
   const guard = createSignInGuard(limits, lockout);
+  const ownerLock = createOwnerLock(db);
+  const securing = createAccountSecuring({ tokens, users, ownerLock, signOut, audit });
 
   // The provider is rebuilt when the signing keys change; requests use whichever is current.
   let provider: Provider | undefined;
@@ -133,6 +138,7 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
       audit,
       limits,
       lockout,
+      ownerLock,
       guard,
       checkPassword,
       mfa,
@@ -140,7 +146,8 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
       noticeSignIn: newDeviceNotice({
         devices: createDeviceStore(db),
         mailer,
-        issuer: config.issuer,
+        config,
+        tokens,
         log,
       }),
     }).routes(),
@@ -167,6 +174,7 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
     }).routes(),
   );
   app.use(unlockRouter({ tokens, users, lockout, views, csrf }).routes());
+  app.use(secureAccountRouter({ config, tokens, securing, views, csrf }).routes());
   app.use(tokenLimit.refuseBlocked);
   app.use(async (ctx) => {
     ctx.respond = false;

@@ -5,6 +5,7 @@ import { UserExistsError, type User } from '../accounts/users.ts';
 import { HttpError, readForm } from '../http/form.ts';
 import { requestFacts, userEvent } from '../audit/audit.ts';
 import { linkError } from '../interactions/link-error.ts';
+import { secureAccountLink } from '../accounts/secure-account.ts';
 import { refuse, waitMessage } from '../protection/too-many.ts';
 import { accountOf } from './access.ts';
 import type { AccountDeps, AccountPages } from './router.ts';
@@ -117,17 +118,15 @@ export function addEmailChange(router: Router, deps: Deps): void {
       throw new HttpError(409, `${TAKEN} Your address was not changed.`);
     }
     await deps.audit(userEvent('email_changed', user.id), requestFacts(ctx));
-    mailer
-      .send({
-        to: user.email,
-        template: 'email-changed',
-        data: {
-          newEmail,
-          time: new Date(),
-          link: `${config.issuer}/`,
-          name: user.name ?? undefined,
-        },
-      })
+    // To the old address, with a link that gives it back (server/accounts/secure-account.ts).
+    secureAccountLink(deps, user.id, 'email_changed', user.email)
+      .then((secure) =>
+        mailer.send({
+          to: user.email,
+          template: 'email-changed',
+          data: { newEmail, time: new Date(), ...secure, name: user.name ?? undefined },
+        }),
+      )
       .catch((err) => log.error({ err }, 'email changed notice failed'));
     views.render(ctx, 'change-email-done', { title: 'Your email address was changed', newEmail });
   });

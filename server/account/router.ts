@@ -57,8 +57,8 @@ export type AccountPages = {
  * included); a change of password, email or factors asks for a recent one too.
  */
 export function accountRouter(deps: AccountDeps): Router {
-  const { config, policy, views, csrf } = deps;
-  const setPassword = passwordSetter({ ...deps, issuer: config.issuer });
+  const { policy, views, csrf, config } = deps;
+  const setPassword = passwordSetter(deps);
   const router = new Router({ prefix: '/account' });
   const access = accountAccess(deps);
   const pages: AccountPages = {

@@ -1,8 +1,11 @@
 import { createHash } from 'node:crypto';
 import { UAParser } from 'ua-parser-js';
+import type { Config } from '../../config/load.ts';
 import type { Db } from '../db.ts';
 import type { Logger } from '../log.ts';
 import type { Mailer } from '../mail/mailer.ts';
+import type { EmailTokens } from './email-tokens.ts';
+import { secureAccountLink } from './secure-account.ts';
 
 export type Device = { fingerprint: string; description: string; ip: string };
 
@@ -69,15 +72,18 @@ export type DeviceStore = ReturnType<typeof createDeviceStore>;
 type NoticeDeps = {
   devices: DeviceStore;
   mailer: { send: Mailer['send'] };
-  issuer: string;
+  config: Config;
+  tokens: EmailTokens;
   log: Logger;
 };
 
 /**
- * After a sign-in: remembers the device and, when it is new for the user, emails them. Runs
- * beside the request (the user does not wait for mail); failures are logged.
+ * After a sign-in: remembers the device and, when it is new for the user, emails them with a
+ * "this wasn't me" link. Runs beside the request (the user does not wait for mail); failures
+ * are logged.
  */
-export function newDeviceNotice({ devices, mailer, issuer, log }: NoticeDeps) {
+export function newDeviceNotice(deps: NoticeDeps) {
+  const { devices, mailer, log } = deps;
   return (
     user: { id: string; email: string; name: string | null },
     userAgent: string,
@@ -95,7 +101,7 @@ export function newDeviceNotice({ devices, mailer, issuer, log }: NoticeDeps) {
             device: device.description,
             ip,
             time: new Date(),
-            link: `${issuer}/`,
+            ...(await secureAccountLink(deps, user.id, 'new_device')),
             name: user.name ?? undefined,
           },
         });

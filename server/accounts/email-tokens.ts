@@ -2,7 +2,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { affected, type Db } from '../db.ts';
 
 export type EmailTokenPurpose =
-  'verify_email' | 'reset_password' | 'change_email' | 'unlock_account';
+  | 'verify_email'
+  | 'reset_password'
+  | 'change_email'
+  | 'unlock_account'
+  | 'secure_account'
+  | 'restore_email';
 
 export type Redeemed =
   | { ok: true; userId: string; data: Record<string, unknown> }
@@ -14,7 +19,13 @@ const wellFormed = (token: unknown): token is string =>
 const parseData = (data: unknown) =>
   (typeof data === 'string' ? JSON.parse(data) : data) as Record<string, unknown>;
 
-type Row = { user_id: string; data: unknown; expires_at: Date; used_at: Date | null };
+type Row = {
+  user_id: string;
+  data: unknown;
+  expires_at: Date;
+  used_at: Date | null;
+  created_at: Date;
+};
 
 function judge(row: Row | undefined): Redeemed {
   if (!row) return INVALID;
@@ -59,22 +70,43 @@ export function createEmailTokens(db: Db) {
       );
     },
 
-    /** Uses the token up. A token of another purpose, tampered or unknown, is just 'invalid'. */
-    async redeem(token: string, purpose: EmailTokenPurpose): Promise<Redeemed> {
+    /**
+     * Uses the token up. A token of another purpose, tampered or unknown, is just 'invalid'.
+     * With `keepEarlier`, tokens of the purpose issued before this one stay usable (only it and
+     * later ones are used up).
+     */
+    async redeem(
+      token: string,
+      purpose: EmailTokenPurpose,
+      { keepEarlier = false }: { keepEarlier?: boolean } = {},
+    ): Promise<Redeemed> {
       if (!wellFormed(token)) return INVALID;
       return db.transaction(async (trx) => {
-        const row = await trx('email_tokens')
+        const row: Row | undefined = await trx('email_tokens')
           .where({ token_hash: hash(token), purpose })
           .forUpdate()
           .first();
         const verdict = judge(row);
-        if (verdict.ok)
-          await trx('email_tokens')
-            .where({ user_id: row.user_id, purpose })
-            .whereNull('used_at')
-            .update({ used_at: trx.fn.now() });
+        if (verdict.ok) {
+          const siblings = trx('email_tokens')
+            .where({ user_id: row!.user_id, purpose })
+            .whereNull('used_at');
+          if (keepEarlier) siblings.where('created_at', '>=', row!.created_at);
+          await siblings.update({ used_at: trx.fn.now() });
+        }
         return verdict;
       });
+    },
+
+    /** Uses up every unused token of the user, but those of the purposes in `except`. */
+    async revokeAll(userId: string, except: EmailTokenPurpose[] = []): Promise<number> {
+      return affected(
+        await db('email_tokens')
+          .where({ user_id: userId })
+          .whereNull('used_at')
+          .whereNotIn('purpose', except)
+          .update({ used_at: db.fn.now() }),
+      );
     },
 
     /** Seconds since the newest token of this purpose was sent to the user (undefined: never). */

@@ -1,6 +1,9 @@
+import type { Config } from '../../config/load.ts';
 import type { Logger } from '../log.ts';
 import type { Mailer } from '../mail/mailer.ts';
 import type { PasswordContext, PasswordPolicy } from '../security/password-policy.ts';
+import type { EmailTokens } from './email-tokens.ts';
+import { secureAccountLink } from './secure-account.ts';
 import type { AccountSignOut } from './sign-out.ts';
 import type { User, UserStore } from './users.ts';
 
@@ -28,16 +31,18 @@ type Deps = {
   policy: PasswordPolicy;
   signOut: AccountSignOut;
   mailer: Mailer;
-  issuer: string;
+  config: Config;
+  tokens: EmailTokens;
   log: Logger;
 };
 
 /**
  * Replaces a user's password: the old hash joins the history, and whoever knew the old password
  * is out: every session but `keepSession` ends, and every grant (the apps' refresh tokens) but
- * `keepGrants` is revoked. The owner is told by email.
+ * `keepGrants` is revoked. The owner is told by email, with a "this wasn't me" link.
  */
-export function passwordSetter({ users, policy, signOut, mailer, issuer, log }: Deps) {
+export function passwordSetter(deps: Deps) {
+  const { users, policy, signOut, mailer, log } = deps;
   return async (
     user: User,
     password: string,
@@ -47,12 +52,14 @@ export function passwordSetter({ users, policy, signOut, mailer, issuer, log }: 
     await users.setPassword(user.id, password);
     await signOut.endSessions(user.id, keepSession);
     await signOut.revokeGrants(user.id, keepGrants);
-    mailer
-      .send({
-        to: user.email,
-        template: 'password-changed',
-        data: { time: new Date(), link: `${issuer}/`, name: user.name ?? undefined },
-      })
+    secureAccountLink(deps, user.id, 'password_changed')
+      .then((secure) =>
+        mailer.send({
+          to: user.email,
+          template: 'password-changed',
+          data: { time: new Date(), ...secure, name: user.name ?? undefined },
+        }),
+      )
       .catch((err) => log.error({ err }, 'password changed notice failed'));
   };
 }

@@ -18,6 +18,8 @@ export type User = {
   failed_sign_ins: number;
   lockouts: number;
   locked_until: Date | null;
+  /** Set when the owner locked the account from a security email (server/protection/owner-lock.ts). */
+  owner_locked_at: Date | null;
   created_at: Date;
   updated_at: Date;
 };

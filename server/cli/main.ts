@@ -22,7 +22,7 @@ const USAGE = `latchkey <command>
   users set-password --email E [--password P]
   users disable --email E
   users reset-mfa --email E                 remove every second factor (a lost phone)
-  users unlock --email E                    end a lockout now (and forget the failed sign-ins)
+  users unlock --email E                    end a lockout now, or the owner's lock (forget failed sign-ins)
   users force-reset --email E               old password stops working, sessions end, a reset link is emailed
   clients create --name N --redirect-uri U [--redirect-uri U ...] [--public]
                  [--grant-type G ...] [--cors-origin O ...] [--post-logout-redirect-uri U ...]

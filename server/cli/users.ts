@@ -9,6 +9,7 @@ import { createMailer } from '../mail/mailer.ts';
 import { createMfa } from '../mfa/mfa.ts';
 import { mailOptions } from '../mail/options.ts';
 import { createLockout } from '../protection/lockout.ts';
+import { createOwnerLock } from '../protection/owner-lock.ts';
 import { createRateLimits } from '../protection/rate-limits.ts';
 import { openRedis } from '../redis.ts';
 import { createPasswordPolicy } from '../security/password-policy.ts';
@@ -116,6 +117,8 @@ export const userCommands: Record<string, Command> = {
           limits,
           log,
         });
+        // Also the lock the owner set with "this wasn't me", once the admin judges it safe.
+        await createOwnerLock(db).release(user.id);
         await lockout.unlock(user, { type: 'admin', id: userInfo().username });
       } finally {
         mailer.close();

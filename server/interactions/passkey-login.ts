@@ -5,6 +5,7 @@ import { requestFacts, signInEvent, type Audit } from '../audit/audit.ts';
 import { HttpError } from '../http/form.ts';
 import { ACR } from '../mfa/mfa.ts';
 import type { Passkeys } from '../mfa/passkeys.ts';
+import { isOwnerLocked } from '../protection/owner-lock.ts';
 import type { SignInGuard } from '../protection/sign-in-guard.ts';
 import { refuse, waitMessage } from '../protection/too-many.ts';
 import type { Interaction, InteractionSteps } from './steps.ts';
@@ -62,9 +63,16 @@ export function addPasskeyLogin(router: Router, deps: PasskeyLoginDeps) {
     const checked = await passkeys.authenticate(interaction.uid, form.credential);
     const user = checked.ok ? await users.findById(checked.userId) : undefined;
     // A lock stops guessing; a passkey cannot be guessed, and a lock someone else's guesses set
-    // must not keep the owner's passkey out (the sign-in clears it).
-    if (!checked.ok || !user || user.disabled) {
-      const reason = !checked.ok ? checked.reason : !user ? 'unknown_passkey' : 'disabled';
+    // must not keep the owner's passkey out (the sign-in clears it). The lock the owner set with
+    // "this wasn't me" does: whoever took the account may have added this passkey.
+    if (!checked.ok || !user || user.disabled || isOwnerLocked(user)) {
+      const reason = !checked.ok
+        ? checked.reason
+        : !user
+          ? 'unknown_passkey'
+          : user.disabled
+            ? 'disabled'
+            : 'locked';
       await failure(reason, user);
       if (reason !== 'expired') await guard.failedFromIp(ctx.ip);
       return deps.loginPage(ctx, interaction, REFUSED);

@@ -15,6 +15,7 @@ import type { Csrf } from '../security/csrf.ts';
 import type { PasswordPolicy } from '../security/password-policy.ts';
 import type { Views } from '../views.ts';
 import { isLocked, type Lockout } from '../protection/lockout.ts';
+import type { OwnerLock } from '../protection/owner-lock.ts';
 import { accountKey, type RateLimits } from '../protection/rate-limits.ts';
 import { tooManyPage } from '../protection/too-many.ts';
 import { linkError } from './link-error.ts';
@@ -24,6 +25,7 @@ export type PasswordResetDeps = {
   audit: Audit;
   limits: RateLimits;
   lockout: Lockout;
+  ownerLock: OwnerLock;
   config: Config;
   steps: InteractionSteps;
   users: UserStore;
@@ -42,7 +44,7 @@ export type PasswordResetDeps = {
  */
 export function addPasswordReset(router: Router, deps: PasswordResetDeps): void {
   const { config, steps, users, tokens, policy, views, csrf, log } = deps;
-  const setPassword = passwordSetter({ ...deps, issuer: config.issuer });
+  const setPassword = passwordSetter(deps);
   const resetCsrf = (token: string) => `reset:${token}`;
 
   function forgotPage(ctx: Context, uid: string, email: string, error?: string) {
@@ -158,10 +160,12 @@ export function addPasswordReset(router: Router, deps: PasswordResetDeps): void 
     await users.setEmailVerified(user.id);
     await setPassword(user, password);
     await deps.audit(userEvent('password_reset', user.id), requestFacts(ctx));
-    // The owner proved the mailbox and chose a password nobody has guessed: no lock stands.
-    if (isLocked(user))
+    // The owner proved the mailbox and chose a password nobody has guessed: no lock stands,
+    // not even the one they set themselves with "this wasn't me".
+    if (isLocked(user)) {
+      await deps.ownerLock.release(user.id);
       await deps.lockout.unlock(user, { type: 'user', id: user.id }, requestFacts(ctx));
-    else await deps.lockout.succeeded(user);
+    } else await deps.lockout.succeeded(user);
 
     const interaction = await steps.find(ctx);
     if (interaction?.prompt.name === 'login' && redeemed.data.interaction === interaction.uid)

@@ -4,20 +4,27 @@
 /** Shown in the greeting when known ("Hello Ada,"); the mail reads fine without it. */
 type Greeting = { name?: string | undefined };
 
+/** The "this wasn't me" link of a security notice, and the days it works. */
+type ThisWasntMe = { link: string; expiresInDays: number };
+
 export type MailTemplates = {
   /** After registration or an email change: proves the address belongs to the user. */
   'verify-email': Greeting & { link: string; expiresInHours: number };
   /** Asked for on the "forgot password" page; ignoring it changes nothing. */
   'password-reset': Greeting & { link: string; expiresInMinutes: number };
-  /** Notice after a password change; `link` starts a password reset in case it was not them. */
-  'password-changed': Greeting & { time: Date; link: string };
   /**
-   * Sent to the old address, so a hijacked account's owner still hears of it. `link` must let
-   * them take the account back from this address: a password reset would go to the new one.
+   * Notice after a password change. `link` is the single-use "this wasn't me" link
+   * (server/accounts/secure-account.ts): it locks the account and signs it out everywhere.
    */
-  'email-changed': Greeting & { newEmail: string; time: Date; link: string };
-  /** A sign-in from a device not seen before on this account. */
-  'new-device': Greeting & { device: string; ip: string; time: Date; link: string };
+  'password-changed': Greeting & ThisWasntMe & { time: Date };
+  /**
+   * Sent to the old address, so a hijacked account's owner still hears of it. `link` lets them
+   * take the account back from this address (a password reset would go to the new one): it
+   * gives the address back, locks the account and signs it out everywhere.
+   */
+  'email-changed': Greeting & ThisWasntMe & { newEmail: string; time: Date };
+  /** A sign-in from a device not seen before on this account; `link` as for password-changed. */
+  'new-device': Greeting & ThisWasntMe & { device: string; ip: string; time: Date };
   /**
    * Someone registered with an address that already has an account. Registration answers the
    * same either way (no account enumeration); the owner learns of it here.

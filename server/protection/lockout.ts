@@ -6,6 +6,7 @@ import type { Audit, AuditEvent, RequestFacts } from '../audit/audit.ts';
 import type { Db } from '../db.ts';
 import type { Logger } from '../log.ts';
 import type { Mailer } from '../mail/mailer.ts';
+import { isOwnerLocked } from './owner-lock.ts';
 import { accountKey, type RateLimits } from './rate-limits.ts';
 
 type Deps = {
@@ -23,7 +24,11 @@ export function hasFailures(user: User): boolean {
   return Boolean(user.failed_sign_ins || user.lockouts || user.locked_until);
 }
 
-export function isLocked(user: Pick<User, 'locked_until'>, now = Date.now()): boolean {
+export function isLocked(
+  user: Pick<User, 'locked_until' | 'owner_locked_at'>,
+  now = Date.now(),
+): boolean {
+  if (isOwnerLocked(user)) return true;
   return !!user.locked_until && new Date(user.locked_until).getTime() > now;
 }
 

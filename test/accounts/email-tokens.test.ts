@@ -66,6 +66,30 @@ describe.each(Object.keys(databases))('single-use tokens for emailed links on %s
     expect((await tokens.redeem(verify, 'verify_email')).ok).toBe(true);
   });
 
+  it('with keepEarlier, using a token leaves the earlier ones of its kind usable, not the later', async () => {
+    const earlier = await tokens.issue(userId, 'restore_email', 60, { email: 'first@x.test' });
+    await new Promise((r) => setTimeout(r, 5));
+    const middle = await tokens.issue(userId, 'restore_email', 60, { email: 'second@x.test' });
+    await new Promise((r) => setTimeout(r, 5));
+    const later = await tokens.issue(userId, 'restore_email', 60, { email: 'third@x.test' });
+    expect((await tokens.redeem(middle, 'restore_email', { keepEarlier: true })).ok).toBe(true);
+    expect(await tokens.redeem(later, 'restore_email')).toEqual({ ok: false, reason: 'used' });
+    expect(await tokens.redeem(earlier, 'restore_email')).toMatchObject({
+      ok: true,
+      data: { email: 'first@x.test' },
+    });
+  });
+
+  it('revokes every unused token of a user but the purposes kept', async () => {
+    const reset = await tokens.issue(userId, 'reset_password', 60);
+    const change = await tokens.issue(userId, 'change_email', 60);
+    const restore = await tokens.issue(userId, 'restore_email', 60);
+    expect(await tokens.revokeAll(userId, ['restore_email'])).toBeGreaterThanOrEqual(2);
+    expect(await tokens.redeem(reset, 'reset_password')).toEqual({ ok: false, reason: 'used' });
+    expect(await tokens.redeem(change, 'change_email')).toEqual({ ok: false, reason: 'used' });
+    expect((await tokens.redeem(restore, 'restore_email')).ok).toBe(true);
+  });
+
   it('lets only one of two simultaneous redemptions succeed', async () => {
     const token = await tokens.issue(userId, 'reset_password', 60);
     const results = await Promise.all([

@@ -271,6 +271,17 @@ describe('passkeys in Chromium with a virtual authenticator', () => {
     expect(claims.amr).toContain('mfa');
     expect(claims.amr).not.toContain('pwd');
     expect(claims.amr).toEqual([expect.stringMatching(/^(hwk|swk)$/), 'mfa']);
+
+    // Locked by its owner with "this wasn't me": the passkey may be the thief's, and is refused.
+    await pia().update({ owner_locked_at: new Date() });
+    const refused = await startSignIn();
+    await button.click();
+    await page.getByRole('alert').waitFor();
+    expect(await page.getByRole('alert').textContent()).toContain('could not sign you in');
+    expect((await pia().first()).owner_locked_at).not.toBeNull();
+    await pia().update({ owner_locked_at: null });
+    await button.click();
+    expect((await idToken(refused)).acr).toBe(MFA);
   });
 
   it('renames and removes a passkey; a removed passkey no longer signs in', async () => {

@@ -18,11 +18,18 @@ const TIME = new Date('2025-03-04T05:06:07Z');
 export const SAMPLES: { [T in MailTemplate]: MailTemplates[T] } = {
   'verify-email': { name: HOSTILE_NAME, link: LINK, expiresInHours: 24 },
   'password-reset': { name: HOSTILE_NAME, link: LINK, expiresInMinutes: 30 },
-  'password-changed': { name: HOSTILE_NAME, link: LINK, time: TIME },
-  'email-changed': { name: HOSTILE_NAME, link: LINK, time: TIME, newEmail: 'new@example.test' },
+  'password-changed': { name: HOSTILE_NAME, link: LINK, expiresInDays: 7, time: TIME },
+  'email-changed': {
+    name: HOSTILE_NAME,
+    link: LINK,
+    expiresInDays: 7,
+    time: TIME,
+    newEmail: 'new@example.test',
+  },
   'new-device': {
     name: HOSTILE_NAME,
     link: LINK,
+    expiresInDays: 7,
     time: TIME,
     device: 'Firefox on Linux',
     ip: '203.0.113.7',

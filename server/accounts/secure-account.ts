@@ -1,0 +1,124 @@
+import type { Config } from '../../config/load.ts';
+import type { Audit, RequestFacts } from '../audit/audit.ts';
+import { userEvent } from '../audit/audit.ts';
+import type { OwnerLock } from '../protection/owner-lock.ts';
+import type { EmailTokenPurpose, EmailTokens, Redeemed } from './email-tokens.ts';
+import type { AccountSignOut } from './sign-out.ts';
+import { UserExistsError, type User, type UserStore } from './users.ts';
+
+/** The security emails that carry a "this wasn't me" link. */
+export type SecurityNotice = 'email_changed' | 'password_changed' | 'new_device';
+
+/**
+ * A link back from an email after an email change goes to the old address and gives it back;
+ * its tokens are kept apart ('restore_email') so that the link the thief gets at the new address
+ * (a new-device notice, say) cannot use up the owner's.
+ */
+const PURPOSES: EmailTokenPurpose[] = ['secure_account', 'restore_email'];
+
+type LinkDeps = { config: Config; tokens: EmailTokens };
+
+/**
+ * Issues the single-use "this wasn't me" link of a security email, valid
+ * SECURE_ACCOUNT_LINK_TTL. With `restoreEmail` (an email change) it also gives that address back.
+ */
+export async function secureAccountLink(
+  { config, tokens }: LinkDeps,
+  userId: string,
+  notice: SecurityNotice,
+  restoreEmail?: string,
+): Promise<{ link: string; expiresInDays: number }> {
+  const token = await tokens.issue(
+    userId,
+    restoreEmail ? 'restore_email' : 'secure_account',
+    config.emailLinks.secureTtl,
+    { notice, ...(restoreEmail && { email: restoreEmail }) },
+  );
+  return {
+    link: `${config.issuer}/secure-account?token=${token}`,
+    expiresInDays: Math.max(1, Math.round(config.emailLinks.secureTtl / 86400)),
+  };
+}
+
+export type Secured = {
+  user: User;
+  /** The address given back, when the link came after an email change. */
+  restoredEmail?: string;
+  /** The address could not be given back: another account uses it now. */
+  emailTaken?: string;
+};
+
+type Deps = {
+  tokens: EmailTokens;
+  users: UserStore;
+  ownerLock: OwnerLock;
+  signOut: AccountSignOut;
+  audit: Audit;
+};
+
+/** What a "this wasn't me" link shows (peek) and does (secure). */
+export function createAccountSecuring({ tokens, users, ownerLock, signOut, audit }: Deps) {
+  /** The token's purpose and what redeeming it would say; one hash lookup per purpose. */
+  async function peek(token: string): Promise<Redeemed & { purpose: EmailTokenPurpose }> {
+    let found: Redeemed = { ok: false, reason: 'invalid' };
+    for (const purpose of PURPOSES) {
+      found = await tokens.peek(token, purpose);
+      if (found.ok || found.reason !== 'invalid') return { ...found, purpose };
+    }
+    return { ...found, purpose: 'secure_account' };
+  }
+
+  return {
+    peek,
+
+    /**
+     * Redeems the link, then: locks the account until a password reset (or an admin), gives
+     * back the old address, ends every session and grant (refresh tokens with them), and uses up
+     * every other emailed link of the account (a reset or email-change link the thief holds).
+     */
+    async secure(
+      token: string,
+      facts: RequestFacts,
+    ): Promise<{ ok: true; secured: Secured } | Exclude<Redeemed, { ok: true }>> {
+      const { purpose } = await peek(token);
+      // An earlier owner's link outlives a later one: the thief's cannot use up the owner's.
+      const redeemed = await tokens.redeem(token, purpose, {
+        keepEarlier: purpose === 'restore_email',
+      });
+      if (!redeemed.ok) return redeemed;
+      const user = await users.findById(redeemed.userId);
+      if (!user) return { ok: false, reason: 'invalid' };
+
+      await ownerLock.lock(user.id);
+      const secured: Secured = { user };
+      const restore = redeemed.data.email;
+      if (typeof restore === 'string') {
+        try {
+          if (restore.toLowerCase() !== user.email.toLowerCase())
+            await users.setEmail(user.id, restore);
+          secured.restoredEmail = restore;
+        } catch (err) {
+          if (!(err instanceof UserExistsError)) throw err;
+          secured.emailTaken = restore;
+        }
+      }
+      const sessions = await signOut.endSessions(user.id);
+      const grants = await signOut.revokeGrants(user.id);
+      // After the sessions end, so no link issued by a request still in flight survives.
+      await tokens.revokeAll(user.id, ['restore_email']);
+      await audit(
+        userEvent('account_secured_by_owner', user.id, {
+          notice: redeemed.data.notice,
+          emailRestored: Boolean(secured.restoredEmail),
+          sessions,
+          grants,
+        }),
+        facts,
+      );
+      secured.user = (await users.findById(user.id)) ?? user;
+      return { ok: true, secured };
+    },
+  };
+}
+
+export type AccountSecuring = ReturnType<typeof createAccountSecuring>;
