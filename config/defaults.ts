@@ -137,8 +137,9 @@ export const defaults = {
   RATE_LIMIT_VERIFY_IP: '10/1h',
   RATE_LIMIT_VERIFY_ACCOUNT: '5/1h',
   /**
-   * Token requests per client id. Every user of a public app refreshes through one client id:
-   * 6000 a minute is 100/s, an hourly refresh for some 360,000 active users.
+   * Token requests per confidential client id: 6000 a minute is 100/s. A public client (no
+   * secret) is counted per client id and IP instead: anyone can send its requests, and a
+   * per-client count would let one sender refuse every user of the app.
    */
   RATE_LIMIT_TOKEN_CLIENT: '6000/1m',
   /** Failed sign-ins in a row that lock an account; 0 turns lockout off. */
