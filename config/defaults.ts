@@ -156,6 +156,13 @@ export const defaults = {
   AUDIT_ARCHIVE_DIR: '',
   /** Seconds between checks for audit rows past retention. */
   AUDIT_RETENTION_CHECK_SECONDS: 3600,
+  /**
+   * Refused attempts (failure events) alike in kind, source and account within this window make
+   * one audit row that counts them: the first is written in full, the rest add to its count.
+   * Unauthenticated traffic then cannot grow the trail without bound. `off`: one row each.
+   * At most 1d, so a row's window has closed before retention archives it.
+   */
+  AUDIT_FAILURE_WINDOW: '15m',
 
   /**
    * Second factors: off, optional (users may enrol an authenticator app or a passkey; then they

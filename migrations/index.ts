@@ -9,6 +9,7 @@ import * as auditEvents from './20261123060000_audit_events.ts';
 import * as protection from './20261123070000_protection.ts';
 import * as mfa from './20261123080000_mfa.ts';
 import * as directoryUsers from './20261124000000_directory_users.ts';
+import * as auditCounts from './20261125010000_audit_counts.ts';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -24,6 +25,7 @@ const migrations: Record<string, Migration> = {
   '20261123070000_protection': protection,
   '20261123080000_mfa': mfa,
   '20261124000000_directory_users': directoryUsers,
+  '20261125010000_audit_counts': auditCounts,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
