@@ -146,8 +146,9 @@ export const defaults = {
   /** Email-change requests per account; each mails a link to the address typed. */
   RATE_LIMIT_EMAIL_CHANGE: '5/1h',
   /**
-   * Token requests per client id. Every user of a public app refreshes through one client id:
-   * 6000 a minute is 100/s, an hourly refresh for some 360,000 active users.
+   * Token requests per confidential client id: 6000 a minute is 100/s. A public client (no
+   * secret) is counted per client id and IP instead: anyone can send its requests, and a
+   * per-client count would let one sender refuse every user of the app.
    */
   RATE_LIMIT_TOKEN_CLIENT: '6000/1m',
   /** Failed sign-ins in a row that lock an account; 0 turns lockout off. */
@@ -164,6 +165,13 @@ export const defaults = {
   AUDIT_ARCHIVE_DIR: '',
   /** Seconds between checks for audit rows past retention. */
   AUDIT_RETENTION_CHECK_SECONDS: 3600,
+  /**
+   * Refused attempts (failure events) alike in kind, source and account within this window make
+   * one audit row that counts them: the first is written in full, the rest add to its count.
+   * Unauthenticated traffic then cannot grow the trail without bound. `off`: one row each.
+   * At most 1d, so a row's window has closed before retention archives it.
+   */
+  AUDIT_FAILURE_WINDOW: '15m',
 
   /**
    * Second factors: off, optional (users may enrol an authenticator app or a passkey; then they

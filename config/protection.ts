@@ -68,6 +68,15 @@ export const protectionSchema = {
   AUDIT_RETENTION_DAYS: z.coerce.number().int().min(0),
   AUDIT_ARCHIVE_DIR: z.string(),
   AUDIT_RETENTION_CHECK_SECONDS: z.coerce.number().int().min(1),
+  AUDIT_FAILURE_WINDOW: z.string().transform((text, ctx): number => {
+    if (text.trim() === 'off') return 0;
+    const seconds = parseDuration(text);
+    if (!seconds || seconds > 86_400) {
+      ctx.addIssue({ code: 'custom', message: 'a duration up to 1d, like 15m, or off' });
+      return z.NEVER;
+    }
+    return seconds;
+  }),
 };
 
 type Parsed = { [K in keyof typeof protectionSchema]: z.output<(typeof protectionSchema)[K]> };
@@ -92,6 +101,8 @@ export type ProtectionConfig = {
   lockout: { threshold: number; periodsSeconds: number[] };
   /** Days audit rows stay in the table (0: forever) and where older rows are archived. */
   auditRetention: { days: number; archiveDir: string; checkSeconds: number };
+  /** Seconds within which alike refusals share one counted audit row (0: one row each). */
+  auditFailureWindowSeconds: number;
 };
 
 export function protectionConfig(c: Parsed, dataDir: string): ProtectionConfig {
@@ -114,5 +125,6 @@ export function protectionConfig(c: Parsed, dataDir: string): ProtectionConfig {
       archiveDir: c.AUDIT_ARCHIVE_DIR || `${dataDir.replace(/\/$/, '')}/audit-archive`,
       checkSeconds: c.AUDIT_RETENTION_CHECK_SECONDS,
     },
+    auditFailureWindowSeconds: c.AUDIT_FAILURE_WINDOW,
   };
 }

@@ -10,6 +10,7 @@ import * as protection from './20261123070000_protection.ts';
 import * as mfa from './20261123080000_mfa.ts';
 import * as directoryUsers from './20261124000000_directory_users.ts';
 import * as ownerLock from './20261125000000_owner_lock.ts';
+import * as auditCounts from './20261125010000_audit_counts.ts';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -26,6 +27,7 @@ const migrations: Record<string, Migration> = {
   '20261123080000_mfa': mfa,
   '20261124000000_directory_users': directoryUsers,
   '20261125000000_owner_lock': ownerLock,
+  '20261125010000_audit_counts': auditCounts,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -65,7 +65,7 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
   const signOut = createAccountSignOut({ db, redis, adapter });
   const csrf = createCsrf(config.cookieKeys[0]!);
   const tokens = createEmailTokens(db);
-  const audit = createAudit(db, log);
+  const audit = createAudit(db, log, { failureWindowSeconds: config.auditFailureWindowSeconds });
   const limits = createRateLimits({ limits: config.rateLimits, db, redis, log });
   const tokenLimit = createTokenLimit(limits);
   const mfa = createMfa(db, config);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Context } from 'koa';
 import type { Db } from '../db.ts';
 import type { Logger } from '../log.ts';
@@ -16,14 +17,53 @@ export type RequestFacts = { ip?: string; userAgent?: string; requestId?: string
 
 // Anything named like a secret is dropped from the detail, whatever a caller passes.
 const SECRET_KEYS = /pass|secret|token|code|otp|key/i;
+const USER_AGENT_MAX = 512;
+// Detail fields whose value the sender picks freely (an unknown email): were they part of what
+// alike refusals share, a sender could write one row per made-up value. The first one is kept.
+const SENDER_CHOSEN = new Set(['email']);
 
 /** Who asked: IP, user agent and request id of a request, for an audit row. */
 export function requestFacts(ctx: Pick<Context, 'ip' | 'get' | 'state'>): RequestFacts {
   return {
     ip: ctx.ip,
-    userAgent: ctx.get('user-agent').slice(0, 512),
+    userAgent: ctx.get('user-agent').slice(0, USER_AGENT_MAX),
     requestId: ctx.state?.requestId,
   };
+}
+
+type Row = Record<string, unknown> & { aggregate_key?: string; count: number };
+
+/**
+ * What alike refusals within one window share: their kind, actor, subject, source IP and the
+ * detail (but what the sender chose). Hashed: the index holds 43 characters a row.
+ */
+function aggregateKey(row: Row, detail: Record<string, unknown>, windowSeconds: number): string {
+  const window = Math.floor(Date.now() / (windowSeconds * 1000));
+  const facts = Object.entries(detail)
+    .filter(([k]) => !SENDER_CHOSEN.has(k))
+    .sort(([a], [b]) => (a < b ? -1 : 1));
+  const { type, actor_type, actor_id, subject, ip } = row;
+  const shared = [windowSeconds, window, type, actor_type, actor_id, subject, ip, facts];
+  return createHash('sha256').update(JSON.stringify(shared)).digest('base64url');
+}
+
+/**
+ * One row per aggregate key (the first, its count the sum), after the plain rows. The counted
+ * rows go in key order, the same in every process, so two inserts locking the same keys cannot
+ * deadlock; and PostgreSQL lets one statement update a row only once.
+ */
+function combine(rows: Row[]): Row[] {
+  const plain: Row[] = [];
+  const counted = new Map<string, Row>();
+  for (const row of rows) {
+    const key = row.aggregate_key;
+    const first = key && counted.get(key);
+    if (!key) plain.push(row);
+    else if (first) first.count += row.count;
+    else counted.set(key, { ...row });
+  }
+  const keys = [...counted.keys()].sort();
+  return [...plain, ...keys.map((key) => counted.get(key)!)];
 }
 
 /**
@@ -33,17 +73,29 @@ export function requestFacts(ctx: Pick<Context, 'ip' | 'get' | 'state'>): Reques
  * Rows are written by group commit: while one insert is in flight, the events that arrive wait
  * and then go in together, in one multi-row insert. Each caller still returns only once its own
  * row is committed, and a lone event is written at once.
+ *
+ * Refusals (failure events) alike in kind, source and account within `failureWindowSeconds` are
+ * counted, not each stored: the first is written in full, and the rest add to its `count` and
+ * move its `last_at`, in the same atomic upsert. A sender repeating a refused request then adds
+ * no rows, only counts. Successes and every other event are one row each. Those two columns of
+ * a counted row are the only thing ever changed in the trail.
  */
 const MAX_BATCH = 500;
 
-export function createAudit(db: Db, log: Logger) {
-  type Pending = { row: Record<string, unknown>; written: () => void };
+export function createAudit(db: Db, log: Logger, { failureWindowSeconds = 0 } = {}) {
+  type Pending = { row: Row; written: () => void };
   const waiting: Pending[] = [];
   let writing = false;
 
-  async function insert(rows: Record<string, unknown>[]): Promise<void> {
+  async function insert(rows: Row[]): Promise<void> {
     try {
-      await db('audit_events').insert(rows);
+      const query = db('audit_events').insert(rows);
+      await (rows.some((r) => r.aggregate_key)
+        ? query.onConflict(db.raw('(aggregate_key) WHERE aggregate_key IS NOT NULL')).merge({
+            count: db.raw('audit_events.count + excluded.count'),
+            last_at: db.raw('excluded.last_at'),
+          })
+        : query);
     } catch (err) {
       // One bad row (a data error: SQLSTATE class 22 or 23) must not cost the others theirs.
       // Any other failure (the database is down) would fail each row alike.
@@ -59,7 +111,7 @@ export function createAudit(db: Db, log: Logger) {
       while (waiting.length) {
         // Bounded: PostgreSQL takes at most 65,535 parameters in one statement.
         const batch = waiting.splice(0, MAX_BATCH);
-        await insert(batch.map((p) => p.row));
+        await insert(combine(batch.map((p) => p.row)));
         for (const p of batch) p.written();
       }
     } finally {
@@ -68,7 +120,7 @@ export function createAudit(db: Db, log: Logger) {
   }
 
   return function audit(event: AuditEvent, facts: RequestFacts = {}): Promise<void> {
-    let row;
+    let row: Row;
     try {
       const detail = Object.fromEntries(
         Object.entries(event.detail ?? {}).filter(([k]) => !SECRET_KEYS.test(k)),
@@ -80,10 +132,15 @@ export function createAudit(db: Db, log: Logger) {
         actor_id: event.actor.id ?? null,
         subject: event.subject ?? null,
         ip: facts.ip ?? null,
-        user_agent: facts.userAgent ?? null,
+        user_agent: facts.userAgent?.slice(0, USER_AGENT_MAX) ?? null,
         request_id: facts.requestId ?? null,
         detail: JSON.stringify(detail),
+        count: 1,
       };
+      if (event.outcome === 'failure' && failureWindowSeconds > 0) {
+        row.aggregate_key = aggregateKey(row, detail, failureWindowSeconds);
+        row.last_at = db.fn.now();
+      }
     } catch (err) {
       log.error({ err, type: event.type }, 'audit event not recorded');
       return Promise.resolve();

@@ -19,12 +19,16 @@ export type AuditRecord = {
   user_agent: string | null;
   request_id: string | null;
   detail: Record<string, unknown>;
+  /** On a row standing for alike refusals (server/audit/audit.ts): how many, and the last's time. */
+  count?: number;
+  last_at?: string;
 };
 
 /** Rows per query: a few MB at most in memory, few round trips. */
 export const AUDIT_BATCH = 5_000;
 
-const AT_ISO = `to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+const iso = (column: string) =>
+  `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 const COLUMNS = [
   'id',
   'type',
@@ -36,6 +40,7 @@ const COLUMNS = [
   'user_agent',
   'request_id',
   'detail',
+  'count',
 ];
 
 /**
@@ -51,7 +56,7 @@ export async function* auditRecords(
   let after: AuditRecord | undefined;
   for (let left = limit; left > 0;) {
     const query = db('audit_events')
-      .select(db.raw(`${AT_ISO} AS at_iso`), ...COLUMNS)
+      .select(db.raw(`${iso('at')} AS at_iso, ${iso('last_at')} AS last_at_iso`), ...COLUMNS)
       .orderBy([{ column: 'at' }, { column: 'id' }])
       .limit(Math.min(batch, left));
     if (filter.since) query.where('at', '>=', filter.since);
@@ -61,9 +66,9 @@ export async function* auditRecords(
       query.where((q) => q.where('subject', user).orWhere('actor_id', user));
     }
     if (after) query.whereRaw('(at, id) > (?::timestamptz, ?)', [after.at, after.id]);
-    const rows: Array<Omit<AuditRecord, 'at'> & { at_iso: string }> = await query;
-    for (const { at_iso, ...row } of rows) {
-      after = toRecord(at_iso, row);
+    const rows: Row[] = await query;
+    for (const row of rows) {
+      after = toRecord(row);
       yield after;
     }
     if (rows.length < Math.min(batch, left)) return;
@@ -71,14 +76,21 @@ export async function* auditRecords(
   }
 }
 
-// pg gives a bigint as a string and PGlite as a number; jsonb may come back as text.
-function toRecord(at: string, row: Omit<AuditRecord, 'at'>): AuditRecord {
-  const { id, detail, ...rest } = row;
+type Row = Omit<AuditRecord, 'at' | 'count' | 'last_at'> & {
+  at_iso: string;
+  last_at_iso: string | null;
+  count: number | string;
+};
+
+// pg gives a bigint as a string and PGlite as a number; jsonb may come back as text. Only a row
+// standing for several refusals has a last_at: only its line says count and last_at.
+function toRecord({ at_iso, last_at_iso, count, id, detail, ...rest }: Row): AuditRecord {
   return {
     id: Number(id),
-    at,
+    at: at_iso,
     ...rest,
     detail: typeof detail === 'string' ? JSON.parse(detail) : detail,
+    ...(last_at_iso && { count: Number(count), last_at: last_at_iso }),
   };
 }
 

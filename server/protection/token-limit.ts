@@ -63,29 +63,51 @@ async function claimedClientId(req: IncomingMessage): Promise<string | undefined
 }
 
 /**
+ * What a token request is counted under. A confidential client proves who it is, so its requests
+ * share one budget wherever they come from. A public client (token_endpoint_auth_method none)
+ * proves nothing: anyone can make its requests, so a per-client count alone would let one
+ * sender refuse every user of the app. Its requests are counted per client and IP: the sender's
+ * own address runs out, the app's users elsewhere do not. (Counting only successful grants would
+ * not do: anyone can sign in to a public app and refresh in a loop, and bogus requests would go
+ * uncounted.)
+ */
+const MAX_BLOCKED = 10_000;
+
+const publicKey = (clientId: string, ip: string) => `${clientId}@${ip}`;
+
+/**
  * The token endpoint's per-client limit. Only requests in which the client authenticated
  * count, so nobody can spend another client's budget by naming it. The count is shared (Redis
  * or PostgreSQL) and made inside oidc-provider once the client is known, before the response
- * goes out; each process remembers which clients its counts found at the limit, so the check
+ * goes out; each process remembers which keys its counts found at the limit, so the check
  * before a request costs no I/O. A client may go one request per process over the limit.
  * Over it: an OAuth error (RFC 6749 §5.2 shape), 429 and Retry-After.
  */
 export function createTokenLimit(limits: RateLimits, path = '/token') {
   const blockedUntil = new Map<string, number>();
 
-  function retryAfter(clientId: string): number | undefined {
-    const until = blockedUntil.get(clientId);
+  function retryAfter(key: string): number | undefined {
+    const until = blockedUntil.get(key);
     if (until === undefined) return undefined;
     if (until > Date.now()) return Math.ceil((until - Date.now()) / 1000);
-    blockedUntil.delete(clientId);
+    blockedUntil.delete(key);
     return undefined;
   }
 
-  /** In front of oidc-provider: refuses a client this process found at its limit. */
+  function block(key: string, seconds: number): void {
+    // One key per public client and address: senders from many addresses must not grow the map
+    // without end, so past a size the expired keys go.
+    if (blockedUntil.size >= MAX_BLOCKED)
+      for (const [old, until] of blockedUntil) if (until <= Date.now()) blockedUntil.delete(old);
+    blockedUntil.set(key, Date.now() + seconds * 1000);
+  }
+
+  /** In front of oidc-provider: refuses a client (or public client and IP) found at its limit. */
   const refuseBlocked: Middleware = async (ctx, next) => {
     if (ctx.method !== 'POST' || ctx.path !== path) return next();
     const claimed = blockedUntil.size ? await claimedClientId(ctx.req) : undefined;
-    const wait = claimed && retryAfter(claimed);
+    // Whether the client is public is not known yet: either key may be the one blocked.
+    const wait = claimed && (retryAfter(claimed) || retryAfter(publicKey(claimed, ctx.ip)));
     if (!wait) return next();
     refuse(ctx, wait);
     ctx.set('Cache-Control', 'no-store');
@@ -95,15 +117,20 @@ export function createTokenLimit(limits: RateLimits, path = '/token') {
     };
   };
 
-  /** Inside oidc-provider: counts a token request whose client authenticated (not a 401). */
+  /**
+   * Inside oidc-provider: counts a token request once its client is known. A confidential
+   * client's counts only when it authenticated (not a 401); a public client's always, per IP.
+   */
   function countIn(provider: Provider): void {
     provider.use(async (ctx, next) => {
       await next();
-      const clientId = ctx.oidc?.route === 'token' ? ctx.oidc.client?.clientId : undefined;
-      if (!clientId || ctx.status === 401) return;
-      const state = await limits.count('token_client', clientId);
-      if (state && state.remaining <= 0)
-        blockedUntil.set(clientId, Date.now() + state.retryAfterSeconds * 1000);
+      const client = ctx.oidc?.route === 'token' ? ctx.oidc.client : undefined;
+      if (!client) return;
+      const isPublic = client.clientAuthMethod === 'none';
+      if (!isPublic && ctx.status === 401) return;
+      const key = isPublic ? publicKey(client.clientId, ctx.ip) : client.clientId;
+      const state = await limits.count('token_client', key);
+      if (state && state.remaining <= 0) block(key, state.retryAfterSeconds);
     });
   }
 

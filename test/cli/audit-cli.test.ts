@@ -159,4 +159,30 @@ describe.each(['postgres', 'embedded'] as const)('latchkey audit on %s', (storag
     const again = await cli('audit', 'prune');
     expect(again).toMatchObject({ code: 0, stdout: 'no audit rows older than 30 days\n' });
   });
+
+  it('audit export shows how many refusals a counted row stands for, and when the last was', async () => {
+    await withDb((db) =>
+      db('audit_events').insert({
+        type: 'sign_in',
+        at: '2030-01-01T00:00:00.000000Z',
+        last_at: '2030-01-01T00:14:59.500000Z',
+        outcome: 'failure',
+        actor_type: 'user',
+        ip: '198.51.100.9',
+        detail: JSON.stringify({ reason: 'unknown_email' }),
+        count: 200,
+        aggregate_key: 'some-key',
+      }),
+    );
+    const res = await cli('audit', 'export', '--since', '2030-01-01');
+    expect(res.code).toBe(0);
+    expect(parseLines(res.stdout)).toEqual([
+      expect.objectContaining({
+        type: 'sign_in',
+        at: '2030-01-01T00:00:00.000000Z',
+        count: 200,
+        last_at: '2030-01-01T00:14:59.500000Z',
+      }),
+    ]);
+  });
 });

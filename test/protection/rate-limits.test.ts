@@ -1,8 +1,13 @@
 import { Redis } from 'ioredis';
-import type * as oidc from 'openid-client';
+import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser, formAction, hiddenInput } from '../support/browser.ts';
-import { authorizationRequest, REDIRECT_URI, relyingParty } from '../support/relying-party.ts';
+import {
+  authorizationRequest,
+  REDIRECT_URI,
+  relyingParty,
+  signIn,
+} from '../support/relying-party.ts';
 import {
   STORAGES,
   startTestServer,
@@ -248,6 +253,91 @@ describe.each(STORAGES)('token endpoint limit per client on %s storage', (storag
       process.off('warning', onWarning);
     }
     expect(warnings.map((w) => w.name)).not.toContain('MaxListenersExceededWarning');
+  });
+});
+
+describe('token endpoint limit: a public client is counted per client and IP', () => {
+  let server: TestServer;
+  const USER = { email: 'spa.user@example.test', password: 'a long password for the spa' };
+
+  beforeAll(async () => {
+    server = await startTestServer({
+      ...(await storageEnv('postgres+redis')),
+      TRUST_PROXY: 'loopback',
+      RATE_LIMIT_TOKEN_CLIENT: '3/1m',
+    });
+    await server.users.create({ ...USER, emailVerified: true });
+  });
+  afterAll(() => server?.cleanup());
+
+  const token = (ip: string, body: Record<string, string>, headers: Record<string, string> = {}) =>
+    fetch(`${server.url}/token`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        'x-forwarded-for': ip,
+        ...headers,
+      },
+      body: new URLSearchParams(body).toString(),
+    });
+
+  /** A relying party whose token requests come from `ip` (as the trusted proxy says). */
+  async function fromIp(ip: string, clientId: string, clientSecret?: string) {
+    const rp = await relyingParty(server.url, clientId, clientSecret);
+    rp[oidc.customFetch] = (url, options) => {
+      const headers = new Headers(options.headers as ConstructorParameters<typeof Headers>[0]);
+      headers.set('x-forwarded-for', ip);
+      return fetch(url, { ...options, headers } as RequestInit);
+    };
+    return rp;
+  }
+
+  it("bogus code exchanges from one IP use up that IP's budget only: another IP's users still get and refresh tokens", async () => {
+    const spa = await server.clients.create({
+      name: 'Public SPA',
+      redirectUris: [REDIRECT_URI],
+      public: true,
+    });
+    const bogus = () =>
+      token('203.0.113.66', {
+        grant_type: 'authorization_code',
+        code: 'not-a-real-code',
+        redirect_uri: REDIRECT_URI,
+        code_verifier: 'v'.repeat(43),
+        client_id: spa.clientId,
+      });
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push((await bogus()).status);
+    expect(statuses).toEqual([400, 400, 400, 429, 429]);
+
+    // A user of the same app elsewhere: the code exchange and a refresh both go through.
+    const rp = await fromIp('198.51.100.20', spa.clientId);
+    const tokens = await signIn(rp, new Browser(), server.url, USER);
+    expect(tokens.access_token).toBeTruthy();
+    const refreshed = await oidc.refreshTokenGrant(rp, tokens.refresh_token!);
+    expect(refreshed.access_token).toBeTruthy();
+
+    // The attacker's own address is still refused, with the OAuth error and Retry-After.
+    const again = await bogus();
+    expect(again.status).toBe(429);
+    expect(Number(again.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(await again.json()).toMatchObject({ error: 'temporarily_unavailable' });
+  });
+
+  it('a confidential client keeps one budget for all its addresses', async () => {
+    const api = await server.clients.create({
+      name: 'Confidential',
+      redirectUris: [],
+      grantTypes: ['client_credentials'],
+    });
+    const basic = {
+      authorization: `Basic ${Buffer.from(`${api.clientId}:${api.clientSecret}`).toString('base64')}`,
+    };
+    const grant = (ip: string) => token(ip, { grant_type: 'client_credentials' }, basic);
+    expect((await grant('192.0.2.1')).status).toBe(200);
+    expect((await grant('192.0.2.2')).status).toBe(200);
+    expect((await grant('192.0.2.3')).status).toBe(200);
+    expect((await grant('192.0.2.4')).status).toBe(429);
   });
 });
 
