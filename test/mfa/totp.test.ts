@@ -160,13 +160,21 @@ describe('step-up with acr_values in a password-only session', () => {
     expect(first.acr).toBe('urn:latchkey:acr:pwd');
     expect(first.amr).toEqual(['pwd']);
 
-    // Enrolled from the account page, in the same browser: the password is asked again there.
-    await flow.get('/account/mfa/totp');
-    const secret = setupKey(flow.html);
-    await flow.submit('/account/mfa/totp', { password: 'wrong', code: await codeAt(secret) });
-    expect(flow.html).toContain('Your current password is not right.');
-    await flow.submit('/account/mfa/totp', { password: USER.password, code: await codeAt(secret) });
-    expect(recoveryCodes(flow.html)).toHaveLength(10);
+    // Enrolled from the account page in another browser (in this one, the first code shown
+    // would count as this session's second factor): the password is asked again there.
+    const other = new Flow(server, rp);
+    await other.start();
+    await other.login();
+    await other.tokens();
+    await other.get('/account/mfa/totp');
+    const secret = setupKey(other.html);
+    await other.submit('/account/mfa/totp', { password: 'wrong', code: await codeAt(secret) });
+    expect(other.html).toContain('Your current password is not right.');
+    await other.submit('/account/mfa/totp', {
+      password: USER.password,
+      code: await codeAt(secret),
+    });
+    expect(recoveryCodes(other.html)).toHaveLength(10);
 
     await flow.start({ acr_values: MFA });
     expect(flow.html).not.toContain('name="password"');
