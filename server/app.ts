@@ -25,6 +25,8 @@ import { startKeyManager } from './keys/manager.ts';
 import type { Logger } from './log.ts';
 import { createMailer } from './mail/mailer.ts';
 import { mailOptions } from './mail/options.ts';
+import { createDeviceCookies } from './protection/device-cookies.ts';
+import { createInFlight } from './protection/in-flight.ts';
 import { createLockout } from './protection/lockout.ts';
 import { createRateLimits } from './protection/rate-limits.ts';
 import { createSignInGuard } from './protection/sign-in-guard.ts';
@@ -132,7 +134,13 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
       audit,
       limits,
       lockout,
-      guard: createSignInGuard(limits, lockout),
+      guard: createSignInGuard({
+        limits,
+        lockout,
+        devices: createDeviceCookies(config.cookieKeys, config.signIn.deviceCookieDays),
+        inFlight: createInFlight(),
+        caps: config.signIn.inFlight,
+      }),
       checkPassword,
       mfa,
       passkeys,

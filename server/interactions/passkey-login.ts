@@ -53,23 +53,27 @@ export function addPasskeyLogin(router: Router, deps: PasskeyLoginDeps) {
     const failure = (reason: string, user?: User) =>
       audit(signInEvent('failure', user?.id, { reason, method: 'passkey', client }), facts);
 
-    const limited = await guard.beforeFromIp(ctx.ip);
-    if (!limited.ok) {
+    // Whose passkey it is shows only once checked: the attempt counts for the IP alone.
+    const outcome = await guard.attempt(ctx, {}, async () => {
+      const checked = await passkeys.authenticate(interaction.uid, form.credential);
+      const user = checked.ok ? await users.findById(checked.userId) : undefined;
+      const reason = !checked.ok ? checked.reason : !user ? 'unknown_passkey' : 'disabled';
+      const ok = checked.ok && !!user && !user.disabled;
+      return { ok, checked, user, reason, uncounted: reason === 'expired' };
+    });
+    if (outcome.status === 'refused') {
       await failure('rate_limited');
-      refuse(ctx, limited.retryAfterSeconds);
-      return deps.loginPage(ctx, interaction, waitMessage(limited.retryAfterSeconds), 429);
+      refuse(ctx, outcome.retryAfterSeconds);
+      return deps.loginPage(ctx, interaction, waitMessage(outcome.retryAfterSeconds), 429);
     }
-    const checked = await passkeys.authenticate(interaction.uid, form.credential);
-    const user = checked.ok ? await users.findById(checked.userId) : undefined;
+    const { checked, user } = outcome.result;
     // A lock stops guessing; a passkey cannot be guessed, and a lock someone else's guesses set
     // must not keep the owner's passkey out (the sign-in clears it).
-    if (!checked.ok || !user || user.disabled) {
-      const reason = !checked.ok ? checked.reason : !user ? 'unknown_passkey' : 'disabled';
-      await failure(reason, user);
-      if (reason !== 'expired') await guard.failedFromIp(ctx.ip);
+    if (outcome.status !== 'ok' || !checked.ok || !user) {
+      await failure(outcome.result.reason, user);
       return deps.loginPage(ctx, interaction, REFUSED);
     }
-    await guard.succeeded(user.email, user);
+    await guard.completed(ctx, user);
     if (await deps.stopUnverified(ctx, interaction, user))
       return failure('email_not_verified', user);
     await audit(signInEvent('success', user.id, { method: 'passkey', client }), facts);
