@@ -159,20 +159,6 @@ export function createRateLimits({ limits, db, redis, log }: Deps) {
     },
 
     /**
-     * Whether any key is already at its limit, without counting (for limits counting failures);
-     * `clean` names the limits known to hold no count for their key.
-     */
-    async check(...keys: LimitKey[]): Promise<Verdict & { clean: RateLimitName[] }> {
-      const clean: RateLimitName[] = [];
-      const verdict = await each(keys, async (limiter, key, name) => {
-        const res = await limiter.get(key);
-        if (!res?.consumedPoints) clean.push(name);
-        return res && res.consumedPoints >= limiter.points ? refused(res) : OK;
-      });
-      return { ...verdict, clean };
-    },
-
-    /**
      * Counts one for a key and says what is left: 0 remaining means the next request is over.
      * Undefined when the limit is off or its store failed.
      */
