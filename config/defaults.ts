@@ -135,6 +135,21 @@ export const defaults = {
    * from any IP. Above the lockout threshold: the lockout acts first on real accounts.
    */
   RATE_LIMIT_LOGIN_ACCOUNT: '10/15m',
+  /**
+   * Failed sign-ins from one browser that has signed in to the account before (its device
+   * cookie, OWASP's "device cookies"): counted apart from the account's, so guesses from
+   * elsewhere cannot keep the owner's known browser out, while a stolen cookie gets few tries.
+   */
+  RATE_LIMIT_LOGIN_DEVICE: '10/15m',
+  /** Days a device cookie marks a browser as known to the account it signed in to. */
+  LOGIN_DEVICE_COOKIE_DAYS: 365,
+  /**
+   * Sign-in attempts one process checks at once for one account (or device cookie) and for one
+   * IP; more are refused (429), not queued. The shared counters bound the total; this bounds the
+   * argon2 work a burst can queue, which the counters cannot while its guesses are in flight.
+   */
+  LOGIN_IN_FLIGHT_ACCOUNT: 2,
+  LOGIN_IN_FLIGHT_IP: 8,
   /** Registrations from one IP: a family or a classroom fits, a bot filling the table does not. */
   RATE_LIMIT_REGISTER_IP: '10/1h',
   /** Password reset requests; each sends an email, so a flood would make us a spammer. */

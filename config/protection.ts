@@ -51,6 +51,10 @@ export const protectionSchema = {
     }),
   RATE_LIMIT_LOGIN_IP: limit,
   RATE_LIMIT_LOGIN_ACCOUNT: limit,
+  RATE_LIMIT_LOGIN_DEVICE: limit,
+  LOGIN_DEVICE_COOKIE_DAYS: z.coerce.number().int().min(1),
+  LOGIN_IN_FLIGHT_ACCOUNT: z.coerce.number().int().min(1),
+  LOGIN_IN_FLIGHT_IP: z.coerce.number().int().min(1),
   RATE_LIMIT_REGISTER_IP: limit,
   RATE_LIMIT_RESET_IP: limit,
   RATE_LIMIT_RESET_ACCOUNT: limit,
@@ -84,6 +88,7 @@ type Parsed = { [K in keyof typeof protectionSchema]: z.output<(typeof protectio
 export type RateLimitName =
   | 'login_ip'
   | 'login_account'
+  | 'login_device'
   | 'register_ip'
   | 'reset_ip'
   | 'reset_account'
@@ -99,6 +104,8 @@ export type ProtectionConfig = {
   rateLimits: Record<RateLimitName, Limit | undefined>;
   /** Failed sign-ins in a row that lock an account (0: never), and the growing lock periods. */
   lockout: { threshold: number; periodsSeconds: number[] };
+  /** Device cookies' lifetime, and the sign-in attempts checked at once per account and per IP. */
+  signIn: { deviceCookieDays: number; inFlight: { account: number; ip: number } };
   /** Days audit rows stay in the table (0: forever) and where older rows are archived. */
   auditRetention: { days: number; archiveDir: string; checkSeconds: number };
   /** Seconds within which alike refusals share one counted audit row (0: one row each). */
@@ -111,6 +118,7 @@ export function protectionConfig(c: Parsed, dataDir: string): ProtectionConfig {
     rateLimits: {
       login_ip: c.RATE_LIMIT_LOGIN_IP,
       login_account: c.RATE_LIMIT_LOGIN_ACCOUNT,
+      login_device: c.RATE_LIMIT_LOGIN_DEVICE,
       register_ip: c.RATE_LIMIT_REGISTER_IP,
       reset_ip: c.RATE_LIMIT_RESET_IP,
       reset_account: c.RATE_LIMIT_RESET_ACCOUNT,
@@ -120,6 +128,10 @@ export function protectionConfig(c: Parsed, dataDir: string): ProtectionConfig {
       email_change: c.RATE_LIMIT_EMAIL_CHANGE,
     },
     lockout: { threshold: c.LOCKOUT_THRESHOLD, periodsSeconds: c.LOCKOUT_PERIODS },
+    signIn: {
+      deviceCookieDays: c.LOGIN_DEVICE_COOKIE_DAYS,
+      inFlight: { account: c.LOGIN_IN_FLIGHT_ACCOUNT, ip: c.LOGIN_IN_FLIGHT_IP },
+    },
     auditRetention: {
       days: c.AUDIT_RETENTION_DAYS,
       archiveDir: c.AUDIT_ARCHIVE_DIR || `${dataDir.replace(/\/$/, '')}/audit-archive`,

@@ -26,6 +26,8 @@ import { startKeyManager } from './keys/manager.ts';
 import type { Logger } from './log.ts';
 import { createMailer } from './mail/mailer.ts';
 import { mailOptions } from './mail/options.ts';
+import { createDeviceCookies } from './protection/device-cookies.ts';
+import { createInFlight } from './protection/in-flight.ts';
 import { createLockout } from './protection/lockout.ts';
 import { createOwnerLock } from './protection/owner-lock.ts';
 import { createRateLimits } from './protection/rate-limits.ts';
@@ -76,7 +78,13 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
     : undefined;
   const checkPassword = createPasswordCheck(users, directory);
   const lockout = createLockout({ db, config, tokens, mailer, audit, limits, log });
-  const guard = createSignInGuard(limits, lockout);
+  const guard = createSignInGuard({
+    limits,
+    lockout,
+    devices: createDeviceCookies(config.cookieKeys, config.signIn.deviceCookieDays),
+    inFlight: createInFlight(),
+    caps: config.signIn.inFlight,
+  });
   const ownerLock = createOwnerLock(db);
   const securing = createAccountSecuring({ tokens, users, ownerLock, signOut, audit });
 

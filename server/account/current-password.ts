@@ -1,7 +1,6 @@
 import type { Context } from 'koa';
 import { isCurrentPassword, type CheckPassword } from '../accounts/password-check.ts';
 import type { User } from '../accounts/users.ts';
-import { requestFacts } from '../audit/audit.ts';
 import type { SignInGuard } from '../protection/sign-in-guard.ts';
 import { refuse, waitMessage } from '../protection/too-many.ts';
 import type { PasswordHasher } from '../security/passwords.ts';
@@ -21,13 +20,15 @@ export function currentPasswordCheck(deps: {
   checkPassword: CheckPassword;
 }) {
   return async (ctx: Context, user: User, password: string): Promise<CurrentPasswordVerdict> => {
-    const limited = await deps.guard.before(ctx.ip, user.email);
-    if (!limited.ok) {
-      refuse(ctx, limited.retryAfterSeconds);
-      return { ok: false, error: waitMessage(limited.retryAfterSeconds), status: 429 };
+    const outcome = await deps.guard.attempt(ctx, { user }, async () => ({
+      ok: await isCurrentPassword(deps, user, password),
+    }));
+    if (outcome.status === 'refused') {
+      refuse(ctx, outcome.retryAfterSeconds);
+      return { ok: false, error: waitMessage(outcome.retryAfterSeconds), status: 429 };
     }
-    if (await isCurrentPassword(deps, user, password)) return { ok: true };
-    await deps.guard.failed(ctx.ip, user.email, user, requestFacts(ctx));
+    // A locked account answers like a wrong password, as at sign-in.
+    if (outcome.status === 'ok') return { ok: true };
     return { ok: false, error: WRONG_PASSWORD, status: 400 };
   };
 }

@@ -1,5 +1,4 @@
 import type { Directory } from '../ldap/directory.ts';
-import { isLocked } from '../protection/lockout.ts';
 import type { PasswordHasher } from '../security/passwords.ts';
 import type { User, UserStore } from './users.ts';
 
@@ -10,49 +9,53 @@ export type PasswordCheck =
       reason: 'unknown_email' | 'wrong_password' | 'disabled' | 'locked' | 'directory_unavailable';
       /** The local account the login names, when there is one (for the audit and lockout). */
       user?: User | undefined;
+      /** An outage proves nothing about the password: it counts toward no limit. */
+      uncounted?: boolean;
     };
 
 /**
  * Checks a login and password: against the local hash for local accounts, by a bind to the
  * directory for everyone else when one is configured (a directory user signs in with a
- * username or email). Every wrong answer costs the same work as a right one.
+ * username or email). Every path costs one argon2 verification: a directory path verifies
+ * against the decoy hash alongside its bind, so no answer's timing says which kind of account,
+ * if any, the login names. Locks are not judged here: the sign-in guard does that.
  */
 export function createPasswordCheck(users: UserStore, directory: Directory | undefined) {
+  /** The account a login names, before any password is checked: by email, or the directory's. */
+  async function accountOf(login: string): Promise<User | undefined> {
+    const known = login ? await users.findByEmail(login) : undefined;
+    return known || !directory ? known : directory.accountOf(login);
+  }
+
   async function local(login: string, password: string, known: User | undefined) {
     const verified = login && password ? await users.verifyPassword(known, password) : undefined;
-    if (verified)
-      return isLocked(verified)
-        ? ({ ok: false, reason: 'locked', user: verified } as const)
-        : ({ ok: true, user: verified } as const);
-    const reason = !known
-      ? 'unknown_email'
-      : known.disabled
-        ? 'disabled'
-        : isLocked(known)
-          ? 'locked'
-          : 'wrong_password';
+    if (verified) return { ok: true, user: verified } as const;
+    const reason = !known ? 'unknown_email' : known.disabled ? 'disabled' : 'wrong_password';
     return { ok: false, reason, user: known } as const;
   }
 
-  return async function checkPassword(login: string, password: string): Promise<PasswordCheck> {
-    const known = login ? await users.findByEmail(login) : undefined;
+  /** `account`: what accountOf found for this login, when the caller already asked. */
+  async function checkPassword(
+    login: string,
+    password: string,
+    account?: { user: User | undefined },
+  ): Promise<PasswordCheck> {
+    const known = account ? account.user : await accountOf(login);
     if (!directory || (known && known.source !== 'ldap')) return local(login, password, known);
 
-    const result = await directory.authenticate(login, password);
-    if (result.ok) {
-      const user = result.user as User;
-      return isLocked(user) ? { ok: false, reason: 'locked', user } : { ok: true, user };
-    }
+    const [result] = await Promise.all([
+      directory.authenticate(login, password),
+      users.verifyPassword(undefined, password),
+    ]);
+    if (result.ok) return { ok: true, user: result.user as User };
+    if (result.reason === 'unavailable')
+      return { ok: false, reason: 'directory_unavailable', user: known, uncounted: true };
     const reason =
-      result.reason === 'unavailable'
-        ? 'directory_unavailable'
-        : result.reason === 'disabled'
-          ? 'disabled'
-          : known
-            ? 'wrong_password'
-            : 'unknown_email';
+      result.reason === 'disabled' ? 'disabled' : known ? 'wrong_password' : 'unknown_email';
     return { ok: false, reason, user: known };
-  };
+  }
+
+  return Object.assign(checkPassword, { accountOf });
 }
 
 export type CheckPassword = ReturnType<typeof createPasswordCheck>;

@@ -5,7 +5,7 @@ import { HttpError } from '../http/form.ts';
 import { ACR, withSecondFactor } from '../mfa/mfa.ts';
 import { refuse, waitMessage } from '../protection/too-many.ts';
 import type { MfaStepDeps } from './mfa.ts';
-import { isLocked } from '../protection/lockout.ts';
+import type { AttemptOutcome, Verified } from '../protection/sign-in-guard.ts';
 import type { Interaction } from './steps.ts';
 
 // Shown only after the right password, so it tells an attacker nothing a guess did not.
@@ -60,25 +60,40 @@ export function mfaAttempts(deps: MfaStepDeps) {
       return { interaction, user };
     },
 
-    /** Before checking a second factor: false (and the page says why) when rate limited. */
-    async allowed(ctx: Context, interaction: Interaction, user: User, method: MfaMethod) {
-      // A locked account takes no guesses at its second factor either.
-      if (isLocked(user)) {
-        await this.failed(ctx, user, 'locked', false);
-        await methodPage(ctx, interaction, user, method, LOCKED);
-        return false;
+    /**
+     * One guess at a second factor, through the sign-in guard: the same limits and lockout as
+     * passwords. A refusal or a lock is answered here (undefined); a failure or a success is
+     * the caller's to answer. A locked account takes no guesses: the code is not even checked
+     * (nor a recovery code spent).
+     */
+    async attempt<T extends Verified>(
+      ctx: Context,
+      interaction: Interaction,
+      user: User,
+      method: MfaMethod,
+      verify: () => Promise<T>,
+    ): Promise<Extract<AttemptOutcome<T>, { status: 'ok' | 'failed' }> | undefined> {
+      const outcome = await guard.attempt(ctx, { user }, ({ locked }) =>
+        locked ? Promise.resolve({ ok: false } as T) : verify(),
+      );
+      if (outcome.status === 'refused') {
+        await this.failed(ctx, user, 'rate_limited');
+        refuse(ctx, outcome.retryAfterSeconds);
+        const message = waitMessage(outcome.retryAfterSeconds);
+        await methodPage(ctx, interaction, user, method, message, 429);
+        return undefined;
       }
-      const limited = await guard.before(ctx.ip, user.email);
-      if (limited.ok) return true;
-      refuse(ctx, limited.retryAfterSeconds);
-      await methodPage(ctx, interaction, user, method, waitMessage(limited.retryAfterSeconds), 429);
-      return false;
+      if (outcome.status === 'locked') {
+        await this.failed(ctx, user, 'locked');
+        await methodPage(ctx, interaction, user, method, LOCKED);
+        return undefined;
+      }
+      return outcome as Extract<AttemptOutcome<T>, { status: 'ok' | 'failed' }>;
     },
 
-    // Wrong second factors count like wrong passwords: same limits, same lockout.
-    async failed(ctx: Context, user: User, reason: string, counted = true) {
+    /** Records a failed second factor (the guard has counted it). */
+    async failed(ctx: Context, user: User, reason: string) {
       await audit(signInEvent('failure', user.id, { reason }), requestFacts(ctx));
-      if (counted) await guard.failed(ctx.ip, user.email, user, requestFacts(ctx));
     },
 
     /** The second factor checked out: recorded, the account's failures cleared, step done. */
@@ -88,9 +103,10 @@ export function mfaAttempts(deps: MfaStepDeps) {
       user: User,
       method: MfaMethod,
       factor: Factor,
+      clean: boolean,
     ) {
       await audit(signInEvent('success', user.id, { method }), requestFacts(ctx));
-      await guard.succeeded(user.email, user);
+      await guard.completed(ctx, user, clean);
       await this.finish(ctx, interaction, user, factor);
     },
 

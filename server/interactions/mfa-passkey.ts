@@ -34,14 +34,20 @@ export function addMfaPasskey(
   router.post('/mfa/passkey', async (ctx) => {
     const { interaction, user } = await attempts.pending(ctx);
     const form = await steps.readForm(ctx, interaction);
-    if (!(await attempts.allowed(ctx, interaction, user, 'passkey'))) return;
-    const checked = await passkeys.authenticate(interaction.uid, form.credential, user.id);
-    if (!checked.ok) {
+    const outcome = await attempts.attempt(ctx, interaction, user, 'passkey', async () => {
+      const checked = await passkeys.authenticate(interaction.uid, form.credential, user.id);
       // A late answer proves nothing either way: recorded, not counted against the account.
-      await attempts.failed(ctx, user, checked.reason, checked.reason !== 'expired');
+      return { ...checked, uncounted: !checked.ok && checked.reason === 'expired' };
+    });
+    if (!outcome) return;
+    const checked = outcome.result;
+    if (!checked.ok) {
+      await attempts.failed(ctx, user, checked.reason);
       const message = PASSKEY_REFUSED[checked.reason];
       return attempts.methodPage(ctx, interaction, user, 'passkey', message);
     }
-    await attempts.succeeded(ctx, interaction, user, 'passkey', checked.factor);
+    // Guarded by the failed branch: a passing check is an 'ok' outcome.
+    const clean = outcome.status === 'ok' && outcome.clean;
+    await attempts.succeeded(ctx, interaction, user, 'passkey', checked.factor, clean);
   });
 }

@@ -51,13 +51,15 @@ export function addMfaStep(router: Router, deps: MfaStepDeps) {
   async function checkCode(ctx: Context, method: 'totp' | 'recovery') {
     const { interaction, user } = await attempts.pending(ctx);
     const form = await steps.readForm(ctx, interaction);
-    if (!(await attempts.allowed(ctx, interaction, user, method))) return;
     const code = form.code ?? '';
-    const ok =
-      method === 'totp'
-        ? await mfa.totp.verify(user.id, code)
-        : await mfa.recovery.redeem(user.id, code);
-    if (!ok) {
+    const outcome = await attempts.attempt(ctx, interaction, user, method, async () => ({
+      ok:
+        method === 'totp'
+          ? await mfa.totp.verify(user.id, code)
+          : await mfa.recovery.redeem(user.id, code),
+    }));
+    if (!outcome) return;
+    if (outcome.status === 'failed') {
       await attempts.failed(ctx, user, `wrong_${method}`);
       return attempts.methodPage(ctx, interaction, user, method, WRONG[method]);
     }
@@ -66,7 +68,7 @@ export function addMfaStep(router: Router, deps: MfaStepDeps) {
         userEvent('recovery_code_used', user.id, { left: await mfa.recovery.remaining(user.id) }),
         requestFacts(ctx),
       );
-    await attempts.succeeded(ctx, interaction, user, method, 'otp');
+    await attempts.succeeded(ctx, interaction, user, method, 'otp', outcome.clean);
   }
 
   router.post('/mfa/totp', (ctx) => checkCode(ctx, 'totp'));

@@ -54,18 +54,10 @@ export function addPasskeyLogin(router: Router, deps: PasskeyLoginDeps) {
     const failure = (reason: string, user?: User) =>
       audit(signInEvent('failure', user?.id, { reason, method: 'passkey', client }), facts);
 
-    const limited = await guard.beforeFromIp(ctx.ip);
-    if (!limited.ok) {
-      await failure('rate_limited');
-      refuse(ctx, limited.retryAfterSeconds);
-      return deps.loginPage(ctx, interaction, waitMessage(limited.retryAfterSeconds), 429);
-    }
-    const checked = await passkeys.authenticate(interaction.uid, form.credential);
-    const user = checked.ok ? await users.findById(checked.userId) : undefined;
-    // A lock stops guessing; a passkey cannot be guessed, and a lock someone else's guesses set
-    // must not keep the owner's passkey out (the sign-in clears it). The lock the owner set with
-    // "this wasn't me" does: whoever took the account may have added this passkey.
-    if (!checked.ok || !user || user.disabled || isOwnerLocked(user)) {
+    // Whose passkey it is shows only once checked: the attempt counts for the IP alone.
+    const outcome = await guard.attempt(ctx, {}, async () => {
+      const checked = await passkeys.authenticate(interaction.uid, form.credential);
+      const user = checked.ok ? await users.findById(checked.userId) : undefined;
       const reason = !checked.ok
         ? checked.reason
         : !user
@@ -73,11 +65,23 @@ export function addPasskeyLogin(router: Router, deps: PasskeyLoginDeps) {
           : user.disabled
             ? 'disabled'
             : 'locked';
-      await failure(reason, user);
-      if (reason !== 'expired') await guard.failedFromIp(ctx.ip);
+      const ok = checked.ok && !!user && !user.disabled && !isOwnerLocked(user);
+      return { ok, checked, user, reason, uncounted: reason === 'expired' };
+    });
+    if (outcome.status === 'refused') {
+      await failure('rate_limited');
+      refuse(ctx, outcome.retryAfterSeconds);
+      return deps.loginPage(ctx, interaction, waitMessage(outcome.retryAfterSeconds), 429);
+    }
+    const { checked, user } = outcome.result;
+    // A lock stops guessing; a passkey cannot be guessed, and a lock someone else's guesses set
+    // must not keep the owner's passkey out (the sign-in clears it). The lock the owner set with
+    // "this wasn't me" does: whoever took the account may have added this passkey.
+    if (outcome.status !== 'ok' || !checked.ok || !user) {
+      await failure(outcome.result.reason, user);
       return deps.loginPage(ctx, interaction, REFUSED);
     }
-    await guard.succeeded(user.email, user);
+    await guard.completed(ctx, user);
     if (await deps.stopUnverified(ctx, interaction, user))
       return failure('email_not_verified', user);
     await audit(signInEvent('success', user.id, { method: 'passkey', client }), facts);

@@ -16,7 +16,6 @@ import { maskEmails } from '../log.ts';
 import type { Mfa } from '../mfa/mfa.ts';
 import type { Passkeys } from '../mfa/passkeys.ts';
 import type { SignInGuard } from '../protection/sign-in-guard.ts';
-import { hasFailures } from '../protection/lockout.ts';
 import { refuse, waitMessage } from '../protection/too-many.ts';
 import { interactionSteps, type Interaction } from './steps.ts';
 
@@ -36,7 +35,7 @@ const DIRECTORY_DOWN =
 
 /** The hosted pages oidc-provider sends the browser to: login, consent, and cancelling. */
 export function interactionRouter(deps: InteractionDeps): Router {
-  const { provider, users, consents, views, csrf, audit, guard } = deps;
+  const { provider, consents, views, csrf, audit, guard } = deps;
   const router = new Router({ prefix: '/interaction/:uid' });
 
   const steps = interactionSteps(provider, csrf);
@@ -102,23 +101,25 @@ export function interactionRouter(deps: InteractionDeps): Router {
       );
     const client = () => steps.clientName(interaction.params.client_id);
 
-    const limited = await guard.before(ctx.ip, email);
-    if (!limited.ok) {
-      await failure('rate_limited', email ? await users.findByEmail(email) : undefined);
-      refuse(ctx, limited.retryAfterSeconds);
+    const account = { user: email ? await deps.checkPassword.accountOf(email) : undefined };
+    // A locked account answers like a wrong password, after the same work.
+    const outcome = await guard.attempt(ctx, { user: account.user, login: email }, () =>
+      deps.checkPassword(email, form.password ?? '', account),
+    );
+    if (outcome.status === 'refused') {
+      await failure('rate_limited', account.user);
+      refuse(ctx, outcome.retryAfterSeconds);
       return loginPage(ctx, interaction, await client(), {
         email,
-        error: waitMessage(limited.retryAfterSeconds),
+        error: waitMessage(outcome.retryAfterSeconds),
         status: 429,
       });
     }
-    // A locked account answers like a wrong password, after the same work.
-    const checked = await deps.checkPassword(email, form.password ?? '');
-    if (!checked.ok) {
-      await failure(checked.reason, checked.user);
-      const outage = checked.reason === 'directory_unavailable';
-      // An outage is not the user's failure: it counts toward no limit.
-      if (!outage) await guard.failed(ctx.ip, email, checked.user, facts);
+    const checked = outcome.result;
+    if (outcome.status !== 'ok' || !checked.ok) {
+      const reason = outcome.status === 'locked' || checked.ok ? 'locked' : checked.reason;
+      await failure(reason, checked.user ?? account.user);
+      const outage = reason === 'directory_unavailable';
       // One message for unknown email, wrong password, locked and disabled (no enumeration).
       return loginPage(ctx, interaction, await client(), {
         email,
@@ -127,14 +128,13 @@ export function interactionRouter(deps: InteractionDeps): Router {
       });
     }
     const { user } = checked;
-    // The failure counts are cleared when the whole sign-in succeeds: after the second factor
-    // when one follows, or a known password would reset them between guesses at the code.
-    // Most sign-ins have none to clear, and need not ask.
-    const toClear = !limited.accountClean || hasFailures(user);
-    if (toClear && !(await deps.mfa.needed(user.id, interaction.params.acr_values)))
-      await guard.succeeded(email, user, limited.accountClean);
     if (await registration.stopUnverified(ctx, interaction, user))
       return failure('email_not_verified', user);
+    // The sign-in is complete here unless a second factor follows; then it is complete (its
+    // failures cleared, this browser known to the account) after that factor, or a known
+    // password would clear the count between guesses at the code.
+    if (!(await deps.mfa.needed(user.id, interaction.params.acr_values)))
+      await guard.completed(ctx, user, outcome.clean);
     await audit(signInEvent('success', user.id, { method: 'password', client: clientId }), facts);
     deps.noticeSignIn(user, ctx.get('user-agent'), ctx.ip);
     await steps.signedIn(ctx, interaction, user.id);

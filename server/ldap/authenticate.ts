@@ -11,7 +11,7 @@ import {
   openConnection,
   type Connection,
 } from './connection.ts';
-import { escapeDnValue } from './dn.ts';
+import { escapeDnValue, sameDn } from './dn.ts';
 import {
   toDirectoryUser,
   UnusableEntryError,
@@ -111,6 +111,50 @@ export async function findAndBind(
   if (!connection) return undefined;
   closeConnection(connection);
   return pool!.use((client) => withGroups(client, entries[0]!));
+}
+
+/**
+ * The local account already linked to the entry a login names, found without a password (by
+ * the service account's search, or by the DN a bind template makes), so that guesses at a
+ * directory user count against the account whichever login is typed. Undefined when none is
+ * linked yet or the directory cannot say.
+ */
+export async function linkedAccountOf(
+  deps: Pick<SignInDeps, 'settings' | 'pool' | 'db' | 'log'>,
+  login: string,
+): Promise<LinkedUser | undefined> {
+  const { settings: s, pool, db } = deps;
+  const name = login.trim();
+  if (!name || name.length > MAX_LOGIN_LENGTH) return undefined;
+  try {
+    if (s.bindTemplate) {
+      const dn = s.bindTemplate.replaceAll('{login}', escapeDnValue(name));
+      const linked = await db<LinkedUser>('users')
+        .where({ source: 'ldap' })
+        .whereRaw('lower(directory_dn) = lower(?)', [dn]);
+      return linked.find((u) => u.directory_dn && sameDn(u.directory_dn, dn));
+    }
+    if (!pool) return undefined;
+    const entries = await pool.use((client) =>
+      searchFew(
+        client,
+        {
+          base: s.userBase,
+          scope: 'sub',
+          filter: matchingAny(s.userFilter, s.loginAttributes, name),
+          attributes: userAttributes(s),
+          binary: s.binaryId ? [s.attributes.id] : [],
+        },
+        2,
+      ),
+    );
+    if (entries.length !== 1) return undefined;
+    return await findLinked(db, toDirectoryUser(entries[0]!, s).id);
+  } catch (err) {
+    // The sign-in's own search meets the same trouble and says what it is.
+    deps.log.debug({ err }, 'directory account lookup failed');
+    return undefined;
+  }
 }
 
 /** A connection bound as `dn`, or undefined when the directory says the credentials are wrong. */

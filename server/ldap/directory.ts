@@ -1,9 +1,15 @@
 import type { LdapConfig } from '../../config/ldap.ts';
 import type { AccountSignOut } from '../accounts/sign-out.ts';
+import type { User } from '../accounts/users.ts';
 import type { Audit } from '../audit/audit.ts';
 import type { Db } from '../db.ts';
 import type { Logger } from '../log.ts';
-import { createDirectorySignIn, findAndBind, type SignInResult } from './authenticate.ts';
+import {
+  createDirectorySignIn,
+  findAndBind,
+  linkedAccountOf,
+  type SignInResult,
+} from './authenticate.ts';
 import { closeConnection, openConnection, type Connection } from './connection.ts';
 import type { DirectoryUser } from './entries.ts';
 import { rolesOf } from './groups.ts';
@@ -25,6 +31,8 @@ export type Directory = {
   settings: DirectorySettings;
   /** Sign-in with a directory username or email; creates or updates the local user. */
   authenticate(login: string, password: string): Promise<SignInResult>;
+  /** The local account linked to the entry a login names, looked up without a password. */
+  accountOf(login: string): Promise<User | undefined>;
   /** Readiness: the directory answers (bound as the service account when there is one). */
   check(): Promise<void>;
   /** Undefined when another process is syncing. */
@@ -60,6 +68,7 @@ export function createDirectory(deps: DirectoryDeps): Directory {
   return {
     settings,
     authenticate: createDirectorySignIn(shared),
+    accountOf: (login) => linkedAccountOf(shared, login),
     async check() {
       if (pool) return pool.use(readRootDse);
       const client = await openConnection(config);

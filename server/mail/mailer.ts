@@ -15,6 +15,7 @@ export type MailOptions = {
   productName: string;
   outboxDir: string;
   retry?: RetryOptions | undefined;
+  backgroundRetry?: RetryOptions | undefined;
 };
 
 /**
@@ -23,6 +24,12 @@ export type MailOptions = {
  * request. A longer outage is for the user's "resend", not for a request held open.
  */
 export const DEFAULT_MAIL_RETRY: RetryOptions = { attempts: 3, baseDelayMs: 500 };
+
+/**
+ * For mail sent after the answer (sendInBackground): nobody waits, so it keeps trying for
+ * about four minutes (1 s, 2 s … 128 s apart), riding out an SMTP server restart.
+ */
+export const BACKGROUND_MAIL_RETRY: RetryOptions = { attempts: 9, baseDelayMs: 1000 };
 
 export type MailMessage<T extends MailTemplate> = {
   to: string;
@@ -55,6 +62,30 @@ export function createMailer(options: MailOptions, { log }: MailerDeps) {
       ? createSmtpTransport(options.smtp, log)
       : createOutboxTransport(options.outboxDir, log);
   const retry = options.retry ?? DEFAULT_MAIL_RETRY;
+  const background = options.backgroundRetry ?? BACKGROUND_MAIL_RETRY;
+
+  async function deliver<T extends MailTemplate>(
+    { to, template, data }: MailMessage<T>,
+    retry: RetryOptions,
+  ): Promise<SendResult> {
+    const mail = { ...renderer.render(template, data), from: options.from, to, template };
+    try {
+      const messageId = await retryWithBackoff(() => transport.deliver(mail), retry, {
+        retryable,
+        onFailure(err, attempt, willRetry) {
+          log.warn(
+            { template, to, attempt, willRetry, err: describe(err) },
+            'mail delivery failed',
+          );
+        },
+      });
+      log.info({ template, to, messageId }, 'mail sent');
+      return { sent: true, messageId };
+    } catch (err) {
+      log.error({ template, to, err: describe(err) }, 'mail not sent');
+      return { sent: false, error: (err as Error).message };
+    }
+  }
 
   return {
     /**
@@ -62,28 +93,16 @@ export function createMailer(options: MailOptions, { log }: MailerDeps) {
      * a delivery failure: resolves `{ sent: false }` so the caller can keep the user's action
      * and offer "resend". (It does reject for a programming error: bad template data.)
      */
-    async send<T extends MailTemplate>({
-      to,
-      template,
-      data,
-    }: MailMessage<T>): Promise<SendResult> {
-      const mail = { ...renderer.render(template, data), from: options.from, to, template };
-      try {
-        const messageId = await retryWithBackoff(() => transport.deliver(mail), retry, {
-          retryable,
-          onFailure(err, attempt, willRetry) {
-            log.warn(
-              { template, to, attempt, willRetry, err: describe(err) },
-              'mail delivery failed',
-            );
-          },
-        });
-        log.info({ template, to, messageId }, 'mail sent');
-        return { sent: true, messageId };
-      } catch (err) {
-        log.error({ template, to, err: describe(err) }, 'mail not sent');
-        return { sent: false, error: (err as Error).message };
-      }
+    send: <T extends MailTemplate>(message: MailMessage<T>) => deliver(message, retry),
+
+    /**
+     * Delivers without holding up the caller's answer (a notice the request must not wait for,
+     * nor reveal by its timing), with the longer background retries; failures are logged.
+     */
+    sendInBackground<T extends MailTemplate>(message: MailMessage<T>): void {
+      deliver(message, background).catch((err: unknown) =>
+        log.error({ template: message.template, err }, 'background mail failed'),
+      );
     },
     /** Resolves when mail can go out now (SMTP server reachable and login accepted); for /readyz. */
     verify: () => transport.verify(),

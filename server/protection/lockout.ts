@@ -7,7 +7,7 @@ import type { Db } from '../db.ts';
 import type { Logger } from '../log.ts';
 import type { Mailer } from '../mail/mailer.ts';
 import { isOwnerLocked } from './owner-lock.ts';
-import { accountKey, type RateLimits } from './rate-limits.ts';
+import { type RateLimits, userKey } from './rate-limits.ts';
 
 type Deps = {
   db: Db;
@@ -36,24 +36,16 @@ export function isLocked(
  * Account lockout: LOCKOUT_THRESHOLD failed sign-ins in a row lock the account for the next of
  * LOCKOUT_PERIODS, and its owner gets an email with an unlock link. The state lives on the
  * user row, so every process sees it; a successful sign-in, the link or the CLI clears it.
+ * Counting a failure and deciding the lock is one UPDATE … RETURNING: of concurrent failures
+ * exactly one locks, and failures while locked count nothing.
  */
 export function createLockout({ db, config, tokens, mailer, audit, limits, log }: Deps) {
   const { threshold, periodsSeconds } = config.lockout;
+  const periods = periodsSeconds.map(() => '?').join(', ');
 
-  async function lock(user: User, lockouts: number, facts: RequestFacts) {
-    const seconds = periodsSeconds[Math.min(lockouts, periodsSeconds.length - 1)]!;
-    // Only the request that saw the threshold reached locks (concurrent failures lock once).
-    const [row] = await db('users')
-      .where({ id: user.id })
-      .where('failed_sign_ins', '>=', threshold)
-      .update({
-        failed_sign_ins: 0,
-        lockouts: db.raw('lockouts + 1'),
-        locked_until: db.raw(`now() + make_interval(secs => ?)`, [seconds]),
-      })
-      .returning(['locked_until']);
-    if (!row) return;
-    const until = new Date(row.locked_until);
+  /** The lock's record and email, after the answer: the fifth failure costs what the fourth did. */
+  async function announce(user: User, lockouts: number, until: Date, facts: RequestFacts) {
+    const seconds = periodsSeconds[Math.min(lockouts - 1, periodsSeconds.length - 1)]!;
     await audit(
       {
         type: 'account_locked',
@@ -65,7 +57,7 @@ export function createLockout({ db, config, tokens, mailer, audit, limits, log }
       facts,
     );
     const token = await tokens.issue(user.id, 'unlock_account', config.emailLinks.verifyTtl);
-    const sent = await mailer.send({
+    mailer.sendInBackground({
       to: user.email,
       template: 'account-locked',
       data: {
@@ -75,18 +67,50 @@ export function createLockout({ db, config, tokens, mailer, audit, limits, log }
         name: user.name ?? undefined,
       },
     });
-    if (!sent.sent) log.error({ userId: user.id }, 'account-locked email not sent');
   }
 
   return {
-    /** A wrong password for this account; may lock it. Attempts while locked do not count. */
-    async failed(user: User, facts: RequestFacts): Promise<void> {
-      if (threshold === 0 || isLocked(user)) return;
-      const [row] = await db('users')
-        .where({ id: user.id })
-        .increment('failed_sign_ins', 1)
-        .returning(['failed_sign_ins', 'lockouts']);
-      if (row && row.failed_sign_ins >= threshold) await lock(user, row.lockouts, facts);
+    /**
+     * Whether the account is locked now (read fresh: a concurrent failure may just have locked
+     * it). The owner's own lock ("this wasn't me") holds for every browser; the lock failed
+     * guesses set does not hold a browser that signed in to the account before (`knownDevice`).
+     */
+    async lockedNow(userId: string, { knownDevice = false } = {}): Promise<boolean> {
+      const guesses = threshold > 0 && !knownDevice;
+      const row = await db('users')
+        .where({ id: userId })
+        .first(
+          db.raw(
+            `owner_locked_at is not null ${guesses ? 'or coalesce(locked_until > now(), false)' : ''} as locked`,
+          ),
+        );
+      return Boolean(row?.locked);
+    },
+
+    /**
+     * A failure at this account: counted unless it is locked, and the one failure that reaches
+     * the threshold locks it. True when this call locked it.
+     */
+    async failed(user: User, facts: RequestFacts): Promise<boolean> {
+      if (threshold === 0) return false;
+      const reached = 'failed_sign_ins + 1 >= ?';
+      const { rows } = await db.raw(
+        `UPDATE users SET
+           failed_sign_ins = CASE WHEN ${reached} THEN 0 ELSE failed_sign_ins + 1 END,
+           lockouts = CASE WHEN ${reached} THEN lockouts + 1 ELSE lockouts END,
+           locked_until = CASE WHEN ${reached}
+             THEN now() + make_interval(secs => (ARRAY[${periods}]::int[])[least(lockouts, ?) + 1])
+             ELSE locked_until END
+         WHERE id = ? AND (locked_until IS NULL OR locked_until <= now())
+         RETURNING lockouts, locked_until, coalesce(locked_until > now(), false) AS locked`,
+        [threshold, threshold, threshold, ...periodsSeconds, periodsSeconds.length - 1, user.id],
+      );
+      const row = rows[0] as { lockouts: number; locked_until: Date; locked: boolean } | undefined;
+      if (!row?.locked) return false;
+      void announce(user, row.lockouts, new Date(row.locked_until), facts).catch((err: unknown) =>
+        log.error({ err, userId: user.id }, 'account-locked record or email failed'),
+      );
+      return true;
     },
 
     /** A successful sign-in: the count starts again (no write when there is nothing to clear). */
@@ -105,7 +129,7 @@ export function createLockout({ db, config, tokens, mailer, audit, limits, log }
       await db('users')
         .where({ id: user.id })
         .update({ failed_sign_ins: 0, lockouts: 0, locked_until: null });
-      await limits.reset('login_account', accountKey(user.email));
+      await limits.reset('login_account', userKey(user));
       await audit({ type: 'account_unlocked', outcome: 'success', actor, subject: user.id }, facts);
     },
   };

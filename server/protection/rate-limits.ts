@@ -24,6 +24,11 @@ export function accountKey(email: string): string {
   return createHash('sha256').update(email.trim().toLowerCase()).digest('base64url').slice(0, 22);
 }
 
+/** A known account as a limiter key: the account, whichever of its logins was typed. */
+export function userKey(user: { id: string }): string {
+  return `u:${user.id}`;
+}
+
 /**
  * rate-limiter-flexible speaks node-postgres ({ text, values } with $1 placeholders); this lets it
  * run its statements through knex, so the same code works on a PostgreSQL server and on PGlite.
@@ -104,23 +109,53 @@ export function createRateLimits({ limits, db, redis, log }: Deps) {
     return verdict;
   }
 
+  /**
+   * Gives back one reserved point per key (a success, or an outage that proved nothing); says
+   * whether every key is now empty, so a sign-in knows there is nothing left to clear.
+   */
+  async function refund(...keys: LimitKey[]): Promise<{ empty: boolean }> {
+    let empty = true;
+    await Promise.all(
+      keys.map(async ([name, key]) => {
+        const limiter = limiters.get(name);
+        if (!limiter) return;
+        try {
+          const res = await limiter.reward(key, 1);
+          if (res.consumedPoints > 0) empty = false;
+        } catch (err) {
+          empty = false;
+          log.warn({ err, limit: name }, 'rate limiter refund failed');
+        }
+      }),
+    );
+    return { empty };
+  }
+
   return {
     /** Counts one request against each key; refused when any of them is over its limit. */
     consume: (...keys: LimitKey[]) =>
       each(keys, async (limiter, key) => (await limiter.consume(key), OK)),
 
+    refund,
+
     /**
-     * Whether any key is already at its limit, without counting (for limits counting failures);
-     * `clean` names the limits known to hold no count for their key.
+     * Takes one point from every key at once, before the work it guards (each limiter's consume
+     * is one atomic step in its store, so of a burst only `points` get through). When a key
+     * refuses, every point taken is given back: a refused attempt costs nothing.
      */
-    async check(...keys: LimitKey[]): Promise<Verdict & { clean: RateLimitName[] }> {
-      const clean: RateLimitName[] = [];
+    async reserve(...keys: LimitKey[]): Promise<Verdict> {
+      const taken: LimitKey[] = [];
       const verdict = await each(keys, async (limiter, key, name) => {
-        const res = await limiter.get(key);
-        if (!res?.consumedPoints) clean.push(name);
-        return res && res.consumedPoints >= limiter.points ? refused(res) : OK;
+        try {
+          await limiter.consume(key);
+        } finally {
+          // A refused consume counted too; an outage counted nothing, and a refund fails alike.
+          taken.push([name, key]);
+        }
+        return OK;
       });
-      return { ...verdict, clean };
+      if (!verdict.ok) await refund(...taken);
+      return verdict;
     },
 
     /**

@@ -134,6 +134,8 @@ describe('"this wasn\'t me" links in security emails', () => {
       signIn(rp, new Browser(), server.url, { ...owner, password: 'a wrong guess' }),
     ).rejects.toThrow();
     await expect(signIn(rp, new Browser(), server.url, owner)).rejects.toThrow();
+    // Nor does a browser that signed in before (its device cookie passes the guessing lock only).
+    await expect(signIn(rp, attacker, server.url, owner)).rejects.toThrow();
     expect((await row(owner.id)).owner_locked_at).not.toBeNull();
 
     // The way back: the page's password reset, which unlocks.

@@ -1,0 +1,90 @@
+import type * as oidc from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Browser, formAction, hiddenInput } from '../support/browser.ts';
+import {
+  authorizationRequest,
+  REDIRECT_URI,
+  relyingParty,
+  signIn,
+} from '../support/relying-party.ts';
+import { startTestServer, storageEnv, type TestServer } from '../support/server.ts';
+import { SEEDED, startSlapd, type Slapd } from '../support/slapd.ts';
+
+const { dave, jsmith } = SEEDED;
+const LOCAL = { email: 'local.lars@example.test', password: 'lars is a local account' };
+const WRONG = 'not the directory password';
+
+describe('brute-force protection for directory users (real slapd, PostgreSQL + Redis)', () => {
+  let slapd: Slapd;
+  let server: TestServer;
+  let rp: oidc.Configuration;
+
+  beforeAll(async () => {
+    slapd = await startSlapd();
+    server = await startTestServer({ ...(await storageEnv('postgres+redis')), ...slapd.env() });
+    await server.users.create({ ...LOCAL, emailVerified: true });
+    const client = await server.clients.create({ name: 'Intranet', redirectUris: [REDIRECT_URI] });
+    rp = await relyingParty(server.url, client.clientId, client.clientSecret);
+  });
+  afterAll(async () => {
+    await server?.cleanup();
+    await slapd?.cleanup();
+  });
+
+  async function tryLogin(login: string, password: string) {
+    const browser = new Browser();
+    const { url } = await authorizationRequest(rp);
+    const page = await browser.follow(await browser.get(url), server.url);
+    const html = await page.res.text();
+    const res = await browser.post(new URL(formAction(html, '/login'), server.url), {
+      csrf: hiddenInput(html, 'csrf'),
+      email: login,
+      password,
+    });
+    return { status: res.status, html: await res.text() };
+  }
+
+  /** Argon2 verifications of the app's own hasher while `work` runs. */
+  async function verificationsDuring(work: () => Promise<unknown>) {
+    const hasher = server.passwords;
+    const verify = hasher.verify;
+    let count = 0;
+    hasher.verify = (...args) => (count++, verify(...args));
+    try {
+      await work();
+    } finally {
+      hasher.verify = verify;
+    }
+    return count;
+  }
+
+  it('locks a directory account guessed at by username, and counts username and email guesses as one account', async () => {
+    // Dave has signed in before: his local account exists.
+    await signIn(rp, new Browser(), server.url, { ...dave, email: dave.uid, scope: 'openid' });
+
+    for (let i = 0; i < 5; i++) expect((await tryLogin(dave.uid, WRONG)).status).toBe(400);
+    const locked = (await server.users.findByEmail(dave.email))!;
+    expect(new Date(locked.locked_until!).getTime()).toBeGreaterThan(Date.now());
+    // Locked: the right password by username or by email answers like a wrong one.
+    for (const login of [dave.uid, dave.email]) {
+      const answer = await tryLogin(login, dave.password);
+      expect(answer.status).toBe(400);
+      expect(answer.html).toContain('The email or password is incorrect.');
+    }
+    // 7 counted so far; 3 more by email reach the account limit (10), whatever was typed.
+    for (let i = 0; i < 3; i++) expect((await tryLogin(dave.email, WRONG)).status).toBe(400);
+    expect((await tryLogin(dave.uid, WRONG)).status).toBe(429);
+    expect((await tryLogin(dave.email, WRONG)).status).toBe(429);
+  });
+
+  it('does the same argon2 work for an unknown login, a directory user and a local user', async () => {
+    const counts = [
+      await verificationsDuring(() => tryLogin('nobody-at-all', WRONG)),
+      await verificationsDuring(() => tryLogin('nobody@example.test', WRONG)),
+      await verificationsDuring(() => tryLogin(jsmith.uid, WRONG)),
+      await verificationsDuring(() => tryLogin(jsmith.email, WRONG)),
+      await verificationsDuring(() => tryLogin(LOCAL.email, WRONG)),
+    ];
+    expect(counts).toEqual([1, 1, 1, 1, 1]);
+  });
+});
