@@ -197,7 +197,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (production && !c.ISSUER.startsWith('https://'))
     problems.push('ISSUER: production requires an https:// issuer');
   // Latchkey serves plain HTTP; an https issuer means a TLS-terminating proxy in front, and
-  // without trusting it no cookie would be marked Secure.
+  // without trusting it every client would have the proxy's address (one rate-limit bucket).
   if (production && c.TRUST_PROXY.length === 0)
     problems.push(
       'TRUST_PROXY: production requires the addresses of the TLS-terminating proxies in front',

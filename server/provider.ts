@@ -246,7 +246,8 @@ export function createProvider(
   };
 
   const provider = new Provider(config.issuer, configuration);
-  // Requests reach it through our app, whose clientAddress() has vetted the forwarded headers.
+  // Requests reach it through our app, whose clientAddress() has vetted the forwarded headers
+  // and issuerOrigin() set the host and scheme to the issuer's.
   provider.proxy = true;
   auditProtocolEvents(provider, audit);
   provider.on('server_error', (ctx, err) =>
