@@ -205,9 +205,16 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (sealingKey.length !== 32)
     problems.push('SEALING_KEY: required, 32 random bytes in base64 (openssl rand -base64 32)');
   const mailTransport = c.MAIL_TRANSPORT || (production ? 'smtp' : 'outbox');
+  // The outbox keeps every mail, live reset and sign-in links included, in files on disk.
+  if (production && mailTransport === 'outbox')
+    problems.push(
+      'MAIL_TRANSPORT: production refuses outbox (it writes live sign-in links to disk); use smtp',
+    );
   if (mailTransport === 'smtp' && !c.SMTP_HOST)
     problems.push(
-      'SMTP_HOST: required to send email (or MAIL_TRANSPORT=outbox to write .eml files instead)',
+      production
+        ? 'SMTP_HOST: required to send email'
+        : 'SMTP_HOST: required to send email (or MAIL_TRANSPORT=outbox to write .eml files instead)',
     );
   if (cookieKeys.length === 0 || cookieKeys.some((k) => k.length < 32))
     problems.push('COOKIE_KEYS: required, comma-separated secrets of at least 32 characters each');
