@@ -3,6 +3,9 @@ import type { AdapterPayload } from 'oidc-provider';
 import { affected, type Db } from '../db.ts';
 import { seal, unseal } from '../security/seal.ts';
 
+const secretField = (clientId: string) =>
+  ({ table: 'clients', column: 'secret_sealed', row: clientId }) as const;
+
 export type ClientInput = {
   name: string;
   redirectUris: string[];
@@ -53,7 +56,7 @@ export function createClientStore(db: Db, sealingKey: Buffer, cacheSeconds: numb
       };
       await db('clients').insert({
         client_id: clientId,
-        secret_sealed: clientSecret ? seal(sealingKey, clientSecret) : null,
+        secret_sealed: clientSecret ? seal(sealingKey, clientSecret, secretField(clientId)) : null,
         metadata: JSON.stringify(metadata),
       });
       return { clientId, clientSecret };
@@ -87,7 +90,9 @@ export function createClientStore(db: Db, sealingKey: Buffer, cacheSeconds: numb
         ? {
             ...row.metadata,
             client_id: row.client_id,
-            ...(row.secret_sealed && { client_secret: unseal(sealingKey, row.secret_sealed) }),
+            ...(row.secret_sealed && {
+              client_secret: unseal(sealingKey, row.secret_sealed, secretField(row.client_id)),
+            }),
           }
         : undefined;
       if (cacheSeconds > 0) {

@@ -3,6 +3,9 @@ import QRCode from 'qrcode';
 import { affected, type Db } from '../db.ts';
 import { seal, unseal } from '../security/seal.ts';
 
+const seedField = (userId: string) =>
+  ({ table: 'totp_factors', column: 'secret_sealed', row: userId }) as const;
+
 /** RFC 6238 as authenticator apps expect it: SHA-1, 6 digits, 30 s; ±1 step for clock drift. */
 const PERIOD = 30;
 const TOLERANCE_SECONDS = PERIOD;
@@ -49,7 +52,11 @@ export function createTotpFactors(db: Db, sealingKey: Buffer, productName: strin
     async begin(user: { id: string; email: string }): Promise<TotpEnrolment> {
       const secret = generateSecret();
       const stored = await db('totp_factors')
-        .insert({ user_id: user.id, secret_sealed: seal(sealingKey, secret), confirmed_at: null })
+        .insert({
+          user_id: user.id,
+          secret_sealed: seal(sealingKey, secret, seedField(user.id)),
+          confirmed_at: null,
+        })
         .onConflict('user_id')
         .merge(['secret_sealed', 'last_step', 'created_at'])
         .whereNull('totp_factors.confirmed_at')
@@ -62,14 +69,15 @@ export function createTotpFactors(db: Db, sealingKey: Buffer, productName: strin
     async pending(user: { id: string; email: string }): Promise<TotpEnrolment | undefined> {
       const found = await row(user.id);
       if (!found || found.confirmed_at) return undefined;
-      return enrolment(user, unseal(sealingKey, found.secret_sealed));
+      return enrolment(user, unseal(sealingKey, found.secret_sealed, seedField(user.id)));
     },
 
     /** Finishes enrolment with a first right code; true when the app is now in use. */
     async confirm(userId: string, code: string): Promise<boolean> {
       const found = await row(userId);
       if (!found || found.confirmed_at) return false;
-      const step = await matchingStep(unseal(sealingKey, found.secret_sealed), code, 0);
+      const seed = unseal(sealingKey, found.secret_sealed, seedField(userId));
+      const step = await matchingStep(seed, code, 0);
       if (step === undefined) return false;
       await db('totp_factors')
         .where({ user_id: userId })
@@ -83,7 +91,8 @@ export function createTotpFactors(db: Db, sealingKey: Buffer, productName: strin
       const found = await row(userId);
       if (!found?.confirmed_at) return false;
       const last = Number(found.last_step);
-      const step = await matchingStep(unseal(sealingKey, found.secret_sealed), code, last);
+      const seed = unseal(sealingKey, found.secret_sealed, seedField(userId));
+      const step = await matchingStep(seed, code, last);
       if (step === undefined) return false;
       // Of two requests with the same code, only one moves last_step forward.
       const updated = await db('totp_factors')
