@@ -142,7 +142,7 @@ describe('an issuer with a path, behind a proxy that strips it', () => {
     const port = await freePort();
     const issuer = `http://127.0.0.1:${port}/auth`;
     const server = await startTestServer({
-      ...(await storageEnv('embedded')),
+      ...(await storageEnv('postgres+redis')),
       PORT: String(port),
       ISSUER: issuer,
     });
@@ -156,5 +156,5 @@ describe('an issuer with a path, behind a proxy that strips it', () => {
     } finally {
       await server.cleanup();
     }
-  });
+  }, 60_000);
 });
