@@ -32,8 +32,9 @@ export const defaults = {
   LOG_LEVEL: 'info',
   /**
    * Comma-separated addresses or CIDR ranges of the reverse proxies in front of Latchkey (or
-   * loopback, uniquelocal). X-Forwarded-For and X-Forwarded-Proto are believed only from them;
-   * the client IP is the last address in X-Forwarded-For that is not one of them. Empty: none.
+   * loopback, uniquelocal). X-Forwarded-For is believed only from them: the client IP is the
+   * last address in it that is not one of them. Empty: none. Host, X-Forwarded-Host and
+   * X-Forwarded-Proto are believed from nobody: every URL derives from ISSUER.
    */
   TRUST_PROXY: '',
 

@@ -198,7 +198,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (production && !c.ISSUER.startsWith('https://'))
     problems.push('ISSUER: production requires an https:// issuer');
   // Latchkey serves plain HTTP; an https issuer means a TLS-terminating proxy in front, and
-  // without trusting it no cookie would be marked Secure.
+  // without trusting it every client would have the proxy's address (one rate-limit bucket).
   if (production && c.TRUST_PROXY.length === 0)
     problems.push(
       'TRUST_PROXY: production requires the addresses of the TLS-terminating proxies in front',
@@ -206,9 +206,16 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (sealingKey.length !== 32)
     problems.push('SEALING_KEY: required, 32 random bytes in base64 (openssl rand -base64 32)');
   const mailTransport = c.MAIL_TRANSPORT || (production ? 'smtp' : 'outbox');
+  // The outbox keeps every mail, live reset and sign-in links included, in files on disk.
+  if (production && mailTransport === 'outbox')
+    problems.push(
+      'MAIL_TRANSPORT: production refuses outbox (it writes live sign-in links to disk); use smtp',
+    );
   if (mailTransport === 'smtp' && !c.SMTP_HOST)
     problems.push(
-      'SMTP_HOST: required to send email (or MAIL_TRANSPORT=outbox to write .eml files instead)',
+      production
+        ? 'SMTP_HOST: required to send email'
+        : 'SMTP_HOST: required to send email (or MAIL_TRANSPORT=outbox to write .eml files instead)',
     );
   if (cookieKeys.length === 0 || cookieKeys.some((k) => k.length < 32))
     problems.push('COOKIE_KEYS: required, comma-separated secrets of at least 32 characters each');

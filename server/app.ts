@@ -18,6 +18,7 @@ import { healthRouter } from './health.ts';
 import { clientAddress } from './http/client-address.ts';
 import { errorPages } from './http/errors.ts';
 import { homePage } from './http/home.ts';
+import { issuerOrigin } from './http/issuer-origin.ts';
 import { requestId } from './http/request-id.ts';
 import { securityHeaders } from './http/security-headers.ts';
 import { staticFiles } from './http/static-files.ts';
@@ -114,6 +115,7 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
 
   // Every request passes these steps, in this order.
   app.use(clientAddress(config.trustProxy));
+  app.use(issuerOrigin(config.issuer));
   app.use(requestId(log));
   app.use(securityHeaders({ hsts: config.issuer.startsWith('https://') }));
   app.use(errorPages(views));

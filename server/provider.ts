@@ -110,15 +110,27 @@ export function createProvider(
     },
     enabledJWA: { idTokenSigningAlgValues: ['ES256', 'EdDSA', 'RS256'] },
     extraClientMetadata: {
-      properties: ['allowed_cors_origins'],
-      validator(_ctx, key, value) {
-        if (key !== 'allowed_cors_origins' || value === undefined) return;
+      properties: ['allowed_cors_origins', 'pkce_required'],
+      validator(_ctx, key, value, metadata) {
+        if (value === undefined) return;
         if (
-          !Array.isArray(value) ||
-          value.some((o) => typeof o !== 'string' || URL.parse(o)?.origin !== o)
+          key === 'allowed_cors_origins' &&
+          (!Array.isArray(value) ||
+            value.some((o) => typeof o !== 'string' || URL.parse(o)?.origin !== o))
         )
           throw new errors.InvalidClientMetadata('allowed_cors_origins must be a list of origins');
+        if (key === 'pkce_required' && typeof value !== 'boolean')
+          throw new errors.InvalidClientMetadata('pkce_required must be true or false');
+        if (key === 'pkce_required' && !value && metadata.token_endpoint_auth_method === 'none')
+          throw new errors.InvalidClientMetadata('a public client cannot opt out of PKCE');
       },
+    },
+    // RFC 9700 §2.1.1: PKCE for every client. An old confidential client that cannot send a
+    // code_challenge may be registered with pkce_required: false; a public client never.
+    pkce: {
+      required: (_ctx, client) =>
+        client.clientAuthMethod === 'none' ||
+        (client as unknown as { pkce_required?: boolean }).pkce_required !== false,
     },
     // Per-client CORS: only the origins registered for the client (no implicit rule).
     clientBasedCORS(_ctx, origin, client) {
@@ -255,7 +267,8 @@ export function createProvider(
   };
 
   const provider = new Provider(config.issuer, configuration);
-  // Requests reach it through our app, whose clientAddress() has vetted the forwarded headers.
+  // Requests reach it through our app, whose clientAddress() has vetted the forwarded headers
+  // and issuerOrigin() set the host and scheme to the issuer's.
   provider.proxy = true;
   auditProtocolEvents(provider, audit);
   provider.on('server_error', (ctx, err) =>

@@ -9,6 +9,7 @@ import { closeDb, migrate, openDb } from './db.ts';
 import { withAdvisoryLock } from './locks.ts';
 import { startDirectorySync } from './ldap/directory.ts';
 import { openRedis } from './redis.ts';
+import { resealLegacy } from './security/reseal.ts';
 import type { Logger } from './log.ts';
 
 const KEEP_ALIVE_MS = 65_000;
@@ -36,6 +37,11 @@ export async function startLatchkey(config: Config, log: Logger): Promise<Runnin
   await redis?.connect();
   const applied = await migrate(db);
   if (applied.length) log.info({ applied }, 'migrations applied');
+  // One process at a time; one that finds the lock taken goes on (old values still open).
+  const resealed = await withAdvisoryLock(db, 'reseal', (trx) =>
+    resealLegacy(trx, config.sealingKey),
+  );
+  if (resealed) log.info({ resealed }, 'sealed values bound to their rows');
 
   const latchkey = await buildApp({ config, db, redis, log });
   const bootstrapReport = await bootstrap(config, latchkey.users, latchkey.clients);

@@ -16,6 +16,10 @@ export const clientAndKeyCommands: Record<string, Command> = {
         throw new UsageError(
           'missing --redirect-uri (or use --grant-type client_credentials alone)',
         );
+      if (v.public && v['pkce-optional'])
+        throw new UsageError(
+          '--pkce-optional is for confidential clients: a public client must use PKCE',
+        );
       const corsOrigins =
         v['cors-origin'] ??
         (v.public ? [...new Set(redirectUris.map((u) => new URL(u).origin))] : []);
@@ -27,6 +31,7 @@ export const clientAndKeyCommands: Record<string, Command> = {
         public: v.public,
         corsOrigins,
         idTokenAlg: signingAlg(v['id-token-alg']),
+        pkceRequired: !v['pkce-optional'],
       });
       return `client_id: ${clientId}\n${clientSecret ? `client_secret: ${clientSecret}  <- shown once, stored sealed` : 'public client: no secret, PKCE required'}`;
     },

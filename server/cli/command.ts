@@ -18,6 +18,7 @@ export const options = {
   'cors-origin': { type: 'string', multiple: true },
   'id-token-alg': { type: 'string' },
   public: { type: 'boolean' },
+  'pkce-optional': { type: 'boolean' },
   since: { type: 'string' },
   until: { type: 'string' },
   user: { type: 'string' },

@@ -27,6 +27,7 @@ const USAGE = `latchkey <command>
   clients create --name N --redirect-uri U [--redirect-uri U ...] [--public]
                  [--grant-type G ...] [--cors-origin O ...] [--post-logout-redirect-uri U ...]
                  [--id-token-alg ES256|EdDSA|RS256]
+                 [--pkce-optional]          an old confidential client that cannot send PKCE
   clients list
   clients delete <client_id>
   keys rotate                               announce new signing keys (they sign after KEY_ANNOUNCE_SECONDS)

@@ -3,6 +3,9 @@ import type { AdapterPayload } from 'oidc-provider';
 import { affected, type Db } from '../db.ts';
 import { seal, unseal } from '../security/seal.ts';
 
+const secretField = (clientId: string) =>
+  ({ table: 'clients', column: 'secret_sealed', row: clientId }) as const;
+
 export type ClientInput = {
   name: string;
   redirectUris: string[];
@@ -10,6 +13,8 @@ export type ClientInput = {
   grantTypes?: string[] | undefined;
   /** A public client (SPA, native app) has no secret and must use PKCE. */
   public?: boolean | undefined;
+  /** false: an old confidential client may omit PKCE (RFC 9700 §2.1.1); never a public one. */
+  pkceRequired?: boolean | undefined;
   corsOrigins?: string[] | undefined;
   /** ID token signing algorithm for this client (ES256, EdDSA or RS256); unset: SIGNING_ALG. */
   idTokenAlg?: string | undefined;
@@ -33,6 +38,8 @@ export function createClientStore(db: Db, sealingKey: Buffer, cacheSeconds: numb
     async create(
       input: ClientInput,
     ): Promise<{ clientId: string; clientSecret: string | undefined }> {
+      if (input.public && input.pkceRequired === false)
+        throw new Error('a public client must use PKCE');
       const clientId = input.clientId ?? randomBytes(12).toString('base64url');
       const clientSecret = input.public ? undefined : randomBytes(32).toString('base64url');
       const grantTypes = input.grantTypes ?? ['authorization_code', 'refresh_token'];
@@ -45,10 +52,11 @@ export function createClientStore(db: Db, sealingKey: Buffer, cacheSeconds: numb
         token_endpoint_auth_method: input.public ? 'none' : 'client_secret_basic',
         allowed_cors_origins: input.corsOrigins ?? [],
         ...(input.idTokenAlg && { id_token_signed_response_alg: input.idTokenAlg }),
+        ...(input.pkceRequired === false && { pkce_required: false }),
       };
       await db('clients').insert({
         client_id: clientId,
-        secret_sealed: clientSecret ? seal(sealingKey, clientSecret) : null,
+        secret_sealed: clientSecret ? seal(sealingKey, clientSecret, secretField(clientId)) : null,
         metadata: JSON.stringify(metadata),
       });
       return { clientId, clientSecret };
@@ -82,7 +90,9 @@ export function createClientStore(db: Db, sealingKey: Buffer, cacheSeconds: numb
         ? {
             ...row.metadata,
             client_id: row.client_id,
-            ...(row.secret_sealed && { client_secret: unseal(sealingKey, row.secret_sealed) }),
+            ...(row.secret_sealed && {
+              client_secret: unseal(sealingKey, row.secret_sealed, secretField(row.client_id)),
+            }),
           }
         : undefined;
       if (cacheSeconds > 0) {

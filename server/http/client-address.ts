@@ -5,9 +5,10 @@ const FORWARDED = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host'] a
 
 /**
  * Decides once, for this app and oidc-provider's alike, what the forwarded headers may say.
- * From a peer that is not a named proxy they are dropped, so nobody sets their own IP or
- * scheme. From a named proxy, X-Forwarded-For is cut down to the one address it vouches for:
- * the last that is not itself a named proxy. Koa (proxy: true) then reads ctx.ip from it.
+ * From a peer that is not a named proxy they are dropped, so nobody sets their own IP. From a
+ * named proxy, X-Forwarded-For is cut down to the one address it vouches for: the last that is
+ * not itself a named proxy. Koa (proxy: true) then reads ctx.ip from it. The scheme and host
+ * are nobody's to say: issuerOrigin() sets them from the issuer.
  */
 export function clientAddress(trustProxy: readonly string[]): Middleware {
   const trust = proxyaddr.compile([...trustProxy]);

@@ -2,6 +2,9 @@ import { generateKeyPairSync, randomBytes, type JsonWebKey } from 'node:crypto';
 import type { Db } from '../db.ts';
 import { seal, unseal } from '../security/seal.ts';
 
+const privateField = (kid: string) =>
+  ({ table: 'signing_keys', column: 'private_sealed', row: kid }) as const;
+
 /** Every rotation makes one key per algorithm, so a client may ask for any of them. */
 export const SIGNING_ALGS = ['ES256', 'EdDSA', 'RS256'] as const;
 export type SigningAlg = (typeof SIGNING_ALGS)[number];
@@ -45,7 +48,7 @@ export async function addKeySet(db: Db, sealingKey: Buffer, activateAt: Date): P
       kid,
       alg,
       public_jwk: JSON.stringify({ ...publicJwk, kid, alg, use: 'sig' }),
-      private_sealed: seal(sealingKey, JSON.stringify(privateJwk)),
+      private_sealed: seal(sealingKey, JSON.stringify(privateJwk), privateField(kid)),
       activate_at: activateAt,
     };
   });
@@ -108,7 +111,10 @@ export async function loadKeyView(
   }
   const jwks = published.map((row) => {
     const pub = typeof row.public_jwk === 'string' ? JSON.parse(row.public_jwk) : row.public_jwk;
-    return { ...JSON.parse(unseal(sealingKey, row.private_sealed)), ...pub } as PrivateJwk;
+    return {
+      ...JSON.parse(unseal(sealingKey, row.private_sealed, privateField(row.kid))),
+      ...pub,
+    } as PrivateJwk;
   });
   const future = changes.filter((t) => t > now.getTime());
   return {

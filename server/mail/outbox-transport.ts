@@ -5,8 +5,6 @@ import nodemailer from 'nodemailer';
 import type { Logger } from '../log.ts';
 import type { MailTransport } from './transport.ts';
 
-const FIRST_LINK = /https?:\/\/[^\s<>"]+/;
-
 /** "2025-01-02T03-04-05.678Z": sorts by time; no colons, which some file systems refuse. */
 function fileTime(date: Date): string {
   return date.toISOString().replaceAll(':', '-');
@@ -14,7 +12,8 @@ function fileTime(date: Date): string {
 
 /**
  * Development delivery without an SMTP server: each message becomes an .eml file in `dir`
- * (open it in any mail client), and its first link is logged so it can be clicked.
+ * (open it in any mail client); the log names the file. The links in it carry live tokens, so
+ * they are never logged, at any level (production refuses this transport: config/load.ts).
  */
 export function createOutboxTransport(dir: string, log: Logger): MailTransport {
   const composer = nodemailer.createTransport({ streamTransport: true, buffer: true });
@@ -29,7 +28,7 @@ export function createOutboxTransport(dir: string, log: Logger): MailTransport {
       await mkdir(dir, { recursive: true, mode: 0o700 });
       // The links in it sign in or reset passwords: readable by this user only.
       await writeFile(file, info.message as Buffer, { mode: 0o600 });
-      log.info({ link: FIRST_LINK.exec(text)?.[0], template, to, file }, 'mail written to outbox');
+      log.info({ template, to, file }, 'mail written to outbox');
       return info.messageId;
     },
     async verify() {

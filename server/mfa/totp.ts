@@ -4,6 +4,9 @@ import QRCode from 'qrcode';
 import { affected, type Db } from '../db.ts';
 import { seal, unseal } from '../security/seal.ts';
 
+const seedField = (userId: string) =>
+  ({ table: 'totp_factors', column: 'secret_sealed', row: userId }) as const;
+
 /** RFC 6238 as authenticator apps expect it: SHA-1, 6 digits, 30 s; ±1 step for clock drift. */
 const PERIOD = 30;
 const TOLERANCE_SECONDS = PERIOD;
@@ -71,7 +74,7 @@ export function createTotpFactors(db: Db, sealingKey: Buffer, productName: strin
       const stored = await db('totp_factors')
         .insert({
           user_id: user.id,
-          secret_sealed: seal(sealingKey, secret),
+          secret_sealed: seal(sealingKey, secret, seedField(user.id)),
           confirmed_at: db.fn.now(),
           last_step: step,
         })
@@ -88,7 +91,8 @@ export function createTotpFactors(db: Db, sealingKey: Buffer, productName: strin
       const found = await row(userId);
       if (!found?.confirmed_at) return false;
       const last = Number(found.last_step);
-      const step = await matchingStep(unseal(sealingKey, found.secret_sealed), code, last);
+      const seed = unseal(sealingKey, found.secret_sealed, seedField(userId));
+      const step = await matchingStep(seed, code, last);
       if (step === undefined) return false;
       // Of two requests with the same code, only one moves last_step forward.
       const updated = await db('totp_factors')

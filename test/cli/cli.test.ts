@@ -164,6 +164,34 @@ describe('latchkey CLI as a real process', () => {
       expect(row.metadata.token_endpoint_auth_method).toBe('none');
     });
 
+    it('clients create --pkce-optional stores the opt-out; a public client cannot have it', async () => {
+      const res = await cli(
+        'clients',
+        'create',
+        '--pkce-optional',
+        '--name',
+        'Legacy',
+        '--redirect-uri',
+        'https://legacy.example.test/cb',
+      );
+      expect(res.code).toBe(0);
+      const id = /^client_id: (\S+)/.exec(res.stdout)![1];
+      const row = await db('clients').where({ client_id: id }).first();
+      expect(row.metadata).toMatchObject({ pkce_required: false });
+      const refused = await cli(
+        'clients',
+        'create',
+        '--public',
+        '--pkce-optional',
+        '--name',
+        'SPA',
+        '--redirect-uri',
+        'https://spa.example.test/cb',
+      );
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/^latchkey: --pkce-optional is for confidential clients/);
+    });
+
     it('clients create without --redirect-uri exits 1 and says what is missing', async () => {
       const res = await cli('clients', 'create', '--name', 'Nowhere');
       expect(res.code).toBe(1);

@@ -20,7 +20,7 @@ describe('client store on the embedded database', () => {
       redirectUris: ['https://app.example.test/cb'],
     });
     const row = await db('clients').where({ client_id: clientId }).first();
-    expect(row.secret_sealed).toMatch(/^v1\./);
+    expect(row.secret_sealed).toMatch(/^v2\./);
     expect(JSON.stringify(row)).not.toContain(clientSecret);
     expect((await store.findForProvider(clientId))?.client_secret).toBe(clientSecret);
   });

@@ -103,7 +103,7 @@ describe('loadConfig', () => {
       'ISSUER: production requires an https:// issuer',
       'TRUST_PROXY: production requires the addresses of the TLS-terminating proxies in front',
       'SEALING_KEY: required, 32 random bytes in base64 (openssl rand -base64 32)',
-      'SMTP_HOST: required to send email (or MAIL_TRANSPORT=outbox to write .eml files instead)',
+      'SMTP_HOST: required to send email',
       'COOKIE_KEYS: required, comma-separated secrets of at least 32 characters each',
     ]);
     for (const line of err.problems) expect(err.message).toContain(`  - ${line}`);
@@ -121,6 +121,15 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('refuses the outbox in production: it would write sign-in links to disk', () => {
+    expect(configError({ ...PRODUCTION_OK, MAIL_TRANSPORT: 'outbox' }).problems).toEqual([
+      'MAIL_TRANSPORT: production refuses outbox (it writes live sign-in links to disk); use smtp',
+    ]);
+    expect(
+      loadConfig({ ...PRODUCTION_OK, NODE_ENV: 'test', MAIL_TRANSPORT: 'outbox' }).mail,
+    ).toMatchObject({ transport: 'outbox' });
+  });
+
   it('starts in production when all are set, and never creates the demo client there', () => {
     const config = loadConfig(PRODUCTION_OK);
     expect(config.production).toBe(true);
@@ -128,9 +137,6 @@ describe('loadConfig', () => {
       transport: 'smtp',
       smtp: { host: 'smtp.example.test', port: 587, secure: 'starttls' },
     });
-    expect(
-      loadConfig({ ...PRODUCTION_OK, SMTP_HOST: '', MAIL_TRANSPORT: 'outbox' }).mail.transport,
-    ).toBe('outbox');
     expect(config.issuer).toBe('https://id.example.test');
     expect(config.demoClient.enabled).toBe(false);
   });

@@ -145,7 +145,7 @@ describe('key stages derived from the key table', () => {
     const { rows } = await db.raw('SELECT public_jwk, private_sealed FROM signing_keys');
     for (const row of rows) {
       expect(JSON.stringify(row.public_jwk)).not.toMatch(/"d"/); // …the table keeps it only sealed
-      expect(row.private_sealed).toMatch(/^v1\./);
+      expect(row.private_sealed).toMatch(/^v2\./);
     }
   });
 });

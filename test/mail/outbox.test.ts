@@ -22,7 +22,7 @@ describe('mail outbox (development)', () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('writes an .eml file that parses back to the mail, and logs its link', async () => {
+  it('writes an .eml file that parses back to the mail, and logs the file, never the link', async () => {
     const { log, lines } = capturedLogger();
     const outboxDir = join(dir, 'outbox'); // created on first use
     const mailer = createMailer({ ...smtpMailOptions(0), transport: 'outbox', outboxDir }, { log });
@@ -42,7 +42,10 @@ describe('mail outbox (development)', () => {
     expect(mail.html).toContain(HTML_LINK);
 
     const written = lines.find((l) => l.msg === 'mail written to outbox');
-    expect(written).toMatchObject({ level: 30, link: LINK, template: 'verify-email' });
+    expect(written).toMatchObject({ level: 30, template: 'verify-email' });
+    expect(written!.file).toBe(join(outboxDir, files[0]!));
+    // The link carries a live token: no log line, at any level, shows it.
+    for (const line of lines) expect(JSON.stringify(line)).not.toContain('secret-token-123');
     expect(JSON.stringify(written)).not.toContain(TO);
   });
 });

@@ -67,7 +67,7 @@ describe('authenticator app required by policy', () => {
     const stored = await db('recovery_codes').select('code_hash');
     for (const code of codes) expect(JSON.stringify(stored)).not.toContain(code);
     const seed = await db('totp_factors').first();
-    expect(seed.secret_sealed).toMatch(/^v1\./);
+    expect(seed.secret_sealed).toMatch(/^v2\./);
     expect(seed.secret_sealed).not.toContain(secret);
   });
 

@@ -2,9 +2,12 @@
 export class Browser {
   private cookies = new Map<string, { value: string; path: string }>();
   private readonly userAgent: string | undefined;
+  private readonly transport: typeof fetch;
 
-  constructor({ userAgent }: { userAgent?: string } = {}) {
+  /** `transport` replaces fetch, e.g. to send headers fetch refuses to set (Host). */
+  constructor({ userAgent, transport }: { userAgent?: string; transport?: typeof fetch } = {}) {
     this.userAgent = userAgent;
+    this.transport = transport ?? fetch;
   }
 
   private store(res: Response) {
@@ -31,7 +34,7 @@ export class Browser {
 
   async request(url: string | URL, init: RequestInit = {}): Promise<Response> {
     const target = new URL(url);
-    const res = await fetch(target, {
+    const res = await this.transport(target, {
       ...init,
       redirect: 'manual',
       headers: {

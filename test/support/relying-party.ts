@@ -25,24 +25,28 @@ export type SignIn = {
   resource?: string;
   params?: Record<string, string>;
   tokenParams?: Record<string, string>;
+  /** false: no code_challenge (an old confidential client); default true. */
+  pkce?: boolean;
   /** Filled with the hosted pages the flow went through: 'login', 'consent'. */
   shown?: string[];
 };
 
-/** Runs an authorization code + PKCE flow through the real login (and consent) pages. */
+/** Runs an authorization code (+ PKCE unless told not to) flow through the real login and consent pages. */
 export async function signIn(
   rp: oidc.Configuration,
   browser: Browser,
   issuer: string,
   input: SignIn,
 ) {
-  const verifier = oidc.randomPKCECodeVerifier();
+  const verifier = input.pkce === false ? undefined : oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
   const url = oidc.buildAuthorizationUrl(rp, {
     redirect_uri: REDIRECT_URI,
     scope: input.scope ?? 'openid email profile roles offline_access',
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
+    ...(verifier && {
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+    }),
     state,
     prompt: 'consent',
     ...(input.resource && { resource: input.resource }),
