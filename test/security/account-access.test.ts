@@ -163,7 +163,8 @@ describe('a sensitive change needs a recent full sign-in', () => {
     expect(flow.url.pathname).toBe('/account/mfa');
     expect(flow.html).toContain('Two-step verification');
 
-    await new Promise((resolve) => setTimeout(resolve, 3500));
+    // loginTs is in whole seconds: wait past the window by more than one.
+    await new Promise((resolve) => setTimeout(resolve, 4500));
     const res = await flow.browser.get(`${server.url}/account/email`);
     expect(res.status).toBe(303);
     const to = location(res, server);
