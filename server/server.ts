@@ -82,7 +82,7 @@ export async function startLatchkey(config: Config, log: Logger): Promise<Runnin
       await closed;
       clearInterval(idleSweep);
       clearTimeout(timer);
-      latchkey.mailer.close();
+      await latchkey.mailer.close();
       await retentionStopped;
       await directorySync?.stop();
       latchkey.directory?.close();

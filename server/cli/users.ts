@@ -75,7 +75,7 @@ export const userCommands: Record<string, Command> = {
           ? `${user.email}: ${ends}; a reset link was emailed`
           : `${user.email}: ${ends}; the email could not be sent — give the owner this link (valid ${Math.round(config.emailLinks.resetTtl / 60)} minutes):\n${link}`;
       } finally {
-        mailer.close();
+        await mailer.close();
         await redis?.quit();
       }
     },
@@ -118,7 +118,7 @@ export const userCommands: Record<string, Command> = {
         });
         await lockout.unlock(user, { type: 'admin', id: userInfo().username });
       } finally {
-        mailer.close();
+        await mailer.close();
         await redis?.quit();
       }
       return `unlocked ${user.email}`;

@@ -5,6 +5,7 @@ import type { User } from '../accounts/users.ts';
 import { newPasswordProblems } from '../accounts/new-password.ts';
 import { UserExistsError } from '../accounts/users.ts';
 import { HttpError, readForm } from '../http/form.ts';
+import type { AnyMailMessage } from '../mail/mailer.ts';
 import { requestFacts, userEvent } from '../audit/audit.ts';
 import { accountKey } from '../protection/rate-limits.ts';
 import { tooManyPage } from '../protection/too-many.ts';
@@ -18,8 +19,8 @@ type Fields = { email: string; name: string };
 
 /**
  * Self-registration from the login page and the email verification that follows it. Whether
- * an address is already taken is never shown (its owner gets an email instead), as long as
- * verification is required.
+ * an address is already taken is never shown, by the answer or by the work done to give it (its
+ * owner gets an email instead), as long as verification is required.
  */
 export function addRegistration(router: Router, deps: RegistrationDeps) {
   const { config, steps, users, tokens, mailer, policy, views, csrf } = deps;
@@ -45,36 +46,31 @@ export function addRegistration(router: Router, deps: RegistrationDeps) {
     );
   }
 
-  /** The page after registering, after signing in unverified, and after asking again. */
-  function sentPage(
-    ctx: Context,
-    interaction: Interaction,
-    email: string,
-    outcome: 'sent' | 'failed' | 'wait' | 'resent',
-  ) {
-    views.render(
-      ctx,
-      'verify-sent',
-      {
-        title: 'Check your email',
-        uid: interaction.uid,
-        csrf: csrf.token(interaction.uid),
-        email,
-        outcome,
-        hours: Math.round(emailLinks.verifyTtl / 3600),
-      },
-      outcome === 'failed' ? 503 : 200,
-    );
+  /**
+   * The page after registering, after signing in unverified, and after asking again. It says the
+   * same whatever happened: the mail goes out in the background (a taken address's owner gets a
+   * notice instead; none goes out twice within EMAIL_RESEND_SECONDS), so neither the page nor
+   * the time it takes tells which.
+   */
+  function sentPage(ctx: Context, interaction: Interaction, email: string, again = false) {
+    views.render(ctx, 'verify-sent', {
+      title: 'Check your email',
+      uid: interaction.uid,
+      csrf: csrf.token(interaction.uid),
+      email,
+      again,
+      hours: Math.round(emailLinks.verifyTtl / 3600),
+    });
   }
 
-  /** Emails a verification link, unless one went out moments ago. */
-  async function sendVerification(user: User, uid: string): Promise<'sent' | 'failed' | 'wait'> {
+  /** A new verification link for the user, unless one went out moments ago. */
+  async function verificationMail(user: User, uid: string): Promise<AnyMailMessage | undefined> {
     const since = await tokens.secondsSinceLast(user.id, 'verify_email');
-    if (since !== undefined && since < emailLinks.resendSeconds) return 'wait';
+    if (since !== undefined && since < emailLinks.resendSeconds) return undefined;
     const token = await tokens.issue(user.id, 'verify_email', emailLinks.verifyTtl, {
       interaction: uid,
     });
-    const result = await mailer.send({
+    return {
       to: user.email,
       template: 'verify-email',
       data: {
@@ -82,22 +78,26 @@ export function addRegistration(router: Router, deps: RegistrationDeps) {
         expiresInHours: Math.round(emailLinks.verifyTtl / 3600),
         name: user.name ?? undefined,
       },
-    });
-    return result.sent ? 'sent' : 'failed';
+    };
   }
 
   /** Someone registered with an address that has an account: tell its owner, not the visitor. */
-  async function warnOwner(user: User, uid: string): Promise<'sent' | 'failed'> {
-    const result = await mailer.send({
-      to: user.email,
-      template: 'registration-attempt',
-      data: {
-        link: `${config.issuer}/interaction/${uid}`,
-        resetLink: `${config.issuer}/interaction/${uid}/forgot`,
-        name: user.name ?? undefined,
-      },
-    });
-    return result.sent ? 'sent' : 'failed';
+  const ownerNotice = (user: User, uid: string): AnyMailMessage => ({
+    to: user.email,
+    template: 'registration-attempt',
+    data: {
+      link: `${config.issuer}/interaction/${uid}`,
+      resetLink: `${config.issuer}/interaction/${uid}/forgot`,
+      name: user.name ?? undefined,
+    },
+  });
+
+  /** "Send it again": a new link while the address is unverified, else the owner's notice. */
+  async function resendMail(email: string, uid: string): Promise<AnyMailMessage | undefined> {
+    const user = email ? await users.findByEmail(email) : undefined;
+    if (!user || user.disabled) return undefined;
+    if (user.source === 'local' && !user.email_verified) return verificationMail(user, uid);
+    return ownerNotice(user, uid);
   }
 
   async function registering(ctx: Context): Promise<Interaction> {
@@ -114,6 +114,9 @@ export function addRegistration(router: Router, deps: RegistrationDeps) {
   router.post('/register', async (ctx) => {
     const interaction = await registering(ctx);
     const form = await steps.readForm(ctx, interaction);
+    // Before any costly work (the strength estimate, the hash): a flood of forms costs a count.
+    const limited = await deps.limits.consume(['register_ip', ctx.ip]);
+    if (!limited.ok) return tooManyPage(views, ctx, limited.retryAfterSeconds);
     const fields = { email: (form.email ?? '').trim(), name: (form.name ?? '').trim() };
     const password = form.password ?? '';
     const problems: string[] = [];
@@ -127,8 +130,6 @@ export function addRegistration(router: Router, deps: RegistrationDeps) {
     if (!fields.name) problems.push('Enter your name.');
     problems.push(...(await newPasswordProblems(policy, password, form.confirm, fields)));
     if (problems.length) return registerPage(ctx, interaction, fields, problems);
-    const limited = await deps.limits.consume(['register_ip', ctx.ip]);
-    if (!limited.ok) return tooManyPage(views, ctx, limited.retryAfterSeconds);
 
     let user: User;
     try {
@@ -140,16 +141,20 @@ export function addRegistration(router: Router, deps: RegistrationDeps) {
       });
     } catch (err) {
       if (!(err instanceof UserExistsError)) throw err;
-      const owner = (await users.findByEmail(fields.email))!;
       if (!registration.verificationRequired)
         return registerPage(ctx, interaction, fields, [
           'An account with this email already exists. Sign in, or reset its password.',
         ]);
-      return sentPage(ctx, interaction, fields.email, await warnOwner(owner, interaction.uid));
+      mailer.sendInBackground(async () => {
+        const owner = await users.findByEmail(fields.email);
+        return owner && ownerNotice(owner, interaction.uid);
+      });
+      return sentPage(ctx, interaction, fields.email);
     }
     await deps.audit(userEvent('user_registered', user.id), requestFacts(ctx));
     if (!registration.verificationRequired) return steps.signedIn(ctx, interaction, user.id);
-    sentPage(ctx, interaction, user.email, await sendVerification(user, interaction.uid));
+    mailer.sendInBackground(() => verificationMail(user, interaction.uid));
+    sentPage(ctx, interaction, user.email);
   });
 
   router.post('/verify/resend', async (ctx) => {
@@ -161,13 +166,8 @@ export function addRegistration(router: Router, deps: RegistrationDeps) {
       ['verify_account', accountKey(email)],
     );
     if (!limited.ok) return tooManyPage(views, ctx, limited.retryAfterSeconds);
-    const user = email ? await users.findByEmail(email) : undefined;
-    // Unknown and already verified addresses get the same answer, and no email.
-    const outcome =
-      user && !user.email_verified && !user.disabled
-        ? await sendVerification(user, interaction.uid)
-        : 'sent';
-    sentPage(ctx, interaction, email, outcome === 'sent' ? 'resent' : outcome);
+    mailer.sendInBackground(() => resendMail(email, interaction.uid));
+    sentPage(ctx, interaction, email, true);
   });
 
   router.get('/verify', async (ctx) => {
@@ -205,7 +205,8 @@ export function addRegistration(router: Router, deps: RegistrationDeps) {
      */
     async stopUnverified(ctx: Context, interaction: Interaction, user: User): Promise<boolean> {
       if (!registration.verificationRequired || user.email_verified) return false;
-      sentPage(ctx, interaction, user.email, await sendVerification(user, interaction.uid));
+      mailer.sendInBackground(() => verificationMail(user, interaction.uid));
+      sentPage(ctx, interaction, user.email);
       return true;
     },
   };

@@ -15,6 +15,7 @@ export type MailOptions = {
   productName: string;
   outboxDir: string;
   retry?: RetryOptions | undefined;
+  backgroundRetry?: RetryOptions | undefined;
 };
 
 /**
@@ -24,11 +25,24 @@ export type MailOptions = {
  */
 export const DEFAULT_MAIL_RETRY: RetryOptions = { attempts: 3, baseDelayMs: 500 };
 
+/**
+ * Mail sent in the background: 8 attempts over about two minutes (1 s, 2 s ... 64 s apart). Nobody
+ * waits for it, so it can ride out an SMTP server restart the user would otherwise have to
+ * notice and retry.
+ */
+export const BACKGROUND_MAIL_RETRY: RetryOptions = { attempts: 8, baseDelayMs: 1000 };
+
+/** At shutdown, how long mail still being sent in the background may take before it is given up. */
+const BACKGROUND_GRACE_MS = 5000;
+
 export type MailMessage<T extends MailTemplate> = {
   to: string;
   template: T;
   data: MailTemplates[T];
 };
+
+/** Any one mail, its data matching its template. */
+export type AnyMailMessage = { [T in MailTemplate]: MailMessage<T> }[MailTemplate];
 
 export type SendResult = { sent: true; messageId: string } | { sent: false; error: string };
 
@@ -55,6 +69,33 @@ export function createMailer(options: MailOptions, { log }: MailerDeps) {
       ? createSmtpTransport(options.smtp, log)
       : createOutboxTransport(options.outboxDir, log);
   const retry = options.retry ?? DEFAULT_MAIL_RETRY;
+  const backgroundRetry = options.backgroundRetry ?? BACKGROUND_MAIL_RETRY;
+  const pending = new Set<Promise<unknown>>();
+  const stopping = new AbortController();
+
+  async function deliver<T extends MailTemplate>(
+    { to, template, data }: MailMessage<T>,
+    schedule: RetryOptions,
+  ): Promise<SendResult> {
+    const mail = { ...renderer.render(template, data), from: options.from, to, template };
+    try {
+      const messageId = await retryWithBackoff(() => transport.deliver(mail), schedule, {
+        retryable,
+        onFailure(err, attempt, willRetry) {
+          log.warn(
+            { template, to, attempt, willRetry, err: describe(err) },
+            'mail delivery failed',
+          );
+        },
+        signal: stopping.signal,
+      });
+      log.info({ template, to, messageId }, 'mail sent');
+      return { sent: true, messageId };
+    } catch (err) {
+      log.error({ template, to, err: describe(err) }, 'mail not sent');
+      return { sent: false, error: (err as Error).message };
+    }
+  }
 
   return {
     /**
@@ -62,33 +103,40 @@ export function createMailer(options: MailOptions, { log }: MailerDeps) {
      * a delivery failure: resolves `{ sent: false }` so the caller can keep the user's action
      * and offer "resend". (It does reject for a programming error: bad template data.)
      */
-    async send<T extends MailTemplate>({
-      to,
-      template,
-      data,
-    }: MailMessage<T>): Promise<SendResult> {
-      const mail = { ...renderer.render(template, data), from: options.from, to, template };
-      try {
-        const messageId = await retryWithBackoff(() => transport.deliver(mail), retry, {
-          retryable,
-          onFailure(err, attempt, willRetry) {
-            log.warn(
-              { template, to, attempt, willRetry, err: describe(err) },
-              'mail delivery failed',
-            );
-          },
-        });
-        log.info({ template, to, messageId }, 'mail sent');
-        return { sent: true, messageId };
-      } catch (err) {
-        log.error({ template, to, err: describe(err) }, 'mail not sent');
-        return { sent: false, error: (err as Error).message };
-      }
+    send: <T extends MailTemplate>(message: MailMessage<T>) => deliver(message, retry),
+    /**
+     * Sends without anyone waiting: for mail whose sending must not show in how long a response
+     * takes (which of two mails went out, or whether one did), or that nobody should wait for.
+     * `prepare` runs in the background too (its database work included) and says what to send,
+     * if anything. Failures are logged, never thrown.
+     */
+    sendInBackground(prepare: () => Promise<AnyMailMessage | undefined>): void {
+      const job: Promise<unknown> = Promise.resolve()
+        .then(prepare)
+        .then(
+          (message) => message && deliver(message as MailMessage<MailTemplate>, backgroundRetry),
+        )
+        .catch((err) => log.error({ err }, 'background mail failed'))
+        .finally(() => pending.delete(job));
+      pending.add(job);
     },
     /** Resolves when mail can go out now (SMTP server reachable and login accepted); for /readyz. */
     verify: () => transport.verify(),
-    /** Closes pooled SMTP connections; call on shutdown. */
-    close: () => transport.close(),
+    /**
+     * On shutdown: lets background mail finish for up to `graceMs` (then stops retrying it, each
+     * unsent one logged), and closes pooled SMTP connections.
+     */
+    async close(graceMs = BACKGROUND_GRACE_MS): Promise<void> {
+      if (pending.size > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        const grace = new Promise((resolve) => (timer = setTimeout(resolve, graceMs)));
+        await Promise.race([Promise.allSettled([...pending]), grace]);
+        clearTimeout(timer);
+        stopping.abort();
+        await Promise.allSettled([...pending]);
+      }
+      transport.close();
+    },
   };
 }
 

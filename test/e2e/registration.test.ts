@@ -2,7 +2,8 @@ import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { userClaims } from '../../server/accounts/users.ts';
 import { Browser, formAction, hiddenInput } from '../support/browser.ts';
-import { linkFromMail } from '../support/mailbox.ts';
+import { countCalls } from '../support/counting.ts';
+import { linkFromMail, recipients } from '../support/mailbox.ts';
 import { authorizationRequest, REDIRECT_URI, relyingParty } from '../support/relying-party.ts';
 import { startTestServer, storageEnv, type TestServer } from '../support/server.ts';
 import { startMailApp, type MailApp } from '../support/mail-app.ts';
@@ -10,6 +11,85 @@ import type { TestSmtpServer } from '../support/smtp.ts';
 
 const PASSWORD = 'copper kettle window 73 sparrow';
 const VERIFY_LINK = /https?:\/\/\S+\/verify\?token=[\w-]+/;
+const ATTEMPT_SUBJECT = 'Someone tried to register';
+
+/** Opens the app's sign-in, follows "Create an account" and submits the form. */
+async function registerAt(
+  { server, rp }: Pick<MailApp, 'server' | 'rp'>,
+  browser: Browser,
+  fields: Record<string, string>,
+) {
+  const request = await authorizationRequest(rp, { scope: 'openid email profile' });
+  const login = await browser.follow(await browser.get(request.url), server.url);
+  const loginHtml = await login.res.text();
+  const href = /href="([^"]*\/register)"/.exec(loginHtml)![1]!;
+  const formHtml = await (await browser.get(new URL(href, server.url))).text();
+  const res = await browser.post(new URL(formAction(formHtml, '/register'), server.url), {
+    csrf: hiddenInput(formHtml, 'csrf'),
+    password: PASSWORD,
+    confirm: PASSWORD,
+    ...fields,
+  });
+  return { ...request, res, html: await res.text() };
+}
+
+/** A page with the addresses and tokens in it blanked out, to compare two answers. */
+const strip = (html: string) =>
+  html.replace(/[\w.]+@example\.test/g, 'X').replace(/[\w-]{40,}/g, 'T');
+
+/** What a visitor sees of an answer: status, cookie names, redirect and the page. */
+const answer = (res: Response, html: string) => ({
+  status: res.status,
+  cookies: res.headers
+    .getSetCookie()
+    .map((c) => c.split('=')[0])
+    .sort(),
+  location: res.headers.get('location'),
+  page: strip(html),
+});
+
+/**
+ * Registers `email` and then asks to have the email sent again, as the "check your email" page
+ * offers; the two answers, and the argon2 hashes and verifications this took.
+ */
+async function registerAndResend(app: Pick<MailApp, 'server' | 'rp'>, email: string) {
+  const hashes = countCalls(app.server.passwords, 'hash');
+  const verifications = countCalls(app.server.passwords, 'verify');
+  try {
+    const browser = new Browser();
+    const registered = await registerAt(app, browser, { email, name: 'Some Body' });
+    const res = await browser.post(
+      new URL(formAction(registered.html, '/verify/resend'), app.server.url),
+      { csrf: hiddenInput(registered.html, 'csrf'), email },
+    );
+    return {
+      registered: answer(registered.res, registered.html),
+      resent: answer(res, await res.text()),
+      work: { hashes: hashes.calls, verifications: verifications.calls },
+    };
+  } finally {
+    hashes.restore();
+    verifications.restore();
+  }
+}
+
+/** Waits for `count` mails to `to` among those after the first `after`, whose subject has `subject`. */
+async function mailsTo(
+  smtp: TestSmtpServer,
+  to: string,
+  after: number,
+  subject: string,
+  count: number,
+) {
+  const matching = () =>
+    smtp.messages
+      .slice(after)
+      .filter((m) => recipients(m).includes(to) && (m.subject ?? '').includes(subject));
+  const deadline = Date.now() + 10_000;
+  while (matching().length < count && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 20));
+  return matching();
+}
 
 describe('registration with email verification', () => {
   let app: MailApp;
@@ -29,21 +109,8 @@ describe('registration with email verification', () => {
     await app?.stop();
   });
 
-  /** Opens the app's sign-in, follows "Create an account" and submits the form. */
-  async function register(browser: Browser, fields: Record<string, string>) {
-    const request = await authorizationRequest(rp, { scope: 'openid email profile' });
-    const login = await browser.follow(await browser.get(request.url), server.url);
-    const loginHtml = await login.res.text();
-    const href = /href="([^"]*\/register)"/.exec(loginHtml)![1]!;
-    const formHtml = await (await browser.get(new URL(href, server.url))).text();
-    const res = await browser.post(new URL(formAction(formHtml, '/register'), server.url), {
-      csrf: hiddenInput(formHtml, 'csrf'),
-      password: PASSWORD,
-      confirm: PASSWORD,
-      ...fields,
-    });
-    return { ...request, res, html: await res.text() };
-  }
+  const register = (browser: Browser, fields: Record<string, string>) =>
+    registerAt(app, browser, fields);
 
   it('registers, verifies through the emailed link and lands signed in at the app', async () => {
     const browser = new Browser();
@@ -121,12 +188,10 @@ describe('registration with email verification', () => {
       email: 'new.user@example.test',
       name: 'Impostor',
     });
-    const strip = (html: string) =>
-      html.replace(/[\w.]+@example\.test/g, 'X').replace(/[\w-]{40,}/g, 'T');
     expect(taken.res.status).toBe(fresh.res.status);
     expect(strip(taken.html)).toBe(strip(fresh.html));
     const { mail } = await linkFromMail(smtp, 'new.user@example.test', before, /https?:\/\/\S+/);
-    expect(mail.subject).toContain('Someone tried to register');
+    expect(mail.subject).toContain(ATTEMPT_SUBJECT);
     expect((await server.users.findByEmail('new.user@example.test'))?.name).toBe('New User');
   });
 
@@ -145,24 +210,58 @@ describe('registration with email verification', () => {
     expect(html).not.toContain('password1234');
   });
 
-  it('keeps the account when mail is down, and a resend works once it is back', async () => {
-    await smtp.stop();
-    const browser = new Browser();
-    const { res, html } = await register(browser, {
-      email: 'offline@example.test',
-      name: 'Off Line',
+  it('answers "send again" for a taken address like for a new one, with the same work, and tells the owner instead', async () => {
+    await server.users.create({
+      email: 'owner.resend@example.test',
+      password: 'the owner has their own password',
+      name: 'Owner',
+      emailVerified: true,
     });
-    expect(res.status).toBe(503);
-    expect(html).toContain('We could not send the email just now');
-    expect(await server.users.findByEmail('offline@example.test')).toBeDefined();
-    await smtp.start();
     const before = smtp.messages.length;
-    const resent = await browser.post(new URL(formAction(html, '/verify/resend'), server.url), {
-      csrf: hiddenInput(html, 'csrf'),
-      email: 'offline@example.test',
+    const fresh = await registerAndResend(app, 'fresh.resend@example.test');
+    const taken = await registerAndResend(app, 'owner.resend@example.test');
+    expect(taken.registered).toEqual(fresh.registered);
+    expect(taken.resent).toEqual(fresh.resent);
+    expect(taken.resent.status).toBe(200);
+    expect(taken.work).toEqual(fresh.work);
+    expect(fresh.work.hashes).toBe(1);
+    // Both asked twice: a link each time to the new address, a notice each time to the owner.
+    expect(
+      await mailsTo(smtp, 'fresh.resend@example.test', before, 'Verify your email', 2),
+    ).toHaveLength(2);
+    expect(
+      await mailsTo(smtp, 'owner.resend@example.test', before, ATTEMPT_SUBJECT, 2),
+    ).toHaveLength(2);
+    expect(await server.users.findByEmail('owner.resend@example.test')).toMatchObject({
+      name: 'Owner',
+      email_verified: true,
     });
-    expect(await resent.text()).toContain('We sent another link');
-    await linkFromMail(smtp, 'offline@example.test', before, VERIFY_LINK);
+  });
+
+  it('answers the same while mail is down, and sends every mail once it is back', async () => {
+    await smtp.stop();
+    let before: number;
+    try {
+      const fresh = await registerAndResend(app, 'offline@example.test');
+      const taken = await registerAndResend(app, 'new.user@example.test');
+      expect(fresh.registered.status).toBe(200);
+      expect(fresh.registered.page).toContain('Check your email');
+      expect(taken.registered).toEqual(fresh.registered);
+      expect(taken.resent).toEqual(fresh.resent);
+      expect(await server.users.findByEmail('offline@example.test')).toBeDefined();
+    } finally {
+      before = smtp.messages.length;
+      await smtp.start();
+    }
+    // Sent in the background, retried until the server is back: nothing is lost.
+    expect(
+      await mailsTo(smtp, 'offline@example.test', before, 'Verify your email', 2),
+    ).toHaveLength(2);
+    expect(await mailsTo(smtp, 'new.user@example.test', before, ATTEMPT_SUBJECT, 2)).toHaveLength(
+      2,
+    );
+    const { link } = await linkFromMail(smtp, 'offline@example.test', before, VERIFY_LINK);
+    expect((await new Browser().get(link)).status).toBe(200);
   });
 
   it('refuses a verification link on the reset page (tokens are bound to their purpose)', async () => {
@@ -172,6 +271,34 @@ describe('registration with email verification', () => {
     const res = await new Browser().get(link.replace('/verify?', '/reset?'));
     expect(res.status).toBe(400);
     expect(await res.text()).toContain('This link is not valid.');
+  });
+});
+
+describe('registration with the default wait between two emails', () => {
+  let app: MailApp;
+
+  beforeAll(async () => {
+    app = await startMailApp({
+      clientName: 'Signup app',
+      env: { REGISTRATION_ENABLED: 'true', EMAIL_RESEND_SECONDS: '60' },
+    });
+  });
+
+  afterAll(async () => {
+    await app?.stop();
+  });
+
+  it('answers "send again" right after registering the same for a taken and a new address', async () => {
+    await app.server.users.create({
+      email: 'owner.waits@example.test',
+      password: 'the owner has their own password',
+      emailVerified: true,
+    });
+    const fresh = await registerAndResend(app, 'fresh.waits@example.test');
+    const taken = await registerAndResend(app, 'owner.waits@example.test');
+    expect(taken.registered).toEqual(fresh.registered);
+    expect(taken.resent).toEqual(fresh.resent);
+    expect(taken.work).toEqual(fresh.work);
   });
 });
 
