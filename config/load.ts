@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defaultArgon2Concurrency, defaults } from './defaults.ts';
+import { defaultArgon2Concurrency, defaultPasswordCheckThreads, defaults } from './defaults.ts';
 import { ldapConfig, ldapSchema, type LdapConfig } from './ldap.ts';
 import { mfaConfig, mfaSchema, type MfaConfig } from './mfa.ts';
 import { protectionConfig, protectionSchema, type ProtectionConfig } from './protection.ts';
@@ -78,6 +78,8 @@ const schema = z.object({
   PASSWORD_MIN_LENGTH: int(8).max(128),
   PASSWORD_MIN_STRENGTH: int(0).max(4),
   PASSWORD_HISTORY: int(0).max(24),
+  PASSWORD_CHECK_THREADS: int(0).max(64),
+  PASSWORD_CHECK_QUEUE: int(0),
   SHUTDOWN_TIMEOUT_SECONDS: int(0),
   ...protectionSchema,
   ...mfaSchema,
@@ -138,6 +140,8 @@ export type Config = Readonly<{
   registration: { enabled: boolean; domains: string[]; verificationRequired: boolean };
   emailLinks: { verifyTtl: number; resetTtl: number; resendSeconds: number };
   passwordPolicy: { minLength: number; minStrength: number; historySize: number };
+  /** The worker threads of the password strength check (server/security/strength-pool.ts). */
+  passwordCheck: { threads: number; queue: number };
   shutdownTimeoutSeconds: number;
 }> &
   Readonly<ProtectionConfig> &
@@ -286,6 +290,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       minLength: c.PASSWORD_MIN_LENGTH,
       minStrength: c.PASSWORD_MIN_STRENGTH,
       historySize: c.PASSWORD_HISTORY,
+    },
+    passwordCheck: {
+      threads: c.PASSWORD_CHECK_THREADS || defaultPasswordCheckThreads(),
+      queue: c.PASSWORD_CHECK_QUEUE,
     },
     emailLinks: {
       verifyTtl: c.VERIFY_EMAIL_TTL,

@@ -83,6 +83,7 @@ export async function startLatchkey(config: Config, log: Logger): Promise<Runnin
       clearInterval(idleSweep);
       clearTimeout(timer);
       await latchkey.mailer.close();
+      await latchkey.strength.close();
       await retentionStopped;
       await directorySync?.stop();
       latchkey.directory?.close();

@@ -11,7 +11,7 @@ import { mailOptions } from '../mail/options.ts';
 import { createLockout } from '../protection/lockout.ts';
 import { createRateLimits } from '../protection/rate-limits.ts';
 import { openRedis } from '../redis.ts';
-import { createPasswordPolicy } from '../security/password-policy.ts';
+import { createPasswordHistory } from '../security/password-history.ts';
 import { createPasswordHasher } from '../security/passwords.ts';
 import { need, UsageError, userByEmail, type Command } from './command.ts';
 
@@ -64,7 +64,7 @@ export const userCommands: Record<string, Command> = {
         const { emailed, link } = await forcePasswordReset(user, {
           config,
           users: store,
-          policy: createPasswordPolicy(config.passwordPolicy, { db, passwords }),
+          policy: createPasswordHistory(db, passwords, config.passwordPolicy.historySize),
           tokens: createEmailTokens(db),
           signOut: createAccountSignOut({ db, redis, adapter }),
           mailer,

@@ -274,13 +274,17 @@ describe('registration with email verification', () => {
   });
 });
 
-describe('registration with the default wait between two emails', () => {
+describe('registration with the default wait between two emails, and a small limit', () => {
   let app: MailApp;
 
   beforeAll(async () => {
     app = await startMailApp({
       clientName: 'Signup app',
-      env: { REGISTRATION_ENABLED: 'true', EMAIL_RESEND_SECONDS: '60' },
+      env: {
+        REGISTRATION_ENABLED: 'true',
+        EMAIL_RESEND_SECONDS: '60',
+        RATE_LIMIT_REGISTER_IP: '4/1h',
+      },
     });
   });
 
@@ -300,10 +304,34 @@ describe('registration with the default wait between two emails', () => {
     expect(taken.resent).toEqual(fresh.resent);
     expect(taken.work).toEqual(fresh.work);
   });
+
+  it('counts a registration against the limit before checking the password: one over it costs no strength check', async () => {
+    const checks = countCalls(app.server.strength, 'estimate');
+    try {
+      const statuses: number[] = [];
+      let checksBefore = 0;
+      for (let i = 0; i < 6 && statuses.at(-1) !== 429; i++) {
+        checksBefore = checks.calls;
+        const { res } = await registerAt(app, new Browser(), {
+          email: `weak${i}@example.test`,
+          name: 'Weak',
+          password: 'password1234',
+          confirm: 'password1234',
+        });
+        statuses.push(res.status);
+      }
+      expect(statuses.at(-1)).toBe(429);
+      expect(statuses.slice(0, -1).every((status) => status === 400)).toBe(true);
+      expect(checks.calls).toBe(checksBefore);
+      expect(checks.calls).toBe(statuses.length - 1);
+    } finally {
+      checks.restore();
+    }
+  });
 });
 
 describe('registration switched off (the default)', () => {
-  it('shows no link on the login page and refuses the form', async () => {
+  it('shows no link on the login page and refuses the form; closing the server ends its password-check threads', async () => {
     const server = await startTestServer(await storageEnv('embedded'));
     try {
       const client = await server.clients.create({
@@ -318,8 +346,10 @@ describe('registration switched off (the default)', () => {
       expect(
         (await browser.get(new URL(`${login.url.pathname}/register`, server.url))).status,
       ).toBe(404);
+      expect(server.strength.threadCount()).toBeGreaterThan(0);
     } finally {
       await server.cleanup();
     }
+    expect(server.strength.threadCount()).toBe(0);
   });
 });
