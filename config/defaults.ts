@@ -100,6 +100,13 @@ export const defaults = {
   REGISTRATION_ENABLED: false,
   /** Comma-separated email domains allowed to register; empty allows any. */
   REGISTRATION_DOMAINS: '',
+  /**
+   * Comma-separated email domains whose people have accounts in the directory (LDAP / AD): they
+   * may not self-register, so nobody can register a colleague's address ahead of them. (With
+   * LDAP_BIND_DN set, an address the directory lists is never registered anyway; this also
+   * covers direct-bind setups, which cannot search, and people not in the directory yet.)
+   */
+  REGISTRATION_BLOCKED_DOMAINS: '',
   /** A new account must verify its email address before it can sign in. */
   EMAIL_VERIFICATION_REQUIRED: true,
   /** Seconds a verification link works: a day covers "I'll check my mail tonight". */

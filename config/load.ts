@@ -71,6 +71,7 @@ const schema = z.object({
   SMTP_POOL: bool,
   REGISTRATION_ENABLED: bool,
   REGISTRATION_DOMAINS: z.string(),
+  REGISTRATION_BLOCKED_DOMAINS: z.string(),
   EMAIL_VERIFICATION_REQUIRED: bool,
   VERIFY_EMAIL_TTL: int(60),
   PASSWORD_RESET_TTL: int(60),
@@ -137,7 +138,13 @@ export type Config = Readonly<{
       pool: boolean;
     };
   };
-  registration: { enabled: boolean; domains: string[]; verificationRequired: boolean };
+  registration: {
+    enabled: boolean;
+    domains: string[];
+    /** Managed by the directory: no self-registration there. */
+    blockedDomains: string[];
+    verificationRequired: boolean;
+  };
   emailLinks: { verifyTtl: number; resetTtl: number; resendSeconds: number };
   passwordPolicy: { minLength: number; minStrength: number; historySize: number };
   /** The worker threads of the password strength check (server/security/strength-pool.ts). */
@@ -281,9 +288,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     },
     registration: {
       enabled: c.REGISTRATION_ENABLED,
-      domains: c.REGISTRATION_DOMAINS.split(',')
-        .map((d) => d.trim().toLowerCase())
-        .filter(Boolean),
+      domains: domainList(c.REGISTRATION_DOMAINS),
+      blockedDomains: domainList(c.REGISTRATION_BLOCKED_DOMAINS),
       verificationRequired: c.EMAIL_VERIFICATION_REQUIRED,
     },
     passwordPolicy: {
@@ -306,3 +312,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     ...ldap,
   });
 }
+
+/** "Example.com, b.test" → ['example.com', 'b.test']. */
+const domainList = (text: string) =>
+  text
+    .split(',')
+    .map((d) => d.trim().toLowerCase())
+    .filter(Boolean);

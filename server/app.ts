@@ -137,6 +137,8 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
       lockout,
       guard: createSignInGuard(limits, lockout),
       checkPassword,
+      directory,
+      passwords,
       mfa,
       passkeys,
       noticeSignIn: newDeviceNotice({

@@ -36,9 +36,13 @@ export function createPasswordCheck(users: UserStore, directory: Directory | und
 
   return async function checkPassword(login: string, password: string): Promise<PasswordCheck> {
     const known = login ? await users.findByEmail(login) : undefined;
-    if (!directory || (known && known.source !== 'ldap')) return local(login, password, known);
+    const localAccount = known !== undefined && known.source !== 'ldap';
+    if (!directory || (localAccount && known.email_verified)) return local(login, password, known);
 
+    // Nobody proved an unverified local account's mailbox: the directory is asked first, and
+    // its user, signing in, replaces that account (server/ldap/linked-users.ts).
     const result = await directory.authenticate(login, password);
+    if (!result.ok && localAccount) return local(login, password, known);
     if (result.ok) {
       const user = result.user as User;
       return isLocked(user) ? { ok: false, reason: 'locked', user } : { ok: true, user };

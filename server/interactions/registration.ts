@@ -5,7 +5,9 @@ import type { User } from '../accounts/users.ts';
 import { newPasswordProblems } from '../accounts/new-password.ts';
 import { UserExistsError } from '../accounts/users.ts';
 import { HttpError, readForm } from '../http/form.ts';
+import type { Directory } from '../ldap/directory.ts';
 import type { AnyMailMessage } from '../mail/mailer.ts';
+import type { PasswordHasher } from '../security/passwords.ts';
 import { requestFacts, userEvent } from '../audit/audit.ts';
 import { accountKey } from '../protection/rate-limits.ts';
 import { tooManyPage } from '../protection/too-many.ts';
@@ -13,7 +15,14 @@ import { linkError } from './link-error.ts';
 import type { PasswordResetDeps } from './password-reset.ts';
 import type { Interaction } from './steps.ts';
 
-export type RegistrationDeps = PasswordResetDeps;
+export type RegistrationDeps = PasswordResetDeps & {
+  /** Present with LDAP: an address it lists is its person's, not open to registration. */
+  directory?: Pick<Directory, 'hasEmail'> | undefined;
+  passwords: Pick<PasswordHasher, 'hash'>;
+};
+
+const DIRECTORY_DOWN =
+  "Accounts cannot be created just now: your organisation's directory cannot be reached. Try again in a few minutes.";
 
 type Fields = { email: string; name: string };
 
@@ -23,7 +32,8 @@ type Fields = { email: string; name: string };
  * owner gets an email instead), as long as verification is required.
  */
 export function addRegistration(router: Router, deps: RegistrationDeps) {
-  const { config, steps, users, tokens, mailer, policy, views, csrf } = deps;
+  const { config, steps, users, tokens, mailer, policy, views, csrf, log } = deps;
+  const { directory, passwords } = deps;
   const { registration, emailLinks } = config;
 
   function registerPage(
@@ -31,6 +41,7 @@ export function addRegistration(router: Router, deps: RegistrationDeps) {
     interaction: Interaction,
     fields: Fields,
     problems: string[] = [],
+    status = problems.length ? 400 : 200,
   ) {
     views.render(
       ctx,
@@ -42,7 +53,7 @@ export function addRegistration(router: Router, deps: RegistrationDeps) {
         ...fields,
         problems,
       },
-      problems.length ? 400 : 200,
+      status,
     );
   }
 
@@ -82,7 +93,7 @@ export function addRegistration(router: Router, deps: RegistrationDeps) {
   }
 
   /** Someone registered with an address that has an account: tell its owner, not the visitor. */
-  const ownerNotice = (user: User, uid: string): AnyMailMessage => ({
+  const ownerNotice = (user: Pick<User, 'email' | 'name'>, uid: string): AnyMailMessage => ({
     to: user.email,
     template: 'registration-attempt',
     data: {
@@ -98,6 +109,27 @@ export function addRegistration(router: Router, deps: RegistrationDeps) {
     if (!user || user.disabled) return undefined;
     if (user.source === 'local' && !user.email_verified) return verificationMail(user, uid);
     return ownerNotice(user, uid);
+  }
+
+  /** The new account; undefined when the address is taken. */
+  async function createAccount(fields: Fields, password: string): Promise<User | undefined> {
+    try {
+      return await users.create({ ...fields, password, emailVerified: false });
+    } catch (err) {
+      if (err instanceof UserExistsError) return undefined;
+      throw err;
+    }
+  }
+
+  /** Whether the directory lists the address; with it down, nobody can tell (so no one registers). */
+  async function inDirectory(email: string): Promise<boolean | 'unavailable'> {
+    if (!directory) return false;
+    try {
+      return (await directory.hasEmail(email)) ?? false;
+    } catch (err) {
+      log.warn({ error: (err as Error).message }, 'directory unavailable at registration');
+      return 'unavailable';
+    }
   }
 
   async function registering(ctx: Context): Promise<Interaction> {
@@ -127,27 +159,30 @@ export function addRegistration(router: Router, deps: RegistrationDeps) {
       problems.push(
         `Accounts can be created only with an address at ${registration.domains.join(', ')}.`,
       );
+    if (registration.blockedDomains.includes(domain))
+      problems.push(
+        `Accounts at ${domain} are managed by your organisation's directory: sign in with your organisation's username and password.`,
+      );
     if (!fields.name) problems.push('Enter your name.');
     problems.push(...(await newPasswordProblems(policy, password, form.confirm, fields)));
     if (problems.length) return registerPage(ctx, interaction, fields, problems);
+    const listed = await inDirectory(fields.email);
+    if (listed === 'unavailable')
+      return registerPage(ctx, interaction, fields, [DIRECTORY_DOWN], 503);
 
-    let user: User;
-    try {
-      user = await users.create({
-        email: fields.email,
-        password,
-        name: fields.name,
-        emailVerified: false,
-      });
-    } catch (err) {
-      if (!(err instanceof UserExistsError)) throw err;
+    // An address the directory lists is taken like a local account's: its person signs in with
+    // the directory's password. The password is hashed all the same, as creating would.
+    const user = listed
+      ? void (await passwords.hash(password))
+      : await createAccount(fields, password);
+    if (!user) {
       if (!registration.verificationRequired)
         return registerPage(ctx, interaction, fields, [
           'An account with this email already exists. Sign in, or reset its password.',
         ]);
       mailer.sendInBackground(async () => {
         const owner = await users.findByEmail(fields.email);
-        return owner && ownerNotice(owner, interaction.uid);
+        return ownerNotice(owner ?? { email: fields.email, name: null }, interaction.uid);
       });
       return sentPage(ctx, interaction, fields.email);
     }

@@ -6,9 +6,11 @@ import type { Logger } from '../log.ts';
 import { createDirectorySignIn, findAndBind, type SignInResult } from './authenticate.ts';
 import { closeConnection, openConnection, type Connection } from './connection.ts';
 import type { DirectoryUser } from './entries.ts';
+import { matchingAny } from './filters.ts';
 import { rolesOf } from './groups.ts';
 import { createConnectionPool } from './pool.ts';
 import { directorySettings, type DirectorySettings } from './presets.ts';
+import { NO_ATTRIBUTES, searchFew } from './search.ts';
 import { createDirectorySync, type SyncOptions, type SyncSummary } from './sync.ts';
 
 export type DirectoryDeps = {
@@ -25,6 +27,12 @@ export type Directory = {
   settings: DirectorySettings;
   /** Sign-in with a directory username or email; creates or updates the local user. */
   authenticate(login: string, password: string): Promise<SignInResult>;
+  /**
+   * Whether an entry of the user base has this email address (enabled or not): the directory
+   * manages that address. Undefined without a service account to search with; connection
+   * failures are thrown.
+   */
+  hasEmail(email: string): Promise<boolean | undefined>;
   /** Readiness: the directory answers (bound as the service account when there is one). */
   check(): Promise<void>;
   /** Undefined when another process is syncing. */
@@ -60,6 +68,21 @@ export function createDirectory(deps: DirectoryDeps): Directory {
   return {
     settings,
     authenticate: createDirectorySignIn(shared),
+    async hasEmail(email) {
+      if (!pool) return undefined;
+      const entries = await pool.use((client) =>
+        searchFew(
+          client,
+          {
+            base: settings.userBase,
+            filter: matchingAny(settings.userFilter, settings.attributes.email, email.trim()),
+            attributes: NO_ATTRIBUTES,
+          },
+          1,
+        ),
+      );
+      return entries.length > 0;
+    },
     async check() {
       if (pool) return pool.use(readRootDse);
       const client = await openConnection(config);
