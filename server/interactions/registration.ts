@@ -23,6 +23,8 @@ export type RegistrationDeps = PasswordResetDeps & {
 
 const DIRECTORY_DOWN =
   "Accounts cannot be created just now: your organisation's directory cannot be reached. Try again in a few minutes.";
+const DIRECTORY_DOWN_VERIFY =
+  "Your address cannot be confirmed just now: your organisation's directory cannot be reached. Open the link again in a few minutes.";
 
 type Fields = { email: string; name: string };
 
@@ -223,6 +225,14 @@ export function addRegistration(router: Router, deps: RegistrationDeps) {
     const token = form.token ?? '';
     if (!csrf.verify(`verify:${token}`, form.csrf))
       throw new HttpError(403, 'The form expired. Open the link from the email again.');
+    const found = await tokens.peek(token, 'verify_email');
+    if (!found.ok) return linkError(views, ctx, found.reason);
+    // A local account for an address the directory lists was registered before it listed it,
+    // maybe by someone else: never verified, it gives way to the person's directory sign-in.
+    const owner = await users.findById(found.userId);
+    const listed = owner?.source === 'local' ? await inDirectory(owner.email) : false;
+    if (listed === 'unavailable') throw new HttpError(503, DIRECTORY_DOWN_VERIFY);
+    if (!owner || listed) return linkError(views, ctx, 'invalid');
     const redeemed = await tokens.redeem(token, 'verify_email');
     if (!redeemed.ok) return linkError(views, ctx, redeemed.reason);
     await users.setEmailVerified(redeemed.userId);

@@ -14,7 +14,7 @@ import { startTestServer, storageEnv, type TestServer } from '../support/server.
 import { SEEDED, startSlapd, type Slapd } from '../support/slapd.ts';
 import { startSmtpServer, type TestSmtpServer } from '../support/smtp.ts';
 
-const { bob, dave } = SEEDED;
+const { alice, bob, dave } = SEEDED;
 const REGISTRANT_PASSWORD = 'the registrant chose this one';
 
 describe('self-registration beside a directory (real slapd, PostgreSQL + Redis)', () => {
@@ -77,6 +77,31 @@ describe('self-registration beside a directory (real slapd, PostgreSQL + Redis)'
     expect(registrant.status).toBe(400);
     expect(registrant.html).toContain('The email or password is incorrect.');
     expect(await tokens.redeem(pending, 'verify_email')).toEqual({ ok: false, reason: 'invalid' });
+  });
+
+  it("never verifies a local account registered for an address the directory lists; its person's sign-in replaces it", async () => {
+    // Registered before the directory listed the address; the link went to the directory user.
+    const shadow = await server.users.create({ email: alice.email, password: REGISTRANT_PASSWORD });
+    const token = await createEmailTokens(server.db).issue(shadow.id, 'verify_email', 3600);
+    const browser = new Browser();
+    const confirm = await (
+      await browser.get(`${server.url}/interaction/gone/verify?token=${token}`)
+    ).text();
+    const res = await browser.post(new URL(formAction(confirm, '/verify'), server.url), {
+      csrf: hiddenInput(confirm, 'csrf'),
+      token: hiddenInput(confirm, 'token'),
+    });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain('This link is not valid.');
+    expect(await server.users.findById(shadow.id)).toMatchObject({ email_verified: false });
+
+    const signedIn = await signIn(rp, new Browser(), server.url, {
+      email: alice.uid,
+      password: alice.password,
+      scope: 'openid email',
+    });
+    expect(signedIn.claims()!.sub).not.toBe(shadow.id);
+    expect(await server.users.findById(shadow.id)).toBeUndefined();
   });
 
   it("answers a directory user's address like a new one, creates no account, and tells the directory user instead", async () => {
