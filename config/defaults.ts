@@ -101,6 +101,13 @@ export const defaults = {
   REGISTRATION_ENABLED: false,
   /** Comma-separated email domains allowed to register; empty allows any. */
   REGISTRATION_DOMAINS: '',
+  /**
+   * Comma-separated email domains whose people have accounts in the directory (LDAP / AD): they
+   * may not self-register, so nobody can register a colleague's address ahead of them. (With
+   * LDAP_BIND_DN set, an address the directory lists is never registered anyway; this also
+   * covers direct-bind setups, which cannot search, and people not in the directory yet.)
+   */
+  REGISTRATION_BLOCKED_DOMAINS: '',
   /** A new account must verify its email address before it can sign in. */
   EMAIL_VERIFICATION_REQUIRED: true,
   /** Seconds a verification link works: a day covers "I'll check my mail tonight". */
@@ -123,6 +130,17 @@ export const defaults = {
   PASSWORD_MIN_STRENGTH: 3,
   /** Previous passwords that may not be used again; 0 turns the check off. */
   PASSWORD_HISTORY: 5,
+  /**
+   * Worker threads that estimate password strength (zxcvbn, 5-160 ms of CPU each) off the event
+   * loop, so a burst of registrations cannot stall every other request; 0: half the CPU cores,
+   * at least one.
+   */
+  PASSWORD_CHECK_THREADS: 0,
+  /**
+   * Strength checks that may wait for a thread; beyond them the form asks to try again in a
+   * moment. 16 waits at most ~2.5 s behind one thread at the worst case, ~0.3 s typically.
+   */
+  PASSWORD_CHECK_QUEUE: 16,
 
   // Rate limits, as count/duration (s, m, h, d) or off. Shared by every process: kept in Redis
   // when configured, else in PostgreSQL. Keys are latchkey:rl:<limit>:<ip, client or hashed email>.
@@ -277,3 +295,7 @@ export type DefaultKey = keyof typeof defaults;
  * on a many-core host costs at most 8 × 19 MiB.
  */
 export const defaultArgon2Concurrency = () => Math.min(availableParallelism(), 8);
+
+/** PASSWORD_CHECK_THREADS=0: half the cores, at least one; the event loop and argon2 keep the rest. */
+export const defaultPasswordCheckThreads = () =>
+  Math.max(1, Math.floor(availableParallelism() / 2));

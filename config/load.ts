@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defaultArgon2Concurrency, defaults } from './defaults.ts';
+import { defaultArgon2Concurrency, defaultPasswordCheckThreads, defaults } from './defaults.ts';
 import { ldapConfig, ldapSchema, type LdapConfig } from './ldap.ts';
 import { mfaConfig, mfaSchema, type MfaConfig } from './mfa.ts';
 import { protectionConfig, protectionSchema, type ProtectionConfig } from './protection.ts';
@@ -71,6 +71,7 @@ const schema = z.object({
   SMTP_POOL: bool,
   REGISTRATION_ENABLED: bool,
   REGISTRATION_DOMAINS: z.string(),
+  REGISTRATION_BLOCKED_DOMAINS: z.string(),
   EMAIL_VERIFICATION_REQUIRED: bool,
   VERIFY_EMAIL_TTL: int(60),
   PASSWORD_RESET_TTL: int(60),
@@ -79,6 +80,8 @@ const schema = z.object({
   PASSWORD_MIN_LENGTH: int(8).max(128),
   PASSWORD_MIN_STRENGTH: int(0).max(4),
   PASSWORD_HISTORY: int(0).max(24),
+  PASSWORD_CHECK_THREADS: int(0).max(64),
+  PASSWORD_CHECK_QUEUE: int(0),
   SHUTDOWN_TIMEOUT_SECONDS: int(0),
   ...protectionSchema,
   ...mfaSchema,
@@ -136,9 +139,17 @@ export type Config = Readonly<{
       pool: boolean;
     };
   };
-  registration: { enabled: boolean; domains: string[]; verificationRequired: boolean };
+  registration: {
+    enabled: boolean;
+    domains: string[];
+    /** Managed by the directory: no self-registration there. */
+    blockedDomains: string[];
+    verificationRequired: boolean;
+  };
   emailLinks: { verifyTtl: number; resetTtl: number; secureTtl: number; resendSeconds: number };
   passwordPolicy: { minLength: number; minStrength: number; historySize: number };
+  /** The worker threads of the password strength check (server/security/strength-pool.ts). */
+  passwordCheck: { threads: number; queue: number };
   shutdownTimeoutSeconds: number;
 }> &
   Readonly<ProtectionConfig> &
@@ -285,15 +296,18 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     },
     registration: {
       enabled: c.REGISTRATION_ENABLED,
-      domains: c.REGISTRATION_DOMAINS.split(',')
-        .map((d) => d.trim().toLowerCase())
-        .filter(Boolean),
+      domains: domainList(c.REGISTRATION_DOMAINS),
+      blockedDomains: domainList(c.REGISTRATION_BLOCKED_DOMAINS),
       verificationRequired: c.EMAIL_VERIFICATION_REQUIRED,
     },
     passwordPolicy: {
       minLength: c.PASSWORD_MIN_LENGTH,
       minStrength: c.PASSWORD_MIN_STRENGTH,
       historySize: c.PASSWORD_HISTORY,
+    },
+    passwordCheck: {
+      threads: c.PASSWORD_CHECK_THREADS || defaultPasswordCheckThreads(),
+      queue: c.PASSWORD_CHECK_QUEUE,
     },
     emailLinks: {
       verifyTtl: c.VERIFY_EMAIL_TTL,
@@ -307,3 +321,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     ...ldap,
   });
 }
+
+/** "Example.com, b.test" → ['example.com', 'b.test']. */
+const domainList = (text: string) =>
+  text
+    .split(',')
+    .map((d) => d.trim().toLowerCase())
+    .filter(Boolean);

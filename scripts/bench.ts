@@ -28,6 +28,8 @@ import {
   FLOW_WORKERS,
   PASSWORD_FLOWS,
   SESSION_FLOWS,
+  REGISTRATIONS,
+  REGISTRATION_WORKERS,
   FLOW_WARMUP,
   ARGON2_CONCURRENCY,
   ARGON2_VERIFIES,
@@ -42,6 +44,7 @@ import {
   type Results,
 } from './bench/plan.ts';
 import { fmt, report } from './bench/report.ts';
+import { healthzUnderRegistrations } from './bench/responsiveness.ts';
 
 const note = (line: string) => console.error(`bench: ${line}`);
 
@@ -53,6 +56,7 @@ async function main(): Promise<number> {
     flows: [],
     pg: [],
     rss: [],
+    responsiveness: [],
     serverLogs: [],
   };
   let fatal: Error | undefined;
@@ -80,6 +84,10 @@ function failureLines(results: Results): string[] {
       m: r.measurement,
     })),
     ...results.argon2.map((m) => ({ what: `argon2 at ${m.concurrency}`, m })),
+    ...results.responsiveness.map((r) => ({
+      what: `${r.storage} registrations at ${r.registrations.concurrency}`,
+      m: r.registrations,
+    })),
   ];
   return runs
     .filter(({ m }) => m.failed > 0)
@@ -98,6 +106,7 @@ async function benchStorage(storage: Storage, results: Results): Promise<void> {
     if (target.readPgCounters) await sleep(PG_STATS_SETTLE_MS);
     await benchTokenEndpoints(target, results);
     await benchFlows(target, results);
+    await benchResponsiveness(target, results);
     results.rss.push({ storage, peakMiB: target.peakRssMiB() });
   } finally {
     // The start-up banner is plain text; log lines (warnings and errors here) are JSON.
@@ -203,6 +212,22 @@ async function benchFlows(target: Target, results: Results): Promise<void> {
       );
     return count;
   });
+}
+
+/** /healthz latency, idle and while REGISTRATION_WORKERS registrations run at once. */
+async function benchResponsiveness(target: Target, results: Results): Promise<void> {
+  const rp: RelyingParty = { issuer: target.url, client: target.web };
+  const measured = await healthzUnderRegistrations(
+    rp,
+    REGISTRATIONS,
+    REGISTRATION_WORKERS,
+    target.cpuMs,
+  );
+  results.responsiveness.push({ storage: target.storage, ...measured });
+  note(
+    `${target.storage} /healthz p99 ${fmt(measured.idle.p99Ms, 1)} ms idle, ${fmt(measured.loaded.p99Ms, 1)} ms under ${REGISTRATION_WORKERS} registrations at once`,
+  );
+  target.assertAlive();
 }
 
 /**

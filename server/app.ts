@@ -45,6 +45,7 @@ import { createPasskeys } from './mfa/passkeys.ts';
 import { createCsrf } from './security/csrf.ts';
 import { createPasswordPolicy } from './security/password-policy.ts';
 import { createPasswordHasher } from './security/passwords.ts';
+import { createStrengthPool } from './security/strength-pool.ts';
 import { createViews, VIEWS_DIR } from './views.ts';
 
 export type AppDeps = { config: Config; db: Db; redis?: RedisClient | undefined; log: Logger };
@@ -56,7 +57,9 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
   const passwords = createPasswordHasher(config.argon2);
   const users = createUserStore(db, passwords);
   const consents = createConsentStore(db);
-  const policy = createPasswordPolicy(config.passwordPolicy, { db, passwords });
+  // zxcvbn on worker threads: a burst of new passwords must not stall the event loop.
+  const strength = createStrengthPool(config.passwordCheck);
+  const policy = createPasswordPolicy(config.passwordPolicy, { db, passwords, strength });
   const clients = createClientStore(db, config.sealingKey, config.clientCacheSeconds);
   const adapter = createAdapterFactory({
     db,
@@ -151,6 +154,8 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
       ownerLock,
       guard,
       checkPassword,
+      directory,
+      passwords,
       mfa,
       passkeys,
       noticeSignIn: newDeviceNotice({
@@ -158,7 +163,6 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
         mailer,
         config,
         tokens,
-        log,
       }),
     }).routes(),
   );
@@ -199,6 +203,7 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
     users,
     clients,
     passwords,
+    strength,
     signOut,
     mailer,
     limits,

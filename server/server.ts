@@ -88,7 +88,8 @@ export async function startLatchkey(config: Config, log: Logger): Promise<Runnin
       await closed;
       clearInterval(idleSweep);
       clearTimeout(timer);
-      latchkey.mailer.close();
+      await latchkey.mailer.close();
+      await latchkey.strength.close();
       await retentionStopped;
       await directorySync?.stop();
       latchkey.directory?.close();

@@ -1,6 +1,7 @@
 // What the benchmark measures and how much: shared by the runner and the report.
 import { defaults } from '../../config/defaults.ts';
 import type { Measurement } from './load.ts';
+import type { Responsiveness } from './responsiveness.ts';
 import type { Storage } from './target.ts';
 
 export const STORAGES: Storage[] = ['embedded', 'postgres+redis'];
@@ -11,6 +12,9 @@ export const FLOW_WORKERS = [1, 4, 8];
 export const PASSWORD_FLOWS = 200;
 export const SESSION_FLOWS = 400;
 export const FLOW_WARMUP = 20;
+/** Registrations at once while /healthz is probed (8 stalled it for ~0.9 s with zxcvbn inline). */
+export const REGISTRATION_WORKERS = 8;
+export const REGISTRATIONS = 80;
 export const ARGON2_CONCURRENCY = [1, 2];
 export const ARGON2_VERIFIES = 60;
 export const ARGON2 = {
@@ -42,5 +46,6 @@ export type Results = {
   flows: Run[];
   pg: PgActivity[];
   rss: { storage: Storage; peakMiB: number }[];
+  responsiveness: ({ storage: Storage } & Responsiveness)[];
   serverLogs: { storage: Storage; lines: string[] }[];
 };

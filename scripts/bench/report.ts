@@ -16,6 +16,7 @@ import {
   type Results,
   type Run,
 } from './plan.ts';
+import { PROBE_INTERVAL_MS } from './responsiveness.ts';
 import type { Storage } from './target.ts';
 
 export function fmt(n: number, digits = 0): string {
@@ -187,6 +188,39 @@ export function report(results: Results, elapsedMs: number): string {
       0,
     ),
   ];
+  if (results.responsiveness.length)
+    out.push(
+      '',
+      `### /healthz while people register (probed one at a time, every ${PROBE_INTERVAL_MS} ms; registrations from the sign-in page, each an argon2 hash and a zxcvbn estimate)`,
+      '',
+      table(
+        [
+          'storage',
+          'registrations at once',
+          'registrations',
+          'registrations/s',
+          'failed',
+          '/healthz p50 ms idle',
+          'p99 ms idle',
+          '/healthz p50 ms loaded',
+          'p99 ms loaded',
+          'probes loaded',
+        ],
+        results.responsiveness.map((r) => [
+          r.storage,
+          String(r.registrations.concurrency),
+          fmt(r.registrations.count),
+          fmt(r.registrations.perSecond, 1),
+          String(r.registrations.failed),
+          fmt(r.idle.p50Ms, 1),
+          fmt(r.idle.p99Ms, 1),
+          fmt(r.loaded.p50Ms, 1),
+          fmt(r.loaded.p99Ms, 1),
+          fmt(r.loaded.count),
+        ]),
+        1,
+      ),
+    );
   if (results.pg.length)
     out.push(
       '',

@@ -98,6 +98,9 @@ export async function startTarget(storage: Storage, cleanup: Cleanup): Promise<T
     RESOURCE_SERVERS: JSON.stringify([{ audience: API, scopes: 'read write', format: 'jwt' }]),
     // One client makes every token request: the limit stays on (its cost is measured) but high.
     RATE_LIMIT_TOKEN_CLIENT: '100000000/1m',
+    // For /healthz under registrations: every registration comes from this one address.
+    REGISTRATION_ENABLED: 'true',
+    RATE_LIMIT_REGISTER_IP: '100000000/1m',
   };
   let readPgCounters: Target['readPgCounters'];
   if (storage === 'postgres+redis') {

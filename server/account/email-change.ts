@@ -6,6 +6,7 @@ import { HttpError, readForm } from '../http/form.ts';
 import { requestFacts, userEvent } from '../audit/audit.ts';
 import { linkError } from '../interactions/link-error.ts';
 import { secureAccountLink } from '../accounts/secure-account.ts';
+import type { AnyMailMessage } from '../mail/mailer.ts';
 import { refuse, waitMessage } from '../protection/too-many.ts';
 import { accountOf } from './access.ts';
 import type { AccountDeps, AccountPages } from './router.ts';
@@ -20,7 +21,7 @@ type Deps = AccountDeps & AccountPages;
  * the same whether or not another account has the address (that owner is told instead).
  */
 export function addEmailChange(router: Router, deps: Deps): void {
-  const { config, users, tokens, mailer, views, csrf, log, limits, recent } = deps;
+  const { config, users, tokens, mailer, views, csrf, limits, recent } = deps;
 
   function page(ctx: Context, newEmail = '', problems: string[] = [], status = 400) {
     const { user, sessionId } = accountOf(ctx);
@@ -39,18 +40,18 @@ export function addEmailChange(router: Router, deps: Deps): void {
   }
 
   /** The link to the new address, or (when another account has it) a word to that account. */
-  async function mailNewAddress(user: User, newEmail: string) {
+  async function newAddressMail(user: User, newEmail: string): Promise<AnyMailMessage> {
     const owner = await users.findByEmail(newEmail);
     if (owner)
-      return mailer.send({
+      return {
         to: newEmail,
         template: 'email-in-use',
         data: { link: `${config.issuer}/`, name: owner.name ?? undefined },
-      });
+      };
     const token = await tokens.issue(user.id, 'change_email', config.emailLinks.verifyTtl, {
       email: newEmail,
     });
-    return mailer.send({
+    return {
       to: newEmail,
       template: 'verify-email',
       data: {
@@ -58,7 +59,7 @@ export function addEmailChange(router: Router, deps: Deps): void {
         expiresInHours: Math.round(config.emailLinks.verifyTtl / 3600),
         name: user.name ?? undefined,
       },
-    });
+    };
   }
 
   router.get('/email', recent, async (ctx) => page(ctx));
@@ -82,10 +83,7 @@ export function addEmailChange(router: Router, deps: Deps): void {
       return page(ctx, newEmail, [waitMessage(limited.retryAfterSeconds)], 429);
     }
     // In the background: whichever mail goes, the answer comes as fast.
-    void mailNewAddress(user, newEmail).then(
-      (sent) => sent.sent || log.error({ userId: user.id }, 'email change mail not sent'),
-      (err: unknown) => log.error({ err, userId: user.id }, 'email change mail failed'),
-    );
+    mailer.sendInBackground(() => newAddressMail(user, newEmail));
     views.render(ctx, 'change-email-sent', { title: 'Check your new inbox', newEmail });
   });
 
@@ -119,15 +117,16 @@ export function addEmailChange(router: Router, deps: Deps): void {
     }
     await deps.audit(userEvent('email_changed', user.id), requestFacts(ctx));
     // To the old address, with a link that gives it back (server/accounts/secure-account.ts).
-    secureAccountLink(deps, user.id, 'email_changed', user.email)
-      .then((secure) =>
-        mailer.send({
-          to: user.email,
-          template: 'email-changed',
-          data: { newEmail, time: new Date(), ...secure, name: user.name ?? undefined },
-        }),
-      )
-      .catch((err) => log.error({ err }, 'email changed notice failed'));
+    mailer.sendInBackground(async () => ({
+      to: user.email,
+      template: 'email-changed',
+      data: {
+        newEmail,
+        time: new Date(),
+        ...(await secureAccountLink(deps, user.id, 'email_changed', user.email)),
+        name: user.name ?? undefined,
+      },
+    }));
     views.render(ctx, 'change-email-done', { title: 'Your email address was changed', newEmail });
   });
 }

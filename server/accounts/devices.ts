@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { UAParser } from 'ua-parser-js';
 import type { Config } from '../../config/load.ts';
 import type { Db } from '../db.ts';
-import type { Logger } from '../log.ts';
 import type { Mailer } from '../mail/mailer.ts';
 import type { EmailTokens } from './email-tokens.ts';
 import { secureAccountLink } from './secure-account.ts';
@@ -71,41 +70,37 @@ export type DeviceStore = ReturnType<typeof createDeviceStore>;
 
 type NoticeDeps = {
   devices: DeviceStore;
-  mailer: { send: Mailer['send'] };
+  mailer: Pick<Mailer, 'sendInBackground'>;
   config: Config;
   tokens: EmailTokens;
-  log: Logger;
 };
 
 /**
  * After a sign-in: remembers the device and, when it is new for the user, emails them with a
- * "this wasn't me" link. Runs beside the request (the user does not wait for mail); failures
+ * "this wasn't me" link. Runs in the background (the user does not wait for mail); failures
  * are logged.
  */
 export function newDeviceNotice(deps: NoticeDeps) {
-  const { devices, mailer, log } = deps;
+  const { devices, mailer } = deps;
   return (
     user: { id: string; email: string; name: string | null },
     userAgent: string,
     ip: string,
   ): void => {
     const device = describeDevice(userAgent, ip);
-    devices
-      .recordSignIn(user.id, device)
-      .then(async (seen) => {
-        if (seen !== 'new') return;
-        await mailer.send({
-          to: user.email,
-          template: 'new-device',
-          data: {
-            device: device.description,
-            ip,
-            time: new Date(),
-            ...(await secureAccountLink(deps, user.id, 'new_device')),
-            name: user.name ?? undefined,
-          },
-        });
-      })
-      .catch((err) => log.error({ err }, 'new device notice failed'));
+    mailer.sendInBackground(async () => {
+      if ((await devices.recordSignIn(user.id, device)) !== 'new') return undefined;
+      return {
+        to: user.email,
+        template: 'new-device',
+        data: {
+          device: device.description,
+          ip,
+          time: new Date(),
+          ...(await secureAccountLink(deps, user.id, 'new_device')),
+          name: user.name ?? undefined,
+        },
+      };
+    });
   };
 }

@@ -10,7 +10,8 @@ import type { User, UserStore } from './users.ts';
 type Deps = {
   config: Config;
   users: UserStore;
-  policy: PasswordPolicy;
+  /** Only its history is used: no new password is checked here. */
+  policy: Pick<PasswordPolicy, 'remember'>;
   tokens: EmailTokens;
   signOut: AccountSignOut;
   mailer: Mailer;

@@ -42,7 +42,7 @@ type Deps = {
  * `keepGrants` is revoked. The owner is told by email, with a "this wasn't me" link.
  */
 export function passwordSetter(deps: Deps) {
-  const { users, policy, signOut, mailer, log } = deps;
+  const { users, policy, signOut, mailer } = deps;
   return async (
     user: User,
     password: string,
@@ -52,15 +52,15 @@ export function passwordSetter(deps: Deps) {
     await users.setPassword(user.id, password);
     await signOut.endSessions(user.id, keepSession);
     await signOut.revokeGrants(user.id, keepGrants);
-    secureAccountLink(deps, user.id, 'password_changed')
-      .then((secure) =>
-        mailer.send({
-          to: user.email,
-          template: 'password-changed',
-          data: { time: new Date(), ...secure, name: user.name ?? undefined },
-        }),
-      )
-      .catch((err) => log.error({ err }, 'password changed notice failed'));
+    mailer.sendInBackground(async () => ({
+      to: user.email,
+      template: 'password-changed',
+      data: {
+        time: new Date(),
+        ...(await secureAccountLink(deps, user.id, 'password_changed')),
+        name: user.name ?? undefined,
+      },
+    }));
   };
 }
 

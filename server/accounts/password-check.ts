@@ -41,8 +41,16 @@ export function createPasswordCheck(users: UserStore, directory: Directory | und
     account?: { user: User | undefined },
   ): Promise<PasswordCheck> {
     const known = account ? account.user : await accountOf(login);
-    if (!directory || (known && known.source !== 'ldap')) return local(login, password, known);
+    const localAccount = known !== undefined && known.source !== 'ldap';
+    if (!directory || (localAccount && known.email_verified)) return local(login, password, known);
 
+    // Nobody proved an unverified local account's mailbox: the directory is asked first, and
+    // its user, signing in, replaces that account (server/ldap/linked-users.ts). Otherwise the
+    // local password is checked as usual (one argon2 verification either way).
+    if (localAccount) {
+      const result = await directory.authenticate(login, password);
+      return result.ok ? { ok: true, user: result.user as User } : local(login, password, known);
+    }
     const [result] = await Promise.all([
       directory.authenticate(login, password),
       users.verifyPassword(undefined, password),

@@ -1,5 +1,5 @@
 import type { Config } from '../../config/load.ts';
-import type { Mailer } from '../mail/mailer.ts';
+import type { AnyMailMessage, Mailer } from '../mail/mailer.ts';
 import type { EmailTokens } from './email-tokens.ts';
 import type { User } from './users.ts';
 
@@ -21,14 +21,14 @@ export async function resetLink(
   return `${config.issuer}/interaction/${interaction}/reset?token=${token}`;
 }
 
-/** Emails a password reset link (see resetLink). */
-export async function emailResetLink(
-  deps: { config: Config; tokens: EmailTokens; mailer: Mailer },
+/** The mail with a new password reset link (see resetLink). */
+export async function resetLinkMail(
+  deps: { config: Config; tokens: EmailTokens },
   user: User,
   interaction = NO_INTERACTION,
-): Promise<{ sent: boolean; link: string }> {
+): Promise<{ mail: AnyMailMessage; link: string }> {
   const link = await resetLink(deps, user, interaction);
-  const result = await deps.mailer.send({
+  const mail: AnyMailMessage = {
     to: user.email,
     template: 'password-reset',
     data: {
@@ -36,6 +36,16 @@ export async function emailResetLink(
       expiresInMinutes: Math.round(deps.config.emailLinks.resetTtl / 60),
       name: user.name ?? undefined,
     },
-  });
-  return { sent: result.sent, link };
+  };
+  return { mail, link };
+}
+
+/** Emails a password reset link now, saying whether it went out (for an admin who waits). */
+export async function emailResetLink(
+  deps: { config: Config; tokens: EmailTokens; mailer: Mailer },
+  user: User,
+  interaction = NO_INTERACTION,
+): Promise<{ sent: boolean; link: string }> {
+  const { mail, link } = await resetLinkMail(deps, user, interaction);
+  return { sent: (await deps.mailer.send(mail)).sent, link };
 }

@@ -12,7 +12,7 @@ import { createLockout } from '../protection/lockout.ts';
 import { createOwnerLock } from '../protection/owner-lock.ts';
 import { createRateLimits } from '../protection/rate-limits.ts';
 import { openRedis } from '../redis.ts';
-import { createPasswordPolicy } from '../security/password-policy.ts';
+import { createPasswordHistory } from '../security/password-history.ts';
 import { createPasswordHasher } from '../security/passwords.ts';
 import { need, UsageError, userByEmail, type Command } from './command.ts';
 
@@ -65,7 +65,7 @@ export const userCommands: Record<string, Command> = {
         const { emailed, link } = await forcePasswordReset(user, {
           config,
           users: store,
-          policy: createPasswordPolicy(config.passwordPolicy, { db, passwords }),
+          policy: createPasswordHistory(db, passwords, config.passwordPolicy.historySize),
           tokens: createEmailTokens(db),
           signOut: createAccountSignOut({ db, redis, adapter }),
           mailer,
@@ -76,7 +76,7 @@ export const userCommands: Record<string, Command> = {
           ? `${user.email}: ${ends}; a reset link was emailed`
           : `${user.email}: ${ends}; the email could not be sent — give the owner this link (valid ${Math.round(config.emailLinks.resetTtl / 60)} minutes):\n${link}`;
       } finally {
-        mailer.close();
+        await mailer.close();
         await redis?.quit();
       }
     },
@@ -121,7 +121,7 @@ export const userCommands: Record<string, Command> = {
         await createOwnerLock(db).release(user.id);
         await lockout.unlock(user, { type: 'admin', id: userInfo().username });
       } finally {
-        mailer.close();
+        await mailer.close();
         await redis?.quit();
       }
       return `unlocked ${user.email}`;

@@ -4,13 +4,13 @@ import type { Context } from 'koa';
 import type { Config } from '../../config/load.ts';
 import { requestFacts, userEvent, type Audit } from '../audit/audit.ts';
 import type { EmailTokens } from '../accounts/email-tokens.ts';
-import { emailResetLink } from '../accounts/reset-link.ts';
+import { resetLinkMail } from '../accounts/reset-link.ts';
 import { newPasswordProblems, passwordContext, passwordSetter } from '../accounts/new-password.ts';
 import type { AccountSignOut } from '../accounts/sign-out.ts';
 import type { User, UserStore } from '../accounts/users.ts';
 import { HttpError, readForm } from '../http/form.ts';
 import type { Logger } from '../log.ts';
-import type { Mailer } from '../mail/mailer.ts';
+import type { AnyMailMessage, Mailer } from '../mail/mailer.ts';
 import type { Csrf } from '../security/csrf.ts';
 import type { PasswordPolicy } from '../security/password-policy.ts';
 import type { Views } from '../views.ts';
@@ -43,7 +43,7 @@ export type PasswordResetDeps = {
  * interaction's path, so in the browser that asked it can finish the sign-in to the app.
  */
 export function addPasswordReset(router: Router, deps: PasswordResetDeps): void {
-  const { config, steps, users, tokens, policy, views, csrf, log } = deps;
+  const { config, steps, users, tokens, policy, views, csrf } = deps;
   const setPassword = passwordSetter(deps);
   const resetCsrf = (token: string) => `reset:${token}`;
 
@@ -63,15 +63,14 @@ export function addPasswordReset(router: Router, deps: PasswordResetDeps): void 
     );
   }
 
-  /** Sends the link if the account can have one; the answer never says whether it exists. */
-  async function sendResetLink(email: string, uid: string) {
+  /** The link, if the account can have one; the answer never says whether it exists. */
+  async function resetMail(email: string, uid: string): Promise<AnyMailMessage | undefined> {
     const user = await users.findByEmail(email);
     // A directory user's password lives in the directory: the forgot page says so to all.
-    if (!user || user.disabled || user.source === 'ldap') return;
+    if (!user || user.disabled || user.source === 'ldap') return undefined;
     const since = await tokens.secondsSinceLast(user.id, 'reset_password');
-    if (since !== undefined && since < config.emailLinks.resendSeconds) return;
-    const result = await emailResetLink(deps, user, uid);
-    if (!result.sent) log.error({ userId: user.id }, 'password reset email not sent');
+    if (since !== undefined && since < config.emailLinks.resendSeconds) return undefined;
+    return (await resetLinkMail(deps, user, uid)).mail;
   }
 
   router.get('/forgot', async (ctx) => {
@@ -99,10 +98,8 @@ export function addPasswordReset(router: Router, deps: PasswordResetDeps): void 
       ['reset_account', accountKey(email)],
     );
     if (!limited.ok) return tooManyPage(views, ctx, limited.retryAfterSeconds);
-    // Not awaited: the time to answer must not depend on whether the account exists.
-    sendResetLink(email, interaction.uid).catch((err) =>
-      log.error({ err }, 'password reset failed'),
-    );
+    // In the background: the time to answer must not depend on whether the account exists.
+    deps.mailer.sendInBackground(() => resetMail(email, interaction.uid));
     views.render(ctx, 'forgot-sent', {
       title: 'Check your email',
       email,

@@ -5,6 +5,9 @@ import type { User } from '../accounts/users.ts';
 import { newPasswordProblems } from '../accounts/new-password.ts';
 import { UserExistsError } from '../accounts/users.ts';
 import { HttpError, readForm } from '../http/form.ts';
+import type { Directory } from '../ldap/directory.ts';
+import type { AnyMailMessage } from '../mail/mailer.ts';
+import type { PasswordHasher } from '../security/passwords.ts';
 import { requestFacts, userEvent } from '../audit/audit.ts';
 import { accountKey } from '../protection/rate-limits.ts';
 import { tooManyPage } from '../protection/too-many.ts';
@@ -12,17 +15,27 @@ import { linkError } from './link-error.ts';
 import type { PasswordResetDeps } from './password-reset.ts';
 import type { Interaction } from './steps.ts';
 
-export type RegistrationDeps = PasswordResetDeps;
+export type RegistrationDeps = PasswordResetDeps & {
+  /** Present with LDAP: an address it lists is its person's, not open to registration. */
+  directory?: Pick<Directory, 'hasEmail'> | undefined;
+  passwords: Pick<PasswordHasher, 'hash'>;
+};
+
+const DIRECTORY_DOWN =
+  "Accounts cannot be created just now: your organisation's directory cannot be reached. Try again in a few minutes.";
+const DIRECTORY_DOWN_VERIFY =
+  "Your address cannot be confirmed just now: your organisation's directory cannot be reached. Open the link again in a few minutes.";
 
 type Fields = { email: string; name: string };
 
 /**
  * Self-registration from the login page and the email verification that follows it. Whether
- * an address is already taken is never shown (its owner gets an email instead), as long as
- * verification is required.
+ * an address is already taken is never shown, by the answer or by the work done to give it (its
+ * owner gets an email instead), as long as verification is required.
  */
 export function addRegistration(router: Router, deps: RegistrationDeps) {
-  const { config, steps, users, tokens, mailer, policy, views, csrf } = deps;
+  const { config, steps, users, tokens, mailer, policy, views, csrf, log } = deps;
+  const { directory, passwords } = deps;
   const { registration, emailLinks } = config;
 
   function registerPage(
@@ -30,6 +43,7 @@ export function addRegistration(router: Router, deps: RegistrationDeps) {
     interaction: Interaction,
     fields: Fields,
     problems: string[] = [],
+    status = problems.length ? 400 : 200,
   ) {
     views.render(
       ctx,
@@ -41,40 +55,35 @@ export function addRegistration(router: Router, deps: RegistrationDeps) {
         ...fields,
         problems,
       },
-      problems.length ? 400 : 200,
+      status,
     );
   }
 
-  /** The page after registering, after signing in unverified, and after asking again. */
-  function sentPage(
-    ctx: Context,
-    interaction: Interaction,
-    email: string,
-    outcome: 'sent' | 'failed' | 'wait' | 'resent',
-  ) {
-    views.render(
-      ctx,
-      'verify-sent',
-      {
-        title: 'Check your email',
-        uid: interaction.uid,
-        csrf: csrf.token(interaction.uid),
-        email,
-        outcome,
-        hours: Math.round(emailLinks.verifyTtl / 3600),
-      },
-      outcome === 'failed' ? 503 : 200,
-    );
+  /**
+   * The page after registering, after signing in unverified, and after asking again. It says the
+   * same whatever happened: the mail goes out in the background (a taken address's owner gets a
+   * notice instead; none goes out twice within EMAIL_RESEND_SECONDS), so neither the page nor
+   * the time it takes tells which.
+   */
+  function sentPage(ctx: Context, interaction: Interaction, email: string, again = false) {
+    views.render(ctx, 'verify-sent', {
+      title: 'Check your email',
+      uid: interaction.uid,
+      csrf: csrf.token(interaction.uid),
+      email,
+      again,
+      hours: Math.round(emailLinks.verifyTtl / 3600),
+    });
   }
 
-  /** Emails a verification link, unless one went out moments ago. */
-  async function sendVerification(user: User, uid: string): Promise<'sent' | 'failed' | 'wait'> {
+  /** A new verification link for the user, unless one went out moments ago. */
+  async function verificationMail(user: User, uid: string): Promise<AnyMailMessage | undefined> {
     const since = await tokens.secondsSinceLast(user.id, 'verify_email');
-    if (since !== undefined && since < emailLinks.resendSeconds) return 'wait';
+    if (since !== undefined && since < emailLinks.resendSeconds) return undefined;
     const token = await tokens.issue(user.id, 'verify_email', emailLinks.verifyTtl, {
       interaction: uid,
     });
-    const result = await mailer.send({
+    return {
       to: user.email,
       template: 'verify-email',
       data: {
@@ -82,22 +91,47 @@ export function addRegistration(router: Router, deps: RegistrationDeps) {
         expiresInHours: Math.round(emailLinks.verifyTtl / 3600),
         name: user.name ?? undefined,
       },
-    });
-    return result.sent ? 'sent' : 'failed';
+    };
   }
 
   /** Someone registered with an address that has an account: tell its owner, not the visitor. */
-  async function warnOwner(user: User, uid: string): Promise<'sent' | 'failed'> {
-    const result = await mailer.send({
-      to: user.email,
-      template: 'registration-attempt',
-      data: {
-        link: `${config.issuer}/interaction/${uid}`,
-        resetLink: `${config.issuer}/interaction/${uid}/forgot`,
-        name: user.name ?? undefined,
-      },
-    });
-    return result.sent ? 'sent' : 'failed';
+  const ownerNotice = (user: Pick<User, 'email' | 'name'>, uid: string): AnyMailMessage => ({
+    to: user.email,
+    template: 'registration-attempt',
+    data: {
+      link: `${config.issuer}/interaction/${uid}`,
+      resetLink: `${config.issuer}/interaction/${uid}/forgot`,
+      name: user.name ?? undefined,
+    },
+  });
+
+  /** "Send it again": a new link while the address is unverified, else the owner's notice. */
+  async function resendMail(email: string, uid: string): Promise<AnyMailMessage | undefined> {
+    const user = email ? await users.findByEmail(email) : undefined;
+    if (!user || user.disabled) return undefined;
+    if (user.source === 'local' && !user.email_verified) return verificationMail(user, uid);
+    return ownerNotice(user, uid);
+  }
+
+  /** The new account; undefined when the address is taken. */
+  async function createAccount(fields: Fields, password: string): Promise<User | undefined> {
+    try {
+      return await users.create({ ...fields, password, emailVerified: false });
+    } catch (err) {
+      if (err instanceof UserExistsError) return undefined;
+      throw err;
+    }
+  }
+
+  /** Whether the directory lists the address; with it down, nobody can tell (so no one registers). */
+  async function inDirectory(email: string): Promise<boolean | 'unavailable'> {
+    if (!directory) return false;
+    try {
+      return (await directory.hasEmail(email)) ?? false;
+    } catch (err) {
+      log.warn({ error: (err as Error).message }, 'directory unavailable at registration');
+      return 'unavailable';
+    }
   }
 
   async function registering(ctx: Context): Promise<Interaction> {
@@ -114,6 +148,9 @@ export function addRegistration(router: Router, deps: RegistrationDeps) {
   router.post('/register', async (ctx) => {
     const interaction = await registering(ctx);
     const form = await steps.readForm(ctx, interaction);
+    // Before any costly work (the strength estimate, the hash): a flood of forms costs a count.
+    const limited = await deps.limits.consume(['register_ip', ctx.ip]);
+    if (!limited.ok) return tooManyPage(views, ctx, limited.retryAfterSeconds);
     const fields = { email: (form.email ?? '').trim(), name: (form.name ?? '').trim() };
     const password = form.password ?? '';
     const problems: string[] = [];
@@ -124,32 +161,37 @@ export function addRegistration(router: Router, deps: RegistrationDeps) {
       problems.push(
         `Accounts can be created only with an address at ${registration.domains.join(', ')}.`,
       );
+    if (registration.blockedDomains.includes(domain))
+      problems.push(
+        `Accounts at ${domain} are managed by your organisation's directory: sign in with your organisation's username and password.`,
+      );
     if (!fields.name) problems.push('Enter your name.');
     problems.push(...(await newPasswordProblems(policy, password, form.confirm, fields)));
     if (problems.length) return registerPage(ctx, interaction, fields, problems);
-    const limited = await deps.limits.consume(['register_ip', ctx.ip]);
-    if (!limited.ok) return tooManyPage(views, ctx, limited.retryAfterSeconds);
+    const listed = await inDirectory(fields.email);
+    if (listed === 'unavailable')
+      return registerPage(ctx, interaction, fields, [DIRECTORY_DOWN], 503);
 
-    let user: User;
-    try {
-      user = await users.create({
-        email: fields.email,
-        password,
-        name: fields.name,
-        emailVerified: false,
-      });
-    } catch (err) {
-      if (!(err instanceof UserExistsError)) throw err;
-      const owner = (await users.findByEmail(fields.email))!;
+    // An address the directory lists is taken like a local account's: its person signs in with
+    // the directory's password. The password is hashed all the same, as creating would.
+    const user = listed
+      ? void (await passwords.hash(password))
+      : await createAccount(fields, password);
+    if (!user) {
       if (!registration.verificationRequired)
         return registerPage(ctx, interaction, fields, [
           'An account with this email already exists. Sign in, or reset its password.',
         ]);
-      return sentPage(ctx, interaction, fields.email, await warnOwner(owner, interaction.uid));
+      mailer.sendInBackground(async () => {
+        const owner = await users.findByEmail(fields.email);
+        return ownerNotice(owner ?? { email: fields.email, name: null }, interaction.uid);
+      });
+      return sentPage(ctx, interaction, fields.email);
     }
     await deps.audit(userEvent('user_registered', user.id), requestFacts(ctx));
     if (!registration.verificationRequired) return steps.signedIn(ctx, interaction, user.id);
-    sentPage(ctx, interaction, user.email, await sendVerification(user, interaction.uid));
+    mailer.sendInBackground(() => verificationMail(user, interaction.uid));
+    sentPage(ctx, interaction, user.email);
   });
 
   router.post('/verify/resend', async (ctx) => {
@@ -161,13 +203,8 @@ export function addRegistration(router: Router, deps: RegistrationDeps) {
       ['verify_account', accountKey(email)],
     );
     if (!limited.ok) return tooManyPage(views, ctx, limited.retryAfterSeconds);
-    const user = email ? await users.findByEmail(email) : undefined;
-    // Unknown and already verified addresses get the same answer, and no email.
-    const outcome =
-      user && !user.email_verified && !user.disabled
-        ? await sendVerification(user, interaction.uid)
-        : 'sent';
-    sentPage(ctx, interaction, email, outcome === 'sent' ? 'resent' : outcome);
+    mailer.sendInBackground(() => resendMail(email, interaction.uid));
+    sentPage(ctx, interaction, email, true);
   });
 
   router.get('/verify', async (ctx) => {
@@ -188,6 +225,14 @@ export function addRegistration(router: Router, deps: RegistrationDeps) {
     const token = form.token ?? '';
     if (!csrf.verify(`verify:${token}`, form.csrf))
       throw new HttpError(403, 'The form expired. Open the link from the email again.');
+    const found = await tokens.peek(token, 'verify_email');
+    if (!found.ok) return linkError(views, ctx, found.reason);
+    // A local account for an address the directory lists was registered before it listed it,
+    // maybe by someone else: never verified, it gives way to the person's directory sign-in.
+    const owner = await users.findById(found.userId);
+    const listed = owner?.source === 'local' ? await inDirectory(owner.email) : false;
+    if (listed === 'unavailable') throw new HttpError(503, DIRECTORY_DOWN_VERIFY);
+    if (!owner || listed) return linkError(views, ctx, 'invalid');
     const redeemed = await tokens.redeem(token, 'verify_email');
     if (!redeemed.ok) return linkError(views, ctx, redeemed.reason);
     await users.setEmailVerified(redeemed.userId);
@@ -205,7 +250,8 @@ export function addRegistration(router: Router, deps: RegistrationDeps) {
      */
     async stopUnverified(ctx: Context, interaction: Interaction, user: User): Promise<boolean> {
       if (!registration.verificationRequired || user.email_verified) return false;
-      sentPage(ctx, interaction, user.email, await sendVerification(user, interaction.uid));
+      mailer.sendInBackground(() => verificationMail(user, interaction.uid));
+      sentPage(ctx, interaction, user.email);
       return true;
     },
   };

@@ -9,8 +9,8 @@ import { HttpError } from '../http/form.ts';
 import { consentPage, grantConsent } from './consent.ts';
 import { addMfaStep } from './mfa.ts';
 import { addPasskeyLogin } from './passkey-login.ts';
-import { addPasswordReset, type PasswordResetDeps } from './password-reset.ts';
-import { addRegistration } from './registration.ts';
+import { addPasswordReset } from './password-reset.ts';
+import { addRegistration, type RegistrationDeps } from './registration.ts';
 import { requestFacts, signInEvent } from '../audit/audit.ts';
 import { maskEmails } from '../log.ts';
 import type { Mfa } from '../mfa/mfa.ts';
@@ -19,7 +19,7 @@ import type { SignInGuard } from '../protection/sign-in-guard.ts';
 import { refuse, waitMessage } from '../protection/too-many.ts';
 import { interactionSteps, type Interaction } from './steps.ts';
 
-export type InteractionDeps = Omit<PasswordResetDeps, 'steps'> & {
+export type InteractionDeps = Omit<RegistrationDeps, 'steps'> & {
   provider: () => Provider;
   consents: ConsentStore;
   guard: SignInGuard;

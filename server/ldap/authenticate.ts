@@ -24,6 +24,7 @@ import {
   applyLink,
   DirectoryConflictError,
   directoryEvent,
+  endReplaced,
   findLinked,
   planLink,
   signOutDisabled,
@@ -185,7 +186,9 @@ export function createDirectorySignIn(deps: SignInDeps) {
       const plan = planLink(local, found.user, roles, config.emailVerified);
       if (plan.action === 'skip') return { ok: false, reason: 'disabled' };
       try {
-        const user = (await applyLink(db, plan))!;
+        const { user: linked, replaced } = await applyLink(db, plan);
+        const user = linked!;
+        if (replaced) await endReplaced(replaced, user.id, { signOut, audit });
         if (plan.action === 'create')
           await audit(directoryEvent('user_created', user.id, { source: 'ldap' }));
         if (plan.action === 'disable') await signOutDisabled(user.id, { signOut, audit });

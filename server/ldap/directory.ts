@@ -12,9 +12,11 @@ import {
 } from './authenticate.ts';
 import { closeConnection, openConnection, type Connection } from './connection.ts';
 import type { DirectoryUser } from './entries.ts';
+import { matchingAny } from './filters.ts';
 import { rolesOf } from './groups.ts';
 import { createConnectionPool } from './pool.ts';
 import { directorySettings, type DirectorySettings } from './presets.ts';
+import { NO_ATTRIBUTES, searchFew } from './search.ts';
 import { createDirectorySync, type SyncOptions, type SyncSummary } from './sync.ts';
 
 export type DirectoryDeps = {
@@ -33,6 +35,12 @@ export type Directory = {
   authenticate(login: string, password: string): Promise<SignInResult>;
   /** The local account linked to the entry a login names, looked up without a password. */
   accountOf(login: string): Promise<User | undefined>;
+  /**
+   * Whether an entry of the user base has this email address (enabled or not): the directory
+   * manages that address. Undefined without a service account to search with; connection
+   * failures are thrown.
+   */
+  hasEmail(email: string): Promise<boolean | undefined>;
   /** Readiness: the directory answers (bound as the service account when there is one). */
   check(): Promise<void>;
   /** Undefined when another process is syncing. */
@@ -69,6 +77,21 @@ export function createDirectory(deps: DirectoryDeps): Directory {
     settings,
     authenticate: createDirectorySignIn(shared),
     accountOf: (login) => linkedAccountOf(shared, login),
+    async hasEmail(email) {
+      if (!pool) return undefined;
+      const entries = await pool.use((client) =>
+        searchFew(
+          client,
+          {
+            base: settings.userBase,
+            filter: matchingAny(settings.userFilter, settings.attributes.email, email.trim()),
+            attributes: NO_ATTRIBUTES,
+          },
+          1,
+        ),
+      );
+      return entries.length > 0;
+    },
     async check() {
       if (pool) return pool.use(readRootDse);
       const client = await openConnection(config);

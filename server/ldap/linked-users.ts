@@ -117,31 +117,76 @@ function conflict(err: unknown): never {
   throw err;
 }
 
-/** Carries out a plan; the user as it now is (undefined for `skip`). */
-export async function applyLink(db: Knex, plan: LinkPlan): Promise<LinkedUser | undefined> {
+/** What carrying out a plan did. */
+export type Applied = {
+  /** The user as it now is (undefined for `skip`). */
+  user: LinkedUser | undefined;
+  /** The id of the unverified local account that held the entry's email, now deleted. */
+  replaced?: string | undefined;
+};
+
+/**
+ * Deletes the local account holding `email` if it is unverified: nobody proved that mailbox, so
+ * the directory, which vouches for it, wins. Deleting (rather than converting) it takes its
+ * password, factors, consents and pending links with it (ON DELETE CASCADE); a verified
+ * account is kept, and the caller gets the conflict. One statement: a verification landing
+ * meanwhile either comes first (kept) or finds its token gone.
+ */
+async function replaceUnverifiedLocal(db: Knex, email: unknown): Promise<string | undefined> {
+  if (typeof email !== 'string') return undefined;
+  const [row] = await db('users')
+    .whereRaw('lower(email) = ?', [email.trim().toLowerCase()])
+    .where({ source: 'local', email_verified: false })
+    .delete()
+    .returning('id');
+  return (row as { id: string } | undefined)?.id;
+}
+
+/** Carries out a plan, replacing an unverified local account that holds the entry's email. */
+export async function applyLink(db: Knex, plan: LinkPlan): Promise<Applied> {
   try {
     switch (plan.action) {
       case 'skip':
-        return undefined;
+        return { user: undefined };
       case 'unchanged':
-        return plan.user;
-      case 'create': {
-        const [user] = await db('users')
-          .insert({ ...plan.row, directory_synced_at: db.fn.now() })
-          .returning('*');
-        return user as LinkedUser;
-      }
-      default: {
-        const [user] = await db('users')
-          .where({ id: plan.user.id })
-          .update({ ...plan.patch, directory_synced_at: db.fn.now(), updated_at: db.fn.now() })
-          .returning('*');
-        return user as LinkedUser;
-      }
+        return { user: plan.user };
+      case 'create':
+        return await db.transaction(async (trx) => {
+          const replaced = await replaceUnverifiedLocal(trx, plan.row.email);
+          const [user] = await trx('users')
+            .insert({ ...plan.row, directory_synced_at: trx.fn.now() })
+            .returning('*');
+          return { user: user as LinkedUser, replaced };
+        });
+      default:
+        return await db.transaction(async (trx) => {
+          const replaced = await replaceUnverifiedLocal(trx, plan.patch.email);
+          const [user] = await trx('users')
+            .where({ id: plan.user.id })
+            .update({ ...plan.patch, directory_synced_at: trx.fn.now(), updated_at: trx.fn.now() })
+            .returning('*');
+          return { user: user as LinkedUser, replaced };
+        });
     }
   } catch (err) {
     return conflict(err);
   }
+}
+
+/** After the replacing commits: ends what the replaced account had, and says so in the audit. */
+export async function endReplaced(
+  replaced: string,
+  userId: string,
+  { signOut, audit }: { signOut: AccountSignOut; audit: Audit },
+): Promise<void> {
+  await signOut.endSessions(replaced);
+  await signOut.revokeGrants(replaced);
+  await audit(
+    directoryEvent('user_replaced', userId, {
+      replaced,
+      reason: 'unverified local account with the same email',
+    }),
+  );
 }
 
 /** Enabled directory users whose entries were not in `seen` (a full listing). */

@@ -12,6 +12,7 @@ import { loadGroupIndex, rolesOf } from './groups.ts';
 import {
   applyLink,
   countActiveLinked,
+  endReplaced,
   findLinked,
   markMissing,
   planLink,
@@ -139,6 +140,7 @@ export function createDirectorySync(deps: SyncDeps) {
       changes: [],
     };
     const toSignOut: string[] = [];
+    const toEndReplaced: { replaced: string; userId: string }[] = [];
     const seen = new Set<string>();
     let highWater = later(state?.high_water ?? '', read.newestGroup);
 
@@ -158,7 +160,8 @@ export function createDirectorySync(deps: SyncDeps) {
         );
         if (plan.action === 'skip' || plan.action === 'unchanged') continue;
         // A savepoint each: one entry's conflict must not undo the others.
-        await trx.transaction((savepoint) => applyLink(savepoint, plan));
+        const { user: linked, replaced } = await applyLink(trx, plan);
+        if (replaced) toEndReplaced.push({ replaced, userId: linked!.id });
         if (plan.action === 'create') summary.created++;
         else if (plan.action === 'disable') summary.disabled++;
         else summary.updated++;
@@ -202,12 +205,12 @@ export function createDirectorySync(deps: SyncDeps) {
       })
       .onConflict('id')
       .merge();
-    return { summary, toSignOut };
+    return { summary, toSignOut, toEndReplaced };
   }
 
   return async function sync(options: SyncOptions = {}): Promise<SyncSummary | undefined> {
     const actor = options.actor ?? { type: 'system' as const };
-    let outcome: { summary: SyncSummary; toSignOut: string[] } | undefined;
+    let outcome: Awaited<ReturnType<typeof run>> | undefined;
     try {
       outcome = await withAdvisoryLock(db, LOCK, (trx) => run(trx, options));
     } catch (err) {
@@ -220,12 +223,20 @@ export function createDirectorySync(deps: SyncDeps) {
         });
         throw err;
       }
-      outcome = { summary: err.summary, toSignOut: [] };
+      outcome = { summary: err.summary, toSignOut: [], toEndReplaced: [] };
     }
     if (!outcome) return undefined;
-    const { summary, toSignOut } = outcome;
+    const { summary, toSignOut, toEndReplaced } = outcome;
     // After the commit: the accounts are already disabled, and the provider refuses disabled
     // accounts, so no token is issued meanwhile and a failure here is reported, not fatal.
+    for (const { replaced, userId } of toEndReplaced) {
+      try {
+        await endReplaced(replaced, userId, { signOut, audit });
+      } catch (err) {
+        summary.errors++;
+        summary.problems.push(`signing out ${replaced}: ${(err as Error).message}`);
+      }
+    }
     for (const id of toSignOut) {
       try {
         await signOutDisabled(id, { signOut, audit });

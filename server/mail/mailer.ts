@@ -26,16 +26,23 @@ export type MailOptions = {
 export const DEFAULT_MAIL_RETRY: RetryOptions = { attempts: 3, baseDelayMs: 500 };
 
 /**
- * For mail sent after the answer (sendInBackground): nobody waits, so it keeps trying for
- * about four minutes (1 s, 2 s … 128 s apart), riding out an SMTP server restart.
+ * Mail sent in the background: 9 attempts over about four minutes (1 s, 2 s … 128 s apart).
+ * Nobody waits for it, so it can ride out an SMTP server restart the user would otherwise have
+ * to notice and retry.
  */
 export const BACKGROUND_MAIL_RETRY: RetryOptions = { attempts: 9, baseDelayMs: 1000 };
+
+/** At shutdown, how long mail still being sent in the background may take before it is given up. */
+const BACKGROUND_GRACE_MS = 5000;
 
 export type MailMessage<T extends MailTemplate> = {
   to: string;
   template: T;
   data: MailTemplates[T];
 };
+
+/** Any one mail, its data matching its template. */
+export type AnyMailMessage = { [T in MailTemplate]: MailMessage<T> }[MailTemplate];
 
 export type SendResult = { sent: true; messageId: string } | { sent: false; error: string };
 
@@ -62,15 +69,17 @@ export function createMailer(options: MailOptions, { log }: MailerDeps) {
       ? createSmtpTransport(options.smtp, log)
       : createOutboxTransport(options.outboxDir, log);
   const retry = options.retry ?? DEFAULT_MAIL_RETRY;
-  const background = options.backgroundRetry ?? BACKGROUND_MAIL_RETRY;
+  const backgroundRetry = options.backgroundRetry ?? BACKGROUND_MAIL_RETRY;
+  const pending = new Set<Promise<unknown>>();
+  const stopping = new AbortController();
 
   async function deliver<T extends MailTemplate>(
     { to, template, data }: MailMessage<T>,
-    retry: RetryOptions,
+    schedule: RetryOptions,
   ): Promise<SendResult> {
     const mail = { ...renderer.render(template, data), from: options.from, to, template };
     try {
-      const messageId = await retryWithBackoff(() => transport.deliver(mail), retry, {
+      const messageId = await retryWithBackoff(() => transport.deliver(mail), schedule, {
         retryable,
         onFailure(err, attempt, willRetry) {
           log.warn(
@@ -78,6 +87,7 @@ export function createMailer(options: MailOptions, { log }: MailerDeps) {
             'mail delivery failed',
           );
         },
+        signal: stopping.signal,
       });
       log.info({ template, to, messageId }, 'mail sent');
       return { sent: true, messageId };
@@ -94,20 +104,39 @@ export function createMailer(options: MailOptions, { log }: MailerDeps) {
      * and offer "resend". (It does reject for a programming error: bad template data.)
      */
     send: <T extends MailTemplate>(message: MailMessage<T>) => deliver(message, retry),
-
     /**
-     * Delivers without holding up the caller's answer (a notice the request must not wait for,
-     * nor reveal by its timing), with the longer background retries; failures are logged.
+     * Sends without anyone waiting: for mail whose sending must not show in how long a response
+     * takes (which of two mails went out, or whether one did), or that nobody should wait for.
+     * `prepare` runs in the background too (its database work included) and says what to send,
+     * if anything. Failures are logged, never thrown.
      */
-    sendInBackground<T extends MailTemplate>(message: MailMessage<T>): void {
-      deliver(message, background).catch((err: unknown) =>
-        log.error({ template: message.template, err }, 'background mail failed'),
-      );
+    sendInBackground(prepare: () => Promise<AnyMailMessage | undefined>): void {
+      const job: Promise<unknown> = Promise.resolve()
+        .then(prepare)
+        .then(
+          (message) => message && deliver(message as MailMessage<MailTemplate>, backgroundRetry),
+        )
+        .catch((err) => log.error({ err }, 'background mail failed'))
+        .finally(() => pending.delete(job));
+      pending.add(job);
     },
     /** Resolves when mail can go out now (SMTP server reachable and login accepted); for /readyz. */
     verify: () => transport.verify(),
-    /** Closes pooled SMTP connections; call on shutdown. */
-    close: () => transport.close(),
+    /**
+     * On shutdown: lets background mail finish for up to `graceMs` (then stops retrying it, each
+     * unsent one logged), and closes pooled SMTP connections.
+     */
+    async close(graceMs = BACKGROUND_GRACE_MS): Promise<void> {
+      if (pending.size > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        const grace = new Promise((resolve) => (timer = setTimeout(resolve, graceMs)));
+        await Promise.race([Promise.allSettled([...pending]), grace]);
+        clearTimeout(timer);
+        stopping.abort();
+        await Promise.allSettled([...pending]);
+      }
+      transport.close();
+    },
   };
 }
 

@@ -7,6 +7,8 @@ export type RetryHooks = {
   retryable(err: unknown): boolean;
   /** Called after each failed attempt (1-based), with whether another one follows. */
   onFailure(err: unknown, attempt: number, willRetry: boolean): void;
+  /** Aborting it ends the wait before the next attempt: the last error is thrown. */
+  signal?: AbortSignal | undefined;
 };
 
 /**
@@ -22,10 +24,13 @@ export async function retryWithBackoff<T>(
     try {
       return await task();
     } catch (err) {
-      const willRetry = attempt < attempts && hooks.retryable(err);
+      const willRetry = attempt < attempts && hooks.retryable(err) && !hooks.signal?.aborted;
       hooks.onFailure(err, attempt, willRetry);
       if (!willRetry) throw err;
-      await sleep(baseDelayMs * 2 ** (attempt - 1));
+      const waited = await sleep(baseDelayMs * 2 ** (attempt - 1), true, {
+        signal: hooks.signal,
+      }).catch(() => false);
+      if (!waited) throw err;
     }
   }
 }

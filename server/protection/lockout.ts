@@ -56,17 +56,16 @@ export function createLockout({ db, config, tokens, mailer, audit, limits, log }
       },
       facts,
     );
-    const token = await tokens.issue(user.id, 'unlock_account', config.emailLinks.verifyTtl);
-    mailer.sendInBackground({
+    mailer.sendInBackground(async () => ({
       to: user.email,
-      template: 'account-locked',
+      template: 'account-locked' as const,
       data: {
         until,
-        link: `${config.issuer}/unlock?token=${token}`,
+        link: `${config.issuer}/unlock?token=${await tokens.issue(user.id, 'unlock_account', config.emailLinks.verifyTtl)}`,
         resetLink: await resetLink({ config, tokens }, user),
         name: user.name ?? undefined,
       },
-    });
+    }));
   }
 
   return {

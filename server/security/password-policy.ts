@@ -1,9 +1,7 @@
-import { ZxcvbnFactory, type MatchExtended, type ZxcvbnResult } from '@zxcvbn-ts/core';
-import * as zxcvbnCommon from '@zxcvbn-ts/language-common';
-import * as zxcvbnEn from '@zxcvbn-ts/language-en';
 import type { Db } from '../db.ts';
 import { createPasswordHistory } from './password-history.ts';
 import type { PasswordHasher } from './passwords.ts';
+import { StrengthCheckBusyError, type StrengthPool } from './strength-pool.ts';
 
 export type PasswordPolicyOptions = {
   minLength: number;
@@ -48,63 +46,39 @@ export type PasswordContext = {
   userId?: string | undefined;
 };
 
+/** `busy`: too many passwords are being checked at once; the same one may pass in a moment. */
 export type PolicyProblemCode =
-  'too_short' | 'too_long' | 'too_common' | 'too_weak' | 'contains_personal_info' | 'reused';
+  | 'too_short'
+  | 'too_long'
+  | 'too_common'
+  | 'too_weak'
+  | 'contains_personal_info'
+  | 'reused'
+  | 'busy';
 
 /** `code` is stable, for programs; `message` is for the person choosing the password. */
 export type PolicyProblem = { code: PolicyProblemCode; message: string };
 
 export type PolicyResult = { ok: true } | { ok: false; problems: PolicyProblem[] };
 
-export type PasswordPolicyDeps = { db: Db; passwords: Pick<PasswordHasher, 'verify'> };
+export type PasswordPolicyDeps = {
+  db: Db;
+  passwords: Pick<PasswordHasher, 'verify'>;
+  /** Where zxcvbn runs (worker threads); shared by every policy of the process. */
+  strength: Pick<StrengthPool, 'estimate'>;
+};
 
-/**
- * zxcvbn's cost is (l33t variants tried) x (characters looked at), and it runs on the event loop.
- * With its own defaults (100 variants, 256 characters) a random 128-character password took ~1 s
- * on a 2-core machine; 25 variants of the first 64 characters take ~160 ms at worst. 25 still
- * find substitutions like "p@ssw0rd": of 1,500 heavily l33t-spoken passwords, ~1% passed or
- * failed score 3 differently than with 100.
- */
-const STRENGTH_L33T_VARIANTS = 25;
-/**
- * Only the first 64 characters are estimated. That cannot pass a weak password: a password whose
- * first 64 characters are hard to guess is at least as hard. It may refuse one that only gets
- * strong after its 64th character, which is an odd enough password to ask for another.
- */
-const STRENGTH_WINDOW = 64;
+const BUSY =
+  'We could not check your password just now: many are being checked at once. Try again in a moment.';
+
 /** A shorter local part ("ann", "jo") is inside too many ordinary words to refuse on sight. */
 const LOCAL_PART_CONTAINED_MIN = 4;
-/** What to say when zxcvbn gave no advice (it gives none for scores above 2). */
-const MORE_WORDS = 'Add another word or two that are less common.';
-const UNPREDICTABLE = 'Choose something less predictable: a few unrelated words work well.';
-
-let shared: ZxcvbnFactory | undefined;
-
-/** Built on first use (~130 ms) and shared: the dictionaries never change. */
-function estimator(): ZxcvbnFactory {
-  shared ??= new ZxcvbnFactory({
-    dictionary: { ...zxcvbnCommon.dictionary, ...zxcvbnEn.dictionary },
-    graphs: zxcvbnCommon.adjacencyGraphs,
-    translations: {
-      ...zxcvbnEn.translations,
-      warnings: {
-        ...zxcvbnEn.translations.warnings,
-        userInputs: 'Your name and email address are among the first things an attacker tries.',
-      },
-    },
-    l33tMaxSubstitutions: STRENGTH_L33T_VARIANTS,
-    maxLength: STRENGTH_WINDOW,
-  });
-  return shared;
-}
-
 export function createPasswordPolicy(
   options: Partial<PasswordPolicyOptions>,
-  { db, passwords }: PasswordPolicyDeps,
+  { db, passwords, strength }: PasswordPolicyDeps,
 ) {
   const settings = resolveOptions(options);
   const history = createPasswordHistory(db, passwords, settings.historySize);
-  estimator(); // pay for the dictionaries at start, not on someone's first password
 
   return {
     settings,
@@ -130,11 +104,17 @@ export function createPasswordPolicy(
         });
       const personal = personalInfoProblem(password, context);
       if (personal) problems.push(personal);
-      const strength = strengthProblem(
-        estimator().check(password, personalWords(context)),
-        settings.minStrength,
-      );
-      if (strength) problems.push(strength);
+      try {
+        const weak = await strength.estimate({
+          password,
+          userInputs: personalWords(context),
+          minStrength: settings.minStrength,
+        });
+        if (weak) problems.push(weak);
+      } catch (err) {
+        if (!(err instanceof StrengthCheckBusyError)) throw err;
+        return fail([{ code: 'busy', message: BUSY }]);
+      }
       if (problems.length > 0) return fail(problems);
       if (context.userId && (await history.isReused(context.userId, password)))
         return fail([{ code: 'reused', message: reusedMessage(settings.historySize) }]);
@@ -209,44 +189,6 @@ function personalWords(context: PasswordContext): string[] {
     .flatMap((text) => text.split(/[^\p{L}\p{N}]+/u))
     .filter((word) => characters(word) >= 3);
   return [...new Set([email, localPart, ...names, ...words].filter(Boolean))];
-}
-
-/**
- * too_common: the whole password is on zxcvbn's list of commonly used passwords (ignoring case,
- * l33t substitutions and reversal), whatever minStrength says; or it scores below minStrength
- * and the longest pattern zxcvbn found in it is on that list ("password" in "password1234").
- * too_weak: any other score below minStrength, with zxcvbn's warning and suggestions.
- */
-function strengthProblem(result: ZxcvbnResult, minStrength: number): PolicyProblem | null {
-  const [only] = result.sequence;
-  if (result.sequence.length === 1 && only && isCommonPassword(only))
-    return {
-      code: 'too_common',
-      message: `This is one of the most commonly used passwords. ${UNPREDICTABLE}`,
-    };
-  if (result.score >= minStrength) return null;
-  if (isCommonPassword(longestMatch(result.sequence)))
-    return {
-      code: 'too_common',
-      message: `This password is built on a commonly used password. ${UNPREDICTABLE}`,
-    };
-  const { warning, suggestions } = result.feedback;
-  const advice = suggestions.length > 0 ? suggestions : [MORE_WORDS];
-  return {
-    code: 'too_weak',
-    message: ['This password is too easy to guess.', warning, ...advice].filter(Boolean).join(' '),
-  };
-}
-
-const isCommonPassword = (match: MatchExtended | undefined) =>
-  match?.pattern === 'dictionary' && String(match.dictionaryName).startsWith('passwords');
-
-/** The first of the longest patterns, as zxcvbn picks the one its feedback is about. */
-function longestMatch(sequence: MatchExtended[]): MatchExtended | undefined {
-  let longest = sequence[0];
-  for (const match of sequence)
-    if (longest && match.token.length > longest.token.length) longest = match;
-  return longest;
 }
 
 function reusedMessage(historySize: number): string {

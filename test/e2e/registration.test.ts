@@ -2,14 +2,16 @@ import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { userClaims } from '../../server/accounts/users.ts';
 import { Browser, formAction, hiddenInput } from '../support/browser.ts';
+import { countCalls } from '../support/counting.ts';
+import { mailsTo, PASSWORD, registerAndResend, registerAt, strip } from '../support/register.ts';
 import { linkFromMail } from '../support/mailbox.ts';
 import { authorizationRequest, REDIRECT_URI, relyingParty } from '../support/relying-party.ts';
 import { startTestServer, storageEnv, type TestServer } from '../support/server.ts';
 import { startMailApp, type MailApp } from '../support/mail-app.ts';
 import type { TestSmtpServer } from '../support/smtp.ts';
 
-const PASSWORD = 'copper kettle window 73 sparrow';
 const VERIFY_LINK = /https?:\/\/\S+\/verify\?token=[\w-]+/;
+const ATTEMPT_SUBJECT = 'Someone tried to register';
 
 describe('registration with email verification', () => {
   let app: MailApp;
@@ -29,21 +31,8 @@ describe('registration with email verification', () => {
     await app?.stop();
   });
 
-  /** Opens the app's sign-in, follows "Create an account" and submits the form. */
-  async function register(browser: Browser, fields: Record<string, string>) {
-    const request = await authorizationRequest(rp, { scope: 'openid email profile' });
-    const login = await browser.follow(await browser.get(request.url), server.url);
-    const loginHtml = await login.res.text();
-    const href = /href="([^"]*\/register)"/.exec(loginHtml)![1]!;
-    const formHtml = await (await browser.get(new URL(href, server.url))).text();
-    const res = await browser.post(new URL(formAction(formHtml, '/register'), server.url), {
-      csrf: hiddenInput(formHtml, 'csrf'),
-      password: PASSWORD,
-      confirm: PASSWORD,
-      ...fields,
-    });
-    return { ...request, res, html: await res.text() };
-  }
+  const register = (browser: Browser, fields: Record<string, string>) =>
+    registerAt(app, browser, fields);
 
   it('registers, verifies through the emailed link and lands signed in at the app', async () => {
     const browser = new Browser();
@@ -121,12 +110,10 @@ describe('registration with email verification', () => {
       email: 'new.user@example.test',
       name: 'Impostor',
     });
-    const strip = (html: string) =>
-      html.replace(/[\w.]+@example\.test/g, 'X').replace(/[\w-]{40,}/g, 'T');
     expect(taken.res.status).toBe(fresh.res.status);
     expect(strip(taken.html)).toBe(strip(fresh.html));
     const { mail } = await linkFromMail(smtp, 'new.user@example.test', before, /https?:\/\/\S+/);
-    expect(mail.subject).toContain('Someone tried to register');
+    expect(mail.subject).toContain(ATTEMPT_SUBJECT);
     expect((await server.users.findByEmail('new.user@example.test'))?.name).toBe('New User');
   });
 
@@ -145,24 +132,58 @@ describe('registration with email verification', () => {
     expect(html).not.toContain('password1234');
   });
 
-  it('keeps the account when mail is down, and a resend works once it is back', async () => {
-    await smtp.stop();
-    const browser = new Browser();
-    const { res, html } = await register(browser, {
-      email: 'offline@example.test',
-      name: 'Off Line',
+  it('answers "send again" for a taken address like for a new one, with the same work, and tells the owner instead', async () => {
+    await server.users.create({
+      email: 'owner.resend@example.test',
+      password: 'the owner has their own password',
+      name: 'Owner',
+      emailVerified: true,
     });
-    expect(res.status).toBe(503);
-    expect(html).toContain('We could not send the email just now');
-    expect(await server.users.findByEmail('offline@example.test')).toBeDefined();
-    await smtp.start();
     const before = smtp.messages.length;
-    const resent = await browser.post(new URL(formAction(html, '/verify/resend'), server.url), {
-      csrf: hiddenInput(html, 'csrf'),
-      email: 'offline@example.test',
+    const fresh = await registerAndResend(app, 'fresh.resend@example.test');
+    const taken = await registerAndResend(app, 'owner.resend@example.test');
+    expect(taken.registered).toEqual(fresh.registered);
+    expect(taken.resent).toEqual(fresh.resent);
+    expect(taken.resent.status).toBe(200);
+    expect(taken.work).toEqual(fresh.work);
+    expect(fresh.work.hashes).toBe(1);
+    // Both asked twice: a link each time to the new address, a notice each time to the owner.
+    expect(
+      await mailsTo(smtp, 'fresh.resend@example.test', before, 'Verify your email', 2),
+    ).toHaveLength(2);
+    expect(
+      await mailsTo(smtp, 'owner.resend@example.test', before, ATTEMPT_SUBJECT, 2),
+    ).toHaveLength(2);
+    expect(await server.users.findByEmail('owner.resend@example.test')).toMatchObject({
+      name: 'Owner',
+      email_verified: true,
     });
-    expect(await resent.text()).toContain('We sent another link');
-    await linkFromMail(smtp, 'offline@example.test', before, VERIFY_LINK);
+  });
+
+  it('answers the same while mail is down, and sends every mail once it is back', async () => {
+    await smtp.stop();
+    let before: number;
+    try {
+      const fresh = await registerAndResend(app, 'offline@example.test');
+      const taken = await registerAndResend(app, 'new.user@example.test');
+      expect(fresh.registered.status).toBe(200);
+      expect(fresh.registered.page).toContain('Check your email');
+      expect(taken.registered).toEqual(fresh.registered);
+      expect(taken.resent).toEqual(fresh.resent);
+      expect(await server.users.findByEmail('offline@example.test')).toBeDefined();
+    } finally {
+      before = smtp.messages.length;
+      await smtp.start();
+    }
+    // Sent in the background, retried until the server is back: nothing is lost.
+    expect(
+      await mailsTo(smtp, 'offline@example.test', before, 'Verify your email', 2),
+    ).toHaveLength(2);
+    expect(await mailsTo(smtp, 'new.user@example.test', before, ATTEMPT_SUBJECT, 2)).toHaveLength(
+      2,
+    );
+    const { link } = await linkFromMail(smtp, 'offline@example.test', before, VERIFY_LINK);
+    expect((await new Browser().get(link)).status).toBe(200);
   });
 
   it('refuses a verification link on the reset page (tokens are bound to their purpose)', async () => {
@@ -175,8 +196,64 @@ describe('registration with email verification', () => {
   });
 });
 
+describe('registration with the default wait between two emails, and a small limit', () => {
+  let app: MailApp;
+
+  beforeAll(async () => {
+    app = await startMailApp({
+      clientName: 'Signup app',
+      env: {
+        REGISTRATION_ENABLED: 'true',
+        EMAIL_RESEND_SECONDS: '60',
+        RATE_LIMIT_REGISTER_IP: '4/1h',
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await app?.stop();
+  });
+
+  it('answers "send again" right after registering the same for a taken and a new address', async () => {
+    await app.server.users.create({
+      email: 'owner.waits@example.test',
+      password: 'the owner has their own password',
+      emailVerified: true,
+    });
+    const fresh = await registerAndResend(app, 'fresh.waits@example.test');
+    const taken = await registerAndResend(app, 'owner.waits@example.test');
+    expect(taken.registered).toEqual(fresh.registered);
+    expect(taken.resent).toEqual(fresh.resent);
+    expect(taken.work).toEqual(fresh.work);
+  });
+
+  it('counts a registration against the limit before checking the password: one over it costs no strength check', async () => {
+    const checks = countCalls(app.server.strength, 'estimate');
+    try {
+      const statuses: number[] = [];
+      let checksBefore = 0;
+      for (let i = 0; i < 6 && statuses.at(-1) !== 429; i++) {
+        checksBefore = checks.calls;
+        const { res } = await registerAt(app, new Browser(), {
+          email: `weak${i}@example.test`,
+          name: 'Weak',
+          password: 'password1234',
+          confirm: 'password1234',
+        });
+        statuses.push(res.status);
+      }
+      expect(statuses.at(-1)).toBe(429);
+      expect(statuses.slice(0, -1).every((status) => status === 400)).toBe(true);
+      expect(checks.calls).toBe(checksBefore);
+      expect(checks.calls).toBe(statuses.length - 1);
+    } finally {
+      checks.restore();
+    }
+  });
+});
+
 describe('registration switched off (the default)', () => {
-  it('shows no link on the login page and refuses the form', async () => {
+  it('shows no link on the login page and refuses the form; closing the server ends its password-check threads', async () => {
     const server = await startTestServer(await storageEnv('embedded'));
     try {
       const client = await server.clients.create({
@@ -191,8 +268,10 @@ describe('registration switched off (the default)', () => {
       expect(
         (await browser.get(new URL(`${login.url.pathname}/register`, server.url))).status,
       ).toBe(404);
+      expect(server.strength.threadCount()).toBeGreaterThan(0);
     } finally {
       await server.cleanup();
     }
+    expect(server.strength.threadCount()).toBe(0);
   });
 });

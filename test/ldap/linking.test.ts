@@ -1,5 +1,6 @@
 import { Attribute, Change } from 'ldapts';
 import { describe, expect, it } from 'vitest';
+import { createEmailTokens } from '../../server/accounts/email-tokens.ts';
 import { createUserStore } from '../../server/accounts/users.ts';
 import { sameDn } from '../../server/ldap/dn.ts';
 import { createPasswordHasher } from '../../server/security/passwords.ts';
@@ -7,6 +8,18 @@ import { useSlapdDirectory } from '../support/directory.ts';
 import { PEOPLE, SEEDED } from '../support/slapd.ts';
 
 const { alice, bob, dave } = SEEDED;
+const erin = {
+  dn: `uid=erin,${PEOPLE}`,
+  email: 'erin@example.test',
+  attributes: {
+    objectClass: 'inetOrgPerson',
+    uid: 'erin',
+    cn: 'Erin New',
+    sn: 'New',
+    mail: 'erin@example.test',
+    userPassword: 'erin-directory-password',
+  },
+};
 
 describe('local users linked to directory entries by entryUUID', () => {
   const ldap = useSlapdDirectory();
@@ -58,18 +71,49 @@ describe('local users linked to directory entries by entryUUID', () => {
     });
   });
 
-  it('never takes over a local account that has the same email', async () => {
-    const local = createUserStore(
+  const localUsers = () =>
+    createUserStore(
       ldap.t.db,
       createPasswordHasher({ memoryCost: 8192, timeCost: 1, parallelism: 1 }),
     );
-    const owner = await local.create({ email: bob.email, password: 'the local owner password' });
+
+  it('never takes over a verified local account that has the same email', async () => {
+    const owner = await localUsers().create({
+      email: bob.email,
+      password: 'the local owner password',
+      emailVerified: true,
+    });
     expect(await ldap.t.directory.authenticate('bob', bob.password)).toEqual({
       ok: false,
       reason: 'invalid',
     });
     expect(await ldap.t.localUser(bob.email)).toMatchObject({ id: owner.id, source: 'local' });
     expect(ldap.t.logs.join('')).toContain('account conflict');
+  });
+
+  it('replaces an unverified local account with the same email: nothing of the registrant carries over', async () => {
+    const users = localUsers();
+    const tokens = createEmailTokens(ldap.t.db);
+    const shadow = await users.create({
+      email: erin.email.toUpperCase(),
+      password: 'the registrant password',
+      name: 'Not Erin',
+    });
+    const pending = await tokens.issue(shadow.id, 'verify_email', 3600);
+    await ldap.slapd.asAdmin((admin) => admin.add(erin.dn, erin.attributes));
+
+    const user = await signIn('erin', erin.attributes.userPassword);
+    expect(user).toMatchObject({ source: 'ldap', email: erin.email, password_hash: null });
+    expect(user.id).not.toBe(shadow.id);
+    expect(await users.findById(shadow.id)).toBeUndefined();
+    expect(await users.authenticate(erin.email, 'the registrant password')).toBeUndefined();
+    expect(await tokens.redeem(pending, 'verify_email')).toEqual({ ok: false, reason: 'invalid' });
+    const replaced = await ldap.t.db('audit_events').where({ type: 'user_replaced' });
+    expect(replaced).toHaveLength(1);
+    expect(replaced[0]).toMatchObject({
+      subject: user.id,
+      detail: { replaced: shadow.id, reason: 'unverified local account with the same email' },
+    });
   });
 
   it('creates one local user when the same new user signs in twice at once', async () => {

@@ -1,6 +1,8 @@
 import { Attribute, Change } from 'ldapts';
 import { describe, expect, it } from 'vitest';
+import { createUserStore } from '../../server/accounts/users.ts';
 import { PPOLICY_ADMIN_LOCK } from '../../server/ldap/presets.ts';
+import { createPasswordHasher } from '../../server/security/passwords.ts';
 import { useSlapdDirectory } from '../support/directory.ts';
 import { GROUPS, PEOPLE, SEEDED } from '../support/slapd.ts';
 
@@ -14,6 +16,18 @@ const ERIN = {
     sn: 'New',
     mail: 'erin@example.test',
     userPassword: 'erin-directory-password',
+  },
+};
+
+const FRANK = {
+  dn: `uid=frank,${PEOPLE}`,
+  attributes: {
+    objectClass: 'inetOrgPerson',
+    uid: 'frank',
+    cn: 'Frank New',
+    sn: 'New',
+    mail: 'frank@example.test',
+    userPassword: 'frank-directory-password',
   },
 };
 
@@ -185,5 +199,22 @@ describe('directory sync against OpenLDAP', () => {
     expect(counts(summary)).toMatchObject({ disabled: 0, errors: 1 });
     expect(summary!.problems[0]).toMatch(/listed no users/);
     expect((await ldap.t.localUser(alice.email))?.disabled).toBe(false);
+  });
+
+  it("replaces an unverified local account holding a new entry's email, and signs it out", async () => {
+    const shadow = await createUserStore(
+      ldap.t.db,
+      createPasswordHasher({ memoryCost: 8192, timeCost: 1, parallelism: 1 }),
+    ).create({ email: FRANK.attributes.mail, password: 'the registrant password' });
+    await ldap.slapd.asAdmin((admin) => admin.add(FRANK.dn, FRANK.attributes));
+    const summary = await ldap.t.directory.sync({ full: true });
+    expect(counts(summary)).toMatchObject({ created: 1, errors: 0 });
+    const frank = await ldap.t.localUser(FRANK.attributes.mail);
+    expect(frank).toMatchObject({ source: 'ldap', password_hash: null, name: 'Frank New' });
+    expect(frank!.id).not.toBe(shadow.id);
+    expect(await ldap.t.db('users').where({ id: shadow.id })).toEqual([]);
+    expect(
+      await ldap.t.db('audit_events').where({ type: 'user_replaced', subject: frank!.id }),
+    ).toHaveLength(1);
   });
 });

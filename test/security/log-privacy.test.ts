@@ -288,10 +288,11 @@ describe('log privacy over a full sign-up and sign-in run', () => {
     );
     expect(signedOut.url.href).toBe(POST_LOGOUT_URI);
 
-    // A second sign-up, with an address that is not plain ASCII (the verification mail is sent
-    // before the page answers).
+    // A second sign-up, with an address that is not plain ASCII (its verification mail goes out
+    // in the background: wait for it).
     const other = await register(new Browser(), UNICODE_EMAIL, UNICODE_NAME);
     expect(await other.res.text()).toContain('Check your email');
+    await smtp.waitForMessage((m) => JSON.stringify(m.to).includes('Garc'), 10_000);
 
     // Notices (password changed, new device) go out in the background and are logged once
     // delivered: wait until every mail the SMTP server took has its log line.

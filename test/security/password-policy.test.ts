@@ -10,6 +10,8 @@ import {
   type PolicyResult,
 } from '../../server/security/password-policy.ts';
 import * as passwordHistoryMigration from '../../migrations/20261123020000_password_history.ts';
+import { createStrengthPool, type StrengthPool } from '../../server/security/strength-pool.ts';
+import { countCalls } from '../support/counting.ts';
 import { tempEmbeddedDb } from '../support/embedded-db.ts';
 
 const ada: PasswordContext = {
@@ -29,16 +31,21 @@ describe('password policy', () => {
   let passwords: PasswordHasher;
   let users: UserStore;
   let policy: PasswordPolicy;
+  let strength: StrengthPool;
 
   beforeAll(async () => {
+    strength = createStrengthPool({ threads: 1, queue: 8 });
     ({ db, cleanup } = await tempEmbeddedDb());
     // Not yet listed in migrations/index.ts; run it here unless it already is.
     if (!(await db.schema.hasTable('password_history'))) await passwordHistoryMigration.up(db);
     passwords = createPasswordHasher({ memoryCost: 8192, timeCost: 1, parallelism: 1 });
     users = createUserStore(db, passwords);
-    policy = createPasswordPolicy({}, { db, passwords });
+    policy = createPasswordPolicy({}, { db, passwords, strength });
   });
-  afterAll(() => cleanup());
+  afterAll(async () => {
+    await strength.close();
+    await cleanup();
+  });
 
   /** What a password change does: remember the hash being replaced, then set the new one. */
   async function changePassword(userId: string, password: string, on = policy) {
@@ -68,7 +75,7 @@ describe('password policy', () => {
       ok: false,
       problems: [{ code: 'too_short', message: 'Use at least 12 characters.' }],
     });
-    const longer = createPasswordPolicy({ minLength: 30 }, { db, passwords });
+    const longer = createPasswordPolicy({ minLength: 30 }, { db, passwords, strength });
     expect(messages(await longer.check(strong))).toEqual(['Use at least 30 characters.']);
   });
 
@@ -115,7 +122,7 @@ describe('password policy', () => {
   it('holds passwords to minStrength, with advice even when zxcvbn has none', async () => {
     // zxcvbn scores this 3: enough by default, not for a policy that asks for 4.
     expect(await policy.check('Summer2024!!', ada)).toEqual({ ok: true });
-    const strict = createPasswordPolicy({ minStrength: 4 }, { db, passwords });
+    const strict = createPasswordPolicy({ minStrength: 4 }, { db, passwords, strength });
     expect(await strict.check('Summer2024!!', ada)).toEqual({
       ok: false,
       problems: [
@@ -201,7 +208,7 @@ describe('password policy', () => {
   });
 
   it('refuses the current password and those in history, and allows one older than that', async () => {
-    const small = createPasswordPolicy({ historySize: 2 }, { db, passwords });
+    const small = createPasswordPolicy({ historySize: 2 }, { db, passwords, strength });
     const [first, second, third, fourth] = [
       'copper lantern drifts north',
       'glacier mango tuesday ribbon',
@@ -251,7 +258,7 @@ describe('password policy', () => {
   });
 
   it('checks no history when historySize is 0, and keeps none', async () => {
-    const off = createPasswordPolicy({ historySize: 0 }, { db, passwords });
+    const off = createPasswordPolicy({ historySize: 0 }, { db, passwords, strength });
     const user = await users.create({ email: 'nohistory@example.test', password: strong });
     expect(await off.check(strong, { userId: user.id })).toEqual({ ok: true });
     await changePassword(user.id, 'glacier mango tuesday ribbon', off);
@@ -272,11 +279,51 @@ describe('password policy', () => {
   });
 
   it('refuses options that make no sense, naming the option', () => {
-    const deps = { db, passwords };
+    const deps = { db, passwords, strength };
     expect(() => createPasswordPolicy({ minStrength: 5 }, deps)).toThrow(/minStrength/);
     expect(() => createPasswordPolicy({ minLength: 20, maxLength: 16 }, deps)).toThrow(/maxLength/);
     expect(() => createPasswordPolicy({ minLength: 0 }, deps)).toThrow(/minLength/);
     expect(() => createPasswordPolicy({ historySize: -1 }, deps)).toThrow(/historySize/);
     expect(() => createPasswordPolicy({ historySize: 1.5 }, deps)).toThrow(/historySize/);
+  });
+
+  it('estimates strength on the worker pool, and refuses weak passwords through it', async () => {
+    const estimates = countCalls(strength, 'estimate');
+    try {
+      expect(codes(await policy.check('password1234', ada))).toEqual(['too_common']);
+      expect(await policy.check(strong, ada)).toEqual({ ok: true });
+      expect(estimates.calls).toBe(2);
+    } finally {
+      estimates.restore();
+    }
+  });
+
+  it('asks to try again, rather than failing, when more checks wait than the queue holds', async () => {
+    const small = createStrengthPool({ threads: 1, queue: 2 });
+    try {
+      const busy = createPasswordPolicy({}, { db, passwords, strength: small });
+      const results = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => busy.check(`${strong} ${i}`, ada)),
+      );
+      const refused = results.filter((r) => codes(r).includes('busy'));
+      // One thread and two waiting: the other five are refused at once, saying why.
+      expect(refused).toHaveLength(5);
+      expect(messages(refused[0]!)).toEqual([expect.stringMatching(/Try again in a moment/)]);
+      expect(results.filter((r) => r.ok)).toHaveLength(3);
+      expect(await busy.check(strong, ada)).toEqual({ ok: true });
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('ends its worker threads when closed, and refuses checks after', async () => {
+    const pool = createStrengthPool({ threads: 2, queue: 1 });
+    await pool.estimate({ password: strong, userInputs: [], minStrength: 3 });
+    expect(pool.threadCount()).toBe(2);
+    await pool.close();
+    expect(pool.threadCount()).toBe(0);
+    await expect(
+      pool.estimate({ password: strong, userInputs: [], minStrength: 3 }),
+    ).rejects.toThrow(/closed/);
   });
 });

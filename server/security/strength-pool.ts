@@ -1,0 +1,63 @@
+import { Piscina } from 'piscina';
+import type { StrengthProblem, StrengthTask } from './password-strength.ts';
+
+export type StrengthPoolOptions = {
+  /** Worker threads estimating at once. */
+  threads: number;
+  /** Checks that may wait for a thread; one more is refused at once (StrengthCheckBusyError). */
+  queue: number;
+};
+
+/** More checks are waiting than the queue holds: the form should ask to try again shortly. */
+export class StrengthCheckBusyError extends Error {
+  constructor() {
+    super('too many password strength checks are waiting');
+  }
+}
+
+// The worker is this folder's password-strength module, as .ts when run from source (Node strips
+// the types) and as .js from dist/: whichever this module itself is.
+const WORKER = new URL(
+  `./password-strength${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`,
+  import.meta.url,
+);
+
+/**
+ * zxcvbn on a small pool of worker threads, off the event loop. The threads start (and build
+ * their dictionaries) at once, so no one's first password pays for it. close() on shutdown.
+ */
+export function createStrengthPool({ threads, queue }: StrengthPoolOptions) {
+  const pool = new Piscina<StrengthTask, StrengthProblem | null>({
+    filename: WORKER.href,
+    minThreads: threads,
+    maxThreads: threads,
+    maxQueue: queue,
+    idleTimeout: Number.MAX_SAFE_INTEGER,
+  });
+  let inFlight = 0;
+  let closed = false;
+
+  return {
+    /** What is wrong with the password's strength, or null; StrengthCheckBusyError when full. */
+    async estimate(task: StrengthTask): Promise<StrengthProblem | null> {
+      // Counted here, in one synchronous step, rather than trusting piscina's queue to be full.
+      if (closed) throw new Error('the password strength pool is closed');
+      if (inFlight >= threads + queue) throw new StrengthCheckBusyError();
+      inFlight++;
+      try {
+        return await pool.run(task);
+      } finally {
+        inFlight--;
+      }
+    },
+    /** Worker threads running now. */
+    threadCount: () => pool.threads.length,
+    /** Waits for the checks under way, then ends the threads; later checks are refused. */
+    async close(): Promise<void> {
+      closed = true;
+      await pool.close();
+    },
+  };
+}
+
+export type StrengthPool = ReturnType<typeof createStrengthPool>;
