@@ -26,7 +26,11 @@ export async function readForm(ctx: Context): Promise<Record<string, string>> {
     chunks.push(chunk);
   }
   const form: Record<string, string> = {};
-  for (const [key, value] of new URLSearchParams(Buffer.concat(chunks).toString('utf8')))
+  for (const [key, value] of new URLSearchParams(Buffer.concat(chunks).toString('utf8'))) {
+    // PostgreSQL text cannot hold NUL; no field of ours has a use for it.
+    if (key.includes('\u0000') || value.includes('\u0000'))
+      throw new HttpError(400, 'The form contains a character that is not allowed.');
     form[key] ??= value;
+  }
   return form;
 }

@@ -300,6 +300,19 @@ describe.each(STORAGES)('bad input on %s storage: spec errors, never a 500', (st
         expect(await expectCleanPage(res, 400)).toContain('This sign-in request has expired');
     });
 
+    it('answers a NUL character in a form field with a 400 page, not a database error', async () => {
+      const browser = new Browser();
+      const { html, action } = await loginPage(browser);
+      const res = withRequestId(
+        await browser.post(action, {
+          csrf: hiddenInput(html, 'csrf'),
+          email: 'ghost\u0000@example.test',
+          password: 'whatever password here',
+        }),
+      );
+      expect(await expectCleanPage(res, 400)).toContain('not allowed');
+    });
+
     it('refuses a 2 MB login form with 413 and keeps serving the same login page', async () => {
       const browser = new Browser();
       const { url, action } = await loginPage(browser);
