@@ -11,6 +11,7 @@ import * as mfa from './20261123080000_mfa.ts';
 import * as directoryUsers from './20261124000000_directory_users.ts';
 import * as ownerLock from './20261125000000_owner_lock.ts';
 import * as auditCounts from './20261125010000_audit_counts.ts';
+import * as sessionsValidFrom from './20261126000000_sessions_valid_from.ts';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -28,6 +29,7 @@ const migrations: Record<string, Migration> = {
   '20261124000000_directory_users': directoryUsers,
   '20261125000000_owner_lock': ownerLock,
   '20261125010000_audit_counts': auditCounts,
+  '20261126000000_sessions_valid_from': sessionsValidFrom,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

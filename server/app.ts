@@ -90,7 +90,15 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
     caps: config.signIn.inFlight,
   });
   const ownerLock = createOwnerLock(db);
-  const securing = createAccountSecuring({ tokens, users, ownerLock, signOut, audit });
+  const securing = createAccountSecuring({
+    secureTtl: config.emailLinks.secureTtl,
+    mfa,
+    tokens,
+    users,
+    ownerLock,
+    signOut,
+    audit,
+  });
 
   // The provider is rebuilt when the signing keys change; requests use whichever is current.
   let provider: Provider | undefined;

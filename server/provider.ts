@@ -10,6 +10,7 @@ import type { ConsentStore } from './accounts/consents.ts';
 import { ACCOUNT_CLIENT_ID, accountClient } from './account/access.ts';
 import { auditProtocolEvents } from './audit/protocol-events.ts';
 import type { Audit } from './audit/audit.ts';
+import { sessionStands } from './accounts/session-rule.ts';
 import { userClaims, type UserStore } from './accounts/users.ts';
 import type { PrivateJwk } from './keys/store.ts';
 import type { Logger } from './log.ts';
@@ -69,6 +70,21 @@ function resourceServerInfo(config: Config) {
 function interactionPolicyWithMfa(mfa: Mfa) {
   const { Prompt, Check, base } = interactionPolicy;
   const policy = base();
+  // A session whose account findAccount no longer gives (disabled, locked by its owner, signed
+  // out everywhere since) signs in again; with prompt=none that is login_required.
+  policy
+    .get('login')!
+    .checks.add(
+      new Check(
+        'account_unavailable',
+        'The account of this session cannot be used',
+        'login_required',
+        (ctx) =>
+          ctx.oidc.session?.accountId && !ctx.oidc.account
+            ? Check.REQUEST_PROMPT
+            : Check.NO_NEED_TO_PROMPT,
+      ),
+    );
   policy.add(
     new Prompt(
       { name: 'mfa', requestable: false },
@@ -232,7 +248,11 @@ export function createProvider(
           ? await mfa.userWithState(sub)
           : { user: await users.findById(sub), state: undefined };
       const user = found?.user;
-      if (!user || user.disabled) return undefined;
+      // At the authorization endpoint the session must still stand for its account; elsewhere
+      // (tokens, userinfo) the account must not be disabled or locked by its owner.
+      const session = ctx?.oidc?.session;
+      const loginTs = session?.accountId === sub ? session.loginTs : Infinity;
+      if (!user || !sessionStands(user, loginTs)) return undefined;
       return {
         accountId: user.id,
         roles: user.roles,

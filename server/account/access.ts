@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Context, Middleware } from 'koa';
 import type { ClientMetadata, default as Provider } from 'oidc-provider';
 import type { Config } from '../../config/load.ts';
+import { sessionStands } from '../accounts/session-rule.ts';
 import type { User } from '../accounts/users.ts';
 import { ACR, withSecondFactor, type Mfa } from '../mfa/mfa.ts';
 import type { Csrf } from '../security/csrf.ts';
@@ -70,7 +71,7 @@ export function accountAccess({ config, provider, mfa, csrf, views }: Deps) {
     const session = await provider().Session.get(ctx as never);
     if (!session.accountId) return undefined;
     const found = await mfa.userWithState(session.accountId);
-    if (!found || found.user.disabled) return undefined;
+    if (!found || !sessionStands(found.user, session.loginTs)) return undefined;
     const complete = !(await mfa.owesSecondFactor(
       found.user.id,
       session.acr,

@@ -39,7 +39,8 @@ type Deps = {
 /**
  * Replaces a user's password: the old hash joins the history, and whoever knew the old password
  * is out: every session but `keepSession` ends, and every grant (the apps' refresh tokens) but
- * `keepGrants` is revoked. The owner is told by email, with a "this wasn't me" link.
+ * `keepGrants` is revoked, and so is every pending emailed link. The owner is told by email, with
+ * a "this wasn't me" link.
  */
 export function passwordSetter(deps: Deps) {
   const { users, policy, signOut, mailer } = deps;
@@ -52,6 +53,9 @@ export function passwordSetter(deps: Deps) {
     await users.setPassword(user.id, password);
     await signOut.endSessions(user.id, keepSession);
     await signOut.revokeGrants(user.id, keepGrants);
+    // And so are its emailed links (a pending email change, a reset): all but the owner's way
+    // back ("this wasn't me").
+    await deps.tokens.revokeAll(user.id, ['secure_account', 'restore_email']);
     mailer.sendInBackground(async () => ({
       to: user.email,
       template: 'password-changed',

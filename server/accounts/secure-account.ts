@@ -1,6 +1,7 @@
 import type { Config } from '../../config/load.ts';
 import type { Audit, RequestFacts } from '../audit/audit.ts';
 import { userEvent } from '../audit/audit.ts';
+import type { Mfa } from '../mfa/mfa.ts';
 import type { OwnerLock } from '../protection/owner-lock.ts';
 import type { EmailTokenPurpose, EmailTokens, Redeemed } from './email-tokens.ts';
 import type { AccountSignOut } from './sign-out.ts';
@@ -32,7 +33,7 @@ export async function secureAccountLink(
     userId,
     restoreEmail ? 'restore_email' : 'secure_account',
     config.emailLinks.secureTtl,
-    { notice, ...(restoreEmail && { email: restoreEmail }) },
+    { notice, at: new Date().toISOString(), ...(restoreEmail && { email: restoreEmail }) },
   );
   return {
     link: `${config.issuer}/secure-account?token=${token}`,
@@ -46,9 +47,14 @@ export type Secured = {
   restoredEmail?: string;
   /** The address could not be given back: another account uses it now. */
   emailTaken?: string;
+  /** Second factors added around the notice, removed as possibly the intruder's. */
+  factorsRemoved: number;
 };
 
 type Deps = {
+  /** SECURE_ACCOUNT_LINK_TTL, in seconds. */
+  secureTtl: number;
+  mfa: Pick<Mfa, 'forgetSince'>;
   tokens: EmailTokens;
   users: UserStore;
   ownerLock: OwnerLock;
@@ -57,7 +63,8 @@ type Deps = {
 };
 
 /** What a "this wasn't me" link shows (peek) and does (secure). */
-export function createAccountSecuring({ tokens, users, ownerLock, signOut, audit }: Deps) {
+export function createAccountSecuring(deps: Deps) {
+  const { tokens, users, ownerLock, signOut, audit } = deps;
   /** The token's purpose and what redeeming it would say; one hash lookup per purpose. */
   async function peek(token: string): Promise<Redeemed & { purpose: EmailTokenPurpose }> {
     let found: Redeemed = { ok: false, reason: 'invalid' };
@@ -90,7 +97,15 @@ export function createAccountSecuring({ tokens, users, ownerLock, signOut, audit
       if (!user) return { ok: false, reason: 'invalid' };
 
       await ownerLock.lock(user.id);
-      const secured: Secured = { user };
+      // A factor added within a link's lifetime before the notice, or since, may be the
+      // intruder's: it would keep the owner out after the reset. Older ones stay, so that the
+      // mailbox alone cannot strip an established factor.
+      const noticeAt = Date.parse(String(redeemed.data.at)) || Date.now();
+      const factorsRemoved = await deps.mfa.forgetSince(
+        user.id,
+        new Date(noticeAt - deps.secureTtl * 1000),
+      );
+      const secured: Secured = { user, factorsRemoved };
       const restore = redeemed.data.email;
       if (typeof restore === 'string') {
         try {
@@ -110,6 +125,7 @@ export function createAccountSecuring({ tokens, users, ownerLock, signOut, audit
         userEvent('account_secured_by_owner', user.id, {
           notice: redeemed.data.notice,
           emailRestored: Boolean(secured.restoredEmail),
+          factorsRemoved,
           sessions,
           grants,
         }),

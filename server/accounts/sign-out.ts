@@ -28,8 +28,20 @@ export function createAccountSignOut({
   const sessions = adapter('Session');
 
   return {
-    /** Ends every session of the account but `except` (the one doing the asking, if any). */
+    /**
+     * Ends every session of the account but `except` (the one doing the asking, if any). The
+     * account notes the time first: a session signed in before it no longer stands even if a
+     * request in flight writes it back (session-rule.ts), and device cookies lose their trust.
+     * The kept session counts as signed in now, its user having just proved who they are.
+     */
     async endSessions(accountId: string, except?: string): Promise<number> {
+      const now = Math.floor(Date.now() / 1000);
+      await db('users').where({ id: accountId }).update({ sessions_valid_from: now });
+      if (except) {
+        const kept = await sessions.find(except);
+        if (kept?.accountId === accountId && typeof kept.exp === 'number' && kept.exp > now)
+          await sessions.upsert(except, { ...kept, loginTs: now }, kept.exp - now);
+      }
       if (!redis) {
         const query = db('oidc_payloads').where({ model: 'Session', account_id: accountId });
         return affected(await (except ? query.whereNot({ id: except }).delete() : query.delete()));

@@ -20,6 +20,8 @@ export type User = {
   locked_until: Date | null;
   /** Set when the owner locked the account from a security email (server/protection/owner-lock.ts). */
   owner_locked_at: Date | null;
+  /** Sessions that signed in before this (epoch seconds) no longer stand (session-rule.ts). */
+  sessions_valid_from: number | string;
   created_at: Date;
   updated_at: Date;
 };

@@ -73,7 +73,8 @@ export function mfaAttempts(deps: MfaStepDeps) {
       method: MfaMethod,
       verify: () => Promise<T>,
     ): Promise<Extract<AttemptOutcome<T>, { status: 'ok' | 'failed' }> | undefined> {
-      const outcome = await guard.attempt(ctx, { user }, ({ locked }) =>
+      // Only the right password gets here: a wrong code counts toward the lock from any browser.
+      const outcome = await guard.attempt(ctx, { user, trustDevice: false }, ({ locked }) =>
         locked ? Promise.resolve({ ok: false } as T) : verify(),
       );
       if (outcome.status === 'refused') {

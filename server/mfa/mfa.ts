@@ -2,7 +2,7 @@ import type { Context } from 'koa';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../../config/load.ts';
 import type { User } from '../accounts/users.ts';
-import type { Db } from '../db.ts';
+import { affected, type Db } from '../db.ts';
 import { HttpError } from '../http/form.ts';
 import type { Views } from '../views.ts';
 import { createRecoveryCodes } from './recovery-codes.ts';
@@ -125,6 +125,29 @@ export function createMfa(db: Db, config: Config) {
 
     /** Whether a sign-in of this user, for a request with these acr_values, needs a second factor. */
     needed,
+
+    /**
+     * Forgets the factors a user added since `since` (an intruder may have added them), and the
+     * recovery codes too when no factor is left. Says how many went.
+     */
+    async forgetSince(userId: string, since: Date): Promise<number> {
+      const removed =
+        affected(
+          await db('totp_factors')
+            .where({ user_id: userId })
+            .where('created_at', '>=', since)
+            .delete(),
+        ) +
+        affected(
+          await db('webauthn_credentials')
+            .where({ user_id: userId })
+            .where('created_at', '>=', since)
+            .delete(),
+        );
+      const left = await state(userId);
+      if (removed && !left.totp && !left.passkeys) await recovery.clear(userId);
+      return removed;
+    },
 
     /** Forgets every factor of a user (the admin's reset, or a lost phone). */
     async reset(userId: string): Promise<void> {

@@ -45,7 +45,7 @@ export function secureAccountRouter({ config, tokens, securing, views, csrf }: D
       throw new HttpError(403, 'The form expired. Open the link from the email again.');
     const result = await securing.secure(token, requestFacts(ctx));
     if (!result.ok) return linkError(views, ctx, result.reason);
-    const { user, restoredEmail, emailTaken } = result.secured;
+    const { user, restoredEmail, emailTaken, factorsRemoved } = result.secured;
     // A directory user's password lives in the directory: no reset here, an admin unlocks.
     const directory = user.source === 'ldap';
     views.render(ctx, 'secure-account-done', {
@@ -53,6 +53,7 @@ export function secureAccountRouter({ config, tokens, securing, views, csrf }: D
       email: user.email,
       restoredEmail,
       emailTaken,
+      factorsRemoved,
       directoryMessage: directory
         ? (config.ldap?.passwordMessage ?? 'Your password is managed by your organisation.')
         : undefined,

@@ -12,6 +12,12 @@ export type AttemptSubject = {
   user?: User | undefined;
   /** What was typed, the key when no account is known (so known and unknown count alike). */
   login?: string | undefined;
+  /**
+   * Whether this browser's device cookie may stand in for the account's limit and lock (true by
+   * default). A second factor is guessed only after the right password: its failures always
+   * count toward the account's lock.
+   */
+  trustDevice?: boolean;
 };
 
 /** What a verification says. `uncounted`: it proved nothing either way (an outage, an expired challenge). */
@@ -54,8 +60,8 @@ const BUSY = { status: 'refused', retryAfterSeconds: 1 } as const;
  */
 export function createSignInGuard({ limits, lockout, devices, inFlight, caps }: Deps) {
   function keysOf(ctx: Context, subject: AttemptSubject) {
-    const { user, login } = subject;
-    const device = user && devices.known(ctx, user.id);
+    const { user, login, trustDevice = true } = subject;
+    const device = user && trustDevice ? devices.known(ctx, user) : undefined;
     const account: LimitKey | undefined = device
       ? ['login_device', device]
       : user
@@ -67,47 +73,60 @@ export function createSignInGuard({ limits, lockout, devices, inFlight, caps }: 
     return { device, account, keys: account ? [ip, account] : [ip] };
   }
 
+  async function once<T extends Verified>(
+    ctx: Context,
+    subject: AttemptSubject,
+    verify: (state: { locked: boolean }) => Promise<T>,
+  ): Promise<AttemptOutcome<T> & { device?: string | undefined }> {
+    const { device, account, keys } = keysOf(ctx, subject);
+    const release = inFlight.enter(
+      keys.map(([name, key]) => [`${name}:${key}`, name === 'login_ip' ? caps.ip : caps.account]),
+    );
+    if (!release) return BUSY;
+    try {
+      const reserved = await limits.reserve(...keys);
+      if (!reserved.ok)
+        return { status: 'refused', retryAfterSeconds: reserved.retryAfterSeconds, device };
+      const user = subject.user && !subject.user.disabled ? subject.user : undefined;
+      // A browser known to the account is not held by the lock others' guesses set (nor are
+      // its failures counted toward it); the owner's own lock holds it all the same.
+      const lockedNow = () =>
+        user ? lockout.lockedNow(user.id, { knownDevice: !!device }) : Promise.resolve(false);
+      const locked = await lockedNow();
+      const result = await verify({ locked });
+      if (result.uncounted) {
+        await limits.refund(...keys);
+        return { status: 'failed', result };
+      }
+      if (!result.ok) {
+        if (user && !device && !locked) await lockout.failed(user, requestFacts(ctx));
+        return { status: locked ? 'locked' : 'failed', result };
+      }
+      // A concurrent failure may have locked the account while this one was being verified.
+      if (locked || (await lockedNow())) return { status: 'locked', result };
+      const [, left] = await Promise.all([
+        limits.refund(keys[0]!),
+        account ? limits.refund(account) : { empty: true },
+      ]);
+      const clean = left.empty && !(subject.user && hasFailures(subject.user));
+      return { status: 'ok', result, clean };
+    } finally {
+      release();
+    }
+  }
+
   return {
     async attempt<T extends Verified>(
       ctx: Context,
       subject: AttemptSubject,
       verify: (state: { locked: boolean }) => Promise<T>,
     ): Promise<AttemptOutcome<T>> {
-      const { device, account, keys } = keysOf(ctx, subject);
-      const release = inFlight.enter(
-        keys.map(([name, key]) => [`${name}:${key}`, name === 'login_ip' ? caps.ip : caps.account]),
-      );
-      if (!release) return BUSY;
-      try {
-        const reserved = await limits.reserve(...keys);
-        if (!reserved.ok)
-          return { status: 'refused', retryAfterSeconds: reserved.retryAfterSeconds };
-        const user = subject.user && !subject.user.disabled ? subject.user : undefined;
-        // A browser known to the account is not held by the lock others' guesses set (nor are
-        // its failures counted toward it); the owner's own lock holds it all the same.
-        const lockedNow = () =>
-          user ? lockout.lockedNow(user.id, { knownDevice: !!device }) : Promise.resolve(false);
-        const locked = await lockedNow();
-        const result = await verify({ locked });
-        if (result.uncounted) {
-          await limits.refund(...keys);
-          return { status: 'failed', result };
-        }
-        if (!result.ok) {
-          if (user && !device && !locked) await lockout.failed(user, requestFacts(ctx));
-          return { status: locked ? 'locked' : 'failed', result };
-        }
-        // A concurrent failure may have locked the account while this one was being verified.
-        if (locked || (await lockedNow())) return { status: 'locked', result };
-        const [, left] = await Promise.all([
-          limits.refund(keys[0]!),
-          account ? limits.refund(account) : { empty: true },
-        ]);
-        const clean = left.empty && !(subject.user && hasFailures(subject.user));
-        return { status: 'ok', result, clean };
-      } finally {
-        release();
-      }
+      const outcome = await once(ctx, subject, verify);
+      // OWASP: a device cookie past its own limit is trusted no more; its attempts count as a
+      // stranger's, toward the account's limit and lock (whose email tells the owner).
+      if (outcome.status === 'refused' && outcome.device)
+        return once(ctx, { ...subject, trustDevice: false }, verify);
+      return outcome;
     },
 
     /**
@@ -117,9 +136,9 @@ export function createSignInGuard({ limits, lockout, devices, inFlight, caps }: 
      * `clean` (from the outcome) skips the writes when nothing is to clear.
      */
     async completed(ctx: Context, user: User, clean = false): Promise<void> {
-      const known = devices.known(ctx, user.id);
+      const known = devices.known(ctx, user);
       // A fresh cookie, a fresh count: the known browser's own failures are left behind.
-      devices.remember(ctx, user.id);
+      devices.remember(ctx, user);
       if (clean || known) return;
       await Promise.all([limits.reset('login_account', userKey(user)), lockout.succeeded(user)]);
     },

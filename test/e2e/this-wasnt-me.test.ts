@@ -3,16 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser, formAction, hiddenInput } from '../support/browser.ts';
 import { runCli } from '../support/cli.ts';
 import { linkFromMail, recipients } from '../support/mailbox.ts';
-import { signIn, silentAuthorizationUrl } from '../support/relying-party.ts';
+import { FIREFOX, NEW_PASSWORD, ownerSteps, SAFARI, SECURE_LINK } from '../support/owners.ts';
+import { signIn } from '../support/relying-party.ts';
 import type { TestServer } from '../support/server.ts';
 import { startMailApp, type MailApp } from '../support/mail-app.ts';
 import type { TestSmtpServer } from '../support/smtp.ts';
-
-const SECURE_LINK = /https?:\/\/\S+\/secure-account\?token=[\w-]+/;
-const NEW_PASSWORD = 'copper kettle 19 horizon velvet';
-const FIREFOX = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0';
-const SAFARI =
-  'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1';
 
 describe('"this wasn\'t me" links in security emails', () => {
   let app: MailApp;
@@ -27,18 +22,7 @@ describe('"this wasn\'t me" links in security emails', () => {
     await app?.stop();
   });
 
-  let n = 0;
-  async function newUser() {
-    const user = { email: `owner${++n}@example.test`, password: `the owner's passphrase ${n}` };
-    const { id } = await server.users.create({ ...user, emailVerified: true });
-    return { ...user, id };
-  }
-
-  const row = (id: string) => server.db('users').where({ id }).first();
-  const hasSession = async (browser: Browser) =>
-    (
-      await browser.follow(await browser.get(await silentAuthorizationUrl(rp)), server.url)
-    ).url.searchParams.has('code');
+  const { newUser, row, hasSession, secure, resetFrom } = ownerSteps(() => app);
   const refreshWorks = (tokens: oidc.TokenEndpointResponse) =>
     oidc.refreshTokenGrant(rp, tokens.refresh_token!).then(
       () => true,
@@ -63,18 +47,6 @@ describe('"this wasn\'t me" links in security emails', () => {
       token: hiddenInput(confirm, 'token'),
     });
     expect(await done.text()).toContain('Your email address was changed');
-  }
-
-  /** Opens the emailed link (the confirm page) and presses its button. */
-  async function secure(link: string, browser = new Browser()) {
-    const page = await browser.get(link);
-    expect(page.status).toBe(200);
-    const html = await page.text();
-    const res = await browser.post(new URL(formAction(html, '/secure-account'), server.url), {
-      csrf: hiddenInput(html, 'csrf'),
-      token: hiddenInput(html, 'token'),
-    });
-    return { status: res.status, html: await res.text() };
   }
 
   it('from the old address: restores it, ends every session and refresh token, locks the account; a GET alone changes nothing', async () => {
@@ -139,16 +111,7 @@ describe('"this wasn\'t me" links in security emails', () => {
     expect((await row(owner.id)).owner_locked_at).not.toBeNull();
 
     // The way back: the page's password reset, which unlocks.
-    const resetHref = /href="([^"]*\/reset\?token=[^"]+)"/.exec(done.html)![1]!;
-    const browser = new Browser();
-    const resetHtml = await (await browser.get(resetHref.replace(/&amp;/g, '&'))).text();
-    const reset = await browser.post(new URL(formAction(resetHtml, '/reset'), server.url), {
-      csrf: hiddenInput(resetHtml, 'csrf'),
-      token: hiddenInput(resetHtml, 'token'),
-      password: NEW_PASSWORD,
-      confirm: NEW_PASSWORD,
-    });
-    expect(await reset.text()).toContain('Your password was changed');
+    expect(await resetFrom(done.html)).toContain('Your password was changed');
     const back = await signIn(rp, new Browser(), server.url, { ...owner, password: NEW_PASSWORD });
     expect(back.claims()?.email).toBe(owner.email);
   });
@@ -305,7 +268,7 @@ describe('"this wasn\'t me" links in security emails', () => {
     await server
       .db('users')
       .where({ id: owner.id })
-      .update({ source: 'ldap', directory_id: `uid=owner${n},ou=people,dc=example,dc=test` });
+      .update({ source: 'ldap', directory_id: `uid=${owner.id},ou=people,dc=example,dc=test` });
 
     const done = await secure(link);
     expect(done.html).toContain('Your account is locked');

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser, formAction, hiddenInput } from '../support/browser.ts';
+import { recipients } from '../support/mailbox.ts';
 import { startMailApp, type MailApp } from '../support/mail-app.ts';
 import { authorizationRequest, signIn } from '../support/relying-party.ts';
 
@@ -70,5 +71,27 @@ describe("device cookies: attackers elsewhere cannot keep the owner's known brow
     const refused = await tryPassword(app, owners, OWNER.email, OWNER.password);
     expect(refused.status).toBe(429);
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+  });
+
+  it('takes a known browser past its own limit for a stranger: its failures lock the account and tell the owner', async () => {
+    const third = { email: 'thea.third@example.test', password: 'thea has a long password' };
+    await app.server.users.create({ ...third, emailVerified: true });
+    const known = new Browser();
+    await signInAs(app, known, third);
+    const before = app.smtp.messages.length;
+    const statuses = [];
+    // RATE_LIMIT_LOGIN_DEVICE (10), then LOCKOUT_THRESHOLD (5) as anyone else's.
+    for (let i = 0; i < ACCOUNT_LIMIT + 5; i++)
+      statuses.push((await tryPassword(app, known, third.email, WRONG)).status);
+    expect(statuses).toEqual(Array(ACCOUNT_LIMIT + 5).fill(400));
+    const user = (await app.server.users.findByEmail(third.email))!;
+    expect(new Date(user.locked_until!).getTime()).toBeGreaterThan(Date.now());
+    await app.smtp.waitForMessage(
+      (m) =>
+        app.smtp.messages.indexOf(m) >= before &&
+        recipients(m).includes(third.email) &&
+        /locked/i.test(m.subject ?? ''),
+      10_000,
+    );
   });
 });

@@ -1,0 +1,165 @@
+import type * as oidc from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Browser, hiddenInput } from '../support/browser.ts';
+import { codeAt, Flow, setupKey } from '../support/flow.ts';
+import { linkFromMail } from '../support/mailbox.ts';
+import { FIREFOX, NEW_PASSWORD, ownerSteps, SAFARI, SECURE_LINK } from '../support/owners.ts';
+import { signIn } from '../support/relying-party.ts';
+import type { TestServer } from '../support/server.ts';
+import { startMailApp, type MailApp } from '../support/mail-app.ts';
+import type { TestSmtpServer } from '../support/smtp.ts';
+
+describe("what 'this wasn't me' promises: the intruder is out and stays out", () => {
+  let app: MailApp;
+  let server: TestServer;
+  let smtp: TestSmtpServer;
+  let rp: oidc.Configuration;
+  beforeAll(async () => {
+    app = await startMailApp({ clientName: 'Owner app' });
+    ({ server, smtp, rp } = app);
+  });
+  afterAll(async () => {
+    await app?.stop();
+  });
+
+  const { newUser, row, hasSession, secure: press, resetFrom } = ownerSteps(() => app);
+
+  /** Owner's known browser, then the thief's (new device → mail with the link to the owner). */
+  async function thiefSignsIn() {
+    const owner = await newUser();
+    await signIn(rp, new Browser({ userAgent: FIREFOX }), server.url, owner);
+    const before = smtp.messages.length;
+    const thief = new Browser({ userAgent: SAFARI });
+    await signIn(rp, thief, server.url, owner);
+    const { link } = await linkFromMail(smtp, owner.email, before, SECURE_LINK);
+    return { owner, thief, link };
+  }
+
+  it('a session in use while the owner presses the button does not outlive it', async () => {
+    const { owner, thief, link } = await thiefSignsIn();
+    // The thief keeps their browser busy with ordinary silent sign-ins (bounded loop).
+    let stop = false;
+    const poll = async () => {
+      for (let i = 0; i < 400 && !stop; i++) await hasSession(thief).catch(() => false);
+    };
+    const pollers = [poll(), poll(), poll()];
+    await new Promise((r) => setTimeout(r, 150));
+    const done = await press(link);
+    await new Promise((r) => setTimeout(r, 150));
+    stop = true;
+    await Promise.all(pollers);
+    expect(done.html).toContain('Your account is locked');
+    expect((await row(owner.id)).owner_locked_at).not.toBeNull();
+    // Requests in flight wrote the session back after it was deleted: it must not stand.
+    expect(await hasSession(thief)).toBe(false);
+    expect((await thief.get(`${server.url}/account/mfa`)).status).toBe(303);
+  });
+
+  it('a session of an owner-locked account signs in to no app and opens no account page', async () => {
+    // The lock alone (without the sign-out, which a race may undo) stops a session in use.
+    const { owner, thief } = await thiefSignsIn();
+    await server.db('users').where({ id: owner.id }).update({ owner_locked_at: new Date() });
+    expect(await hasSession(thief)).toBe(false);
+    expect((await thief.get(`${server.url}/account/mfa`)).status).toBe(303);
+  });
+
+  it('removes a factor the thief added, so the reset lets the owner back in', async () => {
+    const { owner, thief, link } = await thiefSignsIn();
+    // The thief (password only; the owner has no factor) adds an authenticator app.
+    const page = await (await thief.get(`${server.url}/account/mfa/totp`)).text();
+    const secret = setupKey(page);
+    const res = await thief.post(`${server.url}/account/mfa/totp`, {
+      csrf: hiddenInput(page, 'csrf'),
+      password: owner.password,
+      code: await codeAt(secret),
+    });
+    expect(res.status).toBe(200); // recovery codes shown to the thief
+    // The owner presses "this wasn't me", then resets the password from the page.
+    const done = await press(link);
+    await resetFrom(done.html);
+    expect((await row(owner.id)).owner_locked_at).toBeNull();
+    const factors = await server.db('totp_factors').where({ user_id: owner.id });
+    expect(done.html).toContain(
+      'Two-step verification added to the account in the last days was removed',
+    );
+    expect(factors).toHaveLength(0);
+    await expect(
+      signIn(rp, new Browser(), server.url, { ...owner, password: NEW_PASSWORD }),
+    ).resolves.toBeTruthy();
+  });
+  it('keeps a factor older than the link: the mailbox alone cannot strip an established one', async () => {
+    const owner = await newUser();
+    const flow = new Flow(server, rp, owner);
+    await flow.start();
+    await flow.login();
+    await flow.tokens();
+    await flow.get('/account/mfa/totp');
+    const secret = setupKey(flow.html);
+    await flow.submit('/account/mfa/totp', {
+      password: owner.password,
+      code: await codeAt(secret),
+    });
+    await server
+      .db('totp_factors')
+      .where({ user_id: owner.id })
+      .update({ created_at: new Date(Date.now() - 30 * 86_400_000) });
+    // A password change mails the owner a link; whoever reads that mailbox presses it.
+    const before = smtp.messages.length;
+    await flow.get('/account/password');
+    await flow.submit('/account/password', {
+      current: owner.password,
+      password: NEW_PASSWORD,
+      confirm: NEW_PASSWORD,
+    });
+    const { link } = await linkFromMail(smtp, owner.email, before, SECURE_LINK);
+    const done = await press(link);
+    expect(done.html).toContain('Your account is locked');
+    expect(done.html).not.toContain('was removed');
+    expect(await server.db('totp_factors').where({ user_id: owner.id })).toHaveLength(1);
+  });
+
+  it("a password change (the owner's reaction) kills the thief's pending email change", async () => {
+    const { owner, thief } = await thiefSignsIn();
+    // The thief asks to move the account to their address; the link goes to their inbox.
+    const url = `${server.url}/account/email`;
+    const csrf = hiddenInput(await (await thief.get(url)).text(), 'csrf');
+    const before = smtp.messages.length;
+    await thief.post(url, { csrf, email: 'thief@example.test', current: owner.password });
+    const { link } = await linkFromMail(
+      smtp,
+      'thief@example.test',
+      before,
+      /\S+\/account\/email\/confirm\?\S+/,
+    );
+    // The owner, worried, changes the password from their own browser (ends the thief's session).
+    const mine = new Browser({ userAgent: FIREFOX });
+    await signIn(rp, mine, server.url, owner);
+    const pw = `${server.url}/account/password`;
+    const c2 = hiddenInput(await (await mine.get(pw)).text(), 'csrf');
+    const changed = await mine.post(pw, {
+      csrf: c2,
+      current: owner.password,
+      password: NEW_PASSWORD,
+      confirm: NEW_PASSWORD,
+    });
+    expect(await changed.text()).toContain('Your password was changed');
+    expect(await hasSession(thief)).toBe(false);
+    // The thief, signed out, can no longer confirm the email change from their inbox.
+    const confirm = await new Browser().get(link);
+    expect(confirm.status).toBe(400);
+    expect(await confirm.text()).toContain('This link was already used');
+    expect((await row(owner.id)).email).toBe(owner.email);
+  });
+  it("the thief's device cookie dies with 'this wasn't me': their guesses lock the account again", async () => {
+    const { owner, thief, link } = await thiefSignsIn();
+    const done = await press(link);
+    await resetFrom(done.html);
+    // The thief guesses the new password from their old browser: 9 wrong guesses (threshold 5).
+    for (let i = 0; i < 9; i++)
+      await expect(
+        signIn(rp, thief, server.url, { ...owner, password: `guess number ${i} for you` }),
+      ).rejects.toThrow();
+    const r = await row(owner.id);
+    expect(r.locked_until).not.toBeNull();
+  });
+});
