@@ -295,4 +295,23 @@ describe('the second factor cannot be skipped, replaced or guessed around the lo
     await flow.login(); // locked: refused like a wrong password
     expect(flow.html).toContain('The email or password is incorrect.');
   });
+
+  it('counts wrong codes from a browser the account knows too: the right password got it there', async () => {
+    await db('users')
+      .where({ email: USER.email })
+      .update({ failed_sign_ins: 0, lockouts: 0, locked_until: null });
+    await db('totp_factors').update({ last_step: 0 }); // as if the codes used above were older
+    const flow = new Flow(server, rp);
+    await flow.start();
+    await flow.login();
+    await flow.submit('/mfa/totp', { code: await codeAt(secret) });
+    await flow.tokens(); // this browser is now known to the account (its device cookie)
+
+    await flow.start({ prompt: 'login' });
+    await flow.login();
+    for (let i = 0; i < 5; i++) await flow.submit('/mfa/totp', { code: '000000' });
+    const user = (await server.users.findByEmail(USER.email))!;
+    expect(user.lockouts).toBe(1);
+    expect(new Date(user.locked_until!).getTime()).toBeGreaterThan(Date.now());
+  });
 });
