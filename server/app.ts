@@ -91,7 +91,6 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
   });
   const ownerLock = createOwnerLock(db);
   const securing = createAccountSecuring({
-    secureTtl: config.emailLinks.secureTtl,
     mfa,
     tokens,
     users,

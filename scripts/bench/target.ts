@@ -98,6 +98,10 @@ export async function startTarget(storage: Storage, cleanup: Cleanup): Promise<T
     RESOURCE_SERVERS: JSON.stringify([{ audience: API, scopes: 'read write', format: 'jwt' }]),
     // One client makes every token request: the limit stays on (its cost is measured) but high.
     RATE_LIMIT_TOKEN_CLIENT: '100000000/1m',
+    // One user signs in from one address in every flow: the in-flight caps stay on (their cost
+    // is measured) but above the flow workers.
+    LOGIN_IN_FLIGHT_ACCOUNT: '64',
+    LOGIN_IN_FLIGHT_IP: '64',
     // For /healthz under registrations: every registration comes from this one address.
     REGISTRATION_ENABLED: 'true',
     RATE_LIMIT_REGISTER_IP: '100000000/1m',

@@ -40,7 +40,7 @@ type Deps = {
  * Replaces a user's password: the old hash joins the history, and whoever knew the old password
  * is out: every session but `keepSession` ends, and every grant (the apps' refresh tokens) but
  * `keepGrants` is revoked, and so is every pending emailed link. The owner is told by email, with
- * a "this wasn't me" link.
+ * a "this wasn't me" link. Returns the time a sign-in that follows must carry.
  */
 export function passwordSetter(deps: Deps) {
   const { users, policy, signOut, mailer } = deps;
@@ -51,7 +51,7 @@ export function passwordSetter(deps: Deps) {
   ) => {
     await policy.remember(user.id, user.password_hash);
     await users.setPassword(user.id, password);
-    await signOut.endSessions(user.id, keepSession);
+    const { validFrom } = await signOut.endSessions(user.id, keepSession);
     await signOut.revokeGrants(user.id, keepGrants);
     // And so are its emailed links (a pending email change, a reset): all but the owner's way
     // back ("this wasn't me").
@@ -65,6 +65,8 @@ export function passwordSetter(deps: Deps) {
         name: user.name ?? undefined,
       },
     }));
+    // A sign-in this request finishes (the reset's) counts from then: see endSessions.
+    return { signedInAt: validFrom };
   };
 }
 

@@ -47,13 +47,11 @@ export type Secured = {
   restoredEmail?: string;
   /** The address could not be given back: another account uses it now. */
   emailTaken?: string;
-  /** Second factors added around the notice, removed as possibly the intruder's. */
+  /** Second factors added since the notice's event, removed as possibly the intruder's. */
   factorsRemoved: number;
 };
 
 type Deps = {
-  /** SECURE_ACCOUNT_LINK_TTL, in seconds. */
-  secureTtl: number;
   mfa: Pick<Mfa, 'forgetSince'>;
   tokens: EmailTokens;
   users: UserStore;
@@ -97,14 +95,11 @@ export function createAccountSecuring(deps: Deps) {
       if (!user) return { ok: false, reason: 'invalid' };
 
       await ownerLock.lock(user.id);
-      // A factor added within a link's lifetime before the notice, or since, may be the
-      // intruder's: it would keep the owner out after the reset. Older ones stay, so that the
-      // mailbox alone cannot strip an established factor.
+      // A factor added since the event the email reported may be the intruder's: it would keep
+      // the owner out after the reset. Older ones stay, so that whoever reads the mailbox cannot
+      // strip a factor that predates what they press about (a reset they asked for, say).
       const noticeAt = Date.parse(String(redeemed.data.at)) || Date.now();
-      const factorsRemoved = await deps.mfa.forgetSince(
-        user.id,
-        new Date(noticeAt - deps.secureTtl * 1000),
-      );
+      const factorsRemoved = await deps.mfa.forgetSince(user.id, new Date(noticeAt));
       const secured: Secured = { user, factorsRemoved };
       const restore = redeemed.data.email;
       if (typeof restore === 'string') {
@@ -117,7 +112,7 @@ export function createAccountSecuring(deps: Deps) {
           secured.emailTaken = restore;
         }
       }
-      const sessions = await signOut.endSessions(user.id);
+      const { ended: sessions } = await signOut.endSessions(user.id);
       const grants = await signOut.revokeGrants(user.id);
       // After the sessions end, so no link issued by a request still in flight survives.
       await tokens.revokeAll(user.id, ['restore_email']);

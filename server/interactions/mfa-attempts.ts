@@ -73,8 +73,9 @@ export function mfaAttempts(deps: MfaStepDeps) {
       method: MfaMethod,
       verify: () => Promise<T>,
     ): Promise<Extract<AttemptOutcome<T>, { status: 'ok' | 'failed' }> | undefined> {
-      // Only the right password gets here: a wrong code counts toward the lock from any browser.
-      const outcome = await guard.attempt(ctx, { user, trustDevice: false }, ({ locked }) =>
+      // Only the right password gets here: a wrong code counts toward the lock from any browser
+      // (the owner is told), yet a lock others' guesses set does not hold the owner's browser.
+      const outcome = await guard.attempt(ctx, { user, countDeviceFailures: true }, ({ locked }) =>
         locked ? Promise.resolve({ ok: false } as T) : verify(),
       );
       if (outcome.status === 'refused') {
@@ -111,14 +112,19 @@ export function mfaAttempts(deps: MfaStepDeps) {
       await this.finish(ctx, interaction, user, factor);
     },
 
-    /** Completes the sign-in with the second factor: amr gains it, acr says MFA. */
+    /**
+     * Completes the sign-in with the second factor: amr gains it, acr says MFA. The sign-in
+     * counts from when the password was checked (the step before), or now in a step-up.
+     */
     finish(ctx: Context, interaction: Interaction, user: User, factor: Factor) {
+      const passwordAt = (interaction.lastSubmission?.login as { ts?: number } | undefined)?.ts;
       return steps.finish(ctx, interaction, {
         login: {
           accountId: user.id,
           amr: withSecondFactor(interaction.session?.amr as string[] | undefined, factor),
           acr: ACR.mfa,
           remember: true,
+          ts: passwordAt ?? Math.floor(Date.now() / 1000),
         },
       });
     },

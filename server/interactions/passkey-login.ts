@@ -87,7 +87,14 @@ export function addPasskeyLogin(router: Router, deps: PasskeyLoginDeps) {
     await audit(signInEvent('success', user.id, { method: 'passkey', client }), facts);
     deps.noticeSignIn(user, ctx.get('user-agent'), ctx.ip);
     await steps.finish(ctx, interaction, {
-      login: { accountId: user.id, amr: [checked.factor, 'mfa'], acr: ACR.mfa, remember: true },
+      login: {
+        accountId: user.id,
+        amr: [checked.factor, 'mfa'],
+        acr: ACR.mfa,
+        remember: true,
+        // When the passkey was checked, not when the browser follows the redirect.
+        ts: Math.floor(Date.now() / 1000),
+      },
     });
   });
 }

@@ -155,7 +155,7 @@ export function addPasswordReset(router: Router, deps: PasswordResetDeps): void 
     if (!redeemed.ok) return linkError(views, ctx, redeemed.reason);
     // The link proved the mailbox; and whoever knew the old password is signed out everywhere.
     await users.setEmailVerified(user.id);
-    await setPassword(user, password);
+    const { signedInAt } = await setPassword(user, password);
     await deps.audit(userEvent('password_reset', user.id), requestFacts(ctx));
     // The owner proved the mailbox and chose a password nobody has guessed: no lock stands,
     // not even the one they set themselves with "this wasn't me".
@@ -166,7 +166,7 @@ export function addPasswordReset(router: Router, deps: PasswordResetDeps): void 
 
     const interaction = await steps.find(ctx);
     if (interaction?.prompt.name === 'login' && redeemed.data.interaction === interaction.uid)
-      return steps.signedIn(ctx, interaction, user.id);
+      return steps.signedIn(ctx, interaction, user.id, signedInAt);
     views.render(ctx, 'reset-done', { title: 'Your password was changed' });
   });
 }

@@ -59,10 +59,19 @@ export function interactionSteps(provider: () => Provider, csrf: Csrf) {
       ctx.redirect(interaction.returnTo);
     },
 
-    /** Finishes the login step for a user who proved their password (or an emailed link). */
-    signedIn(ctx: Context, interaction: Interaction, accountId: string) {
+    /**
+     * Finishes the login step for a user who proved their password (or an emailed link) at `ts`
+     * (epoch seconds, now by default). The time is fixed here, not when the browser follows the
+     * redirect: a finished step kept unfollowed must not sign in after a sign-out everywhere.
+     */
+    signedIn(
+      ctx: Context,
+      interaction: Interaction,
+      accountId: string,
+      ts = Math.floor(Date.now() / 1000),
+    ) {
       return this.finish(ctx, interaction, {
-        login: { accountId, amr: ['pwd'], acr: ACR.password, remember: true },
+        login: { accountId, amr: ['pwd'], acr: ACR.password, remember: true, ts },
       });
     },
 

@@ -12,12 +12,13 @@ export type AttemptSubject = {
   user?: User | undefined;
   /** What was typed, the key when no account is known (so known and unknown count alike). */
   login?: string | undefined;
-  /**
-   * Whether this browser's device cookie may stand in for the account's limit and lock (true by
-   * default). A second factor is guessed only after the right password: its failures always
-   * count toward the account's lock.
-   */
+  /** Whether this browser's device cookie may stand in for the account's limit and lock (true by default). */
   trustDevice?: boolean;
+  /**
+   * Count a known browser's failures toward the account's lock all the same (they are not held
+   * by it): for second factors, guessed only after the right password.
+   */
+  countDeviceFailures?: boolean;
 };
 
 /** What a verification says. `uncounted`: it proved nothing either way (an outage, an expired challenge). */
@@ -99,7 +100,8 @@ export function createSignInGuard({ limits, lockout, devices, inFlight, caps }: 
         return { status: 'failed', result };
       }
       if (!result.ok) {
-        if (user && !device && !locked) await lockout.failed(user, requestFacts(ctx));
+        if (user && (!device || subject.countDeviceFailures) && !locked)
+          await lockout.failed(user, requestFacts(ctx));
         return { status: locked ? 'locked' : 'failed', result };
       }
       // A concurrent failure may have locked the account while this one was being verified.

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser, formAction, hiddenInput } from '../support/browser.ts';
 import { recipients } from '../support/mailbox.ts';
 import { startMailApp, type MailApp } from '../support/mail-app.ts';
-import { authorizationRequest, signIn } from '../support/relying-party.ts';
+import { codeAt, Flow, setupKey } from '../support/flow.ts';
+import { authorizationRequest, REDIRECT_URI, signIn } from '../support/relying-party.ts';
 
 const OWNER = { email: 'olga.owner@example.test', password: 'olga has a long password' };
 const OTHER = { email: 'otto.other@example.test', password: 'otto has a long password' };
@@ -93,5 +94,40 @@ describe("device cookies: attackers elsewhere cannot keep the owner's known brow
         /locked/i.test(m.subject ?? ''),
       10_000,
     );
+  });
+});
+
+describe('device cookies and a second factor', () => {
+  let app: MailApp;
+
+  beforeAll(async () => {
+    app = await startMailApp({ clientName: 'Device app' });
+  });
+  afterAll(() => app?.stop());
+
+  it("lets the owner's known browser through the second factor too, whatever others' guesses locked", async () => {
+    const mona = { email: 'mona.mfa@example.test', password: 'mona has a long password' };
+    await app.server.users.create({ ...mona, emailVerified: true });
+    const flow = new Flow(app.server, app.rp, mona);
+    await flow.start();
+    await flow.login();
+    await flow.tokens();
+    await flow.get('/account/mfa/totp');
+    const secret = setupKey(flow.html);
+    await flow.submit('/account/mfa/totp', { password: mona.password, code: await codeAt(secret) });
+    // A full sign-in with the code from this browser: it is known to the account now.
+    const withCode = async () => {
+      await flow.start({ prompt: 'login' });
+      await flow.login();
+      await app.server.db('totp_factors').update({ last_step: 0 }); // codes above count as old
+      await flow.submit('/mfa/totp', { code: await codeAt(secret) });
+      expect(flow.url.href.startsWith(REDIRECT_URI)).toBe(true);
+    };
+    await withCode();
+    for (let i = 0; i < 5; i++)
+      expect((await tryPassword(app, new Browser(), mona.email, WRONG)).status).toBe(400);
+    const locked = (await app.server.users.findByEmail(mona.email))!;
+    expect(new Date(locked.locked_until!).getTime()).toBeGreaterThan(Date.now());
+    await withCode();
   });
 });

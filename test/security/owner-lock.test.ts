@@ -1,10 +1,10 @@
 import type * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Browser, hiddenInput } from '../support/browser.ts';
+import { Browser, formAction, hiddenInput } from '../support/browser.ts';
 import { codeAt, Flow, setupKey } from '../support/flow.ts';
 import { linkFromMail } from '../support/mailbox.ts';
 import { FIREFOX, NEW_PASSWORD, ownerSteps, SAFARI, SECURE_LINK } from '../support/owners.ts';
-import { signIn } from '../support/relying-party.ts';
+import { authorizationRequest, signIn } from '../support/relying-party.ts';
 import type { TestServer } from '../support/server.ts';
 import { startMailApp, type MailApp } from '../support/mail-app.ts';
 import type { TestSmtpServer } from '../support/smtp.ts';
@@ -161,5 +161,128 @@ describe("what 'this wasn't me' promises: the intruder is out and stays out", ()
       ).rejects.toThrow();
     const r = await row(owner.id);
     expect(r.locked_until).not.toBeNull();
+  });
+
+  /** The thief posts the right password on a fresh sign-in and keeps the resume redirect unfollowed. */
+  async function stashPasswordStep(thief: Browser, owner: { email: string; password: string }) {
+    const { url } = await authorizationRequest(rp, { scope: 'openid email' });
+    const { res } = await thief.follow(await thief.get(url), server.url);
+    const html = await res.text();
+    const posted = await thief.post(new URL(formAction(html, '/login'), server.url), {
+      csrf: hiddenInput(html, 'csrf'),
+      email: owner.email,
+      password: owner.password,
+    });
+    expect(posted.status).toBe(303);
+    return new URL(posted.headers.get('location')!, server.url);
+  }
+
+  it("after 'this wasn't me' and the owner's reset, the stashed step does not sign the thief in", async () => {
+    const owner = await newUser();
+    await signIn(rp, new Browser({ userAgent: FIREFOX }), server.url, owner);
+    const before = smtp.messages.length;
+    const thief = new Browser({ userAgent: SAFARI });
+    const resume = await stashPasswordStep(thief, owner);
+    // Sign-ins count in whole seconds: what the owner does next is a second later at least.
+    await new Promise((r) => setTimeout(r, 1100));
+    const { link } = await linkFromMail(smtp, owner.email, before, SECURE_LINK);
+    const done = await press(link);
+    expect(done.html).toContain('Your account is locked');
+    await resetFrom(done.html);
+    expect((await row(owner.id)).owner_locked_at).toBeNull();
+    // Well after the reset (whole seconds), the thief follows the redirect it kept.
+    await new Promise((r) => setTimeout(r, 1100));
+    const { url } = await thief.follow(await thief.get(resume), server.url);
+    const account = await thief.get(`${server.url}/account/mfa`);
+    expect(url.searchParams.has('code')).toBe(false);
+    expect(account.status).toBe(303);
+    expect(await hasSession(thief)).toBe(false);
+  });
+
+  it('after a voluntary password change, the stashed step does not sign the thief in', async () => {
+    const owner = await newUser();
+    const thief = new Browser({ userAgent: SAFARI });
+    const resume = await stashPasswordStep(thief, owner);
+    await new Promise((r) => setTimeout(r, 1100)); // whole seconds, as above
+    // The owner changes the password from their account page.
+    const ownerBrowser = new Browser({ userAgent: FIREFOX });
+    await signIn(rp, ownerBrowser, server.url, owner);
+    const { res } = await ownerBrowser.follow(
+      await ownerBrowser.get(`${server.url}/account/password`),
+      server.url,
+    );
+    const html = await res.text();
+    const changed = await ownerBrowser.post(`${server.url}/account/password`, {
+      csrf: hiddenInput(html, 'csrf'),
+      current: owner.password,
+      password: NEW_PASSWORD,
+      confirm: NEW_PASSWORD,
+    });
+    expect(changed.status).toBe(200);
+    await new Promise((r) => setTimeout(r, 1100));
+    const { url } = await thief.follow(await thief.get(resume), server.url);
+    expect(url.searchParams.has('code')).toBe(false);
+    expect((await thief.get(`${server.url}/account/mfa`)).status).toBe(303);
+  });
+
+  it("a mailbox-only attacker cannot strip the owner's authenticator with reset + 'this wasn't me'", async () => {
+    const owner = await newUser();
+    const flow = new Flow(server, rp, owner);
+    await flow.start();
+    await flow.login();
+    await flow.tokens();
+    await flow.get('/account/mfa/totp');
+    const secret = setupKey(flow.html);
+    await flow.submit('/account/mfa/totp', {
+      password: owner.password,
+      code: await codeAt(secret),
+    });
+    await server
+      .db('totp_factors')
+      .where({ user_id: owner.id })
+      .update({ created_at: new Date(Date.now() - 3 * 86_400_000) });
+    expect(await server.db('totp_factors').where({ user_id: owner.id })).toHaveLength(1);
+
+    // The attacker reads the owner's mailbox only: forgot password → reset link.
+    const attacker = new Browser();
+    let before = smtp.messages.length;
+    const { url } = await authorizationRequest(rp, { scope: 'openid email' });
+    const login = await attacker.follow(await attacker.get(url), server.url);
+    const forgotHref = /href="([^"]*\/forgot[^"]*)"/
+      .exec(await login.res.text())![1]!
+      .replace(/&amp;/g, '&');
+    const forgotHtml = await (await attacker.get(new URL(forgotHref, server.url))).text();
+    await attacker.post(new URL(formAction(forgotHtml, '/forgot'), server.url), {
+      csrf: hiddenInput(forgotHtml, 'csrf'),
+      email: owner.email,
+    });
+    const reset = (
+      await linkFromMail(smtp, owner.email, before, /https?:\/\/\S+\/reset\?token=[\w-]+/)
+    ).link;
+    const html = await (await attacker.get(reset)).text();
+    before = smtp.messages.length;
+    const first = 'attacker chosen passphrase 77';
+    await attacker.post(new URL(formAction(html, '/reset'), server.url), {
+      csrf: hiddenInput(html, 'csrf'),
+      token: hiddenInput(html, 'token'),
+      password: first,
+      confirm: first,
+    });
+    // The password-changed notice lands in the same mailbox, with its "this wasn't me" link.
+    const { link } = await linkFromMail(smtp, owner.email, before, SECURE_LINK);
+    const done = await press(link);
+    await resetFrom(done.html);
+    // The attacker now signs in with the password alone: the authenticator must still be asked.
+    const shown: string[] = [];
+    const signedIn = await signIn(rp, new Browser(), server.url, {
+      ...owner,
+      password: NEW_PASSWORD,
+      shown,
+    }).then(
+      () => true,
+      () => false,
+    );
+    expect(signedIn).toBe(false);
+    expect(await server.db('totp_factors').where({ user_id: owner.id })).toHaveLength(1);
   });
 });
