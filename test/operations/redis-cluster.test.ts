@@ -61,7 +61,7 @@ describe('Redis Cluster', () => {
     expect((await oidc.tokenIntrospection(rp, refreshed.access_token)).active).toBe(false);
 
     const userId = (await server.users.findByEmail(USER.email))!.id;
-    expect(await server.signOut.endSessions(userId)).toBe(1);
+    expect((await server.signOut.endSessions(userId)).ended).toBe(1);
     const silent = await browser.follow(
       await browser.get(await silentAuthorizationUrl(rp)),
       server.url,
