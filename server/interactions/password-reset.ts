@@ -16,7 +16,7 @@ import type { PasswordPolicy } from '../security/password-policy.ts';
 import type { Views } from '../views.ts';
 import { isLocked, type Lockout } from '../protection/lockout.ts';
 import type { OwnerLock } from '../protection/owner-lock.ts';
-import { accountKey, type RateLimits } from '../protection/rate-limits.ts';
+import { accountKey, senderKey, type RateLimits } from '../protection/rate-limits.ts';
 import { tooManyPage } from '../protection/too-many.ts';
 import { linkError } from './link-error.ts';
 import type { InteractionSteps } from './steps.ts';
@@ -94,7 +94,7 @@ export function addPasswordReset(router: Router, deps: PasswordResetDeps): void 
         'Enter your email address, like name@example.com.',
       );
     const limited = await deps.limits.consume(
-      ['reset_ip', ctx.ip],
+      ['reset_ip', senderKey(ctx.ip)],
       ['reset_account', accountKey(email)],
     );
     if (!limited.ok) return tooManyPage(views, ctx, limited.retryAfterSeconds);

@@ -9,7 +9,7 @@ import type { Directory } from '../ldap/directory.ts';
 import type { AnyMailMessage } from '../mail/mailer.ts';
 import type { PasswordHasher } from '../security/passwords.ts';
 import { requestFacts, userEvent } from '../audit/audit.ts';
-import { accountKey } from '../protection/rate-limits.ts';
+import { accountKey, senderKey } from '../protection/rate-limits.ts';
 import { tooManyPage } from '../protection/too-many.ts';
 import { linkError } from './link-error.ts';
 import type { PasswordResetDeps } from './password-reset.ts';
@@ -149,7 +149,7 @@ export function addRegistration(router: Router, deps: RegistrationDeps) {
     const interaction = await registering(ctx);
     const form = await steps.readForm(ctx, interaction);
     // Before any costly work (the strength estimate, the hash): a flood of forms costs a count.
-    const limited = await deps.limits.consume(['register_ip', ctx.ip]);
+    const limited = await deps.limits.consume(['register_ip', senderKey(ctx.ip)]);
     if (!limited.ok) return tooManyPage(views, ctx, limited.retryAfterSeconds);
     const fields = { email: (form.email ?? '').trim(), name: (form.name ?? '').trim() };
     const password = form.password ?? '';
@@ -199,7 +199,7 @@ export function addRegistration(router: Router, deps: RegistrationDeps) {
     const form = await steps.readForm(ctx, interaction);
     const email = (form.email ?? '').trim();
     const limited = await deps.limits.consume(
-      ['verify_ip', ctx.ip],
+      ['verify_ip', senderKey(ctx.ip)],
       ['verify_account', accountKey(email)],
     );
     if (!limited.ok) return tooManyPage(views, ctx, limited.retryAfterSeconds);

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import ipaddr from 'ipaddr.js';
 import {
   RateLimiterPostgres,
   RateLimiterRedis,
@@ -18,6 +19,23 @@ const refused = (res: RateLimiterRes): Verdict => ({
   ok: false,
   retryAfterSeconds: Math.max(1, Math.ceil(res.msBeforeNext / 1000)),
 });
+
+/**
+ * A client address as a limiter key. An IPv6 host is given a whole /64 (RFC 7421), so a new
+ * address per attempt costs it nothing: it is counted by its /64. IPv4 written as IPv6
+ * (::ffff:a.b.c.d) is the IPv4 address.
+ */
+export function senderKey(ip: string): string {
+  if (!ipaddr.isValid(ip)) return ip;
+  const address = ipaddr.parse(ip);
+  if (address.kind() === 'ipv4') return address.toString();
+  const v6 = address as ipaddr.IPv6;
+  if (v6.isIPv4MappedAddress()) return v6.toIPv4Address().toString();
+  return `${v6.parts
+    .slice(0, 4)
+    .map((part) => part.toString(16))
+    .join(':')}::/64`;
+}
 
 /** An email as a limiter key: the same for any spelling case, and no address in Redis or logs. */
 export function accountKey(email: string): string {

@@ -4,7 +4,7 @@ import { requestFacts } from '../audit/audit.ts';
 import type { DeviceCookies } from './device-cookies.ts';
 import type { InFlight } from './in-flight.ts';
 import { hasFailures, type Lockout } from './lockout.ts';
-import { accountKey, userKey, type LimitKey, type RateLimits } from './rate-limits.ts';
+import { accountKey, senderKey, userKey, type LimitKey, type RateLimits } from './rate-limits.ts';
 
 /** Who an attempt is at. Neither: a passkey sign-in, where only the IP is known to count. */
 export type AttemptSubject = {
@@ -70,7 +70,7 @@ export function createSignInGuard({ limits, lockout, devices, inFlight, caps }: 
         : login !== undefined
           ? ['login_account', accountKey(login)]
           : undefined;
-    const ip: LimitKey = ['login_ip', ctx.ip];
+    const ip: LimitKey = ['login_ip', senderKey(ctx.ip)];
     return { device, account, keys: account ? [ip, account] : [ip] };
   }
 

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Middleware } from 'koa';
 import type Provider from 'oidc-provider';
-import type { RateLimits } from './rate-limits.ts';
+import { senderKey, type RateLimits } from './rate-limits.ts';
 import { refuse } from './too-many.ts';
 
 /** oidc-provider refuses token request bodies over 56 KiB; no more than that is read here. */
@@ -107,7 +107,8 @@ export function createTokenLimit(limits: RateLimits, path = '/token') {
     if (ctx.method !== 'POST' || ctx.path !== path) return next();
     const claimed = blockedUntil.size ? await claimedClientId(ctx.req) : undefined;
     // Whether the client is public is not known yet: either key may be the one blocked.
-    const wait = claimed && (retryAfter(claimed) || retryAfter(publicKey(claimed, ctx.ip)));
+    const wait =
+      claimed && (retryAfter(claimed) || retryAfter(publicKey(claimed, senderKey(ctx.ip))));
     if (!wait) return next();
     refuse(ctx, wait);
     ctx.set('Cache-Control', 'no-store');
@@ -128,7 +129,7 @@ export function createTokenLimit(limits: RateLimits, path = '/token') {
       if (!client) return;
       const isPublic = client.clientAuthMethod === 'none';
       if (!isPublic && ctx.status === 401) return;
-      const key = isPublic ? publicKey(client.clientId, ctx.ip) : client.clientId;
+      const key = isPublic ? publicKey(client.clientId, senderKey(ctx.ip)) : client.clientId;
       const state = await limits.count('token_client', key);
       if (state && state.remaining <= 0) block(key, state.retryAfterSeconds);
     });

@@ -79,6 +79,35 @@ describe('login limit per IP, with TRUST_PROXY naming the proxy', () => {
   });
 });
 
+describe('IPv6 senders are counted by their /64', () => {
+  let server: TestServer;
+  let rp: oidc.Configuration;
+
+  beforeAll(async () => {
+    server = await startTestServer({
+      ...(await storageEnv('postgres+redis')),
+      TRUST_PROXY: 'loopback',
+      RATE_LIMIT_LOGIN_IP: '5/1m',
+      RATE_LIMIT_LOGIN_ACCOUNT: 'off',
+      LOCKOUT_THRESHOLD: '0',
+    });
+    rp = await webClient(server);
+  });
+  afterAll(() => server?.cleanup());
+
+  it('a burst spread over the addresses of one /64 is one sender; another /64 is not', async () => {
+    // One host gets a /64 of its own (RFC 7421): a new address per guess is free to it.
+    for (let i = 1; i <= 5; i++)
+      expect((await wrongPassword(server, rp, `2001:db8:1:2::${i.toString(16)}`)).status).toBe(400);
+    expect((await wrongPassword(server, rp, '2001:db8:1:2:ffff::9')).status).toBe(429);
+    expect((await wrongPassword(server, rp, '2001:db8:1:3::1')).status).toBe(400);
+    // IPv4 written as IPv6 is the IPv4 address.
+    for (let i = 0; i < 5; i++)
+      expect((await wrongPassword(server, rp, '::ffff:203.0.113.9')).status).toBe(400);
+    expect((await wrongPassword(server, rp, '203.0.113.9')).status).toBe(429);
+  });
+});
+
 describe('without TRUST_PROXY, X-Forwarded-For is ignored', () => {
   let server: TestServer;
   let rp: oidc.Configuration;
