@@ -107,6 +107,7 @@ export function addMfaSettings(router: Router, deps: Deps): void {
     if (!(await mfa.totp.confirm(user, `session:${sessionId}`, form.code ?? '')))
       return enrolPage(ctx, WRONG_CODE);
     await audit(userEvent('mfa_enrolled', user.id, { factor: 'totp' }), requestFacts(ctx));
+    deps.factorChanged(user, 'totp_added');
     await deps.factorAdded(ctx, 'otp');
     if (!(await firstRecoveryCodes(ctx))) ctx.redirect('/account/mfa');
   });
@@ -117,6 +118,7 @@ export function addMfaSettings(router: Router, deps: Deps): void {
     if (!password.ok) return overview(ctx, password.error, password.status);
     const codes = await mfa.recovery.regenerate(user.id);
     await audit(userEvent('recovery_codes_regenerated', user.id), requestFacts(ctx));
+    deps.factorChanged(user, 'recovery_codes_renewed');
     showCodes(ctx, 'Your new recovery codes', codes);
   });
 
@@ -127,6 +129,7 @@ export function addMfaSettings(router: Router, deps: Deps): void {
     await mfa.totp.remove(user.id);
     if ((await mfa.state(user.id)).passkeys === 0) await mfa.recovery.clear(user.id);
     await audit(userEvent('mfa_removed', user.id, { factor: 'totp' }), requestFacts(ctx));
+    deps.factorChanged(user, 'totp_removed');
     ctx.redirect('/account/mfa');
   });
 

@@ -55,6 +55,7 @@ export function addPasskeySettings(router: Router, deps: Deps): void {
     const factor = await passkeys.register(user.id, sessionId, form.credential, name);
     if (!factor) return overview(ctx, NOT_ADDED);
     await audit(userEvent('mfa_enrolled', user.id, { factor: 'passkey' }), requestFacts(ctx));
+    deps.factorChanged(user, 'passkey_added');
     await deps.factorAdded(ctx, factor);
     if (!(await deps.firstRecoveryCodes(ctx))) ctx.redirect('/account/mfa');
   });
@@ -75,6 +76,7 @@ export function addPasskeySettings(router: Router, deps: Deps): void {
       // Recovery codes stand in for a second factor: with none left they have nothing to recover.
       if (!state.totp && !state.passkeys) await mfa.recovery.clear(user.id);
       await audit(userEvent('mfa_removed', user.id, { factor: 'passkey' }), requestFacts(ctx));
+      deps.factorChanged(user, 'passkey_removed');
     }
     ctx.redirect('/account/mfa');
   });

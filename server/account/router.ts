@@ -19,6 +19,7 @@ import type { PasswordHasher } from '../security/passwords.ts';
 import type { RateLimits } from '../protection/rate-limits.ts';
 import type { SignInGuard } from '../protection/sign-in-guard.ts';
 import type { Views } from '../views.ts';
+import { factorNotice, type FactorNotice } from '../accounts/factor-notice.ts';
 import { accountAccess, accountOf, type AccountAccess } from './access.ts';
 import { currentPasswordCheck, type CurrentPasswordCheck } from './current-password.ts';
 import { addEmailChange } from './email-change.ts';
@@ -50,6 +51,8 @@ export type AccountPages = {
   recent: Middleware;
   currentPassword: CurrentPasswordCheck;
   factorAdded: AccountAccess['factorAdded'];
+  /** Tells the owner by email of a factor added or removed (server/accounts/factor-notice.ts). */
+  factorChanged: FactorNotice;
 };
 
 /**
@@ -66,6 +69,7 @@ export function accountRouter(deps: AccountDeps): Router {
     recent: access.require('recent'),
     currentPassword: currentPasswordCheck(deps),
     factorAdded: access.factorAdded,
+    factorChanged: factorNotice(deps),
   };
   const { recent } = pages;
 

@@ -8,7 +8,7 @@ import type { AccountSignOut } from './sign-out.ts';
 import { UserExistsError, type User, type UserStore } from './users.ts';
 
 /** The security emails that carry a "this wasn't me" link. */
-export type SecurityNotice = 'email_changed' | 'password_changed' | 'new_device';
+export type SecurityNotice = 'email_changed' | 'password_changed' | 'new_device' | 'factor_changed';
 
 /**
  * A link back from an email after an email change goes to the old address and gives it back;

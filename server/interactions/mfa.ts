@@ -1,6 +1,7 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
+import type { FactorNotice } from '../accounts/factor-notice.ts';
 import type { User, UserStore } from '../accounts/users.ts';
 import { requestFacts, userEvent, type Audit } from '../audit/audit.ts';
 import { HttpError, readForm } from '../http/form.ts';
@@ -23,6 +24,7 @@ export type MfaStepDeps = {
   csrf: Csrf;
   steps: InteractionSteps;
   provider: () => Provider;
+  factorChanged: FactorNotice;
 };
 
 const WRONG = {
@@ -85,6 +87,7 @@ export function addMfaStep(router: Router, deps: MfaStepDeps) {
     if (!(await mfa.totp.confirm(user, `interaction:${interaction.uid}`, form.code ?? '')))
       return enrolPage(ctx, interaction, user, WRONG.totp);
     await audit(userEvent('mfa_enrolled', user.id, { factor: 'totp' }), requestFacts(ctx));
+    deps.factorChanged(user, 'totp_added');
     views.render(ctx, 'recovery-codes', {
       title: 'Save your recovery codes',
       codes: await mfa.recovery.regenerate(user.id),

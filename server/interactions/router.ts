@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { ConsentStore } from '../accounts/consents.ts';
+import { factorNotice } from '../accounts/factor-notice.ts';
 import { isEmailAddress } from '../accounts/email-address.ts';
 import type { CheckPassword } from '../accounts/password-check.ts';
 import type { User } from '../accounts/users.ts';
@@ -40,7 +41,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
 
   const steps = interactionSteps(provider, csrf);
   const registration = addRegistration(router, { ...deps, steps });
-  const mfaStep = addMfaStep(router, { ...deps, steps });
+  const mfaStep = addMfaStep(router, { ...deps, steps, factorChanged: factorNotice(deps) });
   const passkeyLogin = deps.mfa.enabled && deps.config.mfa.passkeyLogin;
 
   function loginPage(

@@ -25,6 +25,8 @@ export type MailTemplates = {
   'email-changed': Greeting & ThisWasntMe & { newEmail: string; time: Date };
   /** A sign-in from a device not seen before on this account; `link` as for password-changed. */
   'new-device': Greeting & ThisWasntMe & { device: string; ip: string; time: Date };
+  /** A second factor added or removed, or new recovery codes; `change` says which, in words. */
+  'factor-changed': Greeting & ThisWasntMe & { change: string; time: Date };
   /**
    * Someone registered with an address that already has an account. Registration answers the
    * same either way (no account enumeration); the owner learns of it here.
@@ -50,6 +52,7 @@ export const MAIL_SUBJECTS: { readonly [T in MailTemplate]: (productName: string
   'password-changed': (p) => `Your ${p} password was changed`,
   'email-changed': (p) => `The email address of your ${p} account was changed`,
   'new-device': (p) => `New sign-in to your ${p} account`,
+  'factor-changed': (p) => `Two-step verification of your ${p} account changed`,
   'registration-attempt': (p) => `Someone tried to register at ${p} with your email address`,
   'account-locked': (p) => `Your ${p} account was locked after failed sign-ins`,
   'email-in-use': (p) => `Someone tried to move a ${p} account to your email address`,

@@ -2,6 +2,7 @@ import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser, formAction, hiddenInput } from '../support/browser.ts';
 import { runCli } from '../support/cli.ts';
+import { codeAt, Flow, setupKey } from '../support/flow.ts';
 import { linkFromMail, recipients } from '../support/mailbox.ts';
 import { FIREFOX, NEW_PASSWORD, ownerSteps, SAFARI, SECURE_LINK } from '../support/owners.ts';
 import { signIn } from '../support/relying-party.ts';
@@ -237,6 +238,32 @@ describe('"this wasn\'t me" links in security emails', () => {
     await expect(
       signIn(rp, new Browser(), server.url, { ...owner, password: NEW_PASSWORD }),
     ).rejects.toThrow();
+    expect((await row(owner.id)).owner_locked_at).not.toBeNull();
+  });
+
+  it('is in the notice of a second factor set up or removed, and locks and signs out', async () => {
+    const owner = await newUser();
+    const flow = new Flow(server, rp, owner);
+    await flow.start();
+    await flow.login();
+    await flow.tokens();
+    await flow.get('/account/mfa/totp');
+    const mailsBefore = smtp.messages.length;
+    const code = await codeAt(setupKey(flow.html));
+    await flow.submit('/account/mfa/totp', { password: owner.password, code });
+    const added = await linkFromMail(smtp, owner.email, mailsBefore, SECURE_LINK);
+    expect(added.mail.subject).toMatch(/two-step verification .* changed/i);
+    expect(added.mail.text).toContain('an authenticator app was set up');
+
+    await flow.get('/account/mfa');
+    const removedBefore = smtp.messages.length;
+    await flow.submit('/account/mfa/totp/remove', { password: owner.password });
+    const removed = await linkFromMail(smtp, owner.email, removedBefore, SECURE_LINK);
+    expect(removed.mail.text).toContain('the authenticator app was removed');
+
+    const done = await secure(added.link);
+    expect(done.html).toContain('Your account is locked');
+    expect(await hasSession(flow.browser)).toBe(false);
     expect((await row(owner.id)).owner_locked_at).not.toBeNull();
   });
 

@@ -420,7 +420,12 @@ describe('log privacy of the development outbox', () => {
     const tokens = [await linkInOutbox(RESET_LINK), await linkInOutbox(VERIFY_LINK)].map(
       (link) => ({ what: link, value: new URL(link).searchParams.get('token')! }),
     );
-    const written = server.logs.filter((line) => line.includes('"mail written to outbox"'));
+    // The file is written before its log line: wait for both lines.
+    const writtenLines = () =>
+      server.logs.filter((line) => line.includes('"mail written to outbox"'));
+    for (const deadline = Date.now() + 5000; writtenLines().length < 2 && Date.now() < deadline;)
+      await new Promise((r) => setTimeout(r, 20));
+    const written = writtenLines();
     expect(written).toHaveLength(2);
     for (const line of written) expect(JSON.parse(line).file).toMatch(/\.eml$/);
     expect(leaks(server.logs, tokens)).toEqual([]);

@@ -46,6 +46,13 @@ export const SAMPLES: { [T in MailTemplate]: MailTemplates[T] } = {
     resetLink: 'https://id.example.test/reset',
   },
   'email-in-use': { name: HOSTILE_NAME, link: LINK },
+  'factor-changed': {
+    name: HOSTILE_NAME,
+    link: LINK,
+    expiresInDays: 7,
+    time: TIME,
+    change: 'an authenticator app was added',
+  },
 };
 
 export type LogLine = Record<string, unknown>;

@@ -1,0 +1,40 @@
+import type { Config } from '../../config/load.ts';
+import type { Mailer } from '../mail/mailer.ts';
+import type { EmailTokens } from './email-tokens.ts';
+import { secureAccountLink } from './secure-account.ts';
+
+export type FactorChange =
+  'totp_added' | 'totp_removed' | 'passkey_added' | 'passkey_removed' | 'recovery_codes_renewed';
+
+const WORDS: Record<FactorChange, string> = {
+  totp_added: 'an authenticator app was set up',
+  totp_removed: 'the authenticator app was removed',
+  passkey_added: 'a passkey was added',
+  passkey_removed: 'a passkey was removed',
+  recovery_codes_renewed: 'new recovery codes were made (the old ones no longer work)',
+};
+
+/**
+ * Tells the owner by email that a second factor changed, with a "this wasn't me" link: whoever
+ * added a factor to an account they took could otherwise keep it unnoticed. Sent in the
+ * background; failures are logged.
+ */
+export function factorNotice(deps: {
+  mailer: Pick<Mailer, 'sendInBackground'>;
+  config: Config;
+  tokens: EmailTokens;
+}) {
+  return (user: { id: string; email: string; name: string | null }, change: FactorChange) =>
+    deps.mailer.sendInBackground(async () => ({
+      to: user.email,
+      template: 'factor-changed',
+      data: {
+        change: WORDS[change],
+        time: new Date(),
+        ...(await secureAccountLink(deps, user.id, 'factor_changed')),
+        name: user.name ?? undefined,
+      },
+    }));
+}
+
+export type FactorNotice = ReturnType<typeof factorNotice>;
