@@ -244,9 +244,7 @@ describe('"this wasn\'t me" links in security emails', () => {
   it('is in the notice of a second factor set up or removed, and locks and signs out', async () => {
     const owner = await newUser();
     const flow = new Flow(server, rp, owner);
-    await flow.start();
-    await flow.login();
-    await flow.tokens();
+    await flow.signIn();
     await flow.get('/account/mfa/totp');
     const mailsBefore = smtp.messages.length;
     const code = await codeAt(setupKey(flow.html));

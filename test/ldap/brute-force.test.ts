@@ -1,11 +1,11 @@
 import type * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Browser, formAction, hiddenInput } from '../support/browser.ts';
+import { Browser } from '../support/browser.ts';
 import {
-  authorizationRequest,
   REDIRECT_URI,
   relyingParty,
   signIn,
+  tryLogin as tryLoginAt,
 } from '../support/relying-party.ts';
 import { startTestServer, storageEnv, type TestServer } from '../support/server.ts';
 import { SEEDED, startSlapd, type Slapd } from '../support/slapd.ts';
@@ -31,18 +31,7 @@ describe('brute-force protection for directory users (real slapd, PostgreSQL + R
     await slapd?.cleanup();
   });
 
-  async function tryLogin(login: string, password: string) {
-    const browser = new Browser();
-    const { url } = await authorizationRequest(rp);
-    const page = await browser.follow(await browser.get(url), server.url);
-    const html = await page.res.text();
-    const res = await browser.post(new URL(formAction(html, '/login'), server.url), {
-      csrf: hiddenInput(html, 'csrf'),
-      email: login,
-      password,
-    });
-    return { status: res.status, html: await res.text() };
-  }
+  const tryLogin = (login: string, password: string) => tryLoginAt(rp, server.url, login, password);
 
   /** Argon2 verifications of the app's own hasher while `work` runs. */
   async function verificationsDuring(work: () => Promise<unknown>) {

@@ -1,12 +1,12 @@
 import type * as oidc from 'openid-client';
 import { generate } from 'otplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Browser, formAction, hiddenInput } from '../support/browser.ts';
+import { Browser, hiddenInput } from '../support/browser.ts';
 import {
-  authorizationRequest,
   REDIRECT_URI,
   relyingParty,
   signIn,
+  tryLogin as tryLoginAt,
 } from '../support/relying-party.ts';
 import { startTestServer, storageEnv, type TestServer } from '../support/server.ts';
 import { SEEDED, startSlapd, type Slapd } from '../support/slapd.ts';
@@ -32,19 +32,7 @@ describe('directory users on the hosted login page (real slapd, PostgreSQL + Red
     await slapd?.cleanup();
   });
 
-  /** Posts one login and password through a fresh login page; the page that answers. */
-  async function tryLogin(login: string, password: string) {
-    const browser = new Browser();
-    const { url } = await authorizationRequest(rp);
-    const page = await browser.follow(await browser.get(url), server.url);
-    const html = await page.res.text();
-    const res = await browser.post(new URL(formAction(html, '/login'), server.url), {
-      csrf: hiddenInput(html, 'csrf'),
-      email: login,
-      password,
-    });
-    return { status: res.status, html: await res.text() };
-  }
+  const tryLogin = (login: string, password: string) => tryLoginAt(rp, server.url, login, password);
 
   it('signs in by directory username and by email; the ID token carries the mapped claims and roles', async () => {
     const byUid = await signIn(rp, new Browser(), server.url, {

@@ -5,10 +5,10 @@ import { Browser, formAction, hiddenInput } from '../support/browser.ts';
 import { smtpEnv } from '../support/mailbox.ts';
 import { mailsTo, registerAndResend, registerAt } from '../support/register.ts';
 import {
-  authorizationRequest,
   REDIRECT_URI,
   relyingParty,
   signIn,
+  tryLogin as tryLoginAt,
 } from '../support/relying-party.ts';
 import { startTestServer, storageEnv, type TestServer } from '../support/server.ts';
 import { SEEDED, startSlapd, type Slapd } from '../support/slapd.ts';
@@ -42,18 +42,7 @@ describe('self-registration beside a directory (real slapd, PostgreSQL + Redis)'
     await slapd?.cleanup();
   });
 
-  async function tryLogin(login: string, password: string) {
-    const browser = new Browser();
-    const { url } = await authorizationRequest(rp);
-    const page = await browser.follow(await browser.get(url), server.url);
-    const html = await page.res.text();
-    const res = await browser.post(new URL(formAction(html, '/login'), server.url), {
-      csrf: hiddenInput(html, 'csrf'),
-      email: login,
-      password,
-    });
-    return { status: res.status, html: await res.text() };
-  }
+  const tryLogin = (login: string, password: string) => tryLoginAt(rp, server.url, login, password);
 
   it("lets a directory user sign in by email over an unverified local account with that address; the registrant's password and link stop working", async () => {
     // Registered before the directory listed the address: never verified.

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser, formAction, hiddenInput } from '../support/browser.ts';
 import { recipients } from '../support/mailbox.ts';
 import { startMailApp, type MailApp } from '../support/mail-app.ts';
-import { codeAt, Flow, setupKey } from '../support/flow.ts';
+import { codeAt, Flow } from '../support/flow.ts';
 import { authorizationRequest, REDIRECT_URI, signIn } from '../support/relying-party.ts';
 
 const OWNER = { email: 'olga.owner@example.test', password: 'olga has a long password' };
@@ -109,12 +109,8 @@ describe('device cookies and a second factor', () => {
     const mona = { email: 'mona.mfa@example.test', password: 'mona has a long password' };
     await app.server.users.create({ ...mona, emailVerified: true });
     const flow = new Flow(app.server, app.rp, mona);
-    await flow.start();
-    await flow.login();
-    await flow.tokens();
-    await flow.get('/account/mfa/totp');
-    const secret = setupKey(flow.html);
-    await flow.submit('/account/mfa/totp', { password: mona.password, code: await codeAt(secret) });
+    await flow.signIn();
+    const { secret } = await flow.enrolAuthenticator();
     // A full sign-in with the code from this browser: it is known to the account now.
     const withCode = async () => {
       await flow.start({ prompt: 'login' });

@@ -34,16 +34,6 @@ async function setup(env: Record<string, string> = {}) {
 const location = (res: Response, server: TestServer) =>
   new URL(res.headers.get('location') ?? '', server.url);
 
-/** Enrols an authenticator app from the account pages of a complete, recent session. */
-async function enrolTotp(flow: Flow, password: string) {
-  await flow.get('/account/mfa/totp');
-  const secret = setupKey(flow.html);
-  await flow.submit('/account/mfa/totp', { password, code: await codeAt(secret) });
-  const codes = recoveryCodes(flow.html);
-  expect(codes).toHaveLength(10);
-  return { secret, codes };
-}
-
 describe('account pages serve only a complete sign-in', () => {
   let server: TestServer;
   let rp: oidc.Configuration;
@@ -55,10 +45,8 @@ describe('account pages serve only a complete sign-in', () => {
     await server.users.create({ ...OWNER, emailVerified: true });
     await server.users.create({ ...NO_FACTOR, emailVerified: true });
     const flow = new Flow(server, rp, OWNER);
-    await flow.start();
-    await flow.login();
-    await flow.tokens();
-    ({ codes } = await enrolTotp(flow, OWNER.password));
+    await flow.signIn();
+    ({ codes } = await flow.enrolAuthenticator());
   });
   afterAll(async () => {
     await db?.destroy();
@@ -154,10 +142,8 @@ describe('a sensitive change needs a recent full sign-in', () => {
 
   it('asks an older session to sign in again, password and second factor, then serves the page', async () => {
     const flow = new Flow(server, rp, OWNER);
-    await flow.start();
-    await flow.login();
-    await flow.tokens();
-    const { codes } = await enrolTotp(flow, OWNER.password);
+    await flow.signIn();
+    const { codes } = await flow.enrolAuthenticator();
     // Its first code was shown in this session: it is not asked for again at once.
     await flow.get('/account/mfa');
     expect(flow.url.pathname).toBe('/account/mfa');
@@ -247,9 +233,7 @@ describe('the current password on account pages', () => {
 
   it('takes no more guesses than a sign-in does', async () => {
     const flow = new Flow(server, rp, NO_FACTOR);
-    await flow.start();
-    await flow.login();
-    await flow.tokens();
+    await flow.signIn();
     await flow.get('/account/password');
     const csrf = hiddenInput(flow.html, 'csrf');
     const url = `${server.url}/account/password`;
@@ -288,9 +272,7 @@ describe('the current password on account pages', () => {
     const mover = { email: 'mover@example.test', password: 'mover has a passphrase too' };
     await server.users.create({ ...mover, emailVerified: true });
     const flow = new Flow(server, rp, mover);
-    await flow.start();
-    await flow.login();
-    await flow.tokens();
+    await flow.signIn();
     await flow.get('/account/email');
     const csrf = hiddenInput(flow.html, 'csrf');
     const statuses: number[] = [];

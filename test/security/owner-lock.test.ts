@@ -90,15 +90,8 @@ describe("what 'this wasn't me' promises: the intruder is out and stays out", ()
   it('keeps a factor older than the link: the mailbox alone cannot strip an established one', async () => {
     const owner = await newUser();
     const flow = new Flow(server, rp, owner);
-    await flow.start();
-    await flow.login();
-    await flow.tokens();
-    await flow.get('/account/mfa/totp');
-    const secret = setupKey(flow.html);
-    await flow.submit('/account/mfa/totp', {
-      password: owner.password,
-      code: await codeAt(secret),
-    });
+    await flow.signIn();
+    await flow.enrolAuthenticator();
     await server
       .db('totp_factors')
       .where({ user_id: owner.id })
@@ -228,15 +221,8 @@ describe("what 'this wasn't me' promises: the intruder is out and stays out", ()
   it("a mailbox-only attacker cannot strip the owner's authenticator with reset + 'this wasn't me'", async () => {
     const owner = await newUser();
     const flow = new Flow(server, rp, owner);
-    await flow.start();
-    await flow.login();
-    await flow.tokens();
-    await flow.get('/account/mfa/totp');
-    const secret = setupKey(flow.html);
-    await flow.submit('/account/mfa/totp', {
-      password: owner.password,
-      code: await codeAt(secret),
-    });
+    await flow.signIn();
+    await flow.enrolAuthenticator();
     await server
       .db('totp_factors')
       .where({ user_id: owner.id })

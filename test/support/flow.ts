@@ -69,6 +69,23 @@ export class Flow {
     await this.submit('/login', { email: this.user.email, password });
   }
 
+  /** A whole sign-in through the relying party: login (no second factor), consent, tokens. */
+  async signIn() {
+    await this.start();
+    await this.login();
+    return this.tokens();
+  }
+
+  /** Sets up an authenticator app from the account pages; its key and recovery codes. */
+  async enrolAuthenticator(password = this.user.password) {
+    await this.get('/account/mfa/totp');
+    const secret = setupKey(this.html);
+    await this.submit('/account/mfa/totp', { password, code: await codeAt(secret) });
+    const codes = recoveryCodes(this.html);
+    expect(codes).toHaveLength(10);
+    return { secret, codes };
+  }
+
   /** Consents if asked, then redeems the code at the relying party. */
   async tokens() {
     if (this.html.includes('/consent')) await this.submit('/consent');

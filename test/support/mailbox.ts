@@ -7,15 +7,17 @@ export const recipients = (mail: ParsedMail) =>
     .map((a) => a?.text ?? '')
     .join(', ');
 
-/** The first mail to `to` among those after the first `after`, and the first link matching `link` in it. */
+/**
+ * The first mail to `to` among those after the first `after` that holds a link matching `link`,
+ * and that link. Other mails may come in between: notices go out in the background.
+ */
 export async function linkFromMail(smtp: TestSmtpServer, to: string, after: number, link: RegExp) {
   const mail = await smtp.waitForMessage(
-    (m) => smtp.messages.indexOf(m) >= after && recipients(m).includes(to),
+    (m) =>
+      smtp.messages.indexOf(m) >= after && recipients(m).includes(to) && link.test(m.text ?? ''),
     5000,
   );
-  const found = link.exec(mail.text ?? '');
-  if (!found) throw new Error(`no link like ${link} in "${mail.subject}"`);
-  return { mail, link: found[0] };
+  return { mail, link: link.exec(mail.text ?? '')![0] };
 }
 
 /** Server settings that send mail to the test SMTP server, with no wait between two emails. */

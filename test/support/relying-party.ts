@@ -1,6 +1,5 @@
 import * as oidc from 'openid-client';
-import type { Browser } from './browser.ts';
-import { formAction, hiddenInput } from './browser.ts';
+import { Browser, formAction, hiddenInput } from './browser.ts';
 
 export const REDIRECT_URI = 'http://rp.example.test/callback';
 export const POST_LOGOUT_URI = 'http://rp.example.test/';
@@ -114,4 +113,23 @@ export async function silentAuthorizationUrl(rp: oidc.Configuration): Promise<UR
     code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
     code_challenge_method: 'S256',
   });
+}
+
+/** Posts one login and password through a fresh login page in a new browser; the page that answers. */
+export async function tryLogin(
+  rp: oidc.Configuration,
+  issuer: string,
+  login: string,
+  password: string,
+) {
+  const browser = new Browser();
+  const { url } = await authorizationRequest(rp);
+  const page = await browser.follow(await browser.get(url), issuer);
+  const html = await page.res.text();
+  const res = await browser.post(new URL(formAction(html, '/login'), issuer), {
+    csrf: hiddenInput(html, 'csrf'),
+    email: login,
+    password,
+  });
+  return { status: res.status, html: await res.text() };
 }
