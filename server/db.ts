@@ -2,8 +2,6 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
-import { migrationSource } from '../migrations/index.ts';
-import { whileLocked } from './locks.ts';
 
 export type Db = Knex;
 
@@ -75,14 +73,6 @@ function isRunning(pid: number, started: string | undefined): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
-}
-
-/** Applies pending migrations; processes starting together take turns (knex would fail the others). */
-export async function migrate(db: Db): Promise<string[]> {
-  return whileLocked(db, 'migrate', async () => {
-    const [, applied] = (await db.migrate.latest({ migrationSource })) as [number, string[]];
-    return applied;
-  });
 }
 
 export function isPglite(db: Db): boolean {

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmailTokens, type EmailTokens } from '../../server/accounts/email-tokens.ts';
 import { createUserStore } from '../../server/accounts/users.ts';
-import { closeDb, migrate, openDb, type Db } from '../../server/db.ts';
+import { closeDb, openDb, type Db } from '../../server/db.ts';
+import { migrate } from '../../server/migrate.ts';
 import { createPasswordHasher } from '../../server/security/passwords.ts';
 import { freshPostgresUrl } from '../support/databases.ts';
 import { tempEmbeddedDb } from '../support/embedded-db.ts';

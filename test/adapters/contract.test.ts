@@ -4,7 +4,8 @@ import { PostgresAdapter, sweepExpired } from '../../adapters/postgres.ts';
 import { RedisAdapter } from '../../adapters/redis.ts';
 import { withReuseGrace } from '../../adapters/index.ts';
 import type { StorageAdapter } from '../../adapters/types.ts';
-import { migrate, openDb, type Db } from '../../server/db.ts';
+import { openDb, type Db } from '../../server/db.ts';
+import { migrate } from '../../server/migrate.ts';
 import { freshPostgresUrl, freshRedisUrl } from '../support/databases.ts';
 import { tempEmbeddedDb } from '../support/embedded-db.ts';
 

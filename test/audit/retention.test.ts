@@ -15,7 +15,8 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../../server/audit/export.ts';
 import { archiveAuditEvents, startAuditRetention } from '../../server/audit/retention.ts';
-import { closeDb, migrate, openDb, type Db } from '../../server/db.ts';
+import { closeDb, openDb, type Db } from '../../server/db.ts';
+import { migrate } from '../../server/migrate.ts';
 import { createLogger } from '../../server/log.ts';
 import { freshPostgresUrl } from '../support/databases.ts';
 

@@ -1,7 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { closeDb, migrate, openDb, type Db } from '../../server/db.ts';
+import { closeDb, openDb, type Db } from '../../server/db.ts';
+import { migrate } from '../../server/migrate.ts';
 
 /** A migrated PGlite database in a temp folder, removed again by cleanup(). */
 export async function tempEmbeddedDb(): Promise<{ db: Db; cleanup(): Promise<void> }> {
