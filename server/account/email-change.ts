@@ -117,13 +117,17 @@ export function addEmailChange(router: Router, deps: Deps): void {
     }
     await deps.audit(userEvent('email_changed', user.id), requestFacts(ctx));
     // To the old address, with a link that gives it back (server/accounts/secure-account.ts).
+    const at = new Date();
     mailer.sendInBackground(async () => ({
       to: user.email,
       template: 'email-changed',
       data: {
         newEmail,
         time: new Date(),
-        ...(await secureAccountLink(deps, user.id, 'email_changed', user.email)),
+        ...(await secureAccountLink(deps, user.id, 'email_changed', {
+          at,
+          restoreEmail: user.email,
+        })),
         name: user.name ?? undefined,
       },
     }));

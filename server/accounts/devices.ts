@@ -88,6 +88,7 @@ export function newDeviceNotice(deps: NoticeDeps) {
     ip: string,
   ): void => {
     const device = describeDevice(userAgent, ip);
+    const at = new Date();
     mailer.sendInBackground(async () => {
       if ((await devices.recordSignIn(user.id, device)) !== 'new') return undefined;
       return {
@@ -97,7 +98,7 @@ export function newDeviceNotice(deps: NoticeDeps) {
           device: device.description,
           ip,
           time: new Date(),
-          ...(await secureAccountLink(deps, user.id, 'new_device')),
+          ...(await secureAccountLink(deps, user.id, 'new_device', { at })),
           name: user.name ?? undefined,
         },
       };

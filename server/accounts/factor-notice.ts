@@ -16,7 +16,10 @@ const WORDS: Record<FactorChange, string> = {
 
 /**
  * Tells the owner by email that a second factor changed, with a "this wasn't me" link: whoever
- * added a factor to an account they took could otherwise keep it unnoticed. Sent in the
+ * added a factor to an account they took could otherwise keep it unnoticed. The link locks the
+ * account and signs it out, but does not remove the factor it reports (that would let whoever
+ * reads the mailbox strip a factor the owner has just set up); the new-sign-in notice that came
+ * before an intruder's factor removes it, or an admin does (`users reset-mfa`). Sent in the
  * background; failures are logged.
  */
 export function factorNotice(deps: {
@@ -24,17 +27,19 @@ export function factorNotice(deps: {
   config: Config;
   tokens: EmailTokens;
 }) {
-  return (user: { id: string; email: string; name: string | null }, change: FactorChange) =>
+  return (user: { id: string; email: string; name: string | null }, change: FactorChange) => {
+    const at = new Date();
     deps.mailer.sendInBackground(async () => ({
       to: user.email,
       template: 'factor-changed',
       data: {
         change: WORDS[change],
         time: new Date(),
-        ...(await secureAccountLink(deps, user.id, 'factor_changed')),
+        ...(await secureAccountLink(deps, user.id, 'factor_changed', { at })),
         name: user.name ?? undefined,
       },
     }));
+  };
 }
 
 export type FactorNotice = ReturnType<typeof factorNotice>;

@@ -56,12 +56,13 @@ export function passwordSetter(deps: Deps) {
     // And so are its emailed links (a pending email change, a reset): all but the owner's way
     // back ("this wasn't me").
     await deps.tokens.revokeAll(user.id, ['secure_account', 'restore_email']);
+    const at = new Date();
     mailer.sendInBackground(async () => ({
       to: user.email,
       template: 'password-changed',
       data: {
         time: new Date(),
-        ...(await secureAccountLink(deps, user.id, 'password_changed')),
+        ...(await secureAccountLink(deps, user.id, 'password_changed', { at })),
         name: user.name ?? undefined,
       },
     }));

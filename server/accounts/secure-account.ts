@@ -21,19 +21,20 @@ type LinkDeps = { config: Config; tokens: EmailTokens };
 
 /**
  * Issues the single-use "this wasn't me" link of a security email, valid
- * SECURE_ACCOUNT_LINK_TTL. With `restoreEmail` (an email change) it also gives that address back.
+ * SECURE_ACCOUNT_LINK_TTL, about an event at `at` (take it in the request: mail is made in the
+ * background, later). With `restoreEmail` (an email change) it also gives that address back.
  */
 export async function secureAccountLink(
   { config, tokens }: LinkDeps,
   userId: string,
   notice: SecurityNotice,
-  restoreEmail?: string,
+  { at, restoreEmail }: { at: Date; restoreEmail?: string },
 ): Promise<{ link: string; expiresInDays: number }> {
   const token = await tokens.issue(
     userId,
     restoreEmail ? 'restore_email' : 'secure_account',
     config.emailLinks.secureTtl,
-    { notice, at: new Date().toISOString(), ...(restoreEmail && { email: restoreEmail }) },
+    { notice, at: at.toISOString(), ...(restoreEmail && { email: restoreEmail }) },
   );
   return {
     link: `${config.issuer}/secure-account?token=${token}`,
@@ -86,10 +87,10 @@ export function createAccountSecuring(deps: Deps) {
       facts: RequestFacts,
     ): Promise<{ ok: true; secured: Secured } | Exclude<Redeemed, { ok: true }>> {
       const { purpose } = await peek(token);
-      // An earlier owner's link outlives a later one: the thief's cannot use up the owner's.
-      const redeemed = await tokens.redeem(token, purpose, {
-        keepEarlier: purpose === 'restore_email',
-      });
+      // An earlier link outlives a later one: the thief's cannot use up the owner's, and the
+      // owner who presses a later notice's link can still press an earlier one (the new sign-in
+      // that came before a factor was added, say).
+      const redeemed = await tokens.redeem(token, purpose, { keepEarlier: true });
       if (!redeemed.ok) return redeemed;
       const user = await users.findById(redeemed.userId);
       if (!user) return { ok: false, reason: 'invalid' };
@@ -115,7 +116,7 @@ export function createAccountSecuring(deps: Deps) {
       const { ended: sessions } = await signOut.endSessions(user.id);
       const grants = await signOut.revokeGrants(user.id);
       // After the sessions end, so no link issued by a request still in flight survives.
-      await tokens.revokeAll(user.id, ['restore_email']);
+      await tokens.revokeAll(user.id, ['restore_email', 'secure_account']);
       await audit(
         userEvent('account_secured_by_owner', user.id, {
           notice: redeemed.data.notice,

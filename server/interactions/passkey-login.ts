@@ -54,6 +54,8 @@ export function addPasskeyLogin(router: Router, deps: PasskeyLoginDeps) {
     const failure = (reason: string, user?: User) =>
       audit(signInEvent('failure', user?.id, { reason, method: 'passkey', client }), facts);
 
+    // The sign-in counts from before the passkey is checked (see the password's POST /login).
+    const checkedAt = Math.floor(Date.now() / 1000);
     // Whose passkey it is shows only once checked: the attempt counts for the IP alone.
     const outcome = await guard.attempt(ctx, {}, async () => {
       const checked = await passkeys.authenticate(interaction.uid, form.credential);
@@ -93,7 +95,7 @@ export function addPasskeyLogin(router: Router, deps: PasskeyLoginDeps) {
         acr: ACR.mfa,
         remember: true,
         // When the passkey was checked, not when the browser follows the redirect.
-        ts: Math.floor(Date.now() / 1000),
+        ts: checkedAt,
       },
     });
   });

@@ -102,6 +102,9 @@ export function interactionRouter(deps: InteractionDeps): Router {
       );
     const client = () => steps.clientName(interaction.params.client_id);
 
+    // The sign-in counts from before the password hash is read: a sign-out everywhere that
+    // lands while it is checked leaves the session it makes standing for no time at all.
+    const checkedAt = Math.floor(Date.now() / 1000);
     const account = { user: email ? await deps.checkPassword.accountOf(email) : undefined };
     // A locked account answers like a wrong password, after the same work.
     const outcome = await guard.attempt(ctx, { user: account.user, login: email }, () =>
@@ -138,7 +141,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
       await guard.completed(ctx, user, outcome.clean);
     await audit(signInEvent('success', user.id, { method: 'password', client: clientId }), facts);
     deps.noticeSignIn(user, ctx.get('user-agent'), ctx.ip);
-    await steps.signedIn(ctx, interaction, user.id);
+    await steps.signedIn(ctx, interaction, user.id, checkedAt);
   });
 
   router.post('/consent', async (ctx) => {

@@ -87,6 +87,32 @@ describe("what 'this wasn't me' promises: the intruder is out and stays out", ()
       signIn(rp, new Browser(), server.url, { ...owner, password: NEW_PASSWORD }),
     ).resolves.toBeTruthy();
   });
+  it("the factor's own notice locks without removing it; the earlier sign-in notice still can", async () => {
+    const { owner, thief, link: signInLink } = await thiefSignsIn();
+    const page = await (await thief.get(`${server.url}/account/mfa/totp`)).text();
+    const before = smtp.messages.length;
+    await thief.post(`${server.url}/account/mfa/totp`, {
+      csrf: hiddenInput(page, 'csrf'),
+      password: owner.password,
+      code: await codeAt(setupKey(page)),
+    });
+    const factorLink = (await linkFromMail(smtp, owner.email, before, SECURE_LINK)).link;
+    // Pressed first, the later notice locks and signs out, and leaves the factor it reports
+    // (the mailbox alone must not strip a factor the owner has just set up)...
+    const first = await press(factorLink);
+    expect(first.html).toContain('Your account is locked');
+    expect(await hasSession(thief)).toBe(false);
+    expect(await server.db('totp_factors').where({ user_id: owner.id })).toHaveLength(1);
+    // ...and has not used up the earlier one, whose event came before the factor.
+    const second = await press(signInLink);
+    expect(second.html).toContain('was removed');
+    expect(await server.db('totp_factors').where({ user_id: owner.id })).toHaveLength(0);
+    await resetFrom(second.html);
+    await expect(
+      signIn(rp, new Browser(), server.url, { ...owner, password: NEW_PASSWORD }),
+    ).resolves.toBeTruthy();
+  });
+
   it('keeps a factor older than the link: the mailbox alone cannot strip an established one', async () => {
     const owner = await newUser();
     const flow = new Flow(server, rp, owner);
