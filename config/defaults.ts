@@ -8,7 +8,7 @@ export const defaults = {
   ISSUER: '',
   PORT: 3000,
   HOST: '0.0.0.0',
-  /** Folder for the embedded database, development secrets and (later) the mail outbox. */
+  /** Folder for the embedded database, development secrets and the development mail outbox. */
   DATA_DIR: './data',
   /** PostgreSQL server; unset means PGlite (Postgres in WASM) in DATA_DIR/pglite. */
   DATABASE_URL: '',

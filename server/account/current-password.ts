@@ -2,7 +2,7 @@ import type { Context } from 'koa';
 import { isCurrentPassword, type CheckPassword } from '../accounts/password-check.ts';
 import type { User } from '../accounts/users.ts';
 import type { SignInGuard } from '../protection/sign-in-guard.ts';
-import { refuse, waitMessage } from '../protection/too-many.ts';
+import { refuse, waitMessage } from '../http/too-many.ts';
 import type { PasswordHasher } from '../security/passwords.ts';
 
 export const WRONG_PASSWORD = 'Your current password is not right.';

@@ -2,12 +2,13 @@ import type Router from '@koa/router';
 import { isEmailAddress } from '../accounts/email-address.ts';
 import type { Context } from 'koa';
 import { UserExistsError, type User } from '../accounts/users.ts';
-import { HttpError, readForm } from '../http/form.ts';
+import { readForm } from '../http/form.ts';
+import { HttpError } from '../http/http-error.ts';
 import { requestFacts, userEvent } from '../audit/audit.ts';
 import { linkError } from '../interactions/link-error.ts';
 import { secureAccountLink } from '../accounts/secure-account.ts';
 import type { AnyMailMessage } from '../mail/mailer.ts';
-import { refuse, waitMessage } from '../protection/too-many.ts';
+import { refuse, waitMessage } from '../http/too-many.ts';
 import { accountOf } from './access.ts';
 import type { AccountDeps, AccountPages } from './router.ts';
 

@@ -1,7 +1,8 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { requestFacts, userEvent } from '../audit/audit.ts';
-import { HttpError, readForm } from '../http/form.ts';
+import { readForm } from '../http/form.ts';
+import { HttpError } from '../http/http-error.ts';
 import { totpEnrolmentPage, type Mfa } from '../mfa/mfa.ts';
 import { addPasskeySettings } from './passkey-settings.ts';
 import { accountOf } from './access.ts';

@@ -1,16 +1,8 @@
 import type { Context } from 'koa';
+import { HttpError } from './http-error.ts';
 
 /** Hosted forms hold a few short fields; anything bigger is not one of ours. */
 export const FORM_LIMIT_BYTES = 16 * 1024;
-
-export class HttpError extends Error {
-  readonly status: number;
-  readonly expose = true;
-  constructor(status: number, message: string) {
-    super(message);
-    this.status = status;
-  }
-}
 
 /** Reads an application/x-www-form-urlencoded body once, refusing other types and oversize bodies. */
 export async function readForm(ctx: Context): Promise<Record<string, string>> {

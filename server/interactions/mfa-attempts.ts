@@ -1,9 +1,9 @@
 import type { Context } from 'koa';
 import type { User } from '../accounts/users.ts';
 import { requestFacts, signInEvent } from '../audit/audit.ts';
-import { HttpError } from '../http/form.ts';
+import { HttpError } from '../http/http-error.ts';
 import { ACR, withSecondFactor } from '../mfa/mfa.ts';
-import { refuse, waitMessage } from '../protection/too-many.ts';
+import { refuse, waitMessage } from '../http/too-many.ts';
 import type { MfaStepDeps } from './mfa.ts';
 import type { AttemptOutcome, Verified } from '../protection/sign-in-guard.ts';
 import type { Interaction } from './steps.ts';

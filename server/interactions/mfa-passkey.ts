@@ -1,5 +1,5 @@
 import type Router from '@koa/router';
-import { HttpError } from '../http/form.ts';
+import { HttpError } from '../http/http-error.ts';
 import type { Passkeys } from '../mfa/passkeys.ts';
 import type { MfaAttempts } from './mfa-attempts.ts';
 import type { InteractionSteps } from './steps.ts';

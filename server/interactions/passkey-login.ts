@@ -2,12 +2,12 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type { User, UserStore } from '../accounts/users.ts';
 import { requestFacts, signInEvent, type Audit } from '../audit/audit.ts';
-import { HttpError } from '../http/form.ts';
+import { HttpError } from '../http/http-error.ts';
 import { ACR } from '../mfa/mfa.ts';
 import type { Passkeys } from '../mfa/passkeys.ts';
 import { isOwnerLocked } from '../protection/owner-lock.ts';
 import type { SignInGuard } from '../protection/sign-in-guard.ts';
-import { refuse, waitMessage } from '../protection/too-many.ts';
+import { refuse, waitMessage } from '../http/too-many.ts';
 import type { Interaction, InteractionSteps } from './steps.ts';
 
 export type PasskeyLoginDeps = {

@@ -8,7 +8,8 @@ import { resetLinkMail } from '../accounts/reset-link.ts';
 import { newPasswordProblems, passwordContext, passwordSetter } from '../accounts/new-password.ts';
 import type { AccountSignOut } from '../accounts/sign-out.ts';
 import type { User, UserStore } from '../accounts/users.ts';
-import { HttpError, readForm } from '../http/form.ts';
+import { readForm } from '../http/form.ts';
+import { HttpError } from '../http/http-error.ts';
 import type { Logger } from '../log.ts';
 import type { AnyMailMessage, Mailer } from '../mail/mailer.ts';
 import type { Csrf } from '../security/csrf.ts';
@@ -17,7 +18,7 @@ import type { Views } from '../views.ts';
 import { isLocked, type Lockout } from '../protection/lockout.ts';
 import type { OwnerLock } from '../protection/owner-lock.ts';
 import { accountKey, senderKey, type RateLimits } from '../protection/rate-limits.ts';
-import { tooManyPage } from '../protection/too-many.ts';
+import { tooManyPage } from '../http/too-many.ts';
 import { linkError } from './link-error.ts';
 import type { InteractionSteps } from './steps.ts';
 

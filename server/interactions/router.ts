@@ -6,7 +6,7 @@ import { factorNotice } from '../accounts/factor-notice.ts';
 import { isEmailAddress } from '../accounts/email-address.ts';
 import type { CheckPassword } from '../accounts/password-check.ts';
 import type { User } from '../accounts/users.ts';
-import { HttpError } from '../http/form.ts';
+import { HttpError } from '../http/http-error.ts';
 import { consentPage, grantConsent } from './consent.ts';
 import { addMfaStep } from './mfa.ts';
 import { addPasskeyLogin } from './passkey-login.ts';
@@ -17,7 +17,7 @@ import { maskEmails } from '../log.ts';
 import type { Mfa } from '../mfa/mfa.ts';
 import type { Passkeys } from '../mfa/passkeys.ts';
 import type { SignInGuard } from '../protection/sign-in-guard.ts';
-import { refuse, waitMessage } from '../protection/too-many.ts';
+import { refuse, waitMessage } from '../http/too-many.ts';
 import { interactionSteps, type Interaction } from './steps.ts';
 
 export type InteractionDeps = Omit<RegistrationDeps, 'steps'> & {

@@ -1,7 +1,8 @@
 import type { Context } from 'koa';
 import { errors, type default as Provider } from 'oidc-provider';
 import type { InteractionResults } from 'oidc-provider';
-import { HttpError, readForm } from '../http/form.ts';
+import { readForm } from '../http/form.ts';
+import { HttpError } from '../http/http-error.ts';
 
 import { ACR } from '../mfa/mfa.ts';
 import type { Csrf } from '../security/csrf.ts';

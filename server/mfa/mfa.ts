@@ -3,7 +3,7 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../../config/load.ts';
 import type { User } from '../accounts/users.ts';
 import { affected, type Db } from '../db.ts';
-import { HttpError } from '../http/form.ts';
+import { HttpError } from '../http/http-error.ts';
 import type { Views } from '../views.ts';
 import { createRecoveryCodes } from './recovery-codes.ts';
 import { createTotpFactors } from './totp.ts';

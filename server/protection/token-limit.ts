@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Middleware } from 'koa';
 import type Provider from 'oidc-provider';
 import { senderKey, type RateLimits } from './rate-limits.ts';
-import { refuse } from './too-many.ts';
+import { refuse } from '../http/too-many.ts';
 
 /** oidc-provider refuses token request bodies over 56 KiB; no more than that is read here. */
 const BODY_LIMIT = 56 * 1024;
