@@ -24,6 +24,19 @@ describe("what 'this wasn't me' promises: the intruder is out and stays out", ()
 
   const { newUser, row, hasSession, secure: press, resetFrom } = ownerSteps(() => app);
 
+  /** A new owner, signed in in `flow`, who set up an authenticator app `daysAgo` days ago. */
+  async function ownerWithAuthenticator(daysAgo: number) {
+    const owner = await newUser();
+    const flow = new Flow(server, rp, owner);
+    await flow.signIn();
+    await flow.enrolAuthenticator();
+    await server
+      .db('totp_factors')
+      .where({ user_id: owner.id })
+      .update({ created_at: new Date(Date.now() - daysAgo * 86_400_000) });
+    return { owner, flow };
+  }
+
   /** Owner's known browser, then the thief's (new device → mail with the link to the owner). */
   async function thiefSignsIn() {
     const owner = await newUser();
@@ -114,14 +127,7 @@ describe("what 'this wasn't me' promises: the intruder is out and stays out", ()
   });
 
   it('keeps a factor older than the link: the mailbox alone cannot strip an established one', async () => {
-    const owner = await newUser();
-    const flow = new Flow(server, rp, owner);
-    await flow.signIn();
-    await flow.enrolAuthenticator();
-    await server
-      .db('totp_factors')
-      .where({ user_id: owner.id })
-      .update({ created_at: new Date(Date.now() - 30 * 86_400_000) });
+    const { owner, flow } = await ownerWithAuthenticator(30);
     // A password change mails the owner a link; whoever reads that mailbox presses it.
     const before = smtp.messages.length;
     await flow.get('/account/password');
@@ -245,14 +251,7 @@ describe("what 'this wasn't me' promises: the intruder is out and stays out", ()
   });
 
   it("a mailbox-only attacker cannot strip the owner's authenticator with reset + 'this wasn't me'", async () => {
-    const owner = await newUser();
-    const flow = new Flow(server, rp, owner);
-    await flow.signIn();
-    await flow.enrolAuthenticator();
-    await server
-      .db('totp_factors')
-      .where({ user_id: owner.id })
-      .update({ created_at: new Date(Date.now() - 3 * 86_400_000) });
+    const { owner } = await ownerWithAuthenticator(3);
     expect(await server.db('totp_factors').where({ user_id: owner.id })).toHaveLength(1);
 
     // The attacker reads the owner's mailbox only: forgot password → reset link.
