@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../config/load.ts';
-import { UserExistsError, type UserStore } from './accounts/users.ts';
+import { UserExistsError, type UserStore } from './users/store.ts';
 import type { ClientStore } from './clients/store.ts';
 
 export type BootstrapReport = {

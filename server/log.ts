@@ -2,7 +2,7 @@ import { pino, type Logger, type DestinationStream } from 'pino';
 
 export type { Logger };
 
-// The sign-up form takes any something@domain.tld (server/accounts/email-address.ts), so the
+// The sign-up form takes any something@domain.tld (server/users/email-address.ts), so the
 // mask takes as much: a local part of any characters but whitespace and the delimiters around an
 // address in text, JSON, a URL or a header. (RFC 6531 allows UTF-8 local parts; an ASCII-only
 // pattern left "zoë@example.com" whole and "José.García@…" all but whole.) "/", "?", "=", "&"

@@ -6,12 +6,12 @@ import Provider, {
 } from 'oidc-provider';
 import type { Config } from '../config/load.ts';
 import { OPAQUE_TOKEN_BITS, REFRESH_TOKEN_BITS, type AdapterFactory } from '../adapters/index.ts';
-import type { ConsentStore } from './accounts/consents.ts';
-import { ACCOUNT_CLIENT_ID, accountClient } from './account/access.ts';
+import type { ConsentStore } from './users/consents.ts';
+import { ACCOUNT_CLIENT_ID, accountClient } from './account-pages/access.ts';
 import { auditProtocolEvents } from './audit/protocol-events.ts';
 import type { Audit } from './audit/audit.ts';
-import { sessionStands } from './accounts/session-rule.ts';
-import { userClaims, type UserStore } from './accounts/users.ts';
+import { sessionStands } from './users/session-rule.ts';
+import { userClaims, type UserStore } from './users/store.ts';
 import type { PrivateJwk } from './keys/store.ts';
 import type { Logger } from './log.ts';
 import { ACR, type Mfa } from './mfa/mfa.ts';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { parseArgs } from 'node:util';
 import type { Config } from '../../config/load.ts';
-import type { UserStore } from '../accounts/users.ts';
+import type { UserStore } from '../users/store.ts';
 import type { ClientStore } from '../clients/store.ts';
 import type { Db } from '../db.ts';
 import { SIGNING_ALGS } from '../keys/store.ts';

@@ -1,7 +1,7 @@
 import { userInfo } from 'node:os';
 import type { Config } from '../../config/load.ts';
 import { createAdapterFactory } from '../../adapters/index.ts';
-import { createAccountSignOut } from '../accounts/sign-out.ts';
+import { createAccountSignOut } from '../users/sign-out.ts';
 import { createAudit } from '../audit/audit.ts';
 import type { Db } from '../db.ts';
 import { createDirectory, type Directory } from '../ldap/directory.ts';

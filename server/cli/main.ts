@@ -3,7 +3,7 @@ import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../../config/load.ts';
 import { withDevSecrets } from '../../config/dev-secrets.ts';
-import { createUserStore } from '../accounts/users.ts';
+import { createUserStore } from '../users/store.ts';
 import { createAudit } from '../audit/audit.ts';
 import { createClientStore } from '../clients/store.ts';
 import { closeDb, openDb, type Db } from '../db.ts';

@@ -1,8 +1,8 @@
 import { userInfo } from 'node:os';
 import { createAdapterFactory } from '../../adapters/index.ts';
-import { createEmailTokens } from '../accounts/email-tokens.ts';
-import { forcePasswordReset } from '../accounts/force-reset.ts';
-import { createAccountSignOut } from '../accounts/sign-out.ts';
+import { createEmailTokens } from '../users/email-tokens.ts';
+import { forcePasswordReset } from '../users/force-reset.ts';
+import { createAccountSignOut } from '../users/sign-out.ts';
 import { createAudit } from '../audit/audit.ts';
 import { createLogger } from '../log.ts';
 import { createMailer } from '../mail/mailer.ts';

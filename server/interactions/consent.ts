@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
-import type { ConsentStore } from '../accounts/consents.ts';
+import type { ConsentStore } from '../users/consents.ts';
 import type { Csrf } from '../security/csrf.ts';
 import type { Views } from '../views.ts';
 import type { Interaction } from './steps.ts';

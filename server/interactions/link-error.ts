@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import type { Redeemed } from '../accounts/email-tokens.ts';
+import type { Redeemed } from '../users/email-tokens.ts';
 import type { Views } from '../views.ts';
 
 type Reason = Exclude<Redeemed, { ok: true }>['reason'];

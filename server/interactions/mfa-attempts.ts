@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import type { User } from '../accounts/users.ts';
+import type { User } from '../users/store.ts';
 import { requestFacts, signInEvent } from '../audit/audit.ts';
 import { HttpError } from '../http/http-error.ts';
 import { ACR, withSecondFactor } from '../mfa/mfa.ts';

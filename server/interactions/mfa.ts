@@ -1,12 +1,13 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
-import type { FactorNotice } from '../accounts/factor-notice.ts';
-import type { User, UserStore } from '../accounts/users.ts';
+import type { FactorNotice } from '../users/factor-notice.ts';
+import type { User, UserStore } from '../users/store.ts';
 import { requestFacts, userEvent, type Audit } from '../audit/audit.ts';
 import { readForm } from '../http/form.ts';
 import { HttpError } from '../http/http-error.ts';
-import { totpEnrolmentPage, type Mfa } from '../mfa/mfa.ts';
+import type { Mfa } from '../mfa/mfa.ts';
+import { totpEnrolmentPage } from '../http/totp-enrolment-page.ts';
 import type { Passkeys } from '../mfa/passkeys.ts';
 import type { SignInGuard } from '../protection/sign-in-guard.ts';
 import type { Csrf } from '../security/csrf.ts';

@@ -1,6 +1,6 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import type { User, UserStore } from '../accounts/users.ts';
+import type { User, UserStore } from '../users/store.ts';
 import { requestFacts, signInEvent, type Audit } from '../audit/audit.ts';
 import { HttpError } from '../http/http-error.ts';
 import { ACR } from '../mfa/mfa.ts';

@@ -1,9 +1,9 @@
 import type Router from '@koa/router';
-import { isEmailAddress } from '../accounts/email-address.ts';
+import { isEmailAddress } from '../users/email-address.ts';
 import type { Context } from 'koa';
-import type { User } from '../accounts/users.ts';
-import { newPasswordProblems } from '../accounts/new-password.ts';
-import { UserExistsError } from '../accounts/users.ts';
+import type { User } from '../users/store.ts';
+import { newPasswordProblems } from '../users/new-password.ts';
+import { UserExistsError } from '../users/store.ts';
 import { readForm } from '../http/form.ts';
 import { HttpError } from '../http/http-error.ts';
 import type { Directory } from '../ldap/directory.ts';

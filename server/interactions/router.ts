@@ -1,11 +1,11 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
-import type { ConsentStore } from '../accounts/consents.ts';
-import { factorNotice } from '../accounts/factor-notice.ts';
-import { isEmailAddress } from '../accounts/email-address.ts';
-import type { CheckPassword } from '../accounts/password-check.ts';
-import type { User } from '../accounts/users.ts';
+import type { ConsentStore } from '../users/consents.ts';
+import { factorNotice } from '../users/factor-notice.ts';
+import { isEmailAddress } from '../users/email-address.ts';
+import type { CheckPassword } from '../users/password-check.ts';
+import type { User } from '../users/store.ts';
 import { HttpError } from '../http/http-error.ts';
 import { consentPage, grantConsent } from './consent.ts';
 import { addMfaStep } from './mfa.ts';

@@ -1,6 +1,6 @@
 import type { LdapConfig } from '../../config/ldap.ts';
-import type { AccountSignOut } from '../accounts/sign-out.ts';
-import type { User } from '../accounts/users.ts';
+import type { AccountSignOut } from '../users/sign-out.ts';
+import type { User } from '../users/store.ts';
 import type { Audit } from '../audit/audit.ts';
 import type { Db } from '../db.ts';
 import type { Logger } from '../log.ts';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
-import type { AccountSignOut } from '../accounts/sign-out.ts';
-import type { User } from '../accounts/users.ts';
+import type { AccountSignOut } from '../users/sign-out.ts';
+import type { User } from '../users/store.ts';
 import type { Audit, AuditEvent } from '../audit/audit.ts';
 import { sameDn } from './dn.ts';
 import type { DirectoryUser } from './entries.ts';

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { Entry } from 'ldapts';
 import type { LdapConfig } from '../../config/ldap.ts';
-import type { AccountSignOut } from '../accounts/sign-out.ts';
+import type { AccountSignOut } from '../users/sign-out.ts';
 import type { Audit, AuditEvent } from '../audit/audit.ts';
 import type { Db } from '../db.ts';
 import { withAdvisoryLock } from '../locks.ts';

@@ -14,7 +14,7 @@ export type MailTemplates = {
   'password-reset': Greeting & { link: string; expiresInMinutes: number };
   /**
    * Notice after a password change. `link` is the single-use "this wasn't me" link
-   * (server/accounts/secure-account.ts): it locks the account and signs it out everywhere.
+   * (server/users/secure-account.ts): it locks the account and signs it out everywhere.
    */
   'password-changed': Greeting & ThisWasntMe & { time: Date };
   /**

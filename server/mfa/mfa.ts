@@ -1,10 +1,7 @@
-import type { Context } from 'koa';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../../config/load.ts';
-import type { User } from '../accounts/users.ts';
+import type { User } from '../users/store.ts';
 import { affected, type Db } from '../db.ts';
-import { HttpError } from '../http/http-error.ts';
-import type { Views } from '../views.ts';
 import { createRecoveryCodes } from './recovery-codes.ts';
 import { createTotpFactors } from './totp.ts';
 
@@ -159,38 +156,3 @@ export function createMfa(db: Db, config: Config) {
 }
 
 export type Mfa = ReturnType<typeof createMfa>;
-
-/**
- * The authenticator-app setup page (QR code, key, first code), in a sign-in or the account. The
- * key is the one of the enrolment `binding` names (server/mfa/totp.ts says why).
- */
-export async function totpEnrolmentPage(
-  { views, mfa }: { views: Views; mfa: Mfa },
-  ctx: Context,
-  user: { id: string; email: string },
-  binding: string,
-  form: {
-    action: string;
-    csrf: string;
-    askPassword: boolean;
-    error?: string | undefined;
-    status?: number;
-  },
-) {
-  if (await mfa.totp.enrolled(user.id))
-    throw new HttpError(400, 'An authenticator app is already set up for this account.');
-  const enrolment = await mfa.totp.offer(user, binding);
-  const { status = 400, ...fields } = form;
-  views.render(
-    ctx,
-    'mfa-enrol',
-    {
-      title: 'Set up two-step verification',
-      secret: enrolment.secret,
-      qrSvg: enrolment.qrSvg,
-      email: user.email,
-      ...fields,
-    },
-    form.error ? status : 200,
-  );
-}

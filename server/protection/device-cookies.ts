@@ -1,7 +1,7 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import type { Context } from 'koa';
-import { signOutStamp } from '../accounts/session-rule.ts';
-import type { User } from '../accounts/users.ts';
+import { signOutStamp } from '../users/session-rule.ts';
+import type { User } from '../users/store.ts';
 import { constantTimeEqual } from '../security/constant-time.ts';
 
 type DeviceOwner = Pick<User, 'id' | 'sessions_valid_from'>;

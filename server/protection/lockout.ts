@@ -1,7 +1,7 @@
 import type { Config } from '../../config/load.ts';
-import type { EmailTokens } from '../accounts/email-tokens.ts';
-import { resetLink } from '../accounts/reset-link.ts';
-import type { User } from '../accounts/users.ts';
+import type { EmailTokens } from '../users/email-tokens.ts';
+import { resetLink } from '../users/reset-link.ts';
+import type { User } from '../users/store.ts';
 import type { Audit, AuditEvent, RequestFacts } from '../audit/audit.ts';
 import type { Db } from '../db.ts';
 import type { Logger } from '../log.ts';

@@ -1,4 +1,4 @@
-import type { User } from '../accounts/users.ts';
+import type { User } from '../users/store.ts';
 import { affected, type Db } from '../db.ts';
 
 /**

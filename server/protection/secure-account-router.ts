@@ -1,8 +1,8 @@
 import Router from '@koa/router';
 import type { Config } from '../../config/load.ts';
-import type { EmailTokens } from '../accounts/email-tokens.ts';
-import { resetLink } from '../accounts/reset-link.ts';
-import type { AccountSecuring } from '../accounts/secure-account.ts';
+import type { EmailTokens } from '../users/email-tokens.ts';
+import { resetLink } from '../users/reset-link.ts';
+import type { AccountSecuring } from '../users/secure-account.ts';
 import { requestFacts } from '../audit/audit.ts';
 import { readForm } from '../http/form.ts';
 import { HttpError } from '../http/http-error.ts';

@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import type { User } from '../accounts/users.ts';
+import type { User } from '../users/store.ts';
 import { requestFacts } from '../audit/audit.ts';
 import type { DeviceCookies } from './device-cookies.ts';
 import type { InFlight } from './in-flight.ts';

@@ -1,6 +1,6 @@
 import Router from '@koa/router';
-import type { EmailTokens } from '../accounts/email-tokens.ts';
-import type { UserStore } from '../accounts/users.ts';
+import type { EmailTokens } from '../users/email-tokens.ts';
+import type { UserStore } from '../users/store.ts';
 import { requestFacts } from '../audit/audit.ts';
 import { readForm } from '../http/form.ts';
 import { HttpError } from '../http/http-error.ts';

@@ -5,7 +5,7 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../config/load.ts';
 import type { AuditRecord } from '../../server/audit/export.ts';
-import { createUserStore } from '../../server/accounts/users.ts';
+import { createUserStore } from '../../server/users/store.ts';
 import { closeDb, openDb, type Db } from '../../server/db.ts';
 import { migrate } from '../../server/migrate.ts';
 import { createPasswordHasher } from '../../server/security/passwords.ts';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../config/load.ts';
-import { createUserStore, type UserStore } from '../../server/accounts/users.ts';
+import { createUserStore, type UserStore } from '../../server/users/store.ts';
 import { createClientStore } from '../../server/clients/store.ts';
 import { closeDb, openDb, type Db } from '../../server/db.ts';
 import { createPasswordHasher } from '../../server/security/passwords.ts';

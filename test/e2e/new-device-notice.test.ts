@@ -1,6 +1,6 @@
 import type * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describeDevice } from '../../server/accounts/devices.ts';
+import { describeDevice } from '../../server/users/devices.ts';
 import { Browser } from '../support/browser.ts';
 import { recipients } from '../support/mailbox.ts';
 import { signIn } from '../support/relying-party.ts';

@@ -1,6 +1,6 @@
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { userClaims } from '../../server/accounts/users.ts';
+import { userClaims } from '../../server/users/store.ts';
 import { Browser, formAction, hiddenInput } from '../support/browser.ts';
 import { countCalls } from '../support/counting.ts';
 import { mailsTo, PASSWORD, registerAndResend, registerAt, strip } from '../support/register.ts';

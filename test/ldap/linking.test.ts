@@ -1,7 +1,7 @@
 import { Attribute, Change } from 'ldapts';
 import { describe, expect, it } from 'vitest';
-import { createEmailTokens } from '../../server/accounts/email-tokens.ts';
-import { createUserStore } from '../../server/accounts/users.ts';
+import { createEmailTokens } from '../../server/users/email-tokens.ts';
+import { createUserStore } from '../../server/users/store.ts';
 import { sameDn } from '../../server/ldap/dn.ts';
 import { createPasswordHasher } from '../../server/security/passwords.ts';
 import { useSlapdDirectory } from '../support/directory.ts';

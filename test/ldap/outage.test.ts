@@ -1,6 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createUserStore } from '../../server/accounts/users.ts';
+import { createUserStore } from '../../server/users/store.ts';
 import { createPasswordHasher } from '../../server/security/passwords.ts';
 import { startTestDirectory, useSlapdDirectory, type TestDirectory } from '../support/directory.ts';
 import { freePort } from '../support/services.ts';

@@ -1,6 +1,6 @@
 import type * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEmailTokens } from '../../server/accounts/email-tokens.ts';
+import { createEmailTokens } from '../../server/users/email-tokens.ts';
 import { Browser, formAction, hiddenInput } from '../support/browser.ts';
 import { smtpEnv } from '../support/mailbox.ts';
 import { mailsTo, registerAndResend, registerAt } from '../support/register.ts';

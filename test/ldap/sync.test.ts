@@ -1,6 +1,6 @@
 import { Attribute, Change } from 'ldapts';
 import { describe, expect, it } from 'vitest';
-import { createUserStore } from '../../server/accounts/users.ts';
+import { createUserStore } from '../../server/users/store.ts';
 import { PPOLICY_ADMIN_LOCK } from '../../server/ldap/presets.ts';
 import { createPasswordHasher } from '../../server/security/passwords.ts';
 import { useSlapdDirectory } from '../support/directory.ts';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createUserStore, type UserStore } from '../../server/accounts/users.ts';
+import { createUserStore, type UserStore } from '../../server/users/store.ts';
 import type { Db } from '../../server/db.ts';
 import { createPasswordHasher, type PasswordHasher } from '../../server/security/passwords.ts';
 import {

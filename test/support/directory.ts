@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll } from 'vitest';
 import { createAdapterFactory } from '../../adapters/index.ts';
 import { loadConfig } from '../../config/load.ts';
-import { createAccountSignOut } from '../../server/accounts/sign-out.ts';
+import { createAccountSignOut } from '../../server/users/sign-out.ts';
 import { createAudit } from '../../server/audit/audit.ts';
 import type { Db } from '../../server/db.ts';
 import { createDirectory, type Directory } from '../../server/ldap/directory.ts';

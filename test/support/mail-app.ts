@@ -1,5 +1,5 @@
 import type * as oidc from 'openid-client';
-import type { NewUser } from '../../server/accounts/users.ts';
+import type { NewUser } from '../../server/users/store.ts';
 import { smtpEnv } from './mailbox.ts';
 import { POST_LOGOUT_URI, REDIRECT_URI, relyingParty } from './relying-party.ts';
 import { startTestServer, storageEnv, type Storage, type TestServer } from './server.ts';

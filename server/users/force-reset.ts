@@ -5,7 +5,7 @@ import type { PasswordPolicy } from '../security/password-policy.ts';
 import type { EmailTokens } from './email-tokens.ts';
 import type { AccountSignOut } from './sign-out.ts';
 import { emailResetLink } from './reset-link.ts';
-import type { User, UserStore } from './users.ts';
+import type { User, UserStore } from './store.ts';
 
 type Deps = {
   config: Config;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createUserStore, UserExistsError } from '../../server/accounts/users.ts';
+import { createUserStore, UserExistsError } from '../../server/users/store.ts';
 import type { Db } from '../../server/db.ts';
 import { tempEmbeddedDb } from '../support/embedded-db.ts';
 import { createPasswordHasher } from '../../server/security/passwords.ts';

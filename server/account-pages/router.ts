@@ -3,11 +3,11 @@ import type { Context, Middleware } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Config } from '../../config/load.ts';
 import { requestFacts, userEvent, type Audit } from '../audit/audit.ts';
-import { newPasswordProblems, passwordContext, passwordSetter } from '../accounts/new-password.ts';
-import type { EmailTokens } from '../accounts/email-tokens.ts';
-import type { CheckPassword } from '../accounts/password-check.ts';
-import type { AccountSignOut } from '../accounts/sign-out.ts';
-import type { User, UserStore } from '../accounts/users.ts';
+import { newPasswordProblems, passwordContext, passwordSetter } from '../users/new-password.ts';
+import type { EmailTokens } from '../users/email-tokens.ts';
+import type { CheckPassword } from '../users/password-check.ts';
+import type { AccountSignOut } from '../users/sign-out.ts';
+import type { User, UserStore } from '../users/store.ts';
 import { readForm } from '../http/form.ts';
 import { HttpError } from '../http/http-error.ts';
 import type { Logger } from '../log.ts';
@@ -20,7 +20,7 @@ import type { PasswordHasher } from '../security/passwords.ts';
 import type { RateLimits } from '../protection/rate-limits.ts';
 import type { SignInGuard } from '../protection/sign-in-guard.ts';
 import type { Views } from '../views.ts';
-import { factorNotice, type FactorNotice } from '../accounts/factor-notice.ts';
+import { factorNotice, type FactorNotice } from '../users/factor-notice.ts';
 import { accountAccess, accountOf, type AccountAccess } from './access.ts';
 import { currentPasswordCheck, type CurrentPasswordCheck } from './current-password.ts';
 import { addEmailChange } from './email-change.ts';
@@ -52,7 +52,7 @@ export type AccountPages = {
   recent: Middleware;
   currentPassword: CurrentPasswordCheck;
   factorAdded: AccountAccess['factorAdded'];
-  /** Tells the owner by email of a factor added or removed (server/accounts/factor-notice.ts). */
+  /** Tells the owner by email of a factor added or removed (server/users/factor-notice.ts). */
   factorChanged: FactorNotice;
 };
 

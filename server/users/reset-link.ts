@@ -1,7 +1,7 @@
 import type { Config } from '../../config/load.ts';
 import type { AnyMailMessage, Mailer } from '../mail/mailer.ts';
 import type { EmailTokens } from './email-tokens.ts';
-import type { User } from './users.ts';
+import type { User } from './store.ts';
 
 /** Without a sign-in waiting for the link, "-" stands where the interaction id would be. */
 export const NO_INTERACTION = '-';

@@ -1,6 +1,6 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import { describeDevice } from '../accounts/devices.ts';
+import { describeDevice } from '../users/devices.ts';
 import { requestFacts, userEvent } from '../audit/audit.ts';
 import type { Mfa } from '../mfa/mfa.ts';
 import { PASSKEY_NAME_MAX, type Passkeys } from '../mfa/passkeys.ts';

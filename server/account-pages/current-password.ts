@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
-import { isCurrentPassword, type CheckPassword } from '../accounts/password-check.ts';
-import type { User } from '../accounts/users.ts';
+import { isCurrentPassword, type CheckPassword } from '../users/password-check.ts';
+import type { User } from '../users/store.ts';
 import type { SignInGuard } from '../protection/sign-in-guard.ts';
 import { refuse, waitMessage } from '../http/too-many.ts';
 import type { PasswordHasher } from '../security/passwords.ts';

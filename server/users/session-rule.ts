@@ -1,4 +1,4 @@
-import type { User } from './users.ts';
+import type { User } from './store.ts';
 
 type Standing = Pick<User, 'disabled' | 'owner_locked_at' | 'sessions_valid_from'>;
 

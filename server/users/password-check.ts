@@ -1,6 +1,6 @@
 import type { Directory } from '../ldap/directory.ts';
 import type { PasswordHasher } from '../security/passwords.ts';
-import type { User, UserStore } from './users.ts';
+import type { User, UserStore } from './store.ts';
 
 export type PasswordCheck =
   | { ok: true; user: User }

@@ -5,7 +5,7 @@ import type { PasswordContext, PasswordPolicy } from '../security/password-polic
 import type { EmailTokens } from './email-tokens.ts';
 import { secureAccountLink } from './secure-account.ts';
 import type { AccountSignOut } from './sign-out.ts';
-import type { User, UserStore } from './users.ts';
+import type { User, UserStore } from './store.ts';
 
 /** What is wrong with a new password typed twice, in the words the form shows; empty when fine. */
 export async function newPasswordProblems(

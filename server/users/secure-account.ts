@@ -5,7 +5,7 @@ import type { Mfa } from '../mfa/mfa.ts';
 import type { OwnerLock } from '../protection/owner-lock.ts';
 import type { EmailTokenPurpose, EmailTokens, Redeemed } from './email-tokens.ts';
 import type { AccountSignOut } from './sign-out.ts';
-import { UserExistsError, type User, type UserStore } from './users.ts';
+import { UserExistsError, type User, type UserStore } from './store.ts';
 
 /** The security emails that carry a "this wasn't me" link. */
 export type SecurityNotice = 'email_changed' | 'password_changed' | 'new_device' | 'factor_changed';

@@ -1,12 +1,12 @@
 import type Router from '@koa/router';
-import { isEmailAddress } from '../accounts/email-address.ts';
+import { isEmailAddress } from '../users/email-address.ts';
 import type { Context } from 'koa';
-import { UserExistsError, type User } from '../accounts/users.ts';
+import { UserExistsError, type User } from '../users/store.ts';
 import { readForm } from '../http/form.ts';
 import { HttpError } from '../http/http-error.ts';
 import { requestFacts, userEvent } from '../audit/audit.ts';
 import { linkError } from '../interactions/link-error.ts';
-import { secureAccountLink } from '../accounts/secure-account.ts';
+import { secureAccountLink } from '../users/secure-account.ts';
 import type { AnyMailMessage } from '../mail/mailer.ts';
 import { refuse, waitMessage } from '../http/too-many.ts';
 import { accountOf } from './access.ts';
@@ -117,7 +117,7 @@ export function addEmailChange(router: Router, deps: Deps): void {
       throw new HttpError(409, `${TAKEN} Your address was not changed.`);
     }
     await deps.audit(userEvent('email_changed', user.id), requestFacts(ctx));
-    // To the old address, with a link that gives it back (server/accounts/secure-account.ts).
+    // To the old address, with a link that gives it back (server/users/secure-account.ts).
     const at = new Date();
     mailer.sendInBackground(async () => ({
       to: user.email,

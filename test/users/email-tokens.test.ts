@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEmailTokens, type EmailTokens } from '../../server/accounts/email-tokens.ts';
-import { createUserStore } from '../../server/accounts/users.ts';
+import { createEmailTokens, type EmailTokens } from '../../server/users/email-tokens.ts';
+import { createUserStore } from '../../server/users/store.ts';
 import { closeDb, openDb, type Db } from '../../server/db.ts';
 import { migrate } from '../../server/migrate.ts';
 import { createPasswordHasher } from '../../server/security/passwords.ts';
