@@ -1,6 +1,8 @@
 import type { Knex } from 'knex';
+import { answeringOutages } from './outages.ts';
 import { PostgresAdapter } from './postgres.ts';
 import { RedisAdapter, type RedisClient } from './redis.ts';
+import { withDeferredConsume } from './refresh-rotation.ts';
 import type { Adapter, AdapterPayload, StorageAdapter } from './types.ts';
 
 /** Short-lived, TTL-driven models: in Redis when it is configured (ARCHITECTURE.md, state table). */
@@ -23,6 +25,8 @@ export type AdapterDeps = {
   /** Reads a registered client's metadata (secret unsealed); the Client model is read-only here. */
   findClient: (clientId: string) => Promise<AdapterPayload | undefined>;
   refreshReuseGraceSeconds: number;
+  /** Each storage call answers within this, or fails as temporarily_unavailable; none if unset. */
+  timeoutMs?: number | undefined;
 };
 
 export type AdapterFactory = (model: string) => StorageAdapter;
@@ -38,16 +42,22 @@ const REFRESH_TOKEN_ID_LENGTH = Math.ceil(REFRESH_TOKEN_BITS / 6);
 
 export function createAdapterFactory(deps: AdapterDeps): AdapterFactory {
   return (model) => {
-    if (model === 'Client') return new ClientAdapter(deps.findClient);
-    const store =
+    if (model === 'Client')
+      return answeringOutages(new ClientAdapter(deps.findClient), model, deps.timeoutMs);
+    const store = answeringOutages(
       deps.redis && REDIS_MODELS.has(model)
         ? new RedisAdapter(deps.redis, model)
-        : new PostgresAdapter(deps.db, model);
+        : new PostgresAdapter(deps.db, model),
+      model,
+      deps.timeoutMs,
+    );
     if (model !== 'RefreshToken') return store;
     const shaped = withIdLength(store, REFRESH_TOKEN_ID_LENGTH);
-    return deps.refreshReuseGraceSeconds > 0
-      ? withReuseGrace(shaped, deps.refreshReuseGraceSeconds)
-      : shaped;
+    return withDeferredConsume(
+      deps.refreshReuseGraceSeconds > 0
+        ? withReuseGrace(shaped, deps.refreshReuseGraceSeconds)
+        : shaped,
+    );
   };
 }
 

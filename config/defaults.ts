@@ -14,6 +14,11 @@ export const defaults = {
   DATABASE_URL: '',
   /** Connections per process; PostgreSQL's default max_connections is 100, so ~8 processes fit. */
   DATABASE_POOL_MAX: 10,
+  /**
+   * How long a request waits on PostgreSQL or Redis before it answers 503: long enough for a
+   * Sentinel failover or a busy moment, short enough that an outage is not a hang.
+   */
+  DEPENDENCY_TIMEOUT_MS: 2000,
   /** Redis for short-lived protocol state (sessions, codes, opaque access tokens). */
   REDIS_URL: '',
   /**

@@ -25,6 +25,7 @@ const schema = z.object({
   DATA_DIR: z.string().min(1),
   DATABASE_URL: optionalUrl,
   DATABASE_POOL_MAX: int(1),
+  DEPENDENCY_TIMEOUT_MS: int(100),
   REDIS_URL: optionalUrl,
   REDIS_SENTINELS: z
     .string()
@@ -96,6 +97,8 @@ export type Config = Readonly<{
   dataDir: string;
   databaseUrl: string | undefined;
   databasePoolMax: number;
+  /** How long a request waits on PostgreSQL or Redis before answering 503. */
+  dependencyTimeoutMs: number;
   redisUrl: string | undefined;
   redisSentinels: { host: string; port: number }[];
   redisSentinelName: string;
@@ -247,6 +250,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     dataDir: c.DATA_DIR,
     databaseUrl: c.DATABASE_URL || undefined,
     databasePoolMax: c.DATABASE_POOL_MAX,
+    dependencyTimeoutMs: c.DEPENDENCY_TIMEOUT_MS,
     redisUrl: c.REDIS_URL || undefined,
     redisSentinels: hostPorts(c.REDIS_SENTINELS),
     redisClusterNodes: hostPorts(c.REDIS_CLUSTER_NODES),

@@ -66,6 +66,7 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
     redis,
     findClient: (id) => clients.findForProvider(id),
     refreshReuseGraceSeconds: config.refreshReuseGraceSeconds,
+    timeoutMs: config.dependencyTimeoutMs,
   });
 
   const signOut = createAccountSignOut({ db, redis, adapter });

@@ -5,12 +5,29 @@ import ClientPgLite from 'knex-pglite';
 
 export type Db = Knex;
 
-export type DbOptions = { databaseUrl: string | undefined; dataDir: string; poolMax: number };
+export type DbOptions = {
+  databaseUrl: string | undefined;
+  dataDir: string;
+  poolMax: number;
+  /** PostgreSQL only: connecting, waiting for a pooled connection and each query end by then. */
+  timeoutMs?: number | undefined;
+};
 
 /** PostgreSQL when a URL is given, else PGlite (Postgres in WASM) kept in dataDir/pglite. */
-export function openDb({ databaseUrl, dataDir, poolMax }: DbOptions): Db {
+export function openDb({ databaseUrl, dataDir, poolMax, timeoutMs }: DbOptions): Db {
   if (databaseUrl) {
-    return knexFactory({ client: 'pg', connection: databaseUrl, pool: { min: 0, max: poolMax } });
+    return knexFactory({
+      client: 'pg',
+      connection: timeoutMs
+        ? {
+            connectionString: databaseUrl,
+            connectionTimeoutMillis: timeoutMs,
+            query_timeout: timeoutMs,
+          }
+        : databaseUrl,
+      pool: { min: 0, max: poolMax },
+      ...(timeoutMs && { acquireConnectionTimeout: timeoutMs }),
+    });
   }
   const filename = join(dataDir, 'pglite');
   mkdirSync(filename, { recursive: true });

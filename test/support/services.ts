@@ -16,6 +16,9 @@ import { join } from 'node:path';
 
 export type Service = { url: string; stop(): Promise<void> };
 
+/** A service a test can take down (`down()`, abruptly) and bring back on the same port (`up()`). */
+export type RestartableService = Service & { down(): Promise<void>; up(): Promise<void> };
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -63,7 +66,7 @@ function asPostgresUser(cmd: string, args: string[]): [string, string[]] {
     : [cmd, args];
 }
 
-export async function startPostgres(): Promise<Service> {
+export async function startPostgres(): Promise<RestartableService> {
   const bin = postgresBinDir();
   const dir = mkdtempSync(join(tmpdir(), 'latchkey-pg-'));
   chmodSync(dir, 0o700);
@@ -88,27 +91,21 @@ export async function startPostgres(): Promise<Service> {
     { stdio: 'ignore' },
   );
   const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300`;
-  execFileSync(
-    ...asPostgresUser(join(bin, 'pg_ctl'), [
-      '-D',
-      data,
-      '-o',
-      options,
-      '-l',
-      join(dir, 'log'),
-      '-w',
-      'start',
-    ]),
-    { stdio: 'ignore' },
-  );
+  const pgCtl = (args: string[]) =>
+    void execFileSync(...asPostgresUser(join(bin, 'pg_ctl'), ['-D', data, ...args]), {
+      stdio: 'ignore',
+    });
+  const up = async () => pgCtl(['-o', options, '-l', join(dir, 'log'), '-w', 'start']);
+  await up();
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    up,
+    // Connections are cut; what was committed survives (the test server runs with
+    // synchronous_commit=off, which an immediate stop could lose).
+    down: async () => pgCtl(['-m', 'fast', '-w', 'stop']),
     async stop() {
       try {
-        execFileSync(
-          ...asPostgresUser(join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop']),
-          { stdio: 'ignore' },
-        );
+        pgCtl(['-m', 'immediate', '-w', 'stop']);
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
@@ -116,32 +113,46 @@ export async function startPostgres(): Promise<Service> {
   };
 }
 
-export async function startRedis(): Promise<Service> {
+/**
+ * A throwaway Redis. With `appendonly`, what it held survives `down()` and `up()` on the same port,
+ * as an operator's Redis with `appendonly yes` would.
+ */
+export async function startRedis({ appendonly = false } = {}): Promise<RestartableService> {
   const dir = mkdtempSync(join(tmpdir(), 'latchkey-redis-'));
   const port = await freePort();
-  const child: ChildProcess = spawn(
-    'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--databases',
-      '256',
-      '--dir',
-      dir,
-    ],
-    { stdio: 'ignore' },
-  );
-  await waitForPort(port);
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    appendonly ? 'yes' : 'no',
+    '--appendfsync',
+    'always',
+    '--databases',
+    '256',
+    '--dir',
+    dir,
+  ];
+  let child: ChildProcess | undefined;
+  const up = async () => {
+    child = spawn('redis-server', args, { stdio: 'ignore' });
+    await waitForPort(port);
+  };
+  await up();
   return {
     url: `redis://127.0.0.1:${port}`,
+    up,
+    async down() {
+      if (!child || child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child!.once('exit', r));
+      child.kill('SIGKILL');
+      await exited;
+    },
     async stop() {
-      await stopChild(child);
+      if (child) await stopChild(child);
       rmSync(dir, { recursive: true, force: true });
     },
   };
