@@ -1,12 +1,11 @@
 import { answeringOutagesAsOAuth, withDeadline } from '../server/unavailable.ts';
-import type { StorageAdapter } from './types.ts';
 
 /**
  * Every call to the store answers within `timeoutMs`, and a store that cannot be reached fails
  * as oidc-provider's `temporarily_unavailable` (503) rather than a server_error after a long
  * wait: the client and the user are told to try again, and nothing they hold is lost.
  */
-export function answeringOutages<A extends StorageAdapter>(
+export function answeringOutages<A extends object>(
   inner: A,
   model: string,
   timeoutMs: number | undefined,

@@ -69,7 +69,7 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
     timeoutMs: config.dependencyTimeoutMs,
   });
 
-  const signOut = createAccountSignOut({ db, redis, adapter });
+  const signOut = createAccountSignOut({ db, adapter });
   const csrf = createCsrf(config.cookieKeys[0]!);
   const tokens = createEmailTokens(db);
   const audit = createAudit(db, log, { failureWindowSeconds: config.auditFailureWindowSeconds });
