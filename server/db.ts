@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
+import type { Logger } from './log.ts';
 
 export type Db = Knex;
 
@@ -11,10 +12,12 @@ export type DbOptions = {
   poolMax: number;
   /** PostgreSQL only: connecting, waiting for a pooled connection and each query end by then. */
   timeoutMs?: number | undefined;
+  /** Where knex's own warnings go (a lost connection, a failed acquire); else the console. */
+  log?: Logger | undefined;
 };
 
 /** PostgreSQL when a URL is given, else PGlite (Postgres in WASM) kept in dataDir/pglite. */
-export function openDb({ databaseUrl, dataDir, poolMax, timeoutMs }: DbOptions): Db {
+export function openDb({ databaseUrl, dataDir, poolMax, timeoutMs, log }: DbOptions): Db {
   if (databaseUrl) {
     return knexFactory({
       client: 'pg',
@@ -27,6 +30,14 @@ export function openDb({ databaseUrl, dataDir, poolMax, timeoutMs }: DbOptions):
         : databaseUrl,
       pool: { min: 0, max: poolMax },
       ...(timeoutMs && { acquireConnectionTimeout: timeoutMs }),
+      ...(log && {
+        log: {
+          warn: (message: unknown) => log.warn({ error: String(message) }, 'database'),
+          error: (message: unknown) => log.error({ error: String(message) }, 'database'),
+          deprecate: (message: unknown) => log.warn({ error: String(message) }, 'database'),
+          debug: () => undefined,
+        },
+      }),
     });
   }
   const filename = join(dataDir, 'pglite');

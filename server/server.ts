@@ -27,7 +27,7 @@ export type Running = Latchkey & {
 
 /** Opens storage, migrates, builds the app and listens; the one way a Latchkey process starts. */
 export async function startLatchkey(config: Config, log: Logger): Promise<Running> {
-  const storage = { databaseUrl: config.databaseUrl, dataDir: config.dataDir };
+  const storage = { databaseUrl: config.databaseUrl, dataDir: config.dataDir, log };
   // Migrating and resealing may rightly take longer than a request may wait: on PostgreSQL they
   // have a connection of their own, without the dependency timeout.
   const setupDb = config.databaseUrl ? openDb({ ...storage, poolMax: 2 }) : undefined;
