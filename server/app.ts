@@ -196,7 +196,7 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
     }).routes(),
   );
   app.use(unlockRouter({ tokens, users, lockout, views, csrf }).routes());
-  app.use(secureAccountRouter({ config, tokens, securing, views, csrf }).routes());
+  app.use(secureAccountRouter({ config, tokens, users, securing, views, csrf }).routes());
   app.use(tokenLimit.refuseBlocked);
   app.use(async (ctx) => {
     ctx.respond = false;
