@@ -1,7 +1,5 @@
+import type { Services } from './services.ts';
 import Router from '@koa/router';
-import type { RedisClient } from '../adapters/redis.ts';
-import type { Db } from './db.ts';
-import type { Logger } from './log.ts';
 
 const CHECK_TIMEOUT_MS = 2000;
 
@@ -27,12 +25,10 @@ export function healthRouter({
   redis,
   ldap,
   log,
-}: {
-  db: Db;
-  redis?: RedisClient | undefined;
-  ldap?: { check(): Promise<void>; required: boolean } | undefined;
-  log: Logger;
-}): Router {
+}: Pick<Services, 'db' | 'log'> &
+  Partial<Pick<Services, 'redis'>> & {
+    ldap?: { check(): Promise<void>; required: boolean } | undefined;
+  }): Router {
   const router = new Router();
   router.get('/healthz', (ctx) => {
     ctx.set('Cache-Control', 'no-store');

@@ -1,10 +1,8 @@
+import type { Services } from '../services.ts';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
-import type { ConsentStore } from '../users/consents.ts';
-import { factorNotice } from '../users/factor-notice.ts';
 import { isEmailAddress } from '../users/email-address.ts';
-import type { CheckPassword } from '../users/password-check.ts';
 import type { User } from '../users/store.ts';
 import { HttpError } from '../http/http-error.ts';
 import { consentPage, grantConsent } from './consent.ts';
@@ -14,22 +12,14 @@ import { addPasswordReset } from './password-reset.ts';
 import { addRegistration, type RegistrationDeps } from './registration.ts';
 import { requestFacts, signInEvent } from '../audit/audit.ts';
 import { maskEmails } from '../log.ts';
-import type { Mfa } from '../mfa/mfa.ts';
-import type { Passkeys } from '../mfa/passkeys.ts';
-import type { SignInGuard } from '../protection/sign-in-guard.ts';
 import { refuse, waitMessage } from '../http/too-many.ts';
 import { interactionSteps, type Interaction } from './steps.ts';
 
-export type InteractionDeps = Omit<RegistrationDeps, 'steps'> & {
-  provider: () => Provider;
-  consents: ConsentStore;
-  guard: SignInGuard;
-  mfa: Mfa;
-  passkeys: Passkeys;
-  checkPassword: CheckPassword;
-  /** Called after each password or passkey sign-in, with the user agent and IP (new-device notice). */
-  noticeSignIn: (user: User, userAgent: string, ip: string) => void;
-};
+export type InteractionDeps = Omit<RegistrationDeps, 'steps'> &
+  Pick<
+    Services,
+    'consents' | 'guard' | 'mfa' | 'passkeys' | 'checkPassword' | 'noticeSignIn' | 'factorChanged'
+  > & { provider: () => Provider };
 
 const DIRECTORY_DOWN =
   "Your organisation's directory cannot be reached right now, so directory accounts cannot sign in. Try again in a few minutes.";
@@ -41,7 +31,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
 
   const steps = interactionSteps(provider, csrf);
   const registration = addRegistration(router, { ...deps, steps });
-  const mfaStep = addMfaStep(router, { ...deps, steps, factorChanged: factorNotice(deps) });
+  const mfaStep = addMfaStep(router, { ...deps, steps });
   const passkeyLogin = deps.mfa.enabled && deps.config.mfa.passkeyLogin;
 
   function loginPage(

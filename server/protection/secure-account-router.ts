@@ -1,22 +1,12 @@
+import type { Services } from '../services.ts';
 import Router from '@koa/router';
-import type { Config } from '../../config/load.ts';
-import type { EmailTokens } from '../users/email-tokens.ts';
 import { resetLink } from '../users/reset-link.ts';
-import type { AccountSecuring } from '../users/secure-account.ts';
 import { requestFacts } from '../audit/audit.ts';
 import { readForm } from '../http/form.ts';
 import { HttpError } from '../http/http-error.ts';
 import { linkError } from '../interactions/link-error.ts';
-import type { Csrf } from '../security/csrf.ts';
-import type { Views } from '../views.ts';
 
-type Deps = {
-  config: Config;
-  tokens: EmailTokens;
-  securing: AccountSecuring;
-  views: Views;
-  csrf: Csrf;
-};
+type Deps = Pick<Services, 'config' | 'tokens' | 'securing' | 'views' | 'csrf'>;
 
 /**
  * The "this wasn't me" link of the security emails. Opening it only shows a button (mail

@@ -1,21 +1,11 @@
+import type { Services } from '../services.ts';
 import Router from '@koa/router';
-import type { EmailTokens } from '../users/email-tokens.ts';
-import type { UserStore } from '../users/store.ts';
 import { requestFacts } from '../audit/audit.ts';
 import { readForm } from '../http/form.ts';
 import { HttpError } from '../http/http-error.ts';
 import { linkError } from '../interactions/link-error.ts';
-import type { Csrf } from '../security/csrf.ts';
-import type { Views } from '../views.ts';
-import type { Lockout } from './lockout.ts';
 
-type Deps = {
-  tokens: EmailTokens;
-  users: UserStore;
-  lockout: Lockout;
-  views: Views;
-  csrf: Csrf;
-};
+type Deps = Pick<Services, 'tokens' | 'users' | 'lockout' | 'views' | 'csrf'>;
 
 /** The unlock link of the account-locked email: a button (mail scanners open links too). */
 export function unlockRouter({ tokens, users, lockout, views, csrf }: Deps): Router {
