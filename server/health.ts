@@ -1,5 +1,5 @@
-import type { Services } from './services.ts';
 import Router from '@koa/router';
+import type { Services } from './services.ts';
 
 const CHECK_TIMEOUT_MS = 2000;
 

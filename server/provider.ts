@@ -1,10 +1,10 @@
-import type { Services } from './services.ts';
 import Provider, {
   errors,
   interactionPolicy,
   type Configuration,
   type KoaContextWithOIDC,
 } from 'oidc-provider';
+import type { Services } from './services.ts';
 import type { Config } from '../config/load.ts';
 import { OPAQUE_TOKEN_BITS, REFRESH_TOKEN_BITS } from '../adapters/index.ts';
 import { ACCOUNT_CLIENT_ID, accountClient } from './account-pages/access.ts';

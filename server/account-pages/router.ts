@@ -1,7 +1,7 @@
-import type { Services } from '../services.ts';
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import type Provider from 'oidc-provider';
+import type { Services } from '../services.ts';
 import { requestFacts, userEvent } from '../audit/audit.ts';
 import { newPasswordProblems, passwordContext, passwordSetter } from '../users/new-password.ts';
 import type { User } from '../users/store.ts';

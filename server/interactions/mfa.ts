@@ -1,6 +1,6 @@
-import type { Services } from '../services.ts';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
+import type { Services } from '../services.ts';
 import type { User } from '../users/store.ts';
 import { requestFacts, userEvent } from '../audit/audit.ts';
 import { readForm } from '../http/form.ts';

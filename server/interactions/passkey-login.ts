@@ -1,6 +1,6 @@
-import type { Services } from '../services.ts';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
+import type { Services } from '../services.ts';
 import type { User } from '../users/store.ts';
 import { requestFacts, signInEvent } from '../audit/audit.ts';
 import { HttpError } from '../http/http-error.ts';

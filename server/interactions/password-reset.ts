@@ -1,5 +1,5 @@
-import type { Services } from '../services.ts';
 import type Router from '@koa/router';
+import type { Services } from '../services.ts';
 import { isEmailAddress } from '../users/email-address.ts';
 import type { Context } from 'koa';
 import { requestFacts, userEvent } from '../audit/audit.ts';

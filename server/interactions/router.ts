@@ -1,7 +1,7 @@
-import type { Services } from '../services.ts';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
+import type { Services } from '../services.ts';
 import { isEmailAddress } from '../users/email-address.ts';
 import type { User } from '../users/store.ts';
 import { HttpError } from '../http/http-error.ts';

@@ -1,5 +1,5 @@
-import type { Services } from '../services.ts';
 import Router from '@koa/router';
+import type { Services } from '../services.ts';
 import { resetLink } from '../users/reset-link.ts';
 import { requestFacts } from '../audit/audit.ts';
 import { readForm } from '../http/form.ts';
