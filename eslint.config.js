@@ -26,7 +26,19 @@ export default tseslint.config(
       'import-x/parsers': { '@typescript-eslint/parser': ['.ts'] },
       'import-x/extensions': ['.ts', '.js'],
     },
-    rules: { 'import-x/no-cycle': ['error', { ignoreExternal: true }] },
+    rules: {
+      'import-x/no-cycle': ['error', { ignoreExternal: true }],
+      // Dependencies flow downward (ARCHITECTURE.md): storage and settings know nothing of the server.
+      'import-x/no-restricted-paths': [
+        'error',
+        {
+          zones: [
+            { target: './adapters', from: './server' },
+            { target: './config', from: './server' },
+          ],
+        },
+      ],
+    },
   },
   {
     // The hosted pages' own scripts: served as written, classic scripts, run in the browser.

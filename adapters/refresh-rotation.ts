@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Middleware } from 'koa';
 import type { StorageAdapter } from './types.ts';
-import { RETRY_AFTER_SECONDS, UNAVAILABLE_DESCRIPTION } from '../server/unavailable.ts';
+import { RETRY_AFTER_SECONDS, UNAVAILABLE_DESCRIPTION } from './outages.ts';
 
 /** Refresh tokens a token request has rotated, spent only once its response is ready. */
 const rotated = new AsyncLocalStorage<(() => Promise<void>)[]>();

@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import { withDeadline } from './unavailable.ts';
+import { withDeadline } from '../adapters/outages.ts';
 import type { Services } from './services.ts';
 
 const CHECK_TIMEOUT_MS = 2000;

@@ -20,7 +20,7 @@ import {
   isUnavailable,
   RETRY_AFTER_SECONDS,
   UNAVAILABLE_DESCRIPTION,
-} from './unavailable.ts';
+} from '../adapters/outages.ts';
 import type { Views } from './views.ts';
 
 export type ProviderDeps = Pick<

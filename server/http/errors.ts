@@ -1,5 +1,9 @@
 import type { Middleware } from 'koa';
-import { isUnavailable, RETRY_AFTER_SECONDS, UNAVAILABLE_DESCRIPTION } from '../unavailable.ts';
+import {
+  isUnavailable,
+  RETRY_AFTER_SECONDS,
+  UNAVAILABLE_DESCRIPTION,
+} from '../../adapters/outages.ts';
 import type { Views } from '../views.ts';
 
 /**
