@@ -5,6 +5,7 @@ import {
   UNAVAILABLE_DESCRIPTION,
 } from '../../adapters/outages.ts';
 import type { Views } from '../views.ts';
+import { RESUBMIT_FIELD, type Resubmit } from './form.ts';
 
 /**
  * Errors from our own routes: an exposed error (status + expose, as koa's own) shows its message;
@@ -41,6 +42,14 @@ export function errorPages(views: Views): Middleware {
             title: unavailable ? 'Try again in a moment' : 'Something went wrong',
             description: detail,
             requestId: ctx.state.requestId,
+            // A form that met the outage comes back filled in (server/http/form.ts).
+            ...(unavailable &&
+              ctx.state.resubmit && {
+                resubmit: {
+                  action: ctx.originalUrl,
+                  fields: { ...(ctx.state.resubmit as Resubmit), [RESUBMIT_FIELD]: '1' },
+                },
+              }),
           },
           status,
         );

@@ -56,6 +56,17 @@ export type FormRead<T> =
       input: Record<keyof T & string, string>;
     };
 
+/**
+ * Posted by the "Try again" form of an outage page (server/http/errors.ts): the form comes back
+ * filled in as it was, with a word on what happened, and nothing is done until it is sent again.
+ */
+export const RESUBMIT_FIELD = 'resubmit';
+const RESUBMITTED =
+  'The service was briefly unavailable, and nothing was changed. Check the form and send it again.';
+
+/** What an outage page offers to send back: the non-secret fields as posted, with the CSRF token. */
+export type Resubmit = Record<string, string>;
+
 type FormCsrf = { csrf: Csrf; binding: FormBinding | ((form: RawForm) => FormBinding) };
 
 /**
@@ -70,14 +81,18 @@ export async function readForm<S extends z.ZodObject>(
   const raw = await readBody(ctx);
   const bound = typeof binding === 'function' ? binding(raw) : binding;
   if (!csrf.verify(bound, raw.csrf)) throw new HttpError(403, bound.expired);
-  const parsed = schema.safeParse(raw);
-  if (parsed.success) return { ok: true, fields: parsed.data };
   const input = Object.fromEntries(
     Object.entries(schema.shape).map(([name, type]) => [
       name,
       secrets.has(type as z.ZodType) ? '' : (raw[name] ?? ''),
     ]),
   ) as Record<keyof z.output<S> & string, string>;
+  // Should what follows meet an outage, its page offers this input back (never a secret).
+  if (Object.values(input).some(Boolean))
+    (ctx.state as { resubmit?: Resubmit }).resubmit = { ...input, csrf: raw.csrf! };
+  if (raw[RESUBMIT_FIELD] !== undefined) return { ok: false, problems: [RESUBMITTED], input };
+  const parsed = schema.safeParse(raw);
+  if (parsed.success) return { ok: true, fields: parsed.data };
   const problems = [...new Set(parsed.error.issues.map((issue) => issue.message))];
   return { ok: false, problems, input };
 }

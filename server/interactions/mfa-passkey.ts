@@ -12,7 +12,8 @@ export const PASSKEY_REFUSED = {
   wrong_passkey: 'That passkey could not be checked. Try again, or another way.',
 } as const;
 
-const passkeyForm = z.object({ credential: field.hidden() });
+// A passkey's answer is good once: never offered back to be sent again.
+const passkeyForm = z.object({ credential: field.secret() });
 
 /**
  * A passkey as the second factor: the page's script fetches the options (JSON; the interaction's
@@ -27,8 +28,8 @@ export function addMfaPasskey(
   }: { passkeys: Passkeys; steps: InteractionSteps; attempts: MfaAttempts },
 ) {
   router.post('/mfa/passkey/options', async (ctx) => {
+    await steps.readForm(ctx, noFields);
     const { interaction, user } = await attempts.pending(ctx);
-    await steps.readForm(ctx, interaction, noFields);
     const options = await passkeys.authenticationOptions(interaction.uid, user.id);
     if (!options) throw new HttpError(400, 'This account has no passkey. Try another way.');
     ctx.set('Cache-Control', 'no-store');
@@ -36,8 +37,8 @@ export function addMfaPasskey(
   });
 
   router.post('/mfa/passkey', async (ctx) => {
+    const form = await steps.readForm(ctx, passkeyForm);
     const { interaction, user } = await attempts.pending(ctx);
-    const form = await steps.readForm(ctx, interaction, passkeyForm);
     // Whatever it holds, the passkey check judges it.
     const { credential } = form.ok ? form.fields : form.input;
     const outcome = await attempts.attempt(ctx, interaction, user, 'passkey', async () => {

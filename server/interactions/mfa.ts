@@ -42,8 +42,8 @@ export function addMfaStep(router: Router, deps: MfaStepDeps) {
     });
 
   async function checkCode(ctx: Context, method: 'totp' | 'recovery') {
+    const form = await steps.readForm(ctx, codeForm(WRONG[method]));
     const { interaction, user } = await attempts.pending(ctx);
-    const form = await steps.readForm(ctx, interaction, codeForm(WRONG[method]));
     if (!form.ok) return attempts.methodPage(ctx, interaction, user, method, form.problems[0]);
     const { code } = form.fields;
     const outcome = await attempts.attempt(ctx, interaction, user, method, async () => ({
@@ -70,8 +70,8 @@ export function addMfaStep(router: Router, deps: MfaStepDeps) {
   addMfaPasskey(router, { passkeys: deps.passkeys, steps, attempts });
 
   router.post('/mfa/enrol', async (ctx) => {
+    const form = await steps.readForm(ctx, codeForm(WRONG.totp));
     const { interaction, user } = await attempts.pending(ctx);
-    const form = await steps.readForm(ctx, interaction, codeForm(WRONG.totp));
     // Enrolling here is for a user with no factor yet; one who has a factor must use it.
     const state = await mfa.state(user.id);
     if (state.totp || state.passkeys)

@@ -23,7 +23,8 @@ export type PasskeyLoginDeps = Pick<
 };
 
 // The browser's answer to the ceremony, as JSON (mfa/passkey-responses.ts reads it).
-const passkeyForm = z.object({ credential: field.hidden() });
+// A passkey's answer is good once: never offered back to be sent again.
+const passkeyForm = z.object({ credential: field.secret() });
 
 const REFUSED = 'That passkey could not sign you in. Try again, or use your email and password.';
 
@@ -36,8 +37,8 @@ export function addPasskeyLogin(router: Router, deps: PasskeyLoginDeps) {
   const { passkeys, users, guard, audit, steps } = deps;
 
   async function loginStep(ctx: Context) {
+    const form = await steps.readForm(ctx, passkeyForm);
     const interaction = await steps.require(ctx);
-    const form = await steps.readForm(ctx, interaction, passkeyForm);
     if (interaction.prompt.name !== 'login')
       throw new HttpError(400, 'This step is already complete.');
     // Whatever it holds, the passkey check judges it.

@@ -80,8 +80,8 @@ export function addPasswordReset(router: Router, deps: PasswordResetDeps): void 
   });
 
   router.post('/forgot', async (ctx) => {
+    const form = await steps.readForm(ctx, forgotForm);
     const interaction = await steps.require(ctx);
-    const form = await steps.readForm(ctx, interaction, forgotForm);
     const email = form.ok ? form.fields.email : form.input.email;
     if (!form.ok || !isEmailAddress(email))
       return forgotPage(ctx, interaction.uid, email, ENTER_EMAIL);

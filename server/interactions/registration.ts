@@ -155,8 +155,8 @@ export function addRegistration(router: Router, deps: RegistrationDeps) {
   });
 
   router.post('/register', async (ctx) => {
+    const form = await steps.readForm(ctx, registerForm);
     const interaction = await registering(ctx);
-    const form = await steps.readForm(ctx, interaction, registerForm);
     // Before any costly work (the strength estimate, the hash): a flood of forms costs a count.
     const limited = await deps.limits.consume(['register_ip', senderKey(ctx.ip)]);
     if (!limited.ok) return tooManyPage(views, ctx, limited.retryAfterSeconds);
@@ -203,8 +203,8 @@ export function addRegistration(router: Router, deps: RegistrationDeps) {
   });
 
   router.post('/verify/resend', async (ctx) => {
+    const form = await steps.readForm(ctx, resendForm);
     const interaction = await steps.require(ctx);
-    const form = await steps.readForm(ctx, interaction, resendForm);
     // An address too long to be one gets the same page, and nothing is sent.
     if (!form.ok) return sentPage(ctx, interaction, form.input.email, true);
     const { email } = form.fields;

@@ -81,8 +81,8 @@ export function interactionRouter(deps: InteractionDeps): Router {
   });
 
   router.post('/login', async (ctx) => {
+    const form = await steps.readForm(ctx, loginForm);
     const interaction = await steps.require(ctx);
-    const form = await steps.readForm(ctx, interaction, loginForm);
     if (interaction.prompt.name !== 'login')
       throw new HttpError(400, 'This step is already complete.');
     const client = () => steps.clientName(interaction.params.client_id);
@@ -148,8 +148,8 @@ export function interactionRouter(deps: InteractionDeps): Router {
   });
 
   router.post('/consent', async (ctx) => {
+    await steps.readForm(ctx, noFields);
     const interaction = await steps.require(ctx);
-    await steps.readForm(ctx, interaction, noFields);
     if (interaction.prompt.name !== 'consent')
       throw new HttpError(400, 'This step is already complete.');
     const grantId = await grantConsent(provider(), consents, interaction);
@@ -168,8 +168,8 @@ export function interactionRouter(deps: InteractionDeps): Router {
   });
 
   router.post('/abort', async (ctx) => {
+    await steps.readForm(ctx, noFields);
     const interaction = await steps.require(ctx);
-    await steps.readForm(ctx, interaction, noFields);
     await steps.finish(ctx, interaction, {
       error: 'access_denied',
       error_description: 'The user declined the request.',

@@ -36,9 +36,23 @@ export function interactionSteps(provider: () => Provider, csrf: Csrf) {
       return found;
     },
 
-    /** A form of this interaction's pages (server/http/form.ts), its CSRF token bound to it. */
-    readForm<S extends z.ZodObject>(ctx: Context, interaction: Interaction, schema: S) {
-      return readForm(ctx, schema, { csrf, binding: csrfBindings.interaction(interaction.uid) });
+    /**
+     * A form of this interaction's pages (server/http/form.ts), its CSRF token bound to the
+     * interaction the URL names (the one require() finds, or none). Read before the interaction
+     * is loaded, so that an outage of its storage still leaves the input to offer back.
+     */
+    async readForm<S extends z.ZodObject>(ctx: Context, schema: S) {
+      try {
+        return await readForm(ctx, schema, {
+          csrf,
+          binding: csrfBindings.interaction(ctx.params.uid!),
+        });
+      } catch (err) {
+        // A form of a sign-in that is over: say so, rather than that the form expired.
+        if (err instanceof HttpError && err.status === 403 && !(await find(ctx)))
+          throw new HttpError(400, EXPIRED);
+        throw err;
+      }
     },
 
     // A login starts the results afresh; later steps (consent) add to them, so that a request

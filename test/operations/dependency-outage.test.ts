@@ -2,8 +2,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Browser } from '../support/browser.ts';
+import { Browser, formAction, hiddenInput } from '../support/browser.ts';
 import {
+  authorizationRequest,
   REDIRECT_URI,
   relyingParty,
   signIn,
@@ -139,6 +140,52 @@ describe('when PostgreSQL or Redis goes down', () => {
       await redis.up();
     }
     expect(await readyWithin(3000)).toBe(true);
+  });
+
+  it('a login form sent while Redis is down comes back filled in (never the password), and goes through once Redis is back', async () => {
+    const rp = await relyingParty(server.url, app.clientId, app.clientSecret);
+    const browser = new Browser();
+    const { url } = await authorizationRequest(rp, { scope: 'openid' });
+    const { res: loginPage, url: at } = await browser.follow(await browser.get(url), server.url);
+    const html = await loginPage.text();
+    await redis.down();
+    let outage: string;
+    try {
+      const res = await browser.post(new URL(formAction(html, '/login'), server.url), {
+        csrf: hiddenInput(html, 'csrf'),
+        email: USER.email,
+        password: USER.password,
+      });
+      expect(res.status).toBe(503);
+      outage = await res.text();
+    } finally {
+      await redis.up();
+    }
+    expect(outage).toContain(`value="${USER.email}"`);
+    expect(outage).not.toContain(USER.password);
+    expect(await readyWithin(3000)).toBe(true);
+
+    // "Back to the form": the login page again, the address filled in, nothing done yet.
+    const fields = Object.fromEntries(
+      [...outage.matchAll(/name="([^"]+)" value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]),
+    );
+    const again = await browser.post(new URL(formAction(outage, '/login'), server.url), fields);
+    const page = await again.text();
+    expect(again.status).toBe(400);
+    expect(page).toContain('name="password"');
+    expect(page).toContain(`value="${USER.email}"`);
+    expect(page).toMatch(/nothing was changed/i);
+    expect(at.pathname).toMatch(/^\/interaction\//);
+    const done = await browser.follow(
+      await browser.post(new URL(formAction(page, '/login'), server.url), {
+        csrf: hiddenInput(page, 'csrf'),
+        email: USER.email,
+        password: USER.password,
+      }),
+      server.url,
+    );
+    expect(done.url.pathname).not.toMatch(/\/login$/);
+    expect(await done.res.text()).not.toContain('name="password"');
   });
 
   it('a hosted page answers 503 "try again shortly" while Redis is down, and a signed-in browser is still signed in after', async () => {
