@@ -63,7 +63,15 @@ function asPostgresUser(cmd: string, args: string[]): [string, string[]] {
     : [cmd, args];
 }
 
-export async function startPostgres(): Promise<Service> {
+/** A service the chaos tests can take down (as a crash would) and bring back on the same port and data. */
+export type Restartable = Service & {
+  /** Gone at once, as a crash leaves it: PostgreSQL stopped in immediate mode, Redis SIGKILLed. */
+  kill(): Promise<void>;
+  /** Starts it again on the same port, over the same data; does nothing while it runs. */
+  start(): Promise<void>;
+};
+
+export async function startPostgres(): Promise<Restartable> {
   const bin = postgresBinDir();
   const dir = mkdtempSync(join(tmpdir(), 'latchkey-pg-'));
   chmodSync(dir, 0o700);
@@ -88,27 +96,29 @@ export async function startPostgres(): Promise<Service> {
     { stdio: 'ignore' },
   );
   const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300`;
-  execFileSync(
-    ...asPostgresUser(join(bin, 'pg_ctl'), [
-      '-D',
-      data,
-      '-o',
-      options,
-      '-l',
-      join(dir, 'log'),
-      '-w',
-      'start',
-    ]),
-    { stdio: 'ignore' },
-  );
+  const pgCtl = (args: string[]) =>
+    execFileSync(...asPostgresUser(join(bin, 'pg_ctl'), ['-D', data, ...args]), {
+      stdio: 'ignore',
+    });
+  let running = false;
+  const start = async () => {
+    if (running) return;
+    pgCtl(['-o', options, '-l', join(dir, 'log'), '-w', 'start']);
+    running = true;
+  };
+  const kill = async () => {
+    if (!running) return;
+    running = false;
+    pgCtl(['-m', 'immediate', '-w', 'stop']);
+  };
+  await start();
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    kill,
+    start,
     async stop() {
       try {
-        execFileSync(
-          ...asPostgresUser(join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop']),
-          { stdio: 'ignore' },
-        );
+        await kill();
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
@@ -116,32 +126,49 @@ export async function startPostgres(): Promise<Service> {
   };
 }
 
-export async function startRedis(): Promise<Service> {
+/**
+ * A Redis server; `appendonly` keeps every write in an append-only file, so a restart after
+ * kill() brings back what it had acknowledged (as a production Redis with `appendonly yes`).
+ */
+export async function startRedis({ appendonly = false } = {}): Promise<Restartable> {
   const dir = mkdtempSync(join(tmpdir(), 'latchkey-redis-'));
   const port = await freePort();
-  const child: ChildProcess = spawn(
-    'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--databases',
-      '256',
-      '--dir',
-      dir,
-    ],
-    { stdio: 'ignore' },
-  );
-  await waitForPort(port);
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    appendonly ? 'yes' : 'no',
+    '--databases',
+    '256',
+    '--dir',
+    dir,
+  ];
+  let child: ChildProcess | undefined;
+  const start = async () => {
+    if (child) return;
+    child = spawn('redis-server', args, { stdio: 'ignore' });
+    await waitForPort(port);
+  };
+  const kill = async () => {
+    const killed = child;
+    child = undefined;
+    if (!killed || killed.exitCode !== null || killed.signalCode !== null) return;
+    const exited = new Promise((r) => killed.once('exit', r));
+    killed.kill('SIGKILL');
+    await exited;
+  };
+  await start();
   return {
     url: `redis://127.0.0.1:${port}`,
+    kill,
+    start,
     async stop() {
-      await stopChild(child);
+      if (child) await stopChild(child);
+      child = undefined;
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -1,0 +1,85 @@
+// The faults, one at a time, and how long each lasts: `full` is `npm run chaos`, `short` the
+// form that runs in `npm test`.
+import type { Cluster } from './cluster.ts';
+import type { Kind } from './load.ts';
+
+export type Form = 'short' | 'full';
+
+export type Timing = {
+  /** Signed-in browsers (each with a refresh token) held from before the fault. */
+  held: number;
+  /** Load before the fault starts. */
+  baselineMs: number;
+  /** After recovery, how long every kind must keep succeeding before the phase ends. */
+  stableMs: number;
+  /** Longest wait for recovery after the fault ends. */
+  recoveryMs: number;
+  /** Longest wait, after recovery, for the mails that were promised. */
+  mailWaitMs: number;
+};
+
+export const TIMINGS: Record<Form, Timing> = {
+  short: { held: 4, baselineMs: 1000, stableMs: 2000, recoveryMs: 20_000, mailWaitMs: 15_000 },
+  full: { held: 6, baselineMs: 3000, stableMs: 5000, recoveryMs: 60_000, mailWaitMs: 60_000 },
+};
+
+export type Fault = {
+  name: string;
+  /** The kinds of load that may fail while it lasts (answered 503); the others must not fail. */
+  affects: readonly Kind[] | 'all';
+  /** How long the dependency stays down. */
+  downMs: number;
+  inject(c: Cluster): Promise<void>;
+  restore(c: Cluster): Promise<void>;
+  /** Anything odd the fault itself saw, for the report (a non-zero exit code). */
+  notes?: string[];
+};
+
+export function faults(form: Form): Fault[] {
+  const down = (full: number, short: number) => (form === 'full' ? full : short);
+  const notes: string[] = [];
+  return [
+    {
+      name: 'Redis killed (SIGKILL), restarted',
+      affects: 'all',
+      downMs: down(10_000, 3000),
+      inject: (c) => c.redis.kill(),
+      restore: (c) => c.redis.start(),
+    },
+    {
+      name: 'PostgreSQL stopped (immediate), restarted',
+      affects: 'all',
+      downMs: down(5000, 2000),
+      inject: (c) => c.postgres.kill(),
+      restore: (c) => c.postgres.start(),
+    },
+    {
+      name: 'directory (slapd) stopped, started',
+      affects: ['directory sign-in'],
+      downMs: down(10_000, 3000),
+      inject: (c) => c.slapd.stop(),
+      restore: (c) => c.slapd.start(),
+    },
+    {
+      name: 'SMTP refusing mail (451), accepting again',
+      affects: [],
+      downMs: down(10_000, 3000),
+      inject: async (c) => c.smtp.refuseNext(Number.POSITIVE_INFINITY, 451),
+      restore: async (c) => c.smtp.refuseNext(0),
+    },
+    {
+      name: 'one Latchkey process sent SIGTERM, restarted',
+      affects: [],
+      downMs: down(5000, 2000),
+      // As a load balancer does: out of rotation, then SIGTERM; it must finish what it has.
+      async inject(c) {
+        const b = c.backends[1]!;
+        b.routed = false;
+        const code = await c.stop(b);
+        if (code !== 0) notes.push(`process b exited with ${code} after SIGTERM`);
+      },
+      restore: (c) => c.start(c.backends[1]!),
+      notes,
+    },
+  ];
+}
