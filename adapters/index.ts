@@ -1,21 +1,13 @@
 import type { Knex } from 'knex';
-import { PostgresAdapter } from './postgres.ts';
-import { RedisAdapter, type RedisClient } from './redis.ts';
-import type { Adapter, AdapterPayload, StorageAdapter } from './types.ts';
+import { modelsThat } from './models.ts';
+import { answeringOutages } from './outages.ts';
+import { PostgresAccounts, PostgresAdapter } from './postgres.ts';
+import { RedisAccounts, RedisAdapter, type RedisClient } from './redis.ts';
+import { withDeferredConsume } from './refresh-rotation.ts';
+import type { AccountStore, Adapter, AdapterPayload, StorageAdapter } from './types.ts';
 
-/** Short-lived, TTL-driven models: in Redis when it is configured (ARCHITECTURE.md, state table). */
-export const REDIS_MODELS = new Set([
-  'Session',
-  'Interaction',
-  'AuthorizationCode',
-  'AccessToken',
-  'ClientCredentials',
-  'DeviceCode',
-  'BackchannelAuthenticationRequest',
-  'PushedAuthorizationRequest',
-  'ReplayDetection',
-  'WebAuthnChallenge',
-]);
+const REDIS_MODELS = new Set<string>(modelsThat('shortLived'));
+const GRANT_MODELS = modelsThat('ofGrant');
 
 export type AdapterDeps = {
   db: Knex;
@@ -23,9 +15,22 @@ export type AdapterDeps = {
   /** Reads a registered client's metadata (secret unsealed); the Client model is read-only here. */
   findClient: (clientId: string) => Promise<AdapterPayload | undefined>;
   refreshReuseGraceSeconds: number;
+  /** Each storage call answers within this, or fails as temporarily_unavailable; none if unset. */
+  timeoutMs?: number | undefined;
 };
 
-export type AdapterFactory = (model: string) => StorageAdapter;
+/** The store of one model. */
+export type MakeAdapter = (model: string) => StorageAdapter;
+
+/**
+ * oidc-provider's adapter factory, and the account-level operations, each answered by the store
+ * that holds its model.
+ */
+export type AdapterFactory = MakeAdapter &
+  AccountStore & {
+    /** Revokes a grant with everything tied to it: refresh and access tokens, codes. */
+    revokeGrant(grantId: string): Promise<void>;
+  };
 
 /**
  * Refresh tokens are made 264 bits long (44 characters) and every other opaque token 256 (43):
@@ -37,18 +42,47 @@ export const REFRESH_TOKEN_BITS = 264;
 const REFRESH_TOKEN_ID_LENGTH = Math.ceil(REFRESH_TOKEN_BITS / 6);
 
 export function createAdapterFactory(deps: AdapterDeps): AdapterFactory {
-  return (model) => {
-    if (model === 'Client') return new ClientAdapter(deps.findClient);
-    const store =
-      deps.redis && REDIS_MODELS.has(model)
-        ? new RedisAdapter(deps.redis, model)
-        : new PostgresAdapter(deps.db, model);
+  const { db, redis, timeoutMs } = deps;
+  const postgresAccounts = answeringOutages(new PostgresAccounts(db), 'accounts', timeoutMs);
+  const redisAccounts = redis && answeringOutages(new RedisAccounts(redis), 'accounts', timeoutMs);
+  const make: MakeAdapter = (model) => {
+    if (model === 'Client')
+      return answeringOutages(new ClientAdapter(deps.findClient), model, timeoutMs);
+    const store = answeringOutages(
+      redis && REDIS_MODELS.has(model)
+        ? new RedisAdapter(redis, model)
+        : new PostgresAdapter(db, model),
+      model,
+      timeoutMs,
+    );
     if (model !== 'RefreshToken') return store;
     const shaped = withIdLength(store, REFRESH_TOKEN_ID_LENGTH);
-    return deps.refreshReuseGraceSeconds > 0
-      ? withReuseGrace(shaped, deps.refreshReuseGraceSeconds)
-      : shaped;
+    return withDeferredConsume(
+      deps.refreshReuseGraceSeconds > 0
+        ? withReuseGrace(shaped, deps.refreshReuseGraceSeconds)
+        : shaped,
+    );
   };
+  return withAccountOps(make, (model) =>
+    redisAccounts && REDIS_MODELS.has(model) ? redisAccounts : postgresAccounts,
+  );
+}
+
+/** `make` with the account-level operations, asked of `accountsOf` the model's store. */
+export function withAccountOps(
+  make: MakeAdapter,
+  accountsOf: (model: 'Session' | 'Grant') => AccountStore,
+): AdapterFactory {
+  return Object.assign(make, {
+    sessionsOf: (accountId: string) => accountsOf('Session').sessionsOf(accountId),
+    endSessions: (accountId: string, options?: { except?: string | undefined }) =>
+      accountsOf('Session').endSessions(accountId, options),
+    grantsOf: (accountId: string) => accountsOf('Grant').grantsOf(accountId),
+    async revokeGrant(grantId: string) {
+      await Promise.all(GRANT_MODELS.map((model) => make(model).revokeByGrantId(grantId)));
+      await make('Grant').destroy(grantId);
+    },
+  });
 }
 
 /**

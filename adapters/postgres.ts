@@ -1,9 +1,20 @@
 import type { Knex } from 'knex';
-import type { AdapterPayload, StorageAdapter } from './types.ts';
+import type { AccountStore, AdapterPayload, Stored, StorageAdapter } from './types.ts';
 
 const TABLE = 'oidc_payloads';
 
-type Row = { payload: AdapterPayload; consumed_at: Date | null };
+type Row = { payload: AdapterPayload | string; consumed_at: Date | null };
+
+// PGlite hands json columns back as text.
+const parse = (payload: AdapterPayload | string): AdapterPayload =>
+  typeof payload === 'string' ? JSON.parse(payload) : payload;
+
+const expired = (expiresAt: Date | null) =>
+  expiresAt !== null && new Date(expiresAt).getTime() <= Date.now();
+
+/** Rows not yet expired (the sweep deletes expired ones later). */
+const live = (db: Knex) => (q: Knex.QueryBuilder) =>
+  q.whereNull('expires_at').orWhere('expires_at', '>', db.fn.now());
 
 /** oidc-provider storage in one PostgreSQL table; each query hits the (model, id) key or an index. */
 export class PostgresAdapter implements StorageAdapter {
@@ -65,21 +76,52 @@ export class PostgresAdapter implements StorageAdapter {
       .where({ model: this.model, id })
       .delete()
       .returning(['payload', 'expires_at']);
-    if (!row || (row.expires_at && new Date(row.expires_at).getTime() <= Date.now()))
-      return undefined;
-    return typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload;
+    if (!row || expired(row.expires_at)) return undefined;
+    return parse(row.payload);
   }
 
   private async findWhere(column: 'id' | 'uid' | 'user_code', value: string) {
     const row: Row | undefined = await this.db(TABLE)
       .select('payload', 'consumed_at')
       .where({ model: this.model, [column]: value })
-      .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', this.db.fn.now()))
+      .andWhere(live(this.db))
       .first();
     if (!row) return undefined;
-    const payload = typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload;
+    const payload = parse(row.payload);
     if (row.consumed_at) payload.consumed = new Date(row.consumed_at).getTime() / 1000;
-    return payload as AdapterPayload;
+    return payload;
+  }
+}
+
+/** An account's sessions and grants in PostgreSQL, by the (model, account_id) index. */
+export class PostgresAccounts implements AccountStore {
+  private readonly db: Knex;
+  constructor(db: Knex) {
+    this.db = db;
+  }
+
+  sessionsOf(accountId: string): Promise<Stored[]> {
+    return this.ofAccount('Session', accountId);
+  }
+
+  grantsOf(accountId: string): Promise<Stored[]> {
+    return this.ofAccount('Grant', accountId);
+  }
+
+  async endSessions(accountId: string, { except }: { except?: string | undefined } = {}) {
+    // A session signed in to by another account since has that account's id in the row.
+    const query = this.db(TABLE).where({ model: 'Session', account_id: accountId });
+    if (except) query.whereNot({ id: except });
+    const ended: { expires_at: Date | null }[] = await query.delete().returning('expires_at');
+    return ended.filter((row) => !expired(row.expires_at)).length;
+  }
+
+  private async ofAccount(model: 'Session' | 'Grant', accountId: string): Promise<Stored[]> {
+    const rows: { id: string; payload: AdapterPayload | string }[] = await this.db(TABLE)
+      .select('id', 'payload')
+      .where({ model, account_id: accountId })
+      .andWhere(live(this.db));
+    return rows.map(({ id, payload }) => ({ id, payload: parse(payload) }));
   }
 }
 

@@ -1,14 +1,21 @@
 import type { ChainableCommander, Cluster, Redis } from 'ioredis';
-import type { AdapterPayload, StorageAdapter } from './types.ts';
+import type { AccountStore, AdapterPayload, Stored, StorageAdapter } from './types.ts';
 
 /** One Redis server (direct or through Sentinel) or a Redis Cluster. */
 export type RedisClient = Redis | Cluster;
 
 export const REDIS_PREFIX = 'latchkey:oidc:';
 
-/** Set of the session ids an account has had; members may be stale, so check before acting. */
-export const accountSessionsKey = (accountId: string) =>
-  `${REDIS_PREFIX}account:${accountId}:sessions`;
+const payloadKey = (model: string, id: string) => `${REDIS_PREFIX}${model}:${id}`;
+
+/** The models listed per account (AccountStore), and the name of each one's set. */
+const ACCOUNT_SETS = { Session: 'sessions', Grant: 'grants' } as const;
+type ListedModel = keyof typeof ACCOUNT_SETS;
+const isListed = (model: string): model is ListedModel => Object.hasOwn(ACCOUNT_SETS, model);
+
+/** Set of the ids an account has had of a model; members may be stale, so check before acting. */
+const accountSetKey = (model: ListedModel, accountId: string) =>
+  `${REDIS_PREFIX}account:${accountId}:${ACCOUNT_SETS[model]}`;
 
 // Marks a payload consumed only if it still exists (an expired key is not revived without a TTL)
 // and only the first time (a later consume must not restart the refresh-token reuse grace window).
@@ -16,6 +23,10 @@ const CONSUME = `if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('H
 
 // Reads a payload and deletes it in one step.
 const TAKE = `local payload = redis.call('HGET', KEYS[1], 'payload') if payload then redis.call('DEL', KEYS[1]) end return payload`;
+
+// Deletes a payload only if it still belongs to the account: a session may have been signed in
+// to by another account since its id was added to this one's set.
+const DESTROY_IF_OF = `local payload = redis.call('HGET', KEYS[1], 'payload') if payload and cjson.decode(payload).accountId == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 // A lookup key (uid, userCode) names a payload's id: read both in one round trip. The payload's
 // key is not declared, which one server allows and a Cluster would not.
@@ -35,7 +46,7 @@ export class RedisAdapter implements StorageAdapter {
   }
 
   private key(id: string) {
-    return `${REDIS_PREFIX}${this.model}:${id}`;
+    return payloadKey(this.model, id);
   }
 
   async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
@@ -54,8 +65,8 @@ export class RedisAdapter implements StorageAdapter {
     };
     if (payload.grantId)
       addToSet(next(), `${REDIS_PREFIX}grant:${payload.grantId}`, key, expiresIn);
-    if (this.model === 'Session' && payload.accountId)
-      addToSet(next(), accountSessionsKey(payload.accountId), id, expiresIn);
+    if (isListed(this.model) && payload.accountId)
+      addToSet(next(), accountSetKey(this.model, payload.accountId), id, expiresIn);
     if (payload.userCode)
       next().set(`${REDIS_PREFIX}userCode:${payload.userCode}`, id, 'EX', expiresIn);
     if (payload.uid) next().set(`${REDIS_PREFIX}uid:${payload.uid}`, id, 'EX', expiresIn);
@@ -104,6 +115,54 @@ export class RedisAdapter implements StorageAdapter {
     const keys = await this.redis.smembers(grantKey);
     // One DEL per key keeps this valid on Redis Cluster, where keys live in different slots.
     await Promise.all([...keys, grantKey].map((key) => this.redis.del(key)));
+  }
+}
+
+/**
+ * An account's sessions and grants in Redis, through its per-account sets: no SCAN, which a
+ * Cluster could only run node by node. Each key gets a command of its own, so the set and the
+ * payloads it names may live in different hash slots.
+ */
+export class RedisAccounts implements AccountStore {
+  private readonly redis: RedisClient;
+  constructor(redis: RedisClient) {
+    this.redis = redis;
+  }
+
+  sessionsOf(accountId: string): Promise<Stored[]> {
+    return this.ofAccount('Session', accountId);
+  }
+
+  grantsOf(accountId: string): Promise<Stored[]> {
+    return this.ofAccount('Grant', accountId);
+  }
+
+  async endSessions(accountId: string, { except }: { except?: string | undefined } = {}) {
+    const setKey = accountSetKey('Session', accountId);
+    const ended = await Promise.all(
+      (await this.redis.smembers(setKey))
+        .filter((id) => id !== except)
+        .map(async (id) => {
+          const deleted = await this.redis.eval(
+            DESTROY_IF_OF,
+            1,
+            payloadKey('Session', id),
+            accountId,
+          );
+          // Gone, ended, or another account's now: either way no longer one of this account's.
+          await this.redis.srem(setKey, id);
+          return deleted === 1;
+        }),
+    );
+    return ended.filter(Boolean).length;
+  }
+
+  private async ofAccount(model: ListedModel, accountId: string): Promise<Stored[]> {
+    const store = new RedisAdapter(this.redis, model);
+    const ids = await this.redis.smembers(accountSetKey(model, accountId));
+    const found = await Promise.all(ids.map(async (id) => ({ id, payload: await store.find(id) })));
+    // A member may have expired, been destroyed, or since be another account's.
+    return found.filter((entry): entry is Stored => entry.payload?.accountId === accountId);
   }
 }
 

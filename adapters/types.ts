@@ -7,3 +7,17 @@ export type StorageAdapter = Adapter & {
   /** The payload, deleted in the same step: of two concurrent takes, only one gets it. */
   take(id: string): Promise<AdapterPayload | undefined>;
 };
+
+/** A stored payload with its id (a session's id is its cookie's value: never show it whole). */
+export type Stored = { id: string; payload: AdapterPayload };
+
+/**
+ * What one store answers about an account: its live sessions and grants (for the account center
+ * and the admin API), and ending its sessions (signing out everywhere).
+ */
+export type AccountStore = {
+  sessionsOf(accountId: string): Promise<Stored[]>;
+  /** Ends every live session of the account but `except`; returns how many it ended. */
+  endSessions(accountId: string, options?: { except?: string | undefined }): Promise<number>;
+  grantsOf(accountId: string): Promise<Stored[]>;
+};

@@ -1,96 +1,75 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { bool, int, list, setting, type Read } from './setting.ts';
 
-// Settings of the LDAP / Active Directory connection: their schema and the typed view loadConfig
-// builds from them. Preset defaults (filters, attribute names) are applied in server/ldap/presets.ts;
-// here an unset override stays undefined.
+// The settings of the LDAP / Active Directory connection (listed with the others in defaults.ts)
+// and Config's `ldap`, which they make. Preset defaults (filters, attribute names) are applied in
+// server/ldap/presets.ts; here an unset override stays undefined.
 
-const bool = z
-  .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])])
-  .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
-const int = (min: number) => z.coerce.number().int().min(min);
-
-export const ldapSchema = {
-  LDAP_URL: z.string(),
-  LDAP_PRESET: z.enum(['openldap', 'ad']),
-  LDAP_BIND_DN: z.string(),
-  LDAP_BIND_PASSWORD: z.string(),
-  LDAP_BIND_PASSWORD_FILE: z.string(),
-  LDAP_BIND_TEMPLATE: z.string(),
-  LDAP_USER_BASE: z.string(),
-  LDAP_USER_FILTER: z.string(),
-  LDAP_LOGIN_ATTRIBUTES: z.string(),
-  LDAP_GROUP_BASE: z.string(),
-  LDAP_GROUP_FILTER: z.string(),
-  LDAP_GROUP_ROLES: z.string(),
-  LDAP_ATTR_ID: z.string(),
-  LDAP_ATTR_USERNAME: z.string(),
-  LDAP_ATTR_EMAIL: z.string(),
-  LDAP_ATTR_NAME: z.string(),
-  LDAP_ATTR_GIVEN_NAME: z.string(),
-  LDAP_ATTR_FAMILY_NAME: z.string(),
-  LDAP_STARTTLS: bool,
-  LDAP_CA_FILE: z.string(),
-  LDAP_CONNECT_TIMEOUT_MS: int(100),
-  LDAP_TIMEOUT_MS: int(100),
-  LDAP_POOL_SIZE: int(1).max(100),
-  LDAP_PAGE_SIZE: int(1).max(10000),
-  LDAP_SYNC_INTERVAL_SECONDS: int(0),
-  LDAP_FULL_SYNC_INTERVAL_SECONDS: int(0),
-  LDAP_READINESS_REQUIRED: bool,
-  LDAP_EMAIL_VERIFIED: bool,
-  LDAP_PASSWORD_MESSAGE: z.string().min(1),
+export const ldapSettings = {
+  // An empty filter or attribute takes the preset's.
+  /** ldap://host[:port] or ldaps://host[:port]; empty turns directory sign-in off. */
+  LDAP_URL: setting('', z.string()),
+  /** openldap (inetOrgPerson, groupOfNames, posixGroup, entryUUID) or ad (Active Directory). */
+  LDAP_PRESET: setting('openldap', z.enum(['openldap', 'ad'])),
+  /** Service account that searches for users and reads groups; needed for sync. */
+  LDAP_BIND_DN: setting('', z.string()),
+  LDAP_BIND_PASSWORD: setting('', z.string()),
+  /** A file holding the bind password (a container secret); wins over LDAP_BIND_PASSWORD. */
+  LDAP_BIND_PASSWORD_FILE: setting('', z.string()),
+  /** Bind users directly at this DN, `{login}` replaced (DN-escaped), instead of search-then-bind. */
+  LDAP_BIND_TEMPLATE: setting('', z.string()),
+  /** Subtree holding the user entries, e.g. ou=people,dc=example,dc=org. */
+  LDAP_USER_BASE: setting('', z.string()),
+  /** Which entries are users; add conditions (a group, not disabled) here. Preset when empty. */
+  LDAP_USER_FILTER: setting('', z.string()),
+  /** Comma-separated attributes a login is compared with (equality only). Preset when empty. */
+  LDAP_LOGIN_ATTRIBUTES: setting('', list),
+  /** Subtree holding groups; empty: groups are not read and directory users get no roles. */
+  LDAP_GROUP_BASE: setting('', z.string()),
+  LDAP_GROUP_FILTER: setting('', z.string()),
+  /** `<group DN>=<role>;...` or a JSON object; members of nested groups count as members. */
+  LDAP_GROUP_ROLES: setting('', z.string()),
+  /** Attribute mapping overrides: stable id, username, email (comma-separated fallbacks), names. */
+  LDAP_ATTR_ID: setting('', z.string()),
+  LDAP_ATTR_USERNAME: setting('', z.string()),
+  LDAP_ATTR_EMAIL: setting('', list),
+  LDAP_ATTR_NAME: setting('', z.string()),
+  LDAP_ATTR_GIVEN_NAME: setting('', z.string()),
+  LDAP_ATTR_FAMILY_NAME: setting('', z.string()),
+  /** Upgrade ldap:// with StartTLS (RFC 4513 §3) before any bind; required in production off loopback. */
+  LDAP_STARTTLS: setting(false, bool),
+  /** PEM file of the CA(s) that sign the directory's certificate; empty: the system's CAs. */
+  LDAP_CA_FILE: setting('', z.string()),
+  /** A sign-in page waits at most this for a TCP (and TLS) connection to the directory. */
+  LDAP_CONNECT_TIMEOUT_MS: setting(3000, int(100)),
+  /** And this for each LDAP operation, so a hung directory fails fast as "unavailable". */
+  LDAP_TIMEOUT_MS: setting(5000, int(100)),
+  /** Service-account connections kept per process; searches are short, a few serve many logins. */
+  LDAP_POOL_SIZE: setting(4, int(1, 100)),
+  /** Entries per page of a paged search (RFC 2696); under AD's default MaxPageSize of 1000. */
+  LDAP_PAGE_SIZE: setting(500, int(1, 10000)),
+  /** Seconds between scheduled syncs (incremental by modification time); 0 turns them off. */
+  LDAP_SYNC_INTERVAL_SECONDS: setting(300, int(0)),
+  /**
+   * A scheduled sync lists everyone (and so notices deleted entries) when the last full one is
+   * older than this; incremental runs see changed entries only.
+   */
+  LDAP_FULL_SYNC_INTERVAL_SECONDS: setting(3600, int(0)),
+  /** /readyz fails when the directory does not answer; off: reported, not failing. */
+  LDAP_READINESS_REQUIRED: setting(false, bool),
+  /** Directory emails count as verified; turn off when users may edit their own mail attribute. */
+  LDAP_EMAIL_VERIFIED: setting(true, bool),
+  /** Shown on the password reset and change pages to directory users. */
+  LDAP_PASSWORD_MESSAGE: setting(
+    "Your password is managed by your organisation's directory: change or reset it there.",
+    z.string().min(1),
+  ),
 };
 
-type Parsed = { [K in keyof typeof ldapSchema]: z.output<(typeof ldapSchema)[K]> };
-
-export type LdapPreset = 'openldap' | 'ad';
-
-/** Attribute names a preset fills in when not given. */
-export type LdapAttributeOverrides = {
-  id?: string | undefined;
-  username?: string | undefined;
-  email?: string[] | undefined;
-  name?: string | undefined;
-  givenName?: string | undefined;
-  familyName?: string | undefined;
-};
-
-export type LdapConfig = {
-  url: string;
-  preset: LdapPreset;
-  /** The service account that searches; undefined: users bind through bindTemplate alone. */
-  bind: { dn: string; password: string } | undefined;
-  /** A DN with `{login}`, bound directly (the login DN-escaped) instead of search-then-bind. */
-  bindTemplate: string | undefined;
-  userBase: string;
-  userFilter: string | undefined;
-  loginAttributes: string[] | undefined;
-  /** Undefined: groups are not read and directory users get no roles. */
-  groupBase: string | undefined;
-  groupFilter: string | undefined;
-  /** Group DN (as written) → roles its members get, nested members included. */
-  groupRoles: Record<string, string[]>;
-  attributes: LdapAttributeOverrides;
-  startTls: boolean;
-  /** PEM of the CAs that may sign the server's certificate; undefined: the system's. */
-  ca: string | undefined;
-  connectTimeoutMs: number;
-  timeoutMs: number;
-  poolSize: number;
-  pageSize: number;
-  syncIntervalSeconds: number;
-  fullSyncIntervalSeconds: number;
-  readinessRequired: boolean;
-  emailVerified: boolean;
-  passwordMessage: string;
-};
-
-const list = (text: string) =>
-  text
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
+type Parsed = Read<typeof ldapSettings>;
+export type LdapPreset = Parsed['LDAP_PRESET'];
+export type LdapConfig = NonNullable<ReturnType<typeof ldapConfig>>;
 
 /**
  * LDAP_GROUP_ROLES: `cn=admins,ou=groups,dc=example,dc=test=admin;cn=ops,...=operator`, each
@@ -133,12 +112,8 @@ function isLoopback(url: URL): boolean {
 }
 
 /** The LDAP settings, or undefined when LDAP_URL is empty; problems are added to `problems`. */
-export function ldapConfig(
-  c: Parsed,
-  production: boolean,
-  problems: string[],
-): { ldap: LdapConfig | undefined } {
-  if (!c.LDAP_URL) return { ldap: undefined };
+export function ldapConfig(c: Parsed, production: boolean, problems: string[]) {
+  if (!c.LDAP_URL) return undefined;
   let url: URL | undefined;
   try {
     url = new URL(c.LDAP_URL);
@@ -180,40 +155,43 @@ export function ldapConfig(
   }
   const ca = c.LDAP_CA_FILE ? readSecretFile(c.LDAP_CA_FILE, 'LDAP_CA_FILE', problems) : undefined;
   const optional = (text: string) => text.trim() || undefined;
+  const optionalList = (names: string[]) => (names.length ? names : undefined);
 
   return {
-    ldap: {
-      url: c.LDAP_URL.replace(/\/$/, ''),
-      preset: c.LDAP_PRESET,
-      bind: c.LDAP_BIND_DN ? { dn: c.LDAP_BIND_DN, password } : undefined,
-      bindTemplate: optional(c.LDAP_BIND_TEMPLATE),
-      userBase: c.LDAP_USER_BASE,
-      userFilter: optional(c.LDAP_USER_FILTER),
-      loginAttributes: list(c.LDAP_LOGIN_ATTRIBUTES).length
-        ? list(c.LDAP_LOGIN_ATTRIBUTES)
-        : undefined,
-      groupBase: optional(c.LDAP_GROUP_BASE),
-      groupFilter: optional(c.LDAP_GROUP_FILTER),
-      groupRoles,
-      attributes: {
-        id: optional(c.LDAP_ATTR_ID),
-        username: optional(c.LDAP_ATTR_USERNAME),
-        email: list(c.LDAP_ATTR_EMAIL).length ? list(c.LDAP_ATTR_EMAIL) : undefined,
-        name: optional(c.LDAP_ATTR_NAME),
-        givenName: optional(c.LDAP_ATTR_GIVEN_NAME),
-        familyName: optional(c.LDAP_ATTR_FAMILY_NAME),
-      },
-      startTls: c.LDAP_STARTTLS,
-      ca,
-      connectTimeoutMs: c.LDAP_CONNECT_TIMEOUT_MS,
-      timeoutMs: c.LDAP_TIMEOUT_MS,
-      poolSize: c.LDAP_POOL_SIZE,
-      pageSize: c.LDAP_PAGE_SIZE,
-      syncIntervalSeconds: c.LDAP_SYNC_INTERVAL_SECONDS,
-      fullSyncIntervalSeconds: c.LDAP_FULL_SYNC_INTERVAL_SECONDS,
-      readinessRequired: c.LDAP_READINESS_REQUIRED,
-      emailVerified: c.LDAP_EMAIL_VERIFIED,
-      passwordMessage: c.LDAP_PASSWORD_MESSAGE,
+    url: c.LDAP_URL.replace(/\/$/, ''),
+    preset: c.LDAP_PRESET,
+    /** The service account that searches; undefined: users bind through bindTemplate alone. */
+    bind: c.LDAP_BIND_DN ? { dn: c.LDAP_BIND_DN, password } : undefined,
+    /** A DN with `{login}`, bound directly (the login DN-escaped) instead of search-then-bind. */
+    bindTemplate: optional(c.LDAP_BIND_TEMPLATE),
+    userBase: c.LDAP_USER_BASE,
+    userFilter: optional(c.LDAP_USER_FILTER),
+    loginAttributes: optionalList(c.LDAP_LOGIN_ATTRIBUTES),
+    /** Undefined: groups are not read and directory users get no roles. */
+    groupBase: optional(c.LDAP_GROUP_BASE),
+    groupFilter: optional(c.LDAP_GROUP_FILTER),
+    /** Group DN (as written) → roles its members get, nested members included. */
+    groupRoles,
+    /** Attribute names a preset fills in when not given. */
+    attributes: {
+      id: optional(c.LDAP_ATTR_ID),
+      username: optional(c.LDAP_ATTR_USERNAME),
+      email: optionalList(c.LDAP_ATTR_EMAIL),
+      name: optional(c.LDAP_ATTR_NAME),
+      givenName: optional(c.LDAP_ATTR_GIVEN_NAME),
+      familyName: optional(c.LDAP_ATTR_FAMILY_NAME),
     },
+    startTls: c.LDAP_STARTTLS,
+    /** PEM of the CAs that may sign the server's certificate; undefined: the system's. */
+    ca,
+    connectTimeoutMs: c.LDAP_CONNECT_TIMEOUT_MS,
+    timeoutMs: c.LDAP_TIMEOUT_MS,
+    poolSize: c.LDAP_POOL_SIZE,
+    pageSize: c.LDAP_PAGE_SIZE,
+    syncIntervalSeconds: c.LDAP_SYNC_INTERVAL_SECONDS,
+    fullSyncIntervalSeconds: c.LDAP_FULL_SYNC_INTERVAL_SECONDS,
+    readinessRequired: c.LDAP_READINESS_REQUIRED,
+    emailVerified: c.LDAP_EMAIL_VERIFIED,
+    passwordMessage: c.LDAP_PASSWORD_MESSAGE,
   };
 }

@@ -66,9 +66,10 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
     redis,
     findClient: (id) => clients.findForProvider(id),
     refreshReuseGraceSeconds: config.refreshReuseGraceSeconds,
+    timeoutMs: config.dependencyTimeoutMs,
   });
 
-  const signOut = createAccountSignOut({ db, redis, adapter });
+  const signOut = createAccountSignOut({ db, adapter });
   const csrf = createCsrf(config.cookieKeys[0]!);
   const tokens = createEmailTokens(db);
   const audit = createAudit(db, log, { failureWindowSeconds: config.auditFailureWindowSeconds });
@@ -195,7 +196,7 @@ export async function buildApp({ config, db, redis, log }: AppDeps) {
     }).routes(),
   );
   app.use(unlockRouter({ tokens, users, lockout, views, csrf }).routes());
-  app.use(secureAccountRouter({ config, tokens, securing, views, csrf }).routes());
+  app.use(secureAccountRouter({ config, tokens, users, securing, views, csrf }).routes());
   app.use(tokenLimit.refuseBlocked);
   app.use(async (ctx) => {
     ctx.respond = false;

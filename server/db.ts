@@ -2,15 +2,43 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
+import type { Logger } from './log.ts';
 
 export type Db = Knex;
 
-export type DbOptions = { databaseUrl: string | undefined; dataDir: string; poolMax: number };
+export type DbOptions = {
+  databaseUrl: string | undefined;
+  dataDir: string;
+  poolMax: number;
+  /** PostgreSQL only: connecting, waiting for a pooled connection and each query end by then. */
+  timeoutMs?: number | undefined;
+  /** Where knex's own warnings go (a lost connection, a failed acquire); else the console. */
+  log?: Logger | undefined;
+};
 
 /** PostgreSQL when a URL is given, else PGlite (Postgres in WASM) kept in dataDir/pglite. */
-export function openDb({ databaseUrl, dataDir, poolMax }: DbOptions): Db {
+export function openDb({ databaseUrl, dataDir, poolMax, timeoutMs, log }: DbOptions): Db {
   if (databaseUrl) {
-    return knexFactory({ client: 'pg', connection: databaseUrl, pool: { min: 0, max: poolMax } });
+    return knexFactory({
+      client: 'pg',
+      connection: timeoutMs
+        ? {
+            connectionString: databaseUrl,
+            connectionTimeoutMillis: timeoutMs,
+            query_timeout: timeoutMs,
+          }
+        : databaseUrl,
+      pool: { min: 0, max: poolMax },
+      ...(timeoutMs && { acquireConnectionTimeout: timeoutMs }),
+      ...(log && {
+        log: {
+          warn: (message: unknown) => log.warn({ error: String(message) }, 'database'),
+          error: (message: unknown) => log.error({ error: String(message) }, 'database'),
+          deprecate: (message: unknown) => log.warn({ error: String(message) }, 'database'),
+          debug: () => undefined,
+        },
+      }),
+    });
   }
   const filename = join(dataDir, 'pglite');
   mkdirSync(filename, { recursive: true });

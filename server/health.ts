@@ -2,20 +2,9 @@ import Router from '@koa/router';
 import type { RedisClient } from '../adapters/redis.ts';
 import type { Db } from './db.ts';
 import type { Logger } from './log.ts';
+import { withDeadline } from './unavailable.ts';
 
 const CHECK_TIMEOUT_MS = 2000;
-
-function withTimeout<T>(promise: Promise<T>): Promise<T> {
-  return Promise.race([
-    promise,
-    new Promise<T>((_, reject) =>
-      setTimeout(
-        () => reject(new Error(`no answer in ${CHECK_TIMEOUT_MS} ms`)),
-        CHECK_TIMEOUT_MS,
-      ).unref(),
-    ),
-  ]);
-}
 
 /**
  * /healthz: the process answers. /readyz: the database and Redis answer too (503 naming what
@@ -45,7 +34,7 @@ export function healthRouter({
     const results = await Promise.all(
       Object.entries(checks).map(async ([name, check]) => {
         try {
-          await withTimeout(check());
+          await withDeadline(check(), CHECK_TIMEOUT_MS, name);
           return [name, 'ok'] as const;
         } catch (err) {
           // The detail (hosts, ports) goes to the log, not to whoever asks.

@@ -4,7 +4,9 @@ import Provider, {
   type Configuration,
   type KoaContextWithOIDC,
 } from 'oidc-provider';
+import type { Middleware } from 'koa';
 import type { Config } from '../config/load.ts';
+import { spendRotatedTokensOnSuccess } from '../adapters/refresh-rotation.ts';
 import { OPAQUE_TOKEN_BITS, REFRESH_TOKEN_BITS, type AdapterFactory } from '../adapters/index.ts';
 import type { ConsentStore } from './users/consents.ts';
 import { ACCOUNT_CLIENT_ID, accountClient } from './account-pages/access.ts';
@@ -15,6 +17,12 @@ import { userClaims, type UserStore } from './users/store.ts';
 import type { PrivateJwk } from './keys/store.ts';
 import type { Logger } from './log.ts';
 import { ACR, type Mfa } from './mfa/mfa.ts';
+import {
+  answeringOutagesAsOAuth,
+  isUnavailable,
+  RETRY_AFTER_SECONDS,
+  UNAVAILABLE_DESCRIPTION,
+} from './unavailable.ts';
 import type { Views } from './views.ts';
 
 export type ProviderDeps = {
@@ -88,8 +96,12 @@ function interactionPolicyWithMfa(mfa: Mfa) {
   policy.add(
     new Prompt(
       { name: 'mfa', requestable: false },
-      new Check('second_factor', 'A second factor is required', async (ctx) =>
-        (await mfa.secondFactorNeeded(ctx)) ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT,
+      new Check(
+        'second_factor',
+        'A second factor is required',
+        answeringOutagesAsOAuth(async (ctx: KoaContextWithOIDC) =>
+          (await mfa.secondFactorNeeded(ctx)) ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT,
+        ),
       ),
     ),
     1,
@@ -211,7 +223,7 @@ export function createProvider(
     },
     // The session's grant (oidc-provider's default); in a new session, a grant of its own built
     // from the consent this user gave the client before.
-    async loadExistingGrant(ctx) {
+    loadExistingGrant: answeringOutagesAsOAuth(async (ctx: KoaContextWithOIDC) => {
       const { client, session, result, provider } = ctx.oidc;
       const accountId = session?.accountId;
       if (!client || !accountId) return undefined;
@@ -234,13 +246,13 @@ export function createProvider(
         grant.addResourceScope(indicator, scope);
       await grant.save();
       return grant;
-    },
+    }),
     interactions: {
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
       policy: interactionPolicyWithMfa(mfa),
     },
     acrValues: [ACR.password, ACR.mfa],
-    async findAccount(ctx, sub) {
+    findAccount: answeringOutagesAsOAuth(async (ctx: KoaContextWithOIDC, sub: string) => {
       // At the authorization endpoint the `mfa` prompt asks next for the user's second factors:
       // read them with the user.
       const found =
@@ -259,11 +271,11 @@ export function createProvider(
         mfa: found.state,
         claims: async () => userClaims(user),
       };
-    },
+    }),
     // Gateways verifying JWT access tokens locally get the user's roles with them, when the
     // `roles` scope was granted. The token endpoint has just loaded the account through
     // findAccount: reuse it rather than read again.
-    async extraTokenClaims(ctx, token) {
+    extraTokenClaims: answeringOutagesAsOAuth(async (ctx: KoaContextWithOIDC, token) => {
       if (token.kind !== 'AccessToken' || !token.accountId) return undefined;
       // An API's token carries only the API's scopes: the code or refresh token it comes from
       // says whether this authorization included `roles`.
@@ -275,8 +287,18 @@ export function createProvider(
       if (loaded?.accountId === token.accountId && loaded.roles) return { roles: loaded.roles };
       const user = await users.findById(token.accountId);
       return user ? { roles: user.roles } : undefined;
-    },
+    }),
     async renderError(ctx, out) {
+      if (out.error === 'temporarily_unavailable') {
+        ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
+        views.render(
+          ctx as never,
+          'error',
+          { title: 'Try again in a moment', description: out.error_description },
+          503,
+        );
+        return;
+      }
       views.render(
         ctx as never,
         'error',
@@ -291,8 +313,34 @@ export function createProvider(
   // and issuerOrigin() set the host and scheme to the issuer's.
   provider.proxy = true;
   auditProtocolEvents(provider, audit);
-  provider.on('server_error', (ctx, err) =>
-    log.error({ err, requestId: ctx.state?.requestId }, 'provider server error'),
-  );
+  provider.on('server_error', (ctx, err) => {
+    if (isUnavailable(err)) ctx.state.unavailable = true;
+    else log.error({ err, requestId: ctx.state?.requestId }, 'provider server error');
+  });
+  provider.use(outagesAnswered503(views));
+  provider.use(spendRotatedTokensOnSuccess('/token'));
   return provider;
+}
+
+/**
+ * An outage met where oidc-provider does not ask us (its own reads) becomes a server_error; its
+ * answer is turned into the 503 `temporarily_unavailable` it should have been.
+ */
+function outagesAnswered503(views: Views): Middleware {
+  return async (ctx, next) => {
+    await next();
+    if (!ctx.state.unavailable || ctx.status !== 500) return;
+    ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
+    if (ctx.response.is('html')) {
+      views.render(
+        ctx,
+        'error',
+        { title: 'Try again in a moment', description: UNAVAILABLE_DESCRIPTION },
+        503,
+      );
+      return;
+    }
+    ctx.status = 503;
+    ctx.body = { error: 'temporarily_unavailable', error_description: UNAVAILABLE_DESCRIPTION };
+  };
 }

@@ -27,22 +27,37 @@ export type Running = Latchkey & {
 
 /** Opens storage, migrates, builds the app and listens; the one way a Latchkey process starts. */
 export async function startLatchkey(config: Config, log: Logger): Promise<Running> {
+  const storage = { databaseUrl: config.databaseUrl, dataDir: config.dataDir, log };
+  // Migrating and resealing may rightly take longer than a request may wait: on PostgreSQL they
+  // have a connection of their own, without the dependency timeout.
+  const setupDb = config.databaseUrl ? openDb({ ...storage, poolMax: 2 }) : undefined;
   const db = openDb({
-    databaseUrl: config.databaseUrl,
-    dataDir: config.dataDir,
+    ...storage,
     poolMax: config.databasePoolMax,
+    timeoutMs: config.dependencyTimeoutMs,
   });
-  const redis = openRedis(config, { lazyConnect: true, maxRetriesPerRequest: 2 });
+  // A command waits for a lost Redis at most the dependency timeout; reconnects are tried often
+  // enough that readiness and requests recover within a second of Redis coming back.
+  const redis = openRedis(config, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 2,
+    commandTimeout: config.dependencyTimeoutMs,
+    retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
+  });
   // Without a listener ioredis prints every failed reconnect to stderr; /readyz reports the outage.
   redis?.on('error', (err: Error) => log.warn({ error: err.message }, 'redis connection error'));
   await redis?.connect();
-  const applied = await migrate(db);
-  if (applied.length) log.info({ applied }, 'migrations applied');
-  // One process at a time; one that finds the lock taken goes on (old values still open).
-  const resealed = await withAdvisoryLock(db, 'reseal', (trx) =>
-    resealLegacy(trx, config.sealingKey),
-  );
-  if (resealed) log.info({ resealed }, 'sealed values bound to their rows');
+  try {
+    const applied = await migrate(setupDb ?? db);
+    if (applied.length) log.info({ applied }, 'migrations applied');
+    // One process at a time; one that finds the lock taken goes on (old values still open).
+    const resealed = await withAdvisoryLock(setupDb ?? db, 'reseal', (trx) =>
+      resealLegacy(trx, config.sealingKey),
+    );
+    if (resealed) log.info({ resealed }, 'sealed values bound to their rows');
+  } finally {
+    if (setupDb) await closeDb(setupDb);
+  }
 
   const latchkey = await buildApp({ config, db, redis, log });
   const bootstrapReport = await bootstrap(config, latchkey.users, latchkey.clients);

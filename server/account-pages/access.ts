@@ -5,6 +5,8 @@ import type { Config } from '../../config/load.ts';
 import { sessionStands } from '../users/session-rule.ts';
 import type { User } from '../users/store.ts';
 import { ACR, withSecondFactor, type Mfa } from '../mfa/mfa.ts';
+import { csrfBindings } from '../http/csrf-bindings.ts';
+import { queryText } from '../http/form.ts';
 import type { Csrf } from '../security/csrf.ts';
 import type { Views } from '../views.ts';
 
@@ -57,12 +59,12 @@ export function accountAccess({ config, provider, mfa, csrf, views }: Deps) {
 
   // The page to come back to rides in `state`, signed so the callback cannot be made to
   // send the browser anywhere else.
-  const sign = (path: string) => csrf.token(`account-return:${path}`);
+  const sign = (path: string) => csrf.token(csrfBindings.accountReturn(path));
   const sealReturn = (path: string) => `${Buffer.from(path).toString('base64url')}.${sign(path)}`;
   function openReturn(state: string): string | undefined {
     const [encoded = '', signature] = state.split('.');
     const path = Buffer.from(encoded, 'base64url').toString('utf8');
-    return path.startsWith('/account/') && csrf.verify(`account-return:${path}`, signature)
+    return path.startsWith('/account/') && csrf.verify(csrfBindings.accountReturn(path), signature)
       ? path
       : undefined;
   }
@@ -148,7 +150,7 @@ export function accountAccess({ config, provider, mfa, csrf, views }: Deps) {
 
     /** Where those sign-ins end: back to the page that asked, once the session is complete. */
     callback: (async (ctx) => {
-      const returnTo = openReturn(String(ctx.query.state ?? ''));
+      const returnTo = openReturn(queryText(ctx, 'state'));
       if (ctx.query.error || !returnTo)
         return views.render(
           ctx,

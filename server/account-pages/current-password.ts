@@ -1,4 +1,6 @@
 import type { Context } from 'koa';
+import { z } from 'zod';
+import { field } from '../http/form.ts';
 import { isCurrentPassword, type CheckPassword } from '../users/password-check.ts';
 import type { User } from '../users/store.ts';
 import type { SignInGuard } from '../protection/sign-in-guard.ts';
@@ -6,6 +8,9 @@ import { refuse, waitMessage } from '../http/too-many.ts';
 import type { PasswordHasher } from '../security/passwords.ts';
 
 export const WRONG_PASSWORD = 'Your current password is not right.';
+
+/** A form that asks for the current password; a page extends it with fields of its own. */
+export const confirmedForm = z.object({ password: field.secret() });
 
 export type CurrentPasswordVerdict = { ok: true } | { ok: false; error: string; status: number };
 

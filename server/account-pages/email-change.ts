@@ -2,10 +2,12 @@ import type Router from '@koa/router';
 import { isEmailAddress } from '../users/email-address.ts';
 import type { Context } from 'koa';
 import { UserExistsError, type User } from '../users/store.ts';
-import { readForm } from '../http/form.ts';
+import { z } from 'zod';
+import { csrfBindings } from '../http/csrf-bindings.ts';
+import { addEmailLink, linkForm } from '../http/email-link-routes.ts';
+import { EMAIL_MAX, field, readForm } from '../http/form.ts';
 import { HttpError } from '../http/http-error.ts';
 import { requestFacts, userEvent } from '../audit/audit.ts';
-import { linkError } from '../interactions/link-error.ts';
 import { secureAccountLink } from '../users/secure-account.ts';
 import type { AnyMailMessage } from '../mail/mailer.ts';
 import { refuse, waitMessage } from '../http/too-many.ts';
@@ -13,6 +15,12 @@ import { accountOf } from './access.ts';
 import type { AccountDeps, AccountPages } from './router.ts';
 
 const TAKEN = 'Another account uses this address.';
+const ENTER_ADDRESS = 'Enter the new address, like name@example.com.';
+
+const emailForm = z.object({
+  email: field.text(ENTER_ADDRESS, EMAIL_MAX),
+  current: field.secret(),
+});
 
 type Deps = AccountDeps & AccountPages;
 
@@ -33,7 +41,7 @@ export function addEmailChange(router: Router, deps: Deps): void {
         title: 'Change your email address',
         email: user.email,
         newEmail,
-        csrf: csrf.token(`email:${sessionId}`),
+        csrf: csrf.token(csrfBindings.email(sessionId)),
         problems,
       },
       problems.length ? status : 200,
@@ -67,15 +75,13 @@ export function addEmailChange(router: Router, deps: Deps): void {
 
   router.post('/email', recent, async (ctx) => {
     const { user, sessionId } = accountOf(ctx);
-    const form = await readForm(ctx);
-    if (!csrf.verify(`email:${sessionId}`, form.csrf))
-      throw new HttpError(403, 'The form expired. Reload the page and try again.');
-    const newEmail = (form.email ?? '').trim();
+    const form = await readForm(ctx, emailForm, { csrf, binding: csrfBindings.email(sessionId) });
+    if (!form.ok) return page(ctx, form.input.email, form.problems);
+    const { email: newEmail, current } = form.fields;
     // The password first: nothing about the address is said to whoever does not know it.
-    const current = await deps.currentPassword(ctx, user, form.current ?? '');
-    if (!current.ok) return page(ctx, newEmail, [current.error], current.status);
-    if (!isEmailAddress(newEmail))
-      return page(ctx, newEmail, ['Enter the new address, like name@example.com.']);
+    const password = await deps.currentPassword(ctx, user, current);
+    if (!password.ok) return page(ctx, newEmail, [password.error], password.status);
+    if (!isEmailAddress(newEmail)) return page(ctx, newEmail, [ENTER_ADDRESS]);
     if (newEmail.toLowerCase() === user.email.toLowerCase())
       return page(ctx, newEmail, ['That is already your address.']);
     const limited = await limits.consume(['email_change', user.id]);
@@ -88,50 +94,42 @@ export function addEmailChange(router: Router, deps: Deps): void {
     views.render(ctx, 'change-email-sent', { title: 'Check your new inbox', newEmail });
   });
 
-  router.get('/email/confirm', async (ctx) => {
-    const token = String(ctx.query.token ?? '');
-    const found = await tokens.peek(token, 'change_email');
-    if (!found.ok) return linkError(views, ctx, found.reason);
-    views.render(ctx, 'verify', {
-      title: 'Confirm your new email address',
-      action: '/account/email/confirm',
-      token,
-      csrf: csrf.token(`email-confirm:${token}`),
-    });
-  });
-
-  router.post('/email/confirm', async (ctx) => {
-    const form = await readForm(ctx);
-    const token = form.token ?? '';
-    if (!csrf.verify(`email-confirm:${token}`, form.csrf))
-      throw new HttpError(403, 'The form expired. Open the link from the email again.');
-    const redeemed = await tokens.redeem(token, 'change_email');
-    if (!redeemed.ok) return linkError(views, ctx, redeemed.reason);
-    const user = await users.findById(redeemed.userId);
-    if (!user) return linkError(views, ctx, 'invalid');
-    const newEmail = String(redeemed.data.email);
-    try {
-      await users.setEmail(user.id, newEmail);
-    } catch (err) {
-      if (!(err instanceof UserExistsError)) throw err;
-      throw new HttpError(409, `${TAKEN} Your address was not changed.`);
-    }
-    await deps.audit(userEvent('email_changed', user.id), requestFacts(ctx));
-    // To the old address, with a link that gives it back (server/users/secure-account.ts).
-    const at = new Date();
-    mailer.sendInBackground(async () => ({
-      to: user.email,
-      template: 'email-changed',
-      data: {
+  addEmailLink(router, deps, {
+    kind: 'email-confirm',
+    path: '/email/confirm',
+    purposes: ['change_email'],
+    schema: linkForm,
+    page(ctx, link) {
+      views.render(ctx, 'verify', { title: 'Confirm your new email address', link: link.form });
+    },
+    async redeem(ctx, { user, data }) {
+      const newEmail = String(data.email);
+      try {
+        await users.setEmail(user.id, newEmail);
+      } catch (err) {
+        if (!(err instanceof UserExistsError)) throw err;
+        throw new HttpError(409, `${TAKEN} Your address was not changed.`);
+      }
+      await deps.audit(userEvent('email_changed', user.id), requestFacts(ctx));
+      // To the old address, with a link that gives it back (server/users/secure-account.ts).
+      const at = new Date();
+      mailer.sendInBackground(async () => ({
+        to: user.email,
+        template: 'email-changed',
+        data: {
+          newEmail,
+          time: new Date(),
+          ...(await secureAccountLink(deps, user.id, 'email_changed', {
+            at,
+            restoreEmail: user.email,
+          })),
+          name: user.name ?? undefined,
+        },
+      }));
+      views.render(ctx, 'change-email-done', {
+        title: 'Your email address was changed',
         newEmail,
-        time: new Date(),
-        ...(await secureAccountLink(deps, user.id, 'email_changed', {
-          at,
-          restoreEmail: user.email,
-        })),
-        name: user.name ?? undefined,
-      },
-    }));
-    views.render(ctx, 'change-email-done', { title: 'Your email address was changed', newEmail });
+      });
+    },
   });
 }

@@ -1,17 +1,24 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { requestFacts, userEvent } from '../audit/audit.ts';
-import { readForm } from '../http/form.ts';
-import { HttpError } from '../http/http-error.ts';
+import type { z } from 'zod';
+import { csrfBindings } from '../http/csrf-bindings.ts';
+import { CODE_MAX, field, readForm } from '../http/form.ts';
 import type { Mfa } from '../mfa/mfa.ts';
 import { totpEnrolmentPage } from '../http/totp-enrolment-page.ts';
 import { addPasskeySettings } from './passkey-settings.ts';
+import { confirmedForm } from './current-password.ts';
 import { accountOf } from './access.ts';
 import type { AccountDeps, AccountPages } from './router.ts';
 
 type Deps = AccountDeps & AccountPages & { mfa: Mfa };
 
 const WRONG_CODE = 'That code is not right. Enter the current code from your authenticator app.';
+
+/** A page that shows a form's problem (the overview, the authenticator app's setup). */
+const code = field.text(WRONG_CODE, CODE_MAX);
+
+export type ProblemPage = (ctx: Context, error: string, status?: number) => Promise<void>;
 
 // Dates in the account pages: the day is enough to recognise a passkey.
 const day = new Intl.DateTimeFormat('en-GB', { dateStyle: 'medium', timeZone: 'UTC' });
@@ -25,10 +32,10 @@ export function addMfaSettings(router: Router, deps: Deps): void {
   const { mfa, passkeys, views, csrf, audit, config, recent, complete } = deps;
   // MFA_POLICY=off: no settings pages at all (404), as no sign-in asks for a factor.
   if (!mfa.enabled) return;
-  const formCsrf = (sessionId: string) => `mfa:${sessionId}`;
+  const formCsrf = (ctx: Context) => csrfBindings.mfaSettings(accountOf(ctx).sessionId);
 
   async function overview(ctx: Context, error?: string, status = 400) {
-    const { user, sessionId } = accountOf(ctx);
+    const { user } = accountOf(ctx);
     views.render(
       ctx,
       'account-mfa',
@@ -43,7 +50,7 @@ export function addMfaSettings(router: Router, deps: Deps): void {
           lastUsed: p.lastUsedAt && day.format(p.lastUsedAt),
         })),
         passkeyLogin: config.mfa.passkeyLogin,
-        csrf: csrf.token(formCsrf(sessionId)),
+        csrf: csrf.token(formCsrf(ctx)),
         error,
       },
       error ? status : 200,
@@ -55,7 +62,7 @@ export function addMfaSettings(router: Router, deps: Deps): void {
     const { user, sessionId } = accountOf(ctx);
     return totpEnrolmentPage({ views, mfa }, ctx, user, `session:${sessionId}`, {
       action: '/account/mfa/totp',
-      csrf: csrf.token(formCsrf(sessionId)),
+      csrf: csrf.token(formCsrf(ctx)),
       askPassword: true,
       error,
       status,
@@ -67,23 +74,28 @@ export function addMfaSettings(router: Router, deps: Deps): void {
       title,
       codes,
       action: '/account/mfa/done',
-      csrf: csrf.token(formCsrf(accountOf(ctx).sessionId)),
+      csrf: csrf.token(formCsrf(ctx)),
     });
   }
 
-  /** The posted form, once its token checks out. */
-  async function posted(ctx: Context) {
-    const form = await readForm(ctx);
-    if (!csrf.verify(formCsrf(accountOf(ctx).sessionId), form.csrf))
-      throw new HttpError(403, 'The form expired. Reload the page and try again.');
-    return form;
+  /** The posted form's fields; undefined when it has a problem, which `page` has shown. */
+  async function posted<S extends z.ZodObject>(ctx: Context, schema: S, page: ProblemPage) {
+    const form = await readForm(ctx, schema, { csrf, binding: formCsrf(ctx) });
+    if (form.ok) return form.fields;
+    await page(ctx, form.problems[0]!);
   }
 
-  /** The same, with the verdict on the current password typed in it. */
-  async function confirmed(ctx: Context) {
-    const form = await posted(ctx);
-    const password = await deps.currentPassword(ctx, accountOf(ctx).user, form.password ?? '');
-    return { form, password };
+  /** The same, once the current password typed in it is right (else `page` says it is not). */
+  async function confirmed<S extends typeof confirmedForm>(
+    ctx: Context,
+    schema: S,
+    page: ProblemPage,
+  ) {
+    const fields = await posted(ctx, schema, page);
+    if (!fields) return undefined;
+    const password = await deps.currentPassword(ctx, accountOf(ctx).user, fields.password);
+    if (password.ok) return fields;
+    await page(ctx, password.error, password.status);
   }
 
   /** Recovery codes for a user who has just added a first factor and has none left. */
@@ -103,10 +115,11 @@ export function addMfaSettings(router: Router, deps: Deps): void {
 
   router.post('/mfa/totp', recent, async (ctx) => {
     const { user, sessionId } = accountOf(ctx);
-    const { form, password } = await confirmed(ctx);
+    // Set up already: nothing to do here, whatever was posted.
     if (await mfa.totp.enrolled(user.id)) return ctx.redirect('/account/mfa');
-    if (!password.ok) return enrolPage(ctx, password.error, password.status);
-    if (!(await mfa.totp.confirm(user, `session:${sessionId}`, form.code ?? '')))
+    const fields = await confirmed(ctx, confirmedForm.extend({ code }), enrolPage);
+    if (!fields) return;
+    if (!(await mfa.totp.confirm(user, `session:${sessionId}`, fields.code)))
       return enrolPage(ctx, WRONG_CODE);
     await audit(userEvent('mfa_enrolled', user.id, { factor: 'totp' }), requestFacts(ctx));
     deps.factorChanged(user, 'totp_added');
@@ -116,8 +129,7 @@ export function addMfaSettings(router: Router, deps: Deps): void {
 
   router.post('/mfa/recovery', recent, async (ctx) => {
     const { user } = accountOf(ctx);
-    const { password } = await confirmed(ctx);
-    if (!password.ok) return overview(ctx, password.error, password.status);
+    if (!(await confirmed(ctx, confirmedForm, overview))) return;
     const codes = await mfa.recovery.regenerate(user.id);
     await audit(userEvent('recovery_codes_regenerated', user.id), requestFacts(ctx));
     deps.factorChanged(user, 'recovery_codes_renewed');
@@ -126,8 +138,7 @@ export function addMfaSettings(router: Router, deps: Deps): void {
 
   router.post('/mfa/totp/remove', recent, async (ctx) => {
     const { user } = accountOf(ctx);
-    const { password } = await confirmed(ctx);
-    if (!password.ok) return overview(ctx, password.error, password.status);
+    if (!(await confirmed(ctx, confirmedForm, overview))) return;
     await mfa.totp.remove(user.id);
     if ((await mfa.state(user.id)).passkeys === 0) await mfa.recovery.clear(user.id);
     await audit(userEvent('mfa_removed', user.id, { factor: 'totp' }), requestFacts(ctx));
@@ -137,7 +148,7 @@ export function addMfaSettings(router: Router, deps: Deps): void {
 
   addPasskeySettings(router, {
     ...deps,
-    csrfToken: (ctx) => csrf.token(formCsrf(accountOf(ctx).sessionId)),
+    csrfToken: (ctx) => csrf.token(formCsrf(ctx)),
     posted,
     confirmed,
     overview,

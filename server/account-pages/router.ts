@@ -8,8 +8,9 @@ import type { EmailTokens } from '../users/email-tokens.ts';
 import type { CheckPassword } from '../users/password-check.ts';
 import type { AccountSignOut } from '../users/sign-out.ts';
 import type { User, UserStore } from '../users/store.ts';
-import { readForm } from '../http/form.ts';
-import { HttpError } from '../http/http-error.ts';
+import { z } from 'zod';
+import { csrfBindings } from '../http/csrf-bindings.ts';
+import { field, readForm } from '../http/form.ts';
 import type { Logger } from '../log.ts';
 import type { Mfa } from '../mfa/mfa.ts';
 import type { Passkeys } from '../mfa/passkeys.ts';
@@ -56,6 +57,13 @@ export type AccountPages = {
   factorChanged: FactorNotice;
 };
 
+const passwordForm = z.object({
+  current: field.secret(),
+  password: field.secret(),
+  confirm: field.secret(),
+  keep_apps: field.checkbox(),
+});
+
 /**
  * The signed-in user's own pages. Each serves only a complete sign-in (the second factor
  * included); a change of password, email or factors asks for a recent one too.
@@ -82,7 +90,7 @@ export function accountRouter(deps: AccountDeps): Router {
       {
         title: 'Change your password',
         email: user.email,
-        csrf: csrf.token(`password:${sessionId}`),
+        csrf: csrf.token(csrfBindings.password(sessionId)),
         problems,
       },
       problems.length ? status : 200,
@@ -109,25 +117,23 @@ export function accountRouter(deps: AccountDeps): Router {
   router.post('/password', recent, async (ctx) => {
     const { user, sessionId, grantIds } = accountOf(ctx);
     if (directoryPage(ctx, user)) return;
-    const form = await readForm(ctx);
-    if (!csrf.verify(`password:${sessionId}`, form.csrf))
-      throw new HttpError(403, 'The form expired. Reload the page and try again.');
-    const password = form.password ?? '';
-    const current = await pages.currentPassword(ctx, user, form.current ?? '');
+    const form = await readForm(ctx, passwordForm, {
+      csrf,
+      binding: csrfBindings.password(sessionId),
+    });
+    if (!form.ok) return page(ctx, form.problems);
+    const { password, confirm } = form.fields;
+    const current = await pages.currentPassword(ctx, user, form.fields.current);
     if (!current.ok) return page(ctx, [current.error], current.status);
-    const problems = await newPasswordProblems(
-      policy,
-      password,
-      form.confirm,
-      passwordContext(user),
-    );
+    const context = passwordContext(user);
+    const problems = await newPasswordProblems(policy, password, confirm, context);
     if (problems.length) return page(ctx, problems);
 
     // Whoever knew the old password is out: other sessions end, and so do the apps' refresh
     // tokens, but for those this browser signed in to when the user asks to keep them.
     await setPassword(user, password, {
       keepSession: sessionId,
-      keepGrants: form.keep_apps ? grantIds : [],
+      keepGrants: form.fields.keep_apps ? grantIds : [],
     });
     await deps.audit(userEvent('password_changed', user.id), requestFacts(ctx));
     views.render(ctx, 'password-changed', { title: 'Your password was changed' });

@@ -31,7 +31,7 @@ async function withDirectory<T>(
     db,
     log,
     audit: createAudit(db, log),
-    signOut: createAccountSignOut({ db, redis, adapter }),
+    signOut: createAccountSignOut({ db, adapter }),
   });
   try {
     return await work(directory);

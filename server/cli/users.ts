@@ -67,7 +67,7 @@ export const userCommands: Record<string, Command> = {
           users: store,
           policy: createPasswordHistory(db, passwords, config.passwordPolicy.historySize),
           tokens: createEmailTokens(db),
-          signOut: createAccountSignOut({ db, redis, adapter }),
+          signOut: createAccountSignOut({ db, adapter }),
           mailer,
           log,
         });

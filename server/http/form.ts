@@ -1,11 +1,95 @@
 import type { Context } from 'koa';
+import { z } from 'zod';
+import type { Csrf } from '../security/csrf.ts';
+import type { FormBinding } from './csrf-bindings.ts';
 import { HttpError } from './http-error.ts';
 
 /** Hosted forms hold a few short fields; anything bigger is not one of ours. */
 export const FORM_LIMIT_BYTES = 16 * 1024;
+/** RFC 5321 §4.5.3.1.3: a path is at most 256 octets with its brackets, so an address 254. */
+export const EMAIL_MAX = 254;
+/** A person's or a device's name: room for any real one, not for a page of text. */
+export const NAME_MAX = 200;
+
+/** A one-time or recovery code, with room for the spaces and dashes pasted along with it. */
+export const CODE_MAX = 64;
+
+/** A form as posted: the first value of each name. */
+export type RawForm = Record<string, string>;
+
+// Fields whose value is never sent back to the page (passwords).
+const secrets = new WeakSet<z.ZodType>();
+
+/**
+ * The fields of a form's schema. Each is the string posted, empty when missing; a bounded one
+ * longer than its `max` characters is refused with the words the page shows for it.
+ */
+export const field = {
+  text: (tooLong: string, max: number, { trim = true } = {}) =>
+    (trim ? z.string().trim() : z.string()).max(max, tooLong).default(''),
+  /** A value the page itself put in the form (a token, an id, a passkey's JSON answer). */
+  hidden: () => z.string().default(''),
+  /** A password: checked by whoever reads it, and never kept in the page shown again. */
+  secret: () => {
+    const schema = z.string().default('');
+    secrets.add(schema);
+    return schema;
+  },
+  /** Ticked or not: browsers send a checkbox only when it is ticked. */
+  checkbox: () =>
+    z
+      .string()
+      .default('')
+      .transform((value) => value !== ''),
+};
+
+/** A form of a button alone: its CSRF token is all it posts. */
+export const noFields = z.object({});
+
+export type FormRead<T> =
+  | { ok: true; fields: T }
+  | {
+      ok: false;
+      /** What is wrong, in the page's words, each once. */
+      problems: string[];
+      /** The values posted, to show in the page again; a secret field's is always empty. */
+      input: Record<keyof T & string, string>;
+    };
+
+type FormCsrf = { csrf: Csrf; binding: FormBinding | ((form: RawForm) => FormBinding) };
+
+/**
+ * Reads a hosted form: the body once, then its CSRF token against the form's binding (a
+ * mismatch is a 403 page: the form expired), then its fields against the form's schema.
+ */
+export async function readForm<S extends z.ZodObject>(
+  ctx: Context,
+  schema: S,
+  { csrf, binding }: FormCsrf,
+): Promise<FormRead<z.output<S>>> {
+  const raw = await readBody(ctx);
+  const bound = typeof binding === 'function' ? binding(raw) : binding;
+  if (!csrf.verify(bound, raw.csrf)) throw new HttpError(403, bound.expired);
+  const parsed = schema.safeParse(raw);
+  if (parsed.success) return { ok: true, fields: parsed.data };
+  const input = Object.fromEntries(
+    Object.entries(schema.shape).map(([name, type]) => [
+      name,
+      secrets.has(type as z.ZodType) ? '' : (raw[name] ?? ''),
+    ]),
+  ) as Record<keyof z.output<S> & string, string>;
+  const problems = [...new Set(parsed.error.issues.map((issue) => issue.message))];
+  return { ok: false, problems, input };
+}
+
+/** A query parameter as text; missing or repeated, empty. */
+export function queryText(ctx: Context, name: string): string {
+  const value = ctx.query[name];
+  return typeof value === 'string' ? value : '';
+}
 
 /** Reads an application/x-www-form-urlencoded body once, refusing other types and oversize bodies. */
-export async function readForm(ctx: Context): Promise<Record<string, string>> {
+async function readBody(ctx: Context): Promise<RawForm> {
   if (!ctx.is('application/x-www-form-urlencoded'))
     throw new HttpError(415, 'Expected a form submission.');
   const declared = Number(ctx.get('content-length') || 0);
@@ -17,7 +101,7 @@ export async function readForm(ctx: Context): Promise<Record<string, string>> {
     if (size > FORM_LIMIT_BYTES) throw new HttpError(413, 'The form is too large.');
     chunks.push(chunk);
   }
-  const form: Record<string, string> = {};
+  const form: RawForm = {};
   for (const [key, value] of new URLSearchParams(Buffer.concat(chunks).toString('utf8'))) {
     // PostgreSQL text cannot hold NUL; no field of ours has a use for it.
     if (key.includes('\u0000') || value.includes('\u0000'))

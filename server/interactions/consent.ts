@@ -4,6 +4,7 @@ import type { ConsentStore } from '../users/consents.ts';
 import type { Csrf } from '../security/csrf.ts';
 import type { Views } from '../views.ts';
 import type { Interaction } from './steps.ts';
+import { csrfBindings } from '../http/csrf-bindings.ts';
 
 /** What each scope lets the application do, in the user's words. */
 const SCOPE_TEXT: Record<string, string> = {
@@ -42,7 +43,7 @@ export async function consentPage(
   deps.views.render(ctx, 'consent', {
     title: `Allow ${client}?`,
     uid: interaction.uid,
-    csrf: deps.csrf.token(interaction.uid),
+    csrf: deps.csrf.token(csrfBindings.interaction(interaction.uid)),
     client,
     scopes,
     apis,

@@ -1,6 +1,7 @@
 import type { Context } from 'koa';
 import type { User } from '../users/store.ts';
 import { requestFacts, signInEvent } from '../audit/audit.ts';
+import { csrfBindings } from '../http/csrf-bindings.ts';
 import { HttpError } from '../http/http-error.ts';
 import { ACR, withSecondFactor } from '../mfa/mfa.ts';
 import { refuse, waitMessage } from '../http/too-many.ts';
@@ -37,7 +38,7 @@ export function mfaAttempts(deps: MfaStepDeps) {
       {
         title: 'Two-step verification',
         uid: interaction.uid,
-        csrf: csrf.token(interaction.uid),
+        csrf: csrf.token(csrfBindings.interaction(interaction.uid)),
         method,
         hasTotp: state.totp,
         hasPasskeys: state.passkeys > 0,

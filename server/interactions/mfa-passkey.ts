@@ -1,4 +1,6 @@
 import type Router from '@koa/router';
+import { z } from 'zod';
+import { field, noFields } from '../http/form.ts';
 import { HttpError } from '../http/http-error.ts';
 import type { Passkeys } from '../mfa/passkeys.ts';
 import type { MfaAttempts } from './mfa-attempts.ts';
@@ -9,6 +11,8 @@ export const PASSKEY_REFUSED = {
   unknown_passkey: 'That passkey is not one of yours here. Try another, or another way.',
   wrong_passkey: 'That passkey could not be checked. Try again, or another way.',
 } as const;
+
+const passkeyForm = z.object({ credential: field.hidden() });
 
 /**
  * A passkey as the second factor: the page's script fetches the options (JSON; the interaction's
@@ -24,7 +28,7 @@ export function addMfaPasskey(
 ) {
   router.post('/mfa/passkey/options', async (ctx) => {
     const { interaction, user } = await attempts.pending(ctx);
-    await steps.readForm(ctx, interaction);
+    await steps.readForm(ctx, interaction, noFields);
     const options = await passkeys.authenticationOptions(interaction.uid, user.id);
     if (!options) throw new HttpError(400, 'This account has no passkey. Try another way.');
     ctx.set('Cache-Control', 'no-store');
@@ -33,9 +37,11 @@ export function addMfaPasskey(
 
   router.post('/mfa/passkey', async (ctx) => {
     const { interaction, user } = await attempts.pending(ctx);
-    const form = await steps.readForm(ctx, interaction);
+    const form = await steps.readForm(ctx, interaction, passkeyForm);
+    // Whatever it holds, the passkey check judges it.
+    const { credential } = form.ok ? form.fields : form.input;
     const outcome = await attempts.attempt(ctx, interaction, user, 'passkey', async () => {
-      const checked = await passkeys.authenticate(interaction.uid, form.credential, user.id);
+      const checked = await passkeys.authenticate(interaction.uid, credential, user.id);
       // A late answer proves nothing either way: recorded, not counted against the account.
       return { ...checked, uncounted: !checked.ok && checked.reason === 'expired' };
     });

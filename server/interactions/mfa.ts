@@ -4,7 +4,9 @@ import type Provider from 'oidc-provider';
 import type { FactorNotice } from '../users/factor-notice.ts';
 import type { User, UserStore } from '../users/store.ts';
 import { requestFacts, userEvent, type Audit } from '../audit/audit.ts';
-import { readForm } from '../http/form.ts';
+import { z } from 'zod';
+import { csrfBindings } from '../http/csrf-bindings.ts';
+import { CODE_MAX, field, noFields, readForm } from '../http/form.ts';
 import { HttpError } from '../http/http-error.ts';
 import type { Mfa } from '../mfa/mfa.ts';
 import { totpEnrolmentPage } from '../http/totp-enrolment-page.ts';
@@ -34,6 +36,8 @@ const WRONG = {
   recovery: 'That recovery code is not right, or was already used.',
 };
 
+const codeForm = (wrong: string) => z.object({ code: field.text(wrong, CODE_MAX) });
+
 /**
  * The `mfa` prompt: a code from the authenticator app, a passkey or a recovery code after the
  * password (or in a password-only session the app asked to step up); enrolment first where
@@ -42,20 +46,20 @@ const WRONG = {
 export function addMfaStep(router: Router, deps: MfaStepDeps) {
   const { mfa, users, audit, views, csrf, steps } = deps;
   const attempts = mfaAttempts(deps);
-  const continueCsrf = (uid: string) => `mfa-enrolled:${uid}`;
 
   const enrolPage = (ctx: Context, interaction: Interaction, user: User, error?: string) =>
     totpEnrolmentPage({ views, mfa }, ctx, user, `interaction:${interaction.uid}`, {
       action: `/interaction/${interaction.uid}/mfa/enrol`,
-      csrf: csrf.token(interaction.uid),
+      csrf: csrf.token(csrfBindings.interaction(interaction.uid)),
       askPassword: false,
       error,
     });
 
   async function checkCode(ctx: Context, method: 'totp' | 'recovery') {
     const { interaction, user } = await attempts.pending(ctx);
-    const form = await steps.readForm(ctx, interaction);
-    const code = form.code ?? '';
+    const form = await steps.readForm(ctx, interaction, codeForm(WRONG[method]));
+    if (!form.ok) return attempts.methodPage(ctx, interaction, user, method, form.problems[0]);
+    const { code } = form.fields;
     const outcome = await attempts.attempt(ctx, interaction, user, method, async () => ({
       ok:
         method === 'totp'
@@ -81,12 +85,13 @@ export function addMfaStep(router: Router, deps: MfaStepDeps) {
 
   router.post('/mfa/enrol', async (ctx) => {
     const { interaction, user } = await attempts.pending(ctx);
-    const form = await steps.readForm(ctx, interaction);
+    const form = await steps.readForm(ctx, interaction, codeForm(WRONG.totp));
     // Enrolling here is for a user with no factor yet; one who has a factor must use it.
     const state = await mfa.state(user.id);
     if (state.totp || state.passkeys)
       throw new HttpError(400, 'Two-step verification is already set up for this account.');
-    if (!(await mfa.totp.confirm(user, `interaction:${interaction.uid}`, form.code ?? '')))
+    if (!form.ok) return enrolPage(ctx, interaction, user, form.problems[0]);
+    if (!(await mfa.totp.confirm(user, `interaction:${interaction.uid}`, form.fields.code)))
       return enrolPage(ctx, interaction, user, WRONG.totp);
     await audit(userEvent('mfa_enrolled', user.id, { factor: 'totp' }), requestFacts(ctx));
     deps.factorChanged(user, 'totp_added');
@@ -94,19 +99,16 @@ export function addMfaStep(router: Router, deps: MfaStepDeps) {
       title: 'Save your recovery codes',
       codes: await mfa.recovery.regenerate(user.id),
       action: `/interaction/${interaction.uid}/mfa/continue`,
-      csrf: csrf.token(continueCsrf(interaction.uid)),
+      csrf: csrf.token(csrfBindings.mfaContinue(interaction.uid)),
     });
   });
 
   // Only the browser that has just confirmed a first code was given this form's token.
   router.post('/mfa/continue', async (ctx) => {
     const { interaction, user } = await attempts.pending(ctx);
-    const form = await readForm(ctx);
-    if (
-      !csrf.verify(continueCsrf(interaction.uid), form.csrf) ||
-      !(await mfa.totp.enrolled(user.id))
-    )
-      throw new HttpError(403, 'The form expired. Go back to the application and sign in again.');
+    const binding = csrfBindings.mfaContinue(interaction.uid);
+    await readForm(ctx, noFields, { csrf, binding });
+    if (!(await mfa.totp.enrolled(user.id))) throw new HttpError(403, binding.expired);
     await attempts.finish(ctx, interaction, user, 'otp');
   });
 

@@ -2,6 +2,8 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type { User, UserStore } from '../users/store.ts';
 import { requestFacts, signInEvent, type Audit } from '../audit/audit.ts';
+import { z } from 'zod';
+import { field } from '../http/form.ts';
 import { HttpError } from '../http/http-error.ts';
 import { ACR } from '../mfa/mfa.ts';
 import type { Passkeys } from '../mfa/passkeys.ts';
@@ -23,6 +25,9 @@ export type PasskeyLoginDeps = {
   noticeSignIn: (user: User, userAgent: string, ip: string) => void;
 };
 
+// The browser's answer to the ceremony, as JSON (mfa/passkey-responses.ts reads it).
+const passkeyForm = z.object({ credential: field.hidden() });
+
 const REFUSED = 'That passkey could not sign you in. Try again, or use your email and password.';
 
 /**
@@ -35,10 +40,12 @@ export function addPasskeyLogin(router: Router, deps: PasskeyLoginDeps) {
 
   async function loginStep(ctx: Context) {
     const interaction = await steps.require(ctx);
-    const form = await steps.readForm(ctx, interaction);
+    const form = await steps.readForm(ctx, interaction, passkeyForm);
     if (interaction.prompt.name !== 'login')
       throw new HttpError(400, 'This step is already complete.');
-    return { interaction, form };
+    // Whatever it holds, the passkey check judges it.
+    const { credential } = form.ok ? form.fields : form.input;
+    return { interaction, credential };
   }
 
   router.post('/passkey/options', async (ctx) => {
@@ -48,7 +55,7 @@ export function addPasskeyLogin(router: Router, deps: PasskeyLoginDeps) {
   });
 
   router.post('/passkey', async (ctx) => {
-    const { interaction, form } = await loginStep(ctx);
+    const { interaction, credential } = await loginStep(ctx);
     const client = String(interaction.params.client_id);
     const facts = requestFacts(ctx);
     const failure = (reason: string, user?: User) =>
@@ -58,7 +65,7 @@ export function addPasskeyLogin(router: Router, deps: PasskeyLoginDeps) {
     const checkedAt = Math.floor(Date.now() / 1000);
     // Whose passkey it is shows only once checked: the attempt counts for the IP alone.
     const outcome = await guard.attempt(ctx, {}, async () => {
-      const checked = await passkeys.authenticate(interaction.uid, form.credential);
+      const checked = await passkeys.authenticate(interaction.uid, credential);
       const user = checked.ok ? await users.findById(checked.userId) : undefined;
       const reason = !checked.ok
         ? checked.reason

@@ -7,9 +7,11 @@ import type { EmailTokens } from '../users/email-tokens.ts';
 import { resetLinkMail } from '../users/reset-link.ts';
 import { newPasswordProblems, passwordContext, passwordSetter } from '../users/new-password.ts';
 import type { AccountSignOut } from '../users/sign-out.ts';
-import type { User, UserStore } from '../users/store.ts';
-import { readForm } from '../http/form.ts';
-import { HttpError } from '../http/http-error.ts';
+import type { UserStore } from '../users/store.ts';
+import { z } from 'zod';
+import { csrfBindings } from '../http/csrf-bindings.ts';
+import { addEmailLink, linkForm } from '../http/email-link-routes.ts';
+import { EMAIL_MAX, field, queryText } from '../http/form.ts';
 import type { Logger } from '../log.ts';
 import type { AnyMailMessage, Mailer } from '../mail/mailer.ts';
 import type { Csrf } from '../security/csrf.ts';
@@ -19,7 +21,6 @@ import { isLocked, type Lockout } from '../protection/lockout.ts';
 import type { OwnerLock } from '../protection/owner-lock.ts';
 import { accountKey, senderKey, type RateLimits } from '../protection/rate-limits.ts';
 import { tooManyPage } from '../http/too-many.ts';
-import { linkError } from './link-error.ts';
 import type { InteractionSteps } from './steps.ts';
 
 export type PasswordResetDeps = {
@@ -39,6 +40,10 @@ export type PasswordResetDeps = {
   log: Logger;
 };
 
+const ENTER_EMAIL = 'Enter your email address, like name@example.com.';
+const forgotForm = z.object({ email: field.text(ENTER_EMAIL, EMAIL_MAX) });
+const resetForm = linkForm.extend({ password: field.secret(), confirm: field.secret() });
+
 /**
  * "Forgot password?" from the login page, and the emailed reset link. The link lives under the
  * interaction's path, so in the browser that asked it can finish the sign-in to the app.
@@ -46,7 +51,6 @@ export type PasswordResetDeps = {
 export function addPasswordReset(router: Router, deps: PasswordResetDeps): void {
   const { config, steps, users, tokens, policy, views, csrf } = deps;
   const setPassword = passwordSetter(deps);
-  const resetCsrf = (token: string) => `reset:${token}`;
 
   function forgotPage(ctx: Context, uid: string, email: string, error?: string) {
     views.render(
@@ -55,7 +59,7 @@ export function addPasswordReset(router: Router, deps: PasswordResetDeps): void 
       {
         title: 'Reset your password',
         uid,
-        csrf: csrf.token(uid),
+        csrf: csrf.token(csrfBindings.interaction(uid)),
         email,
         error,
         directoryMessage: config.ldap?.passwordMessage,
@@ -79,21 +83,16 @@ export function addPasswordReset(router: Router, deps: PasswordResetDeps): void 
     forgotPage(
       ctx,
       interaction.uid,
-      String(ctx.query.email ?? interaction.params.login_hint ?? ''),
+      queryText(ctx, 'email') || String(interaction.params.login_hint ?? ''),
     );
   });
 
   router.post('/forgot', async (ctx) => {
     const interaction = await steps.require(ctx);
-    const form = await steps.readForm(ctx, interaction);
-    const email = (form.email ?? '').trim();
-    if (!isEmailAddress(email))
-      return forgotPage(
-        ctx,
-        interaction.uid,
-        email,
-        'Enter your email address, like name@example.com.',
-      );
+    const form = await steps.readForm(ctx, interaction, forgotForm);
+    const email = form.ok ? form.fields.email : form.input.email;
+    if (!form.ok || !isEmailAddress(email))
+      return forgotPage(ctx, interaction.uid, email, ENTER_EMAIL);
     const limited = await deps.limits.consume(
       ['reset_ip', senderKey(ctx.ip)],
       ['reset_account', accountKey(email)],
@@ -108,66 +107,40 @@ export function addPasswordReset(router: Router, deps: PasswordResetDeps): void 
     });
   });
 
-  function resetPage(ctx: Context, token: string, user: User, problems: string[] = []) {
-    views.render(
-      ctx,
-      'reset',
-      {
-        title: 'Choose a new password',
-        uid: ctx.params.uid,
-        token,
-        csrf: csrf.token(resetCsrf(token)),
-        email: user.email,
-        problems,
-      },
-      problems.length ? 400 : 200,
-    );
-  }
+  addEmailLink(router, deps, {
+    kind: 'reset',
+    path: '/reset',
+    purposes: ['reset_password'],
+    schema: resetForm,
+    page(ctx, { user, form }, problems) {
+      views.render(
+        ctx,
+        'reset',
+        { title: 'Choose a new password', link: form, email: user.email, problems },
+        problems.length ? 400 : 200,
+      );
+    },
+    // Spent only on a password that can be used: a typo does not use up the link.
+    async check({ user }, { password, confirm }) {
+      if (user.disabled || user.source === 'ldap') return 'invalid';
+      return newPasswordProblems(policy, password, confirm, passwordContext(user));
+    },
+    async redeem(ctx, { user, data }, { password }) {
+      // The link proved the mailbox; and whoever knew the old password is signed out everywhere.
+      await users.setEmailVerified(user.id);
+      const { signedInAt } = await setPassword(user, password);
+      await deps.audit(userEvent('password_reset', user.id), requestFacts(ctx));
+      // The owner proved the mailbox and chose a password nobody has guessed: no lock stands,
+      // not even the one they set themselves with "this wasn't me".
+      if (isLocked(user)) {
+        await deps.ownerLock.release(user.id);
+        await deps.lockout.unlock(user, { type: 'user', id: user.id }, requestFacts(ctx));
+      } else await deps.lockout.succeeded(user);
 
-  router.get('/reset', async (ctx) => {
-    const token = String(ctx.query.token ?? '');
-    const found = await tokens.peek(token, 'reset_password');
-    if (!found.ok) return linkError(views, ctx, found.reason);
-    const user = await users.findById(found.userId);
-    if (!user) return linkError(views, ctx, 'invalid');
-    resetPage(ctx, token, user);
-  });
-
-  router.post('/reset', async (ctx) => {
-    const form = await readForm(ctx);
-    const token = form.token ?? '';
-    if (!csrf.verify(resetCsrf(token), form.csrf))
-      throw new HttpError(403, 'The form expired. Open the link from the email again.');
-    const found = await tokens.peek(token, 'reset_password');
-    if (!found.ok) return linkError(views, ctx, found.reason);
-    const user = await users.findById(found.userId);
-    if (!user || user.disabled || user.source === 'ldap') return linkError(views, ctx, 'invalid');
-
-    const password = form.password ?? '';
-    const problems = await newPasswordProblems(
-      policy,
-      password,
-      form.confirm,
-      passwordContext(user),
-    );
-    if (problems.length) return resetPage(ctx, token, user, problems);
-
-    const redeemed = await tokens.redeem(token, 'reset_password');
-    if (!redeemed.ok) return linkError(views, ctx, redeemed.reason);
-    // The link proved the mailbox; and whoever knew the old password is signed out everywhere.
-    await users.setEmailVerified(user.id);
-    const { signedInAt } = await setPassword(user, password);
-    await deps.audit(userEvent('password_reset', user.id), requestFacts(ctx));
-    // The owner proved the mailbox and chose a password nobody has guessed: no lock stands,
-    // not even the one they set themselves with "this wasn't me".
-    if (isLocked(user)) {
-      await deps.ownerLock.release(user.id);
-      await deps.lockout.unlock(user, { type: 'user', id: user.id }, requestFacts(ctx));
-    } else await deps.lockout.succeeded(user);
-
-    const interaction = await steps.find(ctx);
-    if (interaction?.prompt.name === 'login' && redeemed.data.interaction === interaction.uid)
-      return steps.signedIn(ctx, interaction, user.id, signedInAt);
-    views.render(ctx, 'reset-done', { title: 'Your password was changed' });
+      const interaction = await steps.find(ctx);
+      if (interaction?.prompt.name === 'login' && data.interaction === interaction.uid)
+        return steps.signedIn(ctx, interaction, user.id, signedInAt);
+      views.render(ctx, 'reset-done', { title: 'Your password was changed' });
+    },
   });
 }

@@ -4,7 +4,10 @@ import type { Context } from 'koa';
 import type { User } from '../users/store.ts';
 import { newPasswordProblems } from '../users/new-password.ts';
 import { UserExistsError } from '../users/store.ts';
-import { readForm } from '../http/form.ts';
+import { z } from 'zod';
+import { csrfBindings } from '../http/csrf-bindings.ts';
+import { addEmailLink, linkForm } from '../http/email-link-routes.ts';
+import { EMAIL_MAX, field, NAME_MAX, queryText } from '../http/form.ts';
 import { HttpError } from '../http/http-error.ts';
 import type { Directory } from '../ldap/directory.ts';
 import type { AnyMailMessage } from '../mail/mailer.ts';
@@ -12,7 +15,6 @@ import type { PasswordHasher } from '../security/passwords.ts';
 import { requestFacts, userEvent } from '../audit/audit.ts';
 import { accountKey, senderKey } from '../protection/rate-limits.ts';
 import { tooManyPage } from '../http/too-many.ts';
-import { linkError } from './link-error.ts';
 import type { PasswordResetDeps } from './password-reset.ts';
 import type { Interaction } from './steps.ts';
 
@@ -28,6 +30,16 @@ const DIRECTORY_DOWN_VERIFY =
   "Your address cannot be confirmed just now: your organisation's directory cannot be reached. Open the link again in a few minutes.";
 
 type Fields = { email: string; name: string };
+
+const ENTER_EMAIL = 'Enter your email address, like name@example.com.';
+const email = field.text(ENTER_EMAIL, EMAIL_MAX);
+const registerForm = z.object({
+  email,
+  name: field.text(`Enter your name in at most ${NAME_MAX} characters.`, NAME_MAX),
+  password: field.secret(),
+  confirm: field.secret(),
+});
+const resendForm = z.object({ email });
 
 /**
  * Self-registration from the login page and the email verification that follows it. Whether
@@ -52,7 +64,7 @@ export function addRegistration(router: Router, deps: RegistrationDeps) {
       {
         title: 'Create your account',
         uid: interaction.uid,
-        csrf: csrf.token(interaction.uid),
+        csrf: csrf.token(csrfBindings.interaction(interaction.uid)),
         ...fields,
         problems,
       },
@@ -70,7 +82,7 @@ export function addRegistration(router: Router, deps: RegistrationDeps) {
     views.render(ctx, 'verify-sent', {
       title: 'Check your email',
       uid: interaction.uid,
-      csrf: csrf.token(interaction.uid),
+      csrf: csrf.token(csrfBindings.interaction(interaction.uid)),
       email,
       again,
       hours: Math.round(emailLinks.verifyTtl / 3600),
@@ -143,20 +155,19 @@ export function addRegistration(router: Router, deps: RegistrationDeps) {
 
   router.get('/register', async (ctx) => {
     const interaction = await registering(ctx);
-    registerPage(ctx, interaction, { email: String(ctx.query.email ?? ''), name: '' });
+    registerPage(ctx, interaction, { email: queryText(ctx, 'email'), name: '' });
   });
 
   router.post('/register', async (ctx) => {
     const interaction = await registering(ctx);
-    const form = await steps.readForm(ctx, interaction);
+    const form = await steps.readForm(ctx, interaction, registerForm);
     // Before any costly work (the strength estimate, the hash): a flood of forms costs a count.
     const limited = await deps.limits.consume(['register_ip', senderKey(ctx.ip)]);
     if (!limited.ok) return tooManyPage(views, ctx, limited.retryAfterSeconds);
-    const fields = { email: (form.email ?? '').trim(), name: (form.name ?? '').trim() };
-    const password = form.password ?? '';
+    if (!form.ok) return registerPage(ctx, interaction, form.input, form.problems);
+    const { password, confirm, ...fields } = form.fields;
     const problems: string[] = [];
-    if (!isEmailAddress(fields.email))
-      problems.push('Enter your email address, like name@example.com.');
+    if (!isEmailAddress(fields.email)) problems.push(ENTER_EMAIL);
     const domain = fields.email.split('@').pop()!.toLowerCase();
     if (registration.domains.length && !registration.domains.includes(domain))
       problems.push(
@@ -167,7 +178,7 @@ export function addRegistration(router: Router, deps: RegistrationDeps) {
         `Accounts at ${domain} are managed by your organisation's directory: sign in with your organisation's username and password.`,
       );
     if (!fields.name) problems.push('Enter your name.');
-    problems.push(...(await newPasswordProblems(policy, password, form.confirm, fields)));
+    problems.push(...(await newPasswordProblems(policy, password, confirm, fields)));
     if (problems.length) return registerPage(ctx, interaction, fields, problems);
     const listed = await inDirectory(fields.email);
     if (listed === 'unavailable')
@@ -197,8 +208,10 @@ export function addRegistration(router: Router, deps: RegistrationDeps) {
 
   router.post('/verify/resend', async (ctx) => {
     const interaction = await steps.require(ctx);
-    const form = await steps.readForm(ctx, interaction);
-    const email = (form.email ?? '').trim();
+    const form = await steps.readForm(ctx, interaction, resendForm);
+    // An address too long to be one gets the same page, and nothing is sent.
+    if (!form.ok) return sentPage(ctx, interaction, form.input.email, true);
+    const { email } = form.fields;
     const limited = await deps.limits.consume(
       ['verify_ip', senderKey(ctx.ip)],
       ['verify_account', accountKey(email)],
@@ -208,40 +221,29 @@ export function addRegistration(router: Router, deps: RegistrationDeps) {
     sentPage(ctx, interaction, email, true);
   });
 
-  router.get('/verify', async (ctx) => {
-    const token = String(ctx.query.token ?? '');
-    const found = await tokens.peek(token, 'verify_email');
-    if (!found.ok) return linkError(views, ctx, found.reason);
-    // A button, not an action on GET: mail scanners open links too.
-    views.render(ctx, 'verify', {
-      title: 'Confirm your email address',
-      action: `/interaction/${ctx.params.uid}/verify`,
-      token,
-      csrf: csrf.token(`verify:${token}`),
-    });
-  });
-
-  router.post('/verify', async (ctx) => {
-    const form = await readForm(ctx);
-    const token = form.token ?? '';
-    if (!csrf.verify(`verify:${token}`, form.csrf))
-      throw new HttpError(403, 'The form expired. Open the link from the email again.');
-    const found = await tokens.peek(token, 'verify_email');
-    if (!found.ok) return linkError(views, ctx, found.reason);
+  addEmailLink(router, deps, {
+    kind: 'verify',
+    path: '/verify',
+    purposes: ['verify_email'],
+    schema: linkForm,
+    page(ctx, link) {
+      views.render(ctx, 'verify', { title: 'Confirm your email address', link: link.form });
+    },
     // A local account for an address the directory lists was registered before it listed it,
     // maybe by someone else: never verified, it gives way to the person's directory sign-in.
-    const owner = await users.findById(found.userId);
-    const listed = owner?.source === 'local' ? await inDirectory(owner.email) : false;
-    if (listed === 'unavailable') throw new HttpError(503, DIRECTORY_DOWN_VERIFY);
-    if (!owner || listed) return linkError(views, ctx, 'invalid');
-    const redeemed = await tokens.redeem(token, 'verify_email');
-    if (!redeemed.ok) return linkError(views, ctx, redeemed.reason);
-    await users.setEmailVerified(redeemed.userId);
-    await deps.audit(userEvent('email_verified', redeemed.userId), requestFacts(ctx));
-    const interaction = await steps.find(ctx);
-    if (interaction?.prompt.name === 'login' && redeemed.data.interaction === interaction.uid)
-      return steps.signedIn(ctx, interaction, redeemed.userId);
-    views.render(ctx, 'verify-done', { title: 'Your email address is verified' });
+    async check({ user }) {
+      const listed = user.source === 'local' ? await inDirectory(user.email) : false;
+      if (listed === 'unavailable') throw new HttpError(503, DIRECTORY_DOWN_VERIFY);
+      return listed ? 'invalid' : undefined;
+    },
+    async redeem(ctx, { user, data }) {
+      await users.setEmailVerified(user.id);
+      await deps.audit(userEvent('email_verified', user.id), requestFacts(ctx));
+      const interaction = await steps.find(ctx);
+      if (interaction?.prompt.name === 'login' && data.interaction === interaction.uid)
+        return steps.signedIn(ctx, interaction, user.id);
+      views.render(ctx, 'verify-done', { title: 'Your email address is verified' });
+    },
   });
 
   return {

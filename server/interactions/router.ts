@@ -6,6 +6,9 @@ import { factorNotice } from '../users/factor-notice.ts';
 import { isEmailAddress } from '../users/email-address.ts';
 import type { CheckPassword } from '../users/password-check.ts';
 import type { User } from '../users/store.ts';
+import { z } from 'zod';
+import { csrfBindings } from '../http/csrf-bindings.ts';
+import { EMAIL_MAX, field, noFields } from '../http/form.ts';
 import { HttpError } from '../http/http-error.ts';
 import { consentPage, grantConsent } from './consent.ts';
 import { addMfaStep } from './mfa.ts';
@@ -30,6 +33,12 @@ export type InteractionDeps = Omit<RegistrationDeps, 'steps'> & {
   /** Called after each password or passkey sign-in, with the user agent and IP (new-device notice). */
   noticeSignIn: (user: User, userAgent: string, ip: string) => void;
 };
+
+// One message for unknown email, wrong password, locked and disabled (no enumeration).
+const INCORRECT = 'The email or password is incorrect.';
+
+// The login is an email, or a directory username.
+const loginForm = z.object({ email: field.text(INCORRECT, EMAIL_MAX), password: field.secret() });
 
 const DIRECTORY_DOWN =
   "Your organisation's directory cannot be reached right now, so directory accounts cannot sign in. Try again in a few minutes.";
@@ -56,7 +65,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
       {
         title: 'Sign in',
         uid: interaction.uid,
-        csrf: csrf.token(interaction.uid),
+        csrf: csrf.token(csrfBindings.interaction(interaction.uid)),
         client,
         email: extra.email ?? interaction.params.login_hint ?? '',
         error: extra.error,
@@ -83,10 +92,16 @@ export function interactionRouter(deps: InteractionDeps): Router {
 
   router.post('/login', async (ctx) => {
     const interaction = await steps.require(ctx);
-    const form = await steps.readForm(ctx, interaction);
+    const form = await steps.readForm(ctx, interaction, loginForm);
     if (interaction.prompt.name !== 'login')
       throw new HttpError(400, 'This step is already complete.');
-    const email = (form.email ?? '').trim();
+    const client = () => steps.clientName(interaction.params.client_id);
+    if (!form.ok)
+      return loginPage(ctx, interaction, await client(), {
+        email: form.input.email,
+        error: form.problems[0],
+      });
+    const { email, password } = form.fields;
     const clientId = String(interaction.params.client_id);
     const facts = requestFacts(ctx);
     const failure = (reason: string, user?: User) =>
@@ -100,7 +115,6 @@ export function interactionRouter(deps: InteractionDeps): Router {
         }),
         facts,
       );
-    const client = () => steps.clientName(interaction.params.client_id);
 
     // The sign-in counts from before the password hash is read: a sign-out everywhere that
     // lands while it is checked leaves the session it makes standing for no time at all.
@@ -108,7 +122,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
     const account = { user: email ? await deps.checkPassword.accountOf(email) : undefined };
     // A locked account answers like a wrong password, after the same work.
     const outcome = await guard.attempt(ctx, { user: account.user, login: email }, () =>
-      deps.checkPassword(email, form.password ?? '', account),
+      deps.checkPassword(email, password, account),
     );
     if (outcome.status === 'refused') {
       await failure('rate_limited', account.user);
@@ -124,10 +138,9 @@ export function interactionRouter(deps: InteractionDeps): Router {
       const reason = outcome.status === 'locked' || checked.ok ? 'locked' : checked.reason;
       await failure(reason, checked.user ?? account.user);
       const outage = reason === 'directory_unavailable';
-      // One message for unknown email, wrong password, locked and disabled (no enumeration).
       return loginPage(ctx, interaction, await client(), {
         email,
-        error: outage ? DIRECTORY_DOWN : 'The email or password is incorrect.',
+        error: outage ? DIRECTORY_DOWN : INCORRECT,
         ...(outage && { status: 503 }),
       });
     }
@@ -146,7 +159,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
 
   router.post('/consent', async (ctx) => {
     const interaction = await steps.require(ctx);
-    await steps.readForm(ctx, interaction);
+    await steps.readForm(ctx, interaction, noFields);
     if (interaction.prompt.name !== 'consent')
       throw new HttpError(400, 'This step is already complete.');
     const grantId = await grantConsent(provider(), consents, interaction);
@@ -166,7 +179,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
 
   router.post('/abort', async (ctx) => {
     const interaction = await steps.require(ctx);
-    await steps.readForm(ctx, interaction);
+    await steps.readForm(ctx, interaction, noFields);
     await steps.finish(ctx, interaction, {
       error: 'access_denied',
       error_description: 'The user declined the request.',

@@ -1,9 +1,10 @@
 import type { Context } from 'koa';
 import { errors, type default as Provider } from 'oidc-provider';
 import type { InteractionResults } from 'oidc-provider';
+import type { z } from 'zod';
+import { csrfBindings } from '../http/csrf-bindings.ts';
 import { readForm } from '../http/form.ts';
 import { HttpError } from '../http/http-error.ts';
-
 import { ACR } from '../mfa/mfa.ts';
 import type { Csrf } from '../security/csrf.ts';
 
@@ -35,12 +36,9 @@ export function interactionSteps(provider: () => Provider, csrf: Csrf) {
       return found;
     },
 
-    /** The posted form, once its CSRF token is shown to belong to this interaction. */
-    async readForm(ctx: Context, interaction: Interaction): Promise<Record<string, string>> {
-      const form = await readForm(ctx);
-      if (!csrf.verify(interaction.uid, form.csrf))
-        throw new HttpError(403, 'The form expired. Reload the page and try again.');
-      return form;
+    /** A form of this interaction's pages (server/http/form.ts), its CSRF token bound to it. */
+    readForm<S extends z.ZodObject>(ctx: Context, interaction: Interaction, schema: S) {
+      return readForm(ctx, schema, { csrf, binding: csrfBindings.interaction(interaction.uid) });
     },
 
     // A login starts the results afresh; later steps (consent) add to them, so that a request

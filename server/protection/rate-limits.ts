@@ -7,7 +7,8 @@ import {
   type RateLimiterAbstract,
 } from 'rate-limiter-flexible';
 import type { RedisClient } from '../../adapters/redis.ts';
-import type { Limit, RateLimitName } from '../../config/protection.ts';
+import type { Limit } from '../../config/setting.ts';
+import type { RateLimitName } from '../../config/protection.ts';
 import type { Db } from '../db.ts';
 import type { Logger } from '../log.ts';
 

@@ -2,66 +2,63 @@ import Router from '@koa/router';
 import type { Config } from '../../config/load.ts';
 import type { EmailTokens } from '../users/email-tokens.ts';
 import { resetLink } from '../users/reset-link.ts';
-import type { AccountSecuring } from '../users/secure-account.ts';
+import { SECURE_ACCOUNT_PURPOSES, type AccountSecuring } from '../users/secure-account.ts';
+import type { UserStore } from '../users/store.ts';
 import { requestFacts } from '../audit/audit.ts';
-import { readForm } from '../http/form.ts';
-import { HttpError } from '../http/http-error.ts';
-import { linkError } from '../interactions/link-error.ts';
+import { addEmailLink, linkForm } from '../http/email-link-routes.ts';
 import type { Csrf } from '../security/csrf.ts';
 import type { Views } from '../views.ts';
 
 type Deps = {
   config: Config;
   tokens: EmailTokens;
+  users: UserStore;
   securing: AccountSecuring;
   views: Views;
   csrf: Csrf;
 };
 
 /**
- * The "this wasn't me" link of the security emails. Opening it only shows a button (mail
- * scanners open links too); pressing it locks the account and signs it out everywhere, and the
- * page says how to get back in.
+ * The "this wasn't me" link of the security emails. Pressing its button locks the account and
+ * signs it out everywhere, and the page says how to get back in.
  */
-export function secureAccountRouter({ config, tokens, securing, views, csrf }: Deps): Router {
+export function secureAccountRouter(deps: Deps): Router {
+  const { config, tokens, securing, views } = deps;
   const router = new Router({ prefix: '/secure-account' });
-  const formCsrf = (token: string) => `secure-account:${token}`;
-
-  router.get('/', async (ctx) => {
-    const token = String(ctx.query.token ?? '');
-    const found = await securing.peek(token);
-    if (!found.ok) return linkError(views, ctx, found.reason);
-    views.render(ctx, 'secure-account', {
-      title: 'Secure your account',
-      token,
-      csrf: csrf.token(formCsrf(token)),
-      restoreEmail: found.data.email,
-    });
+  addEmailLink(router, deps, {
+    kind: 'secure-account',
+    path: '/',
+    purposes: SECURE_ACCOUNT_PURPOSES,
+    // An earlier link outlives a later one: the thief's cannot use up the owner's, and the
+    // owner who presses a later notice's link can still press an earlier one (the new sign-in
+    // that came before a factor was added, say).
+    keepEarlier: true,
+    schema: linkForm,
+    page(ctx, link) {
+      views.render(ctx, 'secure-account', {
+        title: 'Secure your account',
+        link: link.form,
+        restoreEmail: link.data.email,
+      });
+    },
+    async redeem(ctx, link) {
+      const secured = await securing.secure(link, requestFacts(ctx));
+      const { user, restoredEmail, emailTaken, factorsRemoved } = secured;
+      // A directory user's password lives in the directory: no reset here, an admin unlocks.
+      const directory = user.source === 'ldap';
+      views.render(ctx, 'secure-account-done', {
+        title: 'Your account is locked',
+        email: user.email,
+        restoredEmail,
+        emailTaken,
+        factorsRemoved,
+        directoryMessage: directory
+          ? (config.ldap?.passwordMessage ?? 'Your password is managed by your organisation.')
+          : undefined,
+        resetLink: directory ? undefined : await resetLink({ config, tokens }, user),
+        resetMinutes: Math.round(config.emailLinks.resetTtl / 60),
+      });
+    },
   });
-
-  router.post('/', async (ctx) => {
-    const form = await readForm(ctx);
-    const token = form.token ?? '';
-    if (!csrf.verify(formCsrf(token), form.csrf))
-      throw new HttpError(403, 'The form expired. Open the link from the email again.');
-    const result = await securing.secure(token, requestFacts(ctx));
-    if (!result.ok) return linkError(views, ctx, result.reason);
-    const { user, restoredEmail, emailTaken, factorsRemoved } = result.secured;
-    // A directory user's password lives in the directory: no reset here, an admin unlocks.
-    const directory = user.source === 'ldap';
-    views.render(ctx, 'secure-account-done', {
-      title: 'Your account is locked',
-      email: user.email,
-      restoredEmail,
-      emailTaken,
-      factorsRemoved,
-      directoryMessage: directory
-        ? (config.ldap?.passwordMessage ?? 'Your password is managed by your organisation.')
-        : undefined,
-      resetLink: directory ? undefined : await resetLink({ config, tokens }, user),
-      resetMinutes: Math.round(config.emailLinks.resetTtl / 60),
-    });
-  });
-
   return router;
 }

@@ -2,9 +2,7 @@ import Router from '@koa/router';
 import type { EmailTokens } from '../users/email-tokens.ts';
 import type { UserStore } from '../users/store.ts';
 import { requestFacts } from '../audit/audit.ts';
-import { readForm } from '../http/form.ts';
-import { HttpError } from '../http/http-error.ts';
-import { linkError } from '../interactions/link-error.ts';
+import { addEmailLink, linkForm } from '../http/email-link-routes.ts';
 import type { Csrf } from '../security/csrf.ts';
 import type { Views } from '../views.ts';
 import type { Lockout } from './lockout.ts';
@@ -17,34 +15,21 @@ type Deps = {
   csrf: Csrf;
 };
 
-/** The unlock link of the account-locked email: a button (mail scanners open links too). */
-export function unlockRouter({ tokens, users, lockout, views, csrf }: Deps): Router {
+/** The unlock link of the account-locked email. */
+export function unlockRouter(deps: Deps): Router {
+  const { lockout, views } = deps;
   const router = new Router({ prefix: '/unlock' });
-  const formCsrf = (token: string) => `unlock:${token}`;
-
-  router.get('/', async (ctx) => {
-    const token = String(ctx.query.token ?? '');
-    const found = await tokens.peek(token, 'unlock_account');
-    if (!found.ok) return linkError(views, ctx, found.reason);
-    views.render(ctx, 'unlock', {
-      title: 'Unlock your account',
-      token,
-      csrf: csrf.token(formCsrf(token)),
-    });
+  addEmailLink(router, deps, {
+    kind: 'unlock',
+    path: '/',
+    purposes: ['unlock_account'],
+    schema: linkForm,
+    page: (ctx, link) =>
+      views.render(ctx, 'unlock', { title: 'Unlock your account', link: link.form }),
+    async redeem(ctx, { user }) {
+      await lockout.unlock(user, { type: 'user', id: user.id }, requestFacts(ctx));
+      views.render(ctx, 'unlock-done', { title: 'Your account is unlocked' });
+    },
   });
-
-  router.post('/', async (ctx) => {
-    const form = await readForm(ctx);
-    const token = form.token ?? '';
-    if (!csrf.verify(formCsrf(token), form.csrf))
-      throw new HttpError(403, 'The form expired. Open the link from the email again.');
-    const redeemed = await tokens.redeem(token, 'unlock_account');
-    if (!redeemed.ok) return linkError(views, ctx, redeemed.reason);
-    const user = await users.findById(redeemed.userId);
-    if (!user) return linkError(views, ctx, 'invalid');
-    await lockout.unlock(user, { type: 'user', id: user.id }, requestFacts(ctx));
-    views.render(ctx, 'unlock-done', { title: 'Your account is unlocked' });
-  });
-
   return router;
 }

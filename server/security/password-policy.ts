@@ -1,3 +1,8 @@
+import {
+  defaults,
+  PASSWORD_MAX_LENGTH,
+  settings as configSettings,
+} from '../../config/defaults.ts';
 import type { Db } from '../db.ts';
 import { createPasswordHistory } from './password-history.ts';
 import type { PasswordHasher } from './passwords.ts';
@@ -10,31 +15,15 @@ export type PasswordPolicyOptions = {
   historySize: number;
 };
 
-/** Lengths count Unicode code points (NIST SP 800-63B-4 §3.1.1.2), so "é" or "😀" is one character. */
+/**
+ * The policy the settings give by default (config/defaults.ts says why each is what it is).
+ * Lengths count Unicode code points (NIST SP 800-63B-4 §3.1.1.2), so "é" or "😀" is one character.
+ */
 export const passwordPolicyDefaults: Readonly<PasswordPolicyOptions> = Object.freeze({
-  /**
-   * OWASP ASVS 4.0 V2.1.1's minimum. NIST SP 800-63B-4 asks for 15 where the password is the
-   * only factor: raise it when accounts have no second factor and users can live with it.
-   */
-  minLength: 12,
-  /**
-   * OWASP ASVS 4.0 V2.1.2: allow at least 64, refuse more than 128. argon2 itself takes up to
-   * 2^32-1 bytes, so this is our bound on what reaches it and zxcvbn: a DoS guard, since both
-   * cost grows with the input and nobody types a 129-character password.
-   */
-  maxLength: 128,
-  /**
-   * zxcvbn score 0-4. 3 means an estimated 10^8 guesses or more: out of reach of online guessing
-   * and slow to crack offline against argon2id hashes. 4 (10^10) refuses many memorable passphrases.
-   */
-  minStrength: 3,
-  /**
-   * Previous passwords remembered besides the current one; 0 turns the reuse check off, the
-   * current password included. We never force periodic changes (NIST SP 800-63B-4 §3.1.1.2), so
-   * history only has to stop switching straight back after a change, e.g. after a leak; 5 does
-   * that at a cost of at most 6 argon2 verifications per change.
-   */
-  historySize: 5,
+  minLength: defaults.PASSWORD_MIN_LENGTH,
+  maxLength: PASSWORD_MAX_LENGTH,
+  minStrength: defaults.PASSWORD_MIN_STRENGTH,
+  historySize: defaults.PASSWORD_HISTORY,
 });
 
 export type PasswordContext = {
@@ -132,15 +121,19 @@ function resolveOptions(options: Partial<PasswordPolicyOptions>): Readonly<Passw
     minStrength: options.minStrength ?? passwordPolicyDefaults.minStrength,
     historySize: options.historySize ?? passwordPolicyDefaults.historySize,
   };
-  const wrong = (what: string) => new Error(`Password policy: ${what}.`);
-  const isCount = (n: number) => Number.isSafeInteger(n) && n >= 0;
-  if (!isCount(settings.minLength) || settings.minLength < 1)
-    throw wrong('minLength must be a whole number of at least 1');
-  if (!isCount(settings.maxLength) || settings.maxLength < settings.minLength)
-    throw wrong('maxLength must be a whole number no smaller than minLength');
-  if (![0, 1, 2, 3, 4].includes(settings.minStrength))
-    throw wrong('minStrength must be a zxcvbn score from 0 to 4');
-  if (!isCount(settings.historySize)) throw wrong('historySize must be a whole number (0 is off)');
+  // The same bounds as the settings that set them, so a policy built in code is held to them too.
+  const bounds = {
+    minLength: configSettings.PASSWORD_MIN_LENGTH.schema,
+    minStrength: configSettings.PASSWORD_MIN_STRENGTH.schema,
+    historySize: configSettings.PASSWORD_HISTORY.schema,
+  };
+  for (const [name, bound] of Object.entries(bounds)) {
+    const result = bound.safeParse(settings[name as keyof typeof bounds]);
+    if (!result.success)
+      throw new Error(`Password policy: ${name}: ${result.error.issues[0]?.message}.`);
+  }
+  if (!Number.isSafeInteger(settings.maxLength) || settings.maxLength < settings.minLength)
+    throw new Error('Password policy: maxLength must be a whole number no smaller than minLength.');
   return Object.freeze(settings);
 }
 

@@ -11,12 +11,12 @@ import type { User, UserStore } from './store.ts';
 export async function newPasswordProblems(
   policy: PasswordPolicy,
   password: string,
-  confirm: string | undefined,
+  confirm: string,
   context: PasswordContext,
 ): Promise<string[]> {
   const verdict = await policy.check(password, context);
   const problems = verdict.ok ? [] : verdict.problems.map((p) => p.message);
-  if (password !== (confirm ?? '')) problems.push('The two passwords are not the same.');
+  if (password !== confirm) problems.push('The two passwords are not the same.');
   return problems;
 }
 

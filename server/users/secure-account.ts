@@ -3,7 +3,7 @@ import type { Audit, RequestFacts } from '../audit/audit.ts';
 import { userEvent } from '../audit/audit.ts';
 import type { Mfa } from '../mfa/mfa.ts';
 import type { OwnerLock } from '../protection/owner-lock.ts';
-import type { EmailTokenPurpose, EmailTokens, Redeemed } from './email-tokens.ts';
+import type { EmailTokenPurpose, EmailTokens } from './email-tokens.ts';
 import type { AccountSignOut } from './sign-out.ts';
 import { UserExistsError, type User, type UserStore } from './store.ts';
 
@@ -15,7 +15,10 @@ export type SecurityNotice = 'email_changed' | 'password_changed' | 'new_device'
  * its tokens are kept apart ('restore_email') so that the link the thief gets at the new address
  * (a new-device notice, say) cannot use up the owner's.
  */
-const PURPOSES: EmailTokenPurpose[] = ['secure_account', 'restore_email'];
+export const SECURE_ACCOUNT_PURPOSES: readonly EmailTokenPurpose[] = [
+  'secure_account',
+  'restore_email',
+];
 
 type LinkDeps = { config: Config; tokens: EmailTokens };
 
@@ -61,48 +64,27 @@ type Deps = {
   audit: Audit;
 };
 
-/** What a "this wasn't me" link shows (peek) and does (secure). */
+/** What pressing a "this wasn't me" link does, once its token is spent. */
 export function createAccountSecuring(deps: Deps) {
   const { tokens, users, ownerLock, signOut, audit } = deps;
-  /** The token's purpose and what redeeming it would say; one hash lookup per purpose. */
-  async function peek(token: string): Promise<Redeemed & { purpose: EmailTokenPurpose }> {
-    let found: Redeemed = { ok: false, reason: 'invalid' };
-    for (const purpose of PURPOSES) {
-      found = await tokens.peek(token, purpose);
-      if (found.ok || found.reason !== 'invalid') return { ...found, purpose };
-    }
-    return { ...found, purpose: 'secure_account' };
-  }
-
   return {
-    peek,
-
     /**
-     * Redeems the link, then: locks the account until a password reset (or an admin), gives
-     * back the old address, ends every session and grant (refresh tokens with them), and uses up
-     * every other emailed link of the account (a reset or email-change link the thief holds).
+     * Locks the account until a password reset (or an admin), gives back the old address, ends
+     * every session and grant (refresh tokens with them), and uses up every other emailed link
+     * of the account (a reset or email-change link the thief holds).
      */
     async secure(
-      token: string,
+      { user, data }: { user: User; data: Record<string, unknown> },
       facts: RequestFacts,
-    ): Promise<{ ok: true; secured: Secured } | Exclude<Redeemed, { ok: true }>> {
-      const { purpose } = await peek(token);
-      // An earlier link outlives a later one: the thief's cannot use up the owner's, and the
-      // owner who presses a later notice's link can still press an earlier one (the new sign-in
-      // that came before a factor was added, say).
-      const redeemed = await tokens.redeem(token, purpose, { keepEarlier: true });
-      if (!redeemed.ok) return redeemed;
-      const user = await users.findById(redeemed.userId);
-      if (!user) return { ok: false, reason: 'invalid' };
-
+    ): Promise<Secured> {
       await ownerLock.lock(user.id);
       // A factor added since the event the email reported may be the intruder's: it would keep
       // the owner out after the reset. Older ones stay, so that whoever reads the mailbox cannot
       // strip a factor that predates what they press about (a reset they asked for, say).
-      const noticeAt = Date.parse(String(redeemed.data.at)) || Date.now();
+      const noticeAt = Date.parse(String(data.at)) || Date.now();
       const factorsRemoved = await deps.mfa.forgetSince(user.id, new Date(noticeAt));
       const secured: Secured = { user, factorsRemoved };
-      const restore = redeemed.data.email;
+      const restore = data.email;
       if (typeof restore === 'string') {
         try {
           if (restore.toLowerCase() !== user.email.toLowerCase())
@@ -119,7 +101,7 @@ export function createAccountSecuring(deps: Deps) {
       await tokens.revokeAll(user.id, ['restore_email', 'secure_account']);
       await audit(
         userEvent('account_secured_by_owner', user.id, {
-          notice: redeemed.data.notice,
+          notice: data.notice,
           emailRestored: Boolean(secured.restoredEmail),
           factorsRemoved,
           sessions,
@@ -128,7 +110,7 @@ export function createAccountSecuring(deps: Deps) {
         facts,
       );
       secured.user = (await users.findById(user.id)) ?? user;
-      return { ok: true, secured };
+      return secured;
     },
   };
 }

@@ -1,51 +1,12 @@
 import type { AdapterFactory } from '../../adapters/index.ts';
-import { accountSessionsKey, type RedisClient } from '../../adapters/redis.ts';
-import { affected, type Db } from '../db.ts';
-
-/** Every model oidc-provider ties to a grant, revoked together with it. */
-const GRANT_MODELS = [
-  'AccessToken',
-  'AuthorizationCode',
-  'RefreshToken',
-  'DeviceCode',
-  'BackchannelAuthenticationRequest',
-];
+import type { Db } from '../db.ts';
 
 /**
  * Signs an account out everywhere: after a password reset, when an admin or the directory
- * disables it, or when the user asks. Sessions live in Redis or PostgreSQL; grants (and with
- * them refresh tokens) always in PostgreSQL.
+ * disables it, or when the user asks. Where sessions and grants live is the adapters' business.
  */
-export function createAccountSignOut({
-  db,
-  redis,
-  adapter,
-}: {
-  db: Db;
-  redis?: RedisClient | undefined;
-  adapter: AdapterFactory;
-}) {
+export function createAccountSignOut({ db, adapter }: { db: Db; adapter: AdapterFactory }) {
   const sessions = adapter('Session');
-
-  async function deleteSessions(accountId: string, except?: string): Promise<number> {
-    if (!redis) {
-      const query = db('oidc_payloads').where({ model: 'Session', account_id: accountId });
-      return affected(await (except ? query.whereNot({ id: except }).delete() : query.delete()));
-    }
-    const key = accountSessionsKey(accountId);
-    let ended = 0;
-    for (const id of await redis.smembers(key)) {
-      if (id === except) continue;
-      // The set may name a session that has since been signed in to by another account.
-      const session = await sessions.find(id);
-      if (session?.accountId === accountId) {
-        await sessions.destroy(id);
-        ended++;
-      }
-      await redis.srem(key, id);
-    }
-    return ended;
-  }
 
   return {
     /**
@@ -68,7 +29,7 @@ export function createAccountSignOut({
         if (kept?.accountId === accountId && typeof kept.exp === 'number' && kept.exp > validFrom)
           await sessions.upsert(except, { ...kept, loginTs: validFrom }, kept.exp - validFrom);
       }
-      return { ended: await deleteSessions(accountId, except), validFrom };
+      return { ended: await adapter.endSessions(accountId, { except }), validFrom };
     },
 
     /**
@@ -77,14 +38,8 @@ export function createAccountSignOut({
      * What the user consented to is kept: withdrawing consent is a choice of its own.
      */
     async revokeGrants(accountId: string, except: string[] = []): Promise<number> {
-      const grants: { id: string }[] = await db('oidc_payloads')
-        .select('id')
-        .where({ model: 'Grant', account_id: accountId })
-        .whereNotIn('id', except);
-      for (const { id } of grants) {
-        for (const model of GRANT_MODELS) await adapter(model).revokeByGrantId(id);
-        await adapter('Grant').destroy(id);
-      }
+      const grants = (await adapter.grantsOf(accountId)).filter(({ id }) => !except.includes(id));
+      for (const { id } of grants) await adapter.revokeGrant(id);
       return grants.length;
     },
   };

@@ -1,34 +1,67 @@
-import { Redis } from 'ioredis';
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PostgresAdapter, sweepExpired } from '../../adapters/postgres.ts';
-import { RedisAdapter } from '../../adapters/redis.ts';
-import { withReuseGrace } from '../../adapters/index.ts';
-import type { StorageAdapter } from '../../adapters/types.ts';
+import { PostgresAccounts, PostgresAdapter, sweepExpired } from '../../adapters/postgres.ts';
+import { RedisAccounts, RedisAdapter, type RedisClient } from '../../adapters/redis.ts';
+import { withAccountOps, withReuseGrace, type AdapterFactory } from '../../adapters/index.ts';
 import { openDb, type Db } from '../../server/db.ts';
 import { migrate } from '../../server/migrate.ts';
+import { openRedis } from '../../server/redis.ts';
 import { freshPostgresUrl, freshRedisUrl } from '../support/databases.ts';
 import { tempEmbeddedDb } from '../support/embedded-db.ts';
+import { startRedisCluster } from '../support/services.ts';
 
-type Backend = { make(model: string): StorageAdapter; close(): Promise<void>; db?: Db };
+/** One store holding every model, as the factory would if it put them all there. */
+type Backend = { make: AdapterFactory; close(): Promise<void>; db?: Db };
+
+const postgres = (db: Db) =>
+  withAccountOps(
+    (m) => new PostgresAdapter(db, m),
+    () => new PostgresAccounts(db),
+  );
+const redisStore = (redis: RedisClient) =>
+  withAccountOps(
+    (m) => new RedisAdapter(redis, m),
+    () => new RedisAccounts(redis),
+  );
 
 const backends: Record<string, () => Promise<Backend>> = {
   'PostgreSQL server': async () => {
     const db = openDb({ databaseUrl: await freshPostgresUrl(), dataDir: '', poolMax: 4 });
     await migrate(db);
-    return { db, make: (m) => new PostgresAdapter(db, m), close: () => db.destroy() };
+    return { db, make: postgres(db), close: () => db.destroy() };
   },
   PGlite: async () => {
     const { db, cleanup } = await tempEmbeddedDb();
-    return { db, make: (m) => new PostgresAdapter(db, m), close: cleanup };
+    return { db, make: postgres(db), close: cleanup };
   },
   Redis: async () => {
-    const redis = new Redis(await freshRedisUrl());
+    const redis = openRedis(redisSettings({ redisUrl: await freshRedisUrl() }))!;
+    return { make: redisStore(redis), close: async () => void (await redis.quit()) };
+  },
+  // Keys of one payload, its lookups and its account's sets fall in different hash slots.
+  'Redis Cluster': async () => {
+    const cluster = await startRedisCluster();
+    const nodes = cluster.nodes.map((n) => ({ host: '127.0.0.1', port: Number(n.split(':')[1]) }));
+    const redis = openRedis(redisSettings({ redisClusterNodes: nodes }))!;
     return {
-      make: (m) => new RedisAdapter(redis, m),
-      close: async () => void (await redis.quit()),
+      make: redisStore(redis),
+      close: async () => {
+        await redis.quit();
+        await cluster.stop();
+      },
     };
   },
 };
+
+function redisSettings(given: Partial<Parameters<typeof openRedis>[0]>) {
+  return {
+    redisUrl: '',
+    redisSentinels: [],
+    redisSentinelName: '',
+    redisClusterNodes: [],
+    ...given,
+  };
+}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -106,8 +139,11 @@ describe.each(Object.keys(backends))('adapter contract on %s', (name) => {
     const a = backend.make('Interaction');
     await a.upsert('short', { uid: 'uid-short' }, 1);
     await backend.make('WebAuthnChallenge').upsert('short-challenge', { challenge: 'late' }, 1);
+    await backend.make('Session').upsert('short-session', { accountId: 'short-lived' }, 1);
     expect(await a.find('short')).toBeDefined();
     await sleep(2100);
+    expect(await backend.make.sessionsOf('short-lived')).toEqual([]);
+    expect(await backend.make.endSessions('short-lived')).toBe(0);
     expect(await a.find('short')).toBeUndefined();
     expect(await a.findByUid('uid-short')).toBeUndefined();
     expect(await backend.make('WebAuthnChallenge').take('short-challenge')).toBeUndefined();
@@ -134,5 +170,99 @@ describe.each(Object.keys(backends))('adapter contract on %s', (name) => {
     expect((await a.find('rt1'))?.consumed).toBeUndefined();
     await sleep(2100);
     expect((await a.find('rt1'))?.consumed).toBeTypeOf('number');
+  });
+
+  describe('account-level operations', () => {
+    const account = () => `account-${randomUUID()}`;
+    const session = (accountId: string, loginTs = 1_700_000_000) => ({
+      kind: 'Session',
+      accountId,
+      loginTs,
+      iat: loginTs,
+      exp: loginTs + 3600,
+      uid: randomUUID(),
+    });
+    const ids = (stored: { id: string }[]) => stored.map(({ id }) => id).sort();
+
+    it("lists only an account's live sessions, with what a page shows of them", async () => {
+      const [mine, theirs] = [account(), account()];
+      const sessions = backend.make('Session');
+      await sessions.upsert(`${mine}-laptop`, session(mine), 60);
+      await sessions.upsert(`${mine}-phone`, session(mine, 1_700_000_100), 60);
+      await sessions.upsert(`${mine}-gone`, session(mine), 60);
+      await sessions.destroy(`${mine}-gone`);
+      await sessions.upsert(`${theirs}-laptop`, session(theirs), 60);
+      const listed = await backend.make.sessionsOf(mine);
+      expect(ids(listed)).toEqual([`${mine}-laptop`, `${mine}-phone`]);
+      expect(listed.find(({ id }) => id === `${mine}-phone`)?.payload).toMatchObject({
+        accountId: mine,
+        loginTs: 1_700_000_100,
+        iat: 1_700_000_100,
+        exp: 1_700_003_700,
+      });
+      expect(await backend.make.sessionsOf(account())).toEqual([]);
+    });
+
+    it('ends every session of an account but the one kept, and no one else’s', async () => {
+      const [mine, theirs] = [account(), account()];
+      const sessions = backend.make('Session');
+      for (const device of ['laptop', 'phone', 'tablet'])
+        await sessions.upsert(`${mine}-${device}`, session(mine), 60);
+      await sessions.upsert(`${theirs}-laptop`, session(theirs), 60);
+      expect(await backend.make.endSessions(mine, { except: `${mine}-phone` })).toBe(2);
+      expect(ids(await backend.make.sessionsOf(mine))).toEqual([`${mine}-phone`]);
+      expect(await sessions.find(`${mine}-laptop`)).toBeUndefined();
+      expect(ids(await backend.make.sessionsOf(theirs))).toEqual([`${theirs}-laptop`]);
+      expect(await backend.make.endSessions(mine)).toBe(1);
+      expect(await backend.make.sessionsOf(mine)).toEqual([]);
+    });
+
+    it('does not end a session since signed in to by another account', async () => {
+      const [first, second] = [account(), account()];
+      const sessions = backend.make('Session');
+      await sessions.upsert('shared-browser', session(first), 60);
+      await sessions.upsert('shared-browser', session(second), 60);
+      expect(await backend.make.sessionsOf(first)).toEqual([]);
+      expect(await backend.make.endSessions(first)).toBe(0);
+      expect(await sessions.find('shared-browser')).toMatchObject({ accountId: second });
+      expect(ids(await backend.make.sessionsOf(second))).toEqual(['shared-browser']);
+    });
+
+    it("lists an account's grants with the client each is for", async () => {
+      const [mine, theirs] = [account(), account()];
+      const grants = backend.make('Grant');
+      const grant = (accountId: string, clientId: string) =>
+        ({ kind: 'Grant', accountId, clientId, iat: 1_700_000_000, exp: 1_800_000_000 }) as const;
+      await grants.upsert(`${mine}-mail`, grant(mine, 'mail-app'), 60);
+      await grants.upsert(`${mine}-wiki`, grant(mine, 'wiki'), 60);
+      await grants.upsert(`${theirs}-mail`, grant(theirs, 'mail-app'), 60);
+      const listed = await backend.make.grantsOf(mine);
+      expect(ids(listed)).toEqual([`${mine}-mail`, `${mine}-wiki`]);
+      expect(listed.map(({ payload }) => payload.clientId).sort()).toEqual(['mail-app', 'wiki']);
+      expect(listed[0]?.payload).toMatchObject({ accountId: mine, iat: 1_700_000_000 });
+    });
+
+    it('revokes a grant with its refresh tokens, access tokens and codes', async () => {
+      const owner = account();
+      const [revoked, kept] = [`${owner}-revoked`, `${owner}-kept`];
+      const tied = [
+        'RefreshToken',
+        'AccessToken',
+        'AuthorizationCode',
+        'DeviceCode',
+        'BackchannelAuthenticationRequest',
+      ];
+      for (const grantId of [revoked, kept]) {
+        await backend.make('Grant').upsert(grantId, { accountId: owner, clientId: 'app' }, 60);
+        for (const model of tied)
+          await backend.make(model).upsert(`${grantId}-${model}`, { grantId }, 60);
+      }
+      await backend.make.revokeGrant(revoked);
+      for (const model of tied) {
+        expect(await backend.make(model).find(`${revoked}-${model}`)).toBeUndefined();
+        expect(await backend.make(model).find(`${kept}-${model}`)).toBeDefined();
+      }
+      expect(ids(await backend.make.grantsOf(owner))).toEqual([kept]);
+    });
   });
 });

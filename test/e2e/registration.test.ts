@@ -22,7 +22,12 @@ describe('registration with email verification', () => {
   beforeAll(async () => {
     app = await startMailApp({
       clientName: 'Signup app',
-      env: { REGISTRATION_ENABLED: 'true', REGISTRATION_DOMAINS: 'example.test' },
+      // Room for every registration below from the one test address.
+      env: {
+        REGISTRATION_ENABLED: 'true',
+        REGISTRATION_DOMAINS: 'example.test',
+        RATE_LIMIT_REGISTER_IP: '20/1h',
+      },
     });
     ({ server, smtp, rp } = app);
   });
@@ -130,6 +135,15 @@ describe('registration with email verification', () => {
     expect(html).toContain('value="someone@elsewhere.test"');
     expect(html).toContain('value="Some One"');
     expect(html).not.toContain('password1234');
+  });
+
+  it('answers an address too long to be one with the form error, not a server error', async () => {
+    const email = `${'a'.repeat(5000)}@example.test`;
+    const { res, html } = await register(new Browser(), { email, name: 'Long Address' });
+    expect(res.status).toBe(400);
+    expect(html).toContain('Enter your email address, like name@example.com.');
+    expect(html).toContain('value="Long Address"');
+    expect(html).not.toContain(PASSWORD);
   });
 
   it('answers "send again" for a taken address like for a new one, with the same work, and tells the owner instead', async () => {

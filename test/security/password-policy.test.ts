@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../config/load.ts';
 import { createUserStore, type UserStore } from '../../server/users/store.ts';
 import type { Db } from '../../server/db.ts';
 import { createPasswordHasher, type PasswordHasher } from '../../server/security/passwords.ts';
@@ -13,6 +14,7 @@ import * as passwordHistoryMigration from '../../migrations/20261123020000_passw
 import { createStrengthPool, type StrengthPool } from '../../server/security/strength-pool.ts';
 import { countCalls } from '../support/counting.ts';
 import { tempEmbeddedDb } from '../support/embedded-db.ts';
+import { TEST_SECRETS } from '../support/server.ts';
 
 const ada: PasswordContext = {
   email: 'Ada.Lovelace@Example.com',
@@ -285,6 +287,22 @@ describe('password policy', () => {
     expect(() => createPasswordPolicy({ minLength: 0 }, deps)).toThrow(/minLength/);
     expect(() => createPasswordPolicy({ historySize: -1 }, deps)).toThrow(/historySize/);
     expect(() => createPasswordPolicy({ historySize: 1.5 }, deps)).toThrow(/historySize/);
+  });
+
+  it('holds a policy built in code to the bounds of the settings that configure it', () => {
+    const deps = { db, passwords, strength };
+    for (const [option, value, variable] of [
+      ['minLength', 7, 'PASSWORD_MIN_LENGTH'],
+      ['minLength', 129, 'PASSWORD_MIN_LENGTH'],
+      ['historySize', 25, 'PASSWORD_HISTORY'],
+    ] as const) {
+      expect(() => createPasswordPolicy({ [option]: value }, deps)).toThrow(option);
+      expect(() => loadConfig({ ...TEST_SECRETS, [variable]: String(value) })).toThrow(variable);
+    }
+    expect(createPasswordPolicy({ minLength: 8, historySize: 24 }, deps).settings).toMatchObject({
+      minLength: 8,
+      historySize: 24,
+    });
   });
 
   it('estimates strength on the worker pool, and refuses weak passwords through it', async () => {

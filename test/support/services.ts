@@ -16,6 +16,9 @@ import { join } from 'node:path';
 
 export type Service = { url: string; stop(): Promise<void> };
 
+/** A service a test can take down (`down()`, abruptly) and bring back on the same port (`up()`). */
+export type RestartableService = Service & { down(): Promise<void>; up(): Promise<void> };
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -63,15 +66,7 @@ function asPostgresUser(cmd: string, args: string[]): [string, string[]] {
     : [cmd, args];
 }
 
-/** A service the chaos tests can take down (as a crash would) and bring back on the same port and data. */
-export type Restartable = Service & {
-  /** Gone at once, as a crash leaves it: PostgreSQL stopped in immediate mode, Redis SIGKILLed. */
-  kill(): Promise<void>;
-  /** Starts it again on the same port, over the same data; does nothing while it runs. */
-  start(): Promise<void>;
-};
-
-export async function startPostgres(): Promise<Restartable> {
+export async function startPostgres(): Promise<RestartableService> {
   const bin = postgresBinDir();
   const dir = mkdtempSync(join(tmpdir(), 'latchkey-pg-'));
   chmodSync(dir, 0o700);
@@ -97,28 +92,20 @@ export async function startPostgres(): Promise<Restartable> {
   );
   const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300`;
   const pgCtl = (args: string[]) =>
-    execFileSync(...asPostgresUser(join(bin, 'pg_ctl'), ['-D', data, ...args]), {
+    void execFileSync(...asPostgresUser(join(bin, 'pg_ctl'), ['-D', data, ...args]), {
       stdio: 'ignore',
     });
-  let running = false;
-  const start = async () => {
-    if (running) return;
-    pgCtl(['-o', options, '-l', join(dir, 'log'), '-w', 'start']);
-    running = true;
-  };
-  const kill = async () => {
-    if (!running) return;
-    running = false;
-    pgCtl(['-m', 'immediate', '-w', 'stop']);
-  };
-  await start();
+  const up = async () => pgCtl(['-o', options, '-l', join(dir, 'log'), '-w', 'start']);
+  await up();
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
-    kill,
-    start,
+    up,
+    // Connections are cut; what was committed survives (the test server runs with
+    // synchronous_commit=off, which an immediate stop could lose).
+    down: async () => pgCtl(['-m', 'fast', '-w', 'stop']),
     async stop() {
       try {
-        await kill();
+        pgCtl(['-m', 'immediate', '-w', 'stop']);
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
@@ -127,10 +114,10 @@ export async function startPostgres(): Promise<Restartable> {
 }
 
 /**
- * A Redis server; `appendonly` keeps every write in an append-only file, so a restart after
- * kill() brings back what it had acknowledged (as a production Redis with `appendonly yes`).
+ * A throwaway Redis. With `appendonly`, what it held survives `down()` and `up()` on the same port,
+ * as an operator's Redis with `appendonly yes` would.
  */
-export async function startRedis({ appendonly = false } = {}): Promise<Restartable> {
+export async function startRedis({ appendonly = false } = {}): Promise<RestartableService> {
   const dir = mkdtempSync(join(tmpdir(), 'latchkey-redis-'));
   const port = await freePort();
   const args = [
@@ -142,33 +129,30 @@ export async function startRedis({ appendonly = false } = {}): Promise<Restartab
     '',
     '--appendonly',
     appendonly ? 'yes' : 'no',
+    '--appendfsync',
+    'always',
     '--databases',
     '256',
     '--dir',
     dir,
   ];
   let child: ChildProcess | undefined;
-  const start = async () => {
-    if (child) return;
+  const up = async () => {
     child = spawn('redis-server', args, { stdio: 'ignore' });
     await waitForPort(port);
   };
-  const kill = async () => {
-    const killed = child;
-    child = undefined;
-    if (!killed || killed.exitCode !== null || killed.signalCode !== null) return;
-    const exited = new Promise((r) => killed.once('exit', r));
-    killed.kill('SIGKILL');
-    await exited;
-  };
-  await start();
+  await up();
   return {
     url: `redis://127.0.0.1:${port}`,
-    kill,
-    start,
+    up,
+    async down() {
+      if (!child || child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child!.once('exit', r));
+      child.kill('SIGKILL');
+      await exited;
+    },
     async stop() {
       if (child) await stopChild(child);
-      child = undefined;
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -15,7 +15,7 @@ import { startChildServer, type ChildServer } from '../child-server.ts';
 import { smtpEnv } from '../mailbox.ts';
 import { REDIRECT_URI, relyingParty } from '../relying-party.ts';
 import { TEST_SECRETS } from '../server.ts';
-import { freePort, startPostgres, startRedis, type Restartable } from '../services.ts';
+import { freePort, startPostgres, startRedis, type RestartableService } from '../services.ts';
 import { SEEDED, startSlapd, type Slapd } from '../slapd.ts';
 import { startSmtpServer, type TestSmtpServer } from '../smtp.ts';
 import { createRecorder, type Recorder } from './recorder.ts';
@@ -157,8 +157,8 @@ export async function startCluster() {
 
     return {
       recorder,
-      postgres: postgres as Restartable,
-      redis: redis as Restartable,
+      postgres: postgres as RestartableService,
+      redis: redis as RestartableService,
       slapd: slapd as Slapd,
       smtp: smtp as TestSmtpServer,
       /** A connection to the database, for a look at what the processes wrote; closed after. */

@@ -45,15 +45,15 @@ export function faults(form: Form): Fault[] {
       // Longer than the answer bound even in the short form, so that a request held until
       // Redis is back shows as too slow.
       downMs: down(10_000, 6000),
-      inject: (c) => c.redis.kill(),
-      restore: (c) => c.redis.start(),
+      inject: (c) => c.redis.down(),
+      restore: (c) => c.redis.up(),
     },
     {
-      name: 'PostgreSQL stopped (immediate), restarted',
+      name: 'PostgreSQL stopped (fast: connections cut), restarted',
       affects: 'all',
       downMs: 6000,
-      inject: (c) => c.postgres.kill(),
-      restore: (c) => c.postgres.start(),
+      inject: (c) => c.postgres.down(),
+      restore: (c) => c.postgres.up(),
     },
     {
       name: 'directory (slapd) stopped, started',

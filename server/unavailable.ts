@@ -1,0 +1,106 @@
+import { errors } from 'oidc-provider';
+
+/** What a client is told to wait before trying again after a 503 (RFC 9110 §10.2.3), in seconds. */
+export const RETRY_AFTER_SECONDS = 5;
+
+/** What the client or user is told while a dependency is out. */
+export const UNAVAILABLE_DESCRIPTION =
+  'The service is briefly unavailable; try again in a few seconds.';
+
+/** An operation on a dependency that did not finish within its deadline. */
+export class DeadlineError extends Error {
+  constructor(what: string, ms: number) {
+    super(`${what}: no answer within ${ms} ms`);
+    this.name = 'DeadlineError';
+  }
+}
+
+// PostgreSQL SQLSTATEs of a server that is going away, starting, full or out of reach:
+// class 08 (connection exception), 57P01-03 (shutdown, crash, cannot connect now), 53300 (too
+// many connections), 57014 (a statement cancelled by its timeout).
+const PG_UNAVAILABLE = /^(08|57P0[123]$|53300$|57014$)/;
+const NET_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+const UNAVAILABLE_NAMES = new Set([
+  'DeadlineError',
+  'MaxRetriesPerRequestError', // ioredis gave up on a command while reconnecting
+  'ClusterAllFailedError',
+  'KnexTimeoutError', // no pool connection within acquireConnectionTimeout
+]);
+const UNAVAILABLE_MESSAGES = [
+  /^Command timed out/, // ioredis commandTimeout
+  /^Connection is closed/,
+  /Stream isn't writeable/,
+  /^(LOADING|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN) /, // Redis starting, failing over
+  /None of startup nodes is available/,
+  // pg, which knex prefixes with the statement: the server went away, or query_timeout
+  /Connection terminated/,
+  /Query read timeout/,
+  /timeout exceeded when trying to connect/,
+];
+
+/**
+ * Whether an error means that PostgreSQL or Redis could not be reached or did not answer in
+ * time (as opposed to a bug or bad input): such a request answers 503, try again shortly.
+ */
+export function isUnavailable(err: unknown): boolean {
+  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
+    const { name, code, message, cause } = e as {
+      name?: string;
+      code?: unknown;
+      message?: string;
+      cause?: unknown;
+    };
+    if (e instanceof errors.TemporarilyUnavailable) return true;
+    if (name && UNAVAILABLE_NAMES.has(name)) return true;
+    if (typeof code === 'string' && (NET_CODES.has(code) || PG_UNAVAILABLE.test(code))) return true;
+    if (message && UNAVAILABLE_MESSAGES.some((pattern) => pattern.test(message))) return true;
+    e = cause;
+  }
+  return false;
+}
+
+/**
+ * The OAuth error for a dependency outage: `temporarily_unavailable` (RFC 6749 §4.1.2.1; the
+ * token endpoint answers it too) with HTTP 503. oidc-provider shows its description and, at the
+ * authorization endpoint, sends it to the client's redirect URI.
+ */
+export function temporarilyUnavailable(cause?: unknown): Error {
+  const err = new errors.TemporarilyUnavailable(UNAVAILABLE_DESCRIPTION, { cause });
+  return Object.assign(err, { status: 503, statusCode: 503, expose: true });
+}
+
+/**
+ * `fn`, except that an outage it meets is thrown as temporarilyUnavailable: for the functions
+ * oidc-provider calls (findAccount, loadExistingGrant, storage), so that it answers 503 or
+ * redirects with `temporarily_unavailable` instead of `server_error`.
+ */
+export function answeringOutagesAsOAuth<A extends unknown[], R>(
+  fn: (...args: A) => Promise<R>,
+): (...args: A) => Promise<R> {
+  return async (...args) => {
+    try {
+      return await fn(...args);
+    } catch (err) {
+      throw isUnavailable(err) ? temporarilyUnavailable(err) : err;
+    }
+  };
+}
+
+/** Rejects with a DeadlineError when `promise` takes longer than `ms`; the timer never holds the process. */
+export function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DeadlineError(what, ms)), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
