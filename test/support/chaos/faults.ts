@@ -1,5 +1,6 @@
 // The faults, one at a time, and how long each lasts: `full` is `npm run chaos`, `short` the
 // form that runs in `npm test`.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Cluster } from './cluster.ts';
 import type { Kind } from './load.ts';
 
@@ -31,13 +32,16 @@ export type Fault = {
   downMs: number;
   inject(c: Cluster): Promise<void>;
   restore(c: Cluster): Promise<void>;
-  /** Anything odd the fault itself saw, for the report (a non-zero exit code). */
+  /** Anything wrong the fault itself saw (a non-zero exit code): a problem. */
   notes?: string[];
+  /** What it saw that is worth telling (the requests in flight at SIGTERM). */
+  info?: string[];
 };
 
 export function faults(form: Form): Fault[] {
   const down = (full: number, short: number) => (form === 'full' ? full : short);
   const notes: string[] = [];
+  const info: string[] = [];
   return [
     {
       name: 'Redis killed (SIGKILL), restarted',
@@ -73,15 +77,24 @@ export function faults(form: Form): Fault[] {
       name: 'one Latchkey process sent SIGTERM, restarted',
       affects: [],
       downMs: down(5000, 2000),
-      // As a load balancer does: out of rotation, then SIGTERM; it must finish what it has.
+      // As a load balancer does: out of rotation, then SIGTERM, at a moment when it has
+      // requests in flight; it must finish them.
       async inject(c) {
         const b = c.backends[1]!;
+        const pending = () =>
+          c.recorder.samples.filter((s) => s.backend === b.name && !s.status && !s.error);
+        for (let waited = 0; !pending().length && waited < 2000; waited += 5) await sleep(5);
         b.routed = false;
+        const inFlight = pending();
         const code = await c.stop(b);
         if (code !== 0) notes.push(`process b exited with ${code} after SIGTERM`);
+        if (!inFlight.length) notes.push('no request was in flight on b at SIGTERM: nothing shown');
+        const answers = inFlight.map((s) => s.error ?? s.status).join(', ');
+        info.push(`${inFlight.length} requests in flight on b at SIGTERM, answered: ${answers}`);
       },
       restore: (c) => c.start(c.backends[1]!),
       notes,
+      info,
     },
   ];
 }

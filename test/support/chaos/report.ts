@@ -72,6 +72,7 @@ export function chaosDetail(rows: Row[]): string {
         ...r.unexpected.map((u) => `  unexpected: ${u}`),
         ...r.crashes.map((c) => `  crash: ${c}`),
         ...r.notes.map((n) => `  note: ${n}`),
+        ...r.info.map((n) => `  ${n}`),
       ].join('\n'),
     )
     .join('\n');

@@ -41,6 +41,7 @@ export type Row = {
   /** How much the loss columns looked at. */
   checked: { held: number; signIns: number; mails: number };
   notes: string[];
+  info: string[];
 };
 
 const UNHANDLED = /unhandled|uncaught/i;
@@ -179,7 +180,8 @@ function summarise(samples: Sample[], ops: Op[], fault: Fault) {
     unexpected: [...unexpected].map(([what, n]) => `${n}× ${what}`),
     slowestMs: Math.round(slowest?.ms ?? 0),
     slowest: slowest
-      ? `${slowest.kind}: ${slowest.method} ${slowest.path} → ${slowest.error ?? slowest.status}`
+      ? `${slowest.kind}: ${slowest.method} ${slowest.path} → ${slowest.error ?? slowest.status}` +
+        (slowest.requestId ? ` (request ${slowest.requestId})` : '')
       : '',
     serverErrors: samples.filter((s) => s.status >= 500 && s.status !== 503).length,
     ops: opCounts,
@@ -223,6 +225,7 @@ export async function runFault(c: Cluster, fault: Fault, t: Timing): Promise<Row
     crashes: c.crashes.slice(crashesBefore),
     checked: { held: held.length, signIns: ledger.signIns.length, mails: ledger.mails.length },
     notes: [...(fault.notes ?? [])],
+    info: [...(fault.info ?? [])],
   };
   return result;
 }
