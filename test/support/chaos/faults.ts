@@ -40,8 +40,9 @@ export type Fault = {
 
 export function faults(form: Form): Fault[] {
   const down = (full: number, short: number) => (form === 'full' ? full : short);
-  const notes: string[] = [];
-  const info: string[] = [];
+  // What the SMTP and SIGTERM faults saw, each its own.
+  const smtp = { notes: [] as string[], info: [] as string[], refusedBefore: 0 };
+  const sigterm = { notes: [] as string[], info: [] as string[] };
   return [
     {
       name: 'Redis killed (SIGKILL), restarted',
@@ -70,8 +71,18 @@ export function faults(form: Form): Fault[] {
       name: 'SMTP refusing mail (451), accepting again',
       affects: [],
       downMs: down(10_000, 3000),
-      inject: async (c) => c.smtp.refuseNext(Number.POSITIVE_INFINITY, 451),
-      restore: async (c) => c.smtp.refuseNext(0),
+      async inject(c) {
+        smtp.refusedBefore = c.smtp.refused;
+        c.smtp.refuseNext(Number.POSITIVE_INFINITY, 451);
+      },
+      async restore(c) {
+        c.smtp.refuseNext(0);
+        const refused = c.smtp.refused - smtp.refusedBefore;
+        smtp.info.push(`${refused} deliveries refused while it lasted`);
+        if (!refused) smtp.notes.push('no mail was refused: nothing shown');
+      },
+      notes: smtp.notes,
+      info: smtp.info,
     },
     {
       name: 'one Latchkey process sent SIGTERM, restarted',
@@ -87,14 +98,16 @@ export function faults(form: Form): Fault[] {
         b.routed = false;
         const inFlight = pending();
         const code = await c.stop(b);
-        if (code !== 0) notes.push(`process b exited with ${code} after SIGTERM`);
-        if (!inFlight.length) notes.push('no request was in flight on b at SIGTERM: nothing shown');
+        if (code !== 0) sigterm.notes.push(`process b exited with ${code} after SIGTERM`);
+        if (!inFlight.length)
+          sigterm.notes.push('no request was in flight on b at SIGTERM: nothing shown');
         const answers = inFlight.map((s) => s.error ?? s.status).join(', ');
-        info.push(`${inFlight.length} requests in flight on b at SIGTERM, answered: ${answers}`);
+        sigterm.info.push(
+          `${inFlight.length} requests in flight on b at SIGTERM, answered: ${answers}`,
+        );
       },
       restore: (c) => c.start(c.backends[1]!),
-      notes,
-      info,
+      ...sigterm,
     },
   ];
 }
