@@ -1,8 +1,6 @@
 import Router from '@koa/router';
-import type { RedisClient } from '../adapters/redis.ts';
-import type { Db } from './db.ts';
-import type { Logger } from './log.ts';
 import { withDeadline } from './unavailable.ts';
+import type { Services } from './services.ts';
 
 const CHECK_TIMEOUT_MS = 2000;
 
@@ -16,12 +14,10 @@ export function healthRouter({
   redis,
   ldap,
   log,
-}: {
-  db: Db;
-  redis?: RedisClient | undefined;
-  ldap?: { check(): Promise<void>; required: boolean } | undefined;
-  log: Logger;
-}): Router {
+}: Pick<Services, 'db' | 'log'> &
+  Partial<Pick<Services, 'redis'>> & {
+    ldap?: { check(): Promise<void>; required: boolean } | undefined;
+  }): Router {
   const router = new Router();
   router.get('/healthz', (ctx) => {
     ctx.set('Cache-Control', 'no-store');

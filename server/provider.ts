@@ -7,15 +7,13 @@ import Provider, {
 import type { Middleware } from 'koa';
 import type { Config } from '../config/load.ts';
 import { spendRotatedTokensOnSuccess } from '../adapters/refresh-rotation.ts';
-import { OPAQUE_TOKEN_BITS, REFRESH_TOKEN_BITS, type AdapterFactory } from '../adapters/index.ts';
-import type { ConsentStore } from './users/consents.ts';
+import { OPAQUE_TOKEN_BITS, REFRESH_TOKEN_BITS } from '../adapters/index.ts';
+import type { Services } from './services.ts';
 import { ACCOUNT_CLIENT_ID, accountClient } from './account-pages/access.ts';
 import { auditProtocolEvents } from './audit/protocol-events.ts';
-import type { Audit } from './audit/audit.ts';
 import { sessionStands } from './users/session-rule.ts';
-import { userClaims, type UserStore } from './users/store.ts';
+import { userClaims } from './users/store.ts';
 import type { PrivateJwk } from './keys/store.ts';
-import type { Logger } from './log.ts';
 import { ACR, type Mfa } from './mfa/mfa.ts';
 import {
   answeringOutagesAsOAuth,
@@ -25,16 +23,10 @@ import {
 } from './unavailable.ts';
 import type { Views } from './views.ts';
 
-export type ProviderDeps = {
-  config: Config;
-  adapter: AdapterFactory;
-  users: UserStore;
-  consents: ConsentStore;
-  views: Views;
-  audit: Audit;
-  mfa: Mfa;
-  log: Logger;
-};
+export type ProviderDeps = Pick<
+  Services,
+  'config' | 'adapter' | 'users' | 'consents' | 'views' | 'audit' | 'mfa' | 'log'
+>;
 
 const AUTHORIZATION_ROUTES = new Set(['authorization', 'resume']);
 

@@ -40,3 +40,10 @@ export function openRedis(
   }
   return url ? new Redis(config.redisUrl!, options) : undefined;
 }
+
+/** Quits after the replies under way; a lazy client that never connected is just dropped. */
+export async function closeRedis(redis: RedisClient | undefined): Promise<void> {
+  if (!redis) return;
+  if (redis.status === 'wait') return redis.disconnect();
+  await redis.quit().catch(() => redis.disconnect());
+}

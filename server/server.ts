@@ -9,7 +9,7 @@ import { closeDb, openDb } from './db.ts';
 import { migrate } from './migrate.ts';
 import { withAdvisoryLock } from './locks.ts';
 import { startDirectorySync } from './ldap/directory.ts';
-import { openRedis } from './redis.ts';
+import { closeRedis, openRedis } from './redis.ts';
 import { resealLegacy } from './security/reseal.ts';
 import type { Logger } from './log.ts';
 
@@ -104,13 +104,11 @@ export async function startLatchkey(config: Config, log: Logger): Promise<Runnin
       await closed;
       clearInterval(idleSweep);
       clearTimeout(timer);
-      await latchkey.mailer.close();
-      await latchkey.strength.close();
       await retentionStopped;
       await directorySync?.stop();
-      latchkey.directory?.close();
+      await latchkey.close();
       await closeDb(db);
-      await redis?.quit().catch(() => redis.disconnect());
+      await closeRedis(redis);
     })();
     return closing;
   }

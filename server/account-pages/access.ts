@@ -1,14 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Context, Middleware } from 'koa';
 import type { ClientMetadata, default as Provider } from 'oidc-provider';
-import type { Config } from '../../config/load.ts';
+import type { Services } from '../services.ts';
 import { sessionStands } from '../users/session-rule.ts';
 import type { User } from '../users/store.ts';
-import { ACR, withSecondFactor, type Mfa } from '../mfa/mfa.ts';
+import { ACR, withSecondFactor } from '../mfa/mfa.ts';
 import { csrfBindings } from '../http/csrf-bindings.ts';
 import { queryText } from '../http/form.ts';
-import type { Csrf } from '../security/csrf.ts';
-import type { Views } from '../views.ts';
 
 /**
  * The account pages' own client: first party, so its sign-ins ask no consent (see
@@ -45,13 +43,7 @@ export type AccountSession = {
  */
 export type AccessLevel = 'complete' | 'recent';
 
-type Deps = {
-  config: Config;
-  provider: () => Provider;
-  mfa: Mfa;
-  csrf: Csrf;
-  views: Views;
-};
+type Deps = Pick<Services, 'config' | 'mfa' | 'csrf' | 'views'> & { provider: () => Provider };
 
 /** Who may see the account pages: a complete sign-in, and a recent one for sensitive changes. */
 export function accountAccess({ config, provider, mfa, csrf, views }: Deps) {

@@ -1,51 +1,38 @@
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import type Provider from 'oidc-provider';
-import type { Config } from '../../config/load.ts';
-import { requestFacts, userEvent, type Audit } from '../audit/audit.ts';
+import type { Services } from '../services.ts';
+import { requestFacts, userEvent } from '../audit/audit.ts';
 import { newPasswordProblems, passwordContext, passwordSetter } from '../users/new-password.ts';
-import type { EmailTokens } from '../users/email-tokens.ts';
-import type { CheckPassword } from '../users/password-check.ts';
-import type { AccountSignOut } from '../users/sign-out.ts';
-import type { User, UserStore } from '../users/store.ts';
+import type { User } from '../users/store.ts';
 import { z } from 'zod';
 import { csrfBindings } from '../http/csrf-bindings.ts';
 import { field, readForm } from '../http/form.ts';
-import type { Logger } from '../log.ts';
-import type { Mfa } from '../mfa/mfa.ts';
-import type { Passkeys } from '../mfa/passkeys.ts';
-import type { Mailer } from '../mail/mailer.ts';
-import type { Csrf } from '../security/csrf.ts';
-import type { PasswordPolicy } from '../security/password-policy.ts';
-import type { PasswordHasher } from '../security/passwords.ts';
-import type { RateLimits } from '../protection/rate-limits.ts';
-import type { SignInGuard } from '../protection/sign-in-guard.ts';
-import type { Views } from '../views.ts';
-import { factorNotice, type FactorNotice } from '../users/factor-notice.ts';
 import { accountAccess, accountOf, type AccountAccess } from './access.ts';
 import { currentPasswordCheck, type CurrentPasswordCheck } from './current-password.ts';
 import { addEmailChange } from './email-change.ts';
 import { addMfaSettings } from './mfa-settings.ts';
 
-export type AccountDeps = {
-  audit: Audit;
-  checkPassword: CheckPassword;
-  guard: SignInGuard;
-  mfa: Mfa;
-  passkeys: Passkeys;
-  tokens: EmailTokens;
-  config: Config;
-  provider: () => Provider;
-  users: UserStore;
-  passwords: PasswordHasher;
-  policy: PasswordPolicy;
-  signOut: AccountSignOut;
-  mailer: Mailer;
-  limits: RateLimits;
-  views: Views;
-  csrf: Csrf;
-  log: Logger;
-};
+export type AccountDeps = Pick<
+  Services,
+  | 'audit'
+  | 'checkPassword'
+  | 'guard'
+  | 'mfa'
+  | 'passkeys'
+  | 'tokens'
+  | 'config'
+  | 'users'
+  | 'passwords'
+  | 'policy'
+  | 'signOut'
+  | 'mailer'
+  | 'limits'
+  | 'views'
+  | 'csrf'
+  | 'log'
+  | 'factorChanged'
+> & { provider: () => Provider };
 
 /** What the account routers get besides their deps: the access levels and the password check. */
 export type AccountPages = {
@@ -53,8 +40,6 @@ export type AccountPages = {
   recent: Middleware;
   currentPassword: CurrentPasswordCheck;
   factorAdded: AccountAccess['factorAdded'];
-  /** Tells the owner by email of a factor added or removed (server/users/factor-notice.ts). */
-  factorChanged: FactorNotice;
 };
 
 const passwordForm = z.object({
@@ -78,7 +63,6 @@ export function accountRouter(deps: AccountDeps): Router {
     recent: access.require('recent'),
     currentPassword: currentPasswordCheck(deps),
     factorAdded: access.factorAdded,
-    factorChanged: factorNotice(deps),
   };
   const { recent } = pages;
 

@@ -11,7 +11,7 @@ export const auditCommands: Record<string, Command> = {
       if (since && until && since >= until) throw new UsageError('--since must be before --until');
       let user = v.user;
       if (user?.includes('@')) {
-        const found = await users().findByEmail(user);
+        const found = await users.findByEmail(user);
         if (!found) throw new UsageError(`no user with email ${user}`);
         user = found.id;
       }

@@ -23,7 +23,7 @@ export const clientAndKeyCommands: Record<string, Command> = {
       const corsOrigins =
         v['cors-origin'] ??
         (v.public ? [...new Set(redirectUris.map((u) => new URL(u).origin))] : []);
-      const { clientId, clientSecret } = await clients().create({
+      const { clientId, clientSecret } = await clients.create({
         name: need(v.name, '--name'),
         redirectUris,
         postLogoutRedirectUris: v['post-logout-redirect-uri'],
@@ -38,7 +38,7 @@ export const clientAndKeyCommands: Record<string, Command> = {
   },
   'clients list': {
     async run({ clients }) {
-      const list = await clients().list();
+      const list = await clients.list();
       return (
         list
           .map(
@@ -53,7 +53,7 @@ export const clientAndKeyCommands: Record<string, Command> = {
     audit: 'client_deleted',
     async run({ arg, clients }) {
       const clientId = need(arg, '<client_id>');
-      if (!(await clients().delete(clientId))) throw new UsageError(`no client ${clientId}`);
+      if (!(await clients.delete(clientId))) throw new UsageError(`no client ${clientId}`);
       return `deleted ${clientId}`;
     },
   },

@@ -1,9 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { parseArgs } from 'node:util';
-import type { Config } from '../../config/load.ts';
 import type { UserStore } from '../users/store.ts';
-import type { ClientStore } from '../clients/store.ts';
-import type { Db } from '../db.ts';
+import type { Services } from '../services.ts';
 import { SIGNING_ALGS } from '../keys/store.ts';
 
 /** Every option any command takes (node:util parseArgs). */
@@ -30,13 +28,9 @@ export const options = {
 type Values = ReturnType<typeof parseArgs<{ options: typeof options }>>['values'];
 
 /** What a command gets: its options, the positional after the verb, and the services. */
-export type CommandContext = {
+export type CommandContext = Services & {
   v: Values;
   arg: string | undefined;
-  config: Config;
-  db: Db;
-  users: () => UserStore;
-  clients: () => ClientStore;
   /** The given password, or a new random one. */
   generated: (password: string | undefined) => string;
 };

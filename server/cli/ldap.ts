@@ -1,44 +1,13 @@
 import { userInfo } from 'node:os';
-import type { Config } from '../../config/load.ts';
-import { createAdapterFactory } from '../../adapters/index.ts';
-import { createAccountSignOut } from '../users/sign-out.ts';
-import { createAudit } from '../audit/audit.ts';
-import type { Db } from '../db.ts';
-import { createDirectory, type Directory } from '../ldap/directory.ts';
+import type { Directory } from '../ldap/directory.ts';
 import type { SyncSummary } from '../ldap/sync.ts';
-import { createLogger } from '../log.ts';
-import { openRedis } from '../redis.ts';
 import { need, type Command } from './command.ts';
 
-// latchkey ldap ...: the directory as the server builds it, for one command.
+// latchkey ldap ...: the directory of the service graph, as the server has it.
 
-async function withDirectory<T>(
-  config: Config,
-  db: Db,
-  work: (directory: Directory) => Promise<T>,
-): Promise<T> {
-  if (!config.ldap) throw new Error('no directory configured: LDAP_URL is not set');
-  const log = createLogger('warn');
-  const redis = openRedis(config);
-  const adapter = createAdapterFactory({
-    db,
-    redis,
-    findClient: async () => undefined,
-    refreshReuseGraceSeconds: 0,
-  });
-  const directory = createDirectory({
-    config: config.ldap,
-    db,
-    log,
-    audit: createAudit(db, log),
-    signOut: createAccountSignOut({ db, adapter }),
-  });
-  try {
-    return await work(directory);
-  } finally {
-    directory.close();
-    await redis?.quit();
-  }
+function configured(directory: Directory | undefined): Directory {
+  if (!directory) throw new Error('no directory configured: LDAP_URL is not set');
+  return directory;
 }
 
 function describeSync(summary: SyncSummary): string {
@@ -57,40 +26,39 @@ function describeSync(summary: SyncSummary): string {
 export const ldapCommands: Record<string, Command> = {
   // A full sync now (the scheduler runs incremental ones between full ones); it audits itself.
   'ldap sync': {
-    async run({ v, config, db }) {
-      return withDirectory(config, db, async (directory) => {
-        const summary = await directory.sync({
-          dryRun: Boolean(v['dry-run']),
-          full: true,
-          actor: { type: 'admin', id: userInfo().username },
-        });
-        return summary ? describeSync(summary) : 'another process is syncing; try again';
+    async run({ v, directory }) {
+      const summary = await configured(directory).sync({
+        dryRun: Boolean(v['dry-run']),
+        full: true,
+        actor: { type: 'admin', id: userInfo().username },
       });
+      return summary ? describeSync(summary) : 'another process is syncing; try again';
     },
   },
   // Binds as the login (password from stdin or typed) and shows what Latchkey makes of the
   // entry; changes nothing.
   'ldap test': {
-    async run({ v, config, db }) {
+    async run({ v, directory }) {
       const login = need(v.login, '--login');
-      return withDirectory(config, db, async (directory) => {
-        const found = await directory.inspect(login, await readPassword(`password for ${login}: `));
-        if (!found)
-          throw new Error(`the directory refused ${login}: no such entry, or a wrong password`);
-        const { user, groups, roles } = found;
-        return [
-          `dn: ${user.dn}`,
-          `id: ${user.id}`,
-          `username: ${user.username ?? ''}`,
-          `email: ${user.email}`,
-          `name: ${user.name ?? ''}`,
-          `given_name: ${user.givenName ?? ''}`,
-          `family_name: ${user.familyName ?? ''}`,
-          `disabled: ${user.disabled ? 'yes' : 'no'}`,
-          `groups: ${groups.join('; ') || '(none)'}`,
-          `roles: ${roles.join(', ') || '(none)'}`,
-        ].join('\n');
-      });
+      const found = await configured(directory).inspect(
+        login,
+        await readPassword(`password for ${login}: `),
+      );
+      if (!found)
+        throw new Error(`the directory refused ${login}: no such entry, or a wrong password`);
+      const { user, groups, roles } = found;
+      return [
+        `dn: ${user.dn}`,
+        `id: ${user.id}`,
+        `username: ${user.username ?? ''}`,
+        `email: ${user.email}`,
+        `name: ${user.name ?? ''}`,
+        `given_name: ${user.givenName ?? ''}`,
+        `family_name: ${user.familyName ?? ''}`,
+        `disabled: ${user.disabled ? 'yes' : 'no'}`,
+        `groups: ${groups.join('; ') || '(none)'}`,
+        `roles: ${roles.join(', ') || '(none)'}`,
+      ].join('\n');
     },
   },
 };

@@ -3,13 +3,11 @@ import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../../config/load.ts';
 import { withDevSecrets } from '../../config/dev-secrets.ts';
-import { createUserStore } from '../users/store.ts';
-import { createAudit } from '../audit/audit.ts';
-import { createClientStore } from '../clients/store.ts';
 import { closeDb, openDb, type Db } from '../db.ts';
 import { migrate } from '../migrate.ts';
 import { createLogger } from '../log.ts';
-import { createPasswordHasher } from '../security/passwords.ts';
+import { closeRedis, openRedis } from '../redis.ts';
+import { createServices, type Services } from '../services.ts';
 import { auditCommands } from './audit.ts';
 import { clientAndKeyCommands } from './clients.ts';
 import { generatedPassword, options, UsageError, type Command } from './command.ts';
@@ -77,48 +75,33 @@ try {
   console.error(err instanceof ConfigError ? err.message : err);
   process.exit(1);
 }
-/** Records a changing command in the audit trail, with the admin's OS user as the actor. */
-async function auditAdminAction(
-  db: Db,
-  name: string,
-  type: string,
-  values: { email?: string; name?: string },
-  arg?: string,
-) {
-  await createAudit(
-    db,
-    createLogger('warn'),
-  )({
-    type,
-    outcome: 'success',
-    actor: { type: 'admin', id: userInfo().username },
-    subject: values.email ?? arg ?? values.name,
-    detail: { command: name },
-  });
-}
-
 let db: Db | undefined;
+// Connected only by a command that uses it (sign-outs, rate-limit counters).
+const redis = openRedis(config, { lazyConnect: true });
+let services: Services | undefined;
 try {
   db = openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax: 2 });
   if (argv[0] !== 'migrate') await migrate(db);
-  const { name, command, values, arg } = parse(argv);
-  const store = db;
-  const output = await command.run({
-    v: values,
-    arg,
-    config,
-    db,
-    users: () => createUserStore(store, createPasswordHasher(config.argon2)),
-    clients: () => createClientStore(store, config.sealingKey, 0),
-    generated: generatedPassword,
-  });
+  const { name, command, values: v, arg } = parse(argv);
+  services = createServices({ config, db, redis, log: createLogger('warn') });
+  const output = await command.run({ ...services, v, arg, generated: generatedPassword });
   if (output !== undefined) console.log(output);
-  if (command.audit) await auditAdminAction(db, name, command.audit, values, arg);
+  // A changing command is recorded with the admin's OS user as the actor.
+  if (command.audit)
+    await services.audit({
+      type: command.audit,
+      outcome: 'success',
+      actor: { type: 'admin', id: userInfo().username },
+      subject: v.email ?? arg ?? v.name,
+      detail: { command: name },
+    });
   process.exitCode = 0;
 } catch (err) {
   console.error(`latchkey: ${(err as Error).message ?? String(err)}`);
   if (err instanceof UsageError) console.error(`\n${USAGE}`);
   process.exitCode = 1;
 } finally {
+  await services?.close();
   if (db) await closeDb(db);
+  await closeRedis(redis);
 }

@@ -1,35 +1,21 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import type Provider from 'oidc-provider';
-import type { FactorNotice } from '../users/factor-notice.ts';
-import type { User, UserStore } from '../users/store.ts';
-import { requestFacts, userEvent, type Audit } from '../audit/audit.ts';
+import type { User } from '../users/store.ts';
+import { requestFacts, userEvent } from '../audit/audit.ts';
 import { z } from 'zod';
 import { csrfBindings } from '../http/csrf-bindings.ts';
 import { CODE_MAX, field, noFields, readForm } from '../http/form.ts';
+import type { Services } from '../services.ts';
 import { HttpError } from '../http/http-error.ts';
-import type { Mfa } from '../mfa/mfa.ts';
 import { totpEnrolmentPage } from '../http/totp-enrolment-page.ts';
-import type { Passkeys } from '../mfa/passkeys.ts';
-import type { SignInGuard } from '../protection/sign-in-guard.ts';
-import type { Csrf } from '../security/csrf.ts';
-import type { Views } from '../views.ts';
 import { mfaAttempts, type MfaMethod } from './mfa-attempts.ts';
 import { addMfaPasskey } from './mfa-passkey.ts';
 import type { Interaction, InteractionSteps } from './steps.ts';
 
-export type MfaStepDeps = {
-  mfa: Mfa;
-  passkeys: Passkeys;
-  users: UserStore;
-  guard: SignInGuard;
-  audit: Audit;
-  views: Views;
-  csrf: Csrf;
-  steps: InteractionSteps;
-  provider: () => Provider;
-  factorChanged: FactorNotice;
-};
+export type MfaStepDeps = Pick<
+  Services,
+  'mfa' | 'passkeys' | 'users' | 'guard' | 'audit' | 'views' | 'csrf' | 'factorChanged'
+> & { steps: InteractionSteps };
 
 const WRONG = {
   totp: 'That code is not right. Enter the current code from your authenticator app.',

@@ -1,28 +1,25 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import type { User, UserStore } from '../users/store.ts';
-import { requestFacts, signInEvent, type Audit } from '../audit/audit.ts';
+import type { User } from '../users/store.ts';
+import { requestFacts, signInEvent } from '../audit/audit.ts';
 import { z } from 'zod';
 import { field } from '../http/form.ts';
+import type { Services } from '../services.ts';
 import { HttpError } from '../http/http-error.ts';
 import { ACR } from '../mfa/mfa.ts';
-import type { Passkeys } from '../mfa/passkeys.ts';
 import { isOwnerLocked } from '../protection/owner-lock.ts';
-import type { SignInGuard } from '../protection/sign-in-guard.ts';
 import { refuse, waitMessage } from '../http/too-many.ts';
 import type { Interaction, InteractionSteps } from './steps.ts';
 
-export type PasskeyLoginDeps = {
-  passkeys: Passkeys;
-  users: UserStore;
-  guard: SignInGuard;
-  audit: Audit;
+export type PasskeyLoginDeps = Pick<
+  Services,
+  'passkeys' | 'users' | 'guard' | 'audit' | 'noticeSignIn'
+> & {
   steps: InteractionSteps;
   /** The login page again, with an error (the password form stays the other way in). */
   loginPage(ctx: Context, interaction: Interaction, error: string, status?: number): Promise<void>;
   /** An account that has not verified its email is stopped here, as after a password. */
   stopUnverified(ctx: Context, interaction: Interaction, user: User): Promise<boolean>;
-  noticeSignIn: (user: User, userAgent: string, ip: string) => void;
 };
 
 // The browser's answer to the ceremony, as JSON (mfa/passkey-responses.ts reads it).

@@ -1,44 +1,36 @@
 import type Router from '@koa/router';
+import type { Services } from '../services.ts';
 import { isEmailAddress } from '../users/email-address.ts';
 import type { Context } from 'koa';
-import type { Config } from '../../config/load.ts';
-import { requestFacts, userEvent, type Audit } from '../audit/audit.ts';
-import type { EmailTokens } from '../users/email-tokens.ts';
+import { requestFacts, userEvent } from '../audit/audit.ts';
 import { resetLinkMail } from '../users/reset-link.ts';
 import { newPasswordProblems, passwordContext, passwordSetter } from '../users/new-password.ts';
-import type { AccountSignOut } from '../users/sign-out.ts';
-import type { UserStore } from '../users/store.ts';
 import { z } from 'zod';
 import { csrfBindings } from '../http/csrf-bindings.ts';
 import { addEmailLink, linkForm } from '../http/email-link-routes.ts';
 import { EMAIL_MAX, field, queryText } from '../http/form.ts';
-import type { Logger } from '../log.ts';
-import type { AnyMailMessage, Mailer } from '../mail/mailer.ts';
-import type { Csrf } from '../security/csrf.ts';
-import type { PasswordPolicy } from '../security/password-policy.ts';
-import type { Views } from '../views.ts';
-import { isLocked, type Lockout } from '../protection/lockout.ts';
-import type { OwnerLock } from '../protection/owner-lock.ts';
-import { accountKey, senderKey, type RateLimits } from '../protection/rate-limits.ts';
+import type { AnyMailMessage } from '../mail/mailer.ts';
+import { isLocked } from '../protection/lockout.ts';
+import { accountKey, senderKey } from '../protection/rate-limits.ts';
 import { tooManyPage } from '../http/too-many.ts';
 import type { InteractionSteps } from './steps.ts';
 
-export type PasswordResetDeps = {
-  audit: Audit;
-  limits: RateLimits;
-  lockout: Lockout;
-  ownerLock: OwnerLock;
-  config: Config;
-  steps: InteractionSteps;
-  users: UserStore;
-  tokens: EmailTokens;
-  mailer: Mailer;
-  policy: PasswordPolicy;
-  signOut: AccountSignOut;
-  views: Views;
-  csrf: Csrf;
-  log: Logger;
-};
+export type PasswordResetDeps = Pick<
+  Services,
+  | 'audit'
+  | 'limits'
+  | 'lockout'
+  | 'ownerLock'
+  | 'config'
+  | 'users'
+  | 'tokens'
+  | 'mailer'
+  | 'policy'
+  | 'signOut'
+  | 'views'
+  | 'csrf'
+  | 'log'
+> & { steps: InteractionSteps };
 
 const ENTER_EMAIL = 'Enter your email address, like name@example.com.';
 const forgotForm = z.object({ email: field.text(ENTER_EMAIL, EMAIL_MAX) });

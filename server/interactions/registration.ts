@@ -1,4 +1,5 @@
 import type Router from '@koa/router';
+import type { Services } from '../services.ts';
 import { isEmailAddress } from '../users/email-address.ts';
 import type { Context } from 'koa';
 import type { User } from '../users/store.ts';
@@ -9,20 +10,15 @@ import { csrfBindings } from '../http/csrf-bindings.ts';
 import { addEmailLink, linkForm } from '../http/email-link-routes.ts';
 import { EMAIL_MAX, field, NAME_MAX, queryText } from '../http/form.ts';
 import { HttpError } from '../http/http-error.ts';
-import type { Directory } from '../ldap/directory.ts';
 import type { AnyMailMessage } from '../mail/mailer.ts';
-import type { PasswordHasher } from '../security/passwords.ts';
 import { requestFacts, userEvent } from '../audit/audit.ts';
 import { accountKey, senderKey } from '../protection/rate-limits.ts';
 import { tooManyPage } from '../http/too-many.ts';
 import type { PasswordResetDeps } from './password-reset.ts';
 import type { Interaction } from './steps.ts';
 
-export type RegistrationDeps = PasswordResetDeps & {
-  /** Present with LDAP: an address it lists is its person's, not open to registration. */
-  directory?: Pick<Directory, 'hasEmail'> | undefined;
-  passwords: Pick<PasswordHasher, 'hash'>;
-};
+/** With LDAP, an address the directory lists is its person's, not open to registration. */
+export type RegistrationDeps = PasswordResetDeps & Pick<Services, 'directory' | 'passwords'>;
 
 const DIRECTORY_DOWN =
   "Accounts cannot be created just now: your organisation's directory cannot be reached. Try again in a few minutes.";

@@ -1,10 +1,8 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
-import type { ConsentStore } from '../users/consents.ts';
-import { factorNotice } from '../users/factor-notice.ts';
+import type { Services } from '../services.ts';
 import { isEmailAddress } from '../users/email-address.ts';
-import type { CheckPassword } from '../users/password-check.ts';
 import type { User } from '../users/store.ts';
 import { z } from 'zod';
 import { csrfBindings } from '../http/csrf-bindings.ts';
@@ -17,22 +15,14 @@ import { addPasswordReset } from './password-reset.ts';
 import { addRegistration, type RegistrationDeps } from './registration.ts';
 import { requestFacts, signInEvent } from '../audit/audit.ts';
 import { maskEmails } from '../log.ts';
-import type { Mfa } from '../mfa/mfa.ts';
-import type { Passkeys } from '../mfa/passkeys.ts';
-import type { SignInGuard } from '../protection/sign-in-guard.ts';
 import { refuse, waitMessage } from '../http/too-many.ts';
 import { interactionSteps, type Interaction } from './steps.ts';
 
-export type InteractionDeps = Omit<RegistrationDeps, 'steps'> & {
-  provider: () => Provider;
-  consents: ConsentStore;
-  guard: SignInGuard;
-  mfa: Mfa;
-  passkeys: Passkeys;
-  checkPassword: CheckPassword;
-  /** Called after each password or passkey sign-in, with the user agent and IP (new-device notice). */
-  noticeSignIn: (user: User, userAgent: string, ip: string) => void;
-};
+export type InteractionDeps = Omit<RegistrationDeps, 'steps'> &
+  Pick<
+    Services,
+    'consents' | 'guard' | 'mfa' | 'passkeys' | 'checkPassword' | 'noticeSignIn' | 'factorChanged'
+  > & { provider: () => Provider };
 
 // One message for unknown email, wrong password, locked and disabled (no enumeration).
 const INCORRECT = 'The email or password is incorrect.';
@@ -50,7 +40,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
 
   const steps = interactionSteps(provider, csrf);
   const registration = addRegistration(router, { ...deps, steps });
-  const mfaStep = addMfaStep(router, { ...deps, steps, factorChanged: factorNotice(deps) });
+  const mfaStep = addMfaStep(router, { ...deps, steps });
   const passkeyLogin = deps.mfa.enabled && deps.config.mfa.passkeyLogin;
 
   function loginPage(

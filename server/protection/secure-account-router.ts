@@ -1,22 +1,11 @@
 import Router from '@koa/router';
-import type { Config } from '../../config/load.ts';
-import type { EmailTokens } from '../users/email-tokens.ts';
+import type { Services } from '../services.ts';
 import { resetLink } from '../users/reset-link.ts';
-import { SECURE_ACCOUNT_PURPOSES, type AccountSecuring } from '../users/secure-account.ts';
-import type { UserStore } from '../users/store.ts';
+import { SECURE_ACCOUNT_PURPOSES } from '../users/secure-account.ts';
 import { requestFacts } from '../audit/audit.ts';
 import { addEmailLink, linkForm } from '../http/email-link-routes.ts';
-import type { Csrf } from '../security/csrf.ts';
-import type { Views } from '../views.ts';
 
-type Deps = {
-  config: Config;
-  tokens: EmailTokens;
-  users: UserStore;
-  securing: AccountSecuring;
-  views: Views;
-  csrf: Csrf;
-};
+type Deps = Pick<Services, 'config' | 'tokens' | 'users' | 'securing' | 'views' | 'csrf'>;
 
 /**
  * The "this wasn't me" link of the security emails. Pressing its button locks the account and

@@ -1,19 +1,9 @@
 import Router from '@koa/router';
-import type { EmailTokens } from '../users/email-tokens.ts';
-import type { UserStore } from '../users/store.ts';
+import type { Services } from '../services.ts';
 import { requestFacts } from '../audit/audit.ts';
 import { addEmailLink, linkForm } from '../http/email-link-routes.ts';
-import type { Csrf } from '../security/csrf.ts';
-import type { Views } from '../views.ts';
-import type { Lockout } from './lockout.ts';
 
-type Deps = {
-  tokens: EmailTokens;
-  users: UserStore;
-  lockout: Lockout;
-  views: Views;
-  csrf: Csrf;
-};
+type Deps = Pick<Services, 'tokens' | 'users' | 'lockout' | 'views' | 'csrf'>;
 
 /** The unlock link of the account-locked email. */
 export function unlockRouter(deps: Deps): Router {

@@ -24,20 +24,27 @@ const WORKER = new URL(
 
 /**
  * zxcvbn on a small pool of worker threads, off the event loop. The threads start (and build
- * their dictionaries) at once, so no one's first password pays for it. close() on shutdown.
+ * their dictionaries) at start(), so no one's first password pays for it, or else at the first
+ * check: a process that checks no password (the CLI) never starts them. close() on shutdown.
  */
 export function createStrengthPool({ threads, queue }: StrengthPoolOptions) {
-  const pool = new Piscina<StrengthTask, StrengthProblem | null>({
-    filename: WORKER.href,
-    minThreads: threads,
-    maxThreads: threads,
-    maxQueue: queue,
-    idleTimeout: Number.MAX_SAFE_INTEGER,
-  });
+  let pool: Piscina<StrengthTask, StrengthProblem | null> | undefined;
   let inFlight = 0;
   let closed = false;
+  const started = () =>
+    (pool ??= new Piscina<StrengthTask, StrengthProblem | null>({
+      filename: WORKER.href,
+      minThreads: threads,
+      maxThreads: threads,
+      maxQueue: queue,
+      idleTimeout: Number.MAX_SAFE_INTEGER,
+    }));
 
   return {
+    /** Starts the threads now (the server does, at start), unless closed. */
+    start(): void {
+      if (!closed) started();
+    },
     /** What is wrong with the password's strength, or null; StrengthCheckBusyError when full. */
     async estimate(task: StrengthTask): Promise<StrengthProblem | null> {
       // Counted here, in one synchronous step, rather than trusting piscina's queue to be full.
@@ -45,17 +52,17 @@ export function createStrengthPool({ threads, queue }: StrengthPoolOptions) {
       if (inFlight >= threads + queue) throw new StrengthCheckBusyError();
       inFlight++;
       try {
-        return await pool.run(task);
+        return await started().run(task);
       } finally {
         inFlight--;
       }
     },
     /** Worker threads running now. */
-    threadCount: () => pool.threads.length,
+    threadCount: () => pool?.threads.length ?? 0,
     /** Waits for the checks under way, then ends the threads; later checks are refused. */
     async close(): Promise<void> {
       closed = true;
-      await pool.close();
+      await pool?.close();
     },
   };
 }

@@ -5,10 +5,10 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../config/load.ts';
 import type { AuditRecord } from '../../server/audit/export.ts';
-import { createUserStore } from '../../server/users/store.ts';
 import { closeDb, openDb, type Db } from '../../server/db.ts';
+import { createLogger } from '../../server/log.ts';
 import { migrate } from '../../server/migrate.ts';
-import { createPasswordHasher } from '../../server/security/passwords.ts';
+import { createServices } from '../../server/services.ts';
 import { runCli } from '../support/cli.ts';
 import { freshPostgresUrl } from '../support/databases.ts';
 import { TEST_SECRETS } from '../support/server.ts';
@@ -50,7 +50,11 @@ describe.each(['postgres', 'embedded'] as const)('latchkey audit on %s', (storag
     };
     await withDb(async (db) => {
       await migrate(db);
-      const users = createUserStore(db, createPasswordHasher(loadConfig(env).argon2));
+      const { users } = createServices({
+        config: loadConfig(env),
+        db,
+        log: createLogger('silent'),
+      });
       userId = (await users.create({ email: EMAIL, password: 'a long test password' })).id;
       const row = (type: string, at: string, actor: string, subject: string) => ({
         type,

@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../config/load.ts';
-import { createUserStore, type UserStore } from '../../server/users/store.ts';
-import { createClientStore } from '../../server/clients/store.ts';
+import type { UserStore } from '../../server/users/store.ts';
 import { closeDb, openDb, type Db } from '../../server/db.ts';
-import { createPasswordHasher } from '../../server/security/passwords.ts';
+import { createLogger } from '../../server/log.ts';
+import { createServices, type Services } from '../../server/services.ts';
 import { runCli, type CliResult } from '../support/cli.ts';
 import { freshPostgresUrl } from '../support/databases.ts';
 import { TEST_SECRETS, startTestServer } from '../support/server.ts';
@@ -16,6 +16,7 @@ const USAGE_HEAD = 'latchkey <command>';
 describe('latchkey CLI as a real process', () => {
   let env: Record<string, string>;
   let db: Db;
+  let services: Services;
   let users: UserStore;
 
   const cli = (...args: string[]): Promise<CliResult> => runCli(args, env);
@@ -30,9 +31,11 @@ describe('latchkey CLI as a real process', () => {
     };
     const config = loadConfig(env);
     db = openDb({ databaseUrl: env.DATABASE_URL, dataDir: env.DATA_DIR!, poolMax: 2 });
-    users = createUserStore(db, createPasswordHasher(config.argon2));
+    services = createServices({ config, db, log: createLogger('silent') });
+    users = services.users;
   });
   afterAll(async () => {
+    await services?.close();
     if (db) await closeDb(db);
     if (env) rmSync(env.DATA_DIR!, { recursive: true, force: true });
   });
@@ -142,8 +145,7 @@ describe('latchkey CLI as a real process', () => {
       expect(row.secret_sealed).toBeTruthy();
       expect(JSON.stringify(row)).not.toContain(secret);
       // Sealed with the configured key: the provider's view unseals the very secret printed.
-      const store = createClientStore(db, loadConfig(env).sealingKey, 0);
-      expect((await store.findForProvider(clientId))?.client_secret).toBe(secret);
+      expect((await services.clients.findForProvider(clientId))?.client_secret).toBe(secret);
     });
 
     it('clients create --public makes a secretless client that must use PKCE', async () => {

@@ -1,9 +1,6 @@
 import { Attribute, Change } from 'ldapts';
 import { describe, expect, it } from 'vitest';
-import { createEmailTokens } from '../../server/users/email-tokens.ts';
-import { createUserStore } from '../../server/users/store.ts';
 import { sameDn } from '../../server/ldap/dn.ts';
-import { createPasswordHasher } from '../../server/security/passwords.ts';
 import { useSlapdDirectory } from '../support/directory.ts';
 import { PEOPLE, SEEDED } from '../support/slapd.ts';
 
@@ -71,14 +68,8 @@ describe('local users linked to directory entries by entryUUID', () => {
     });
   });
 
-  const localUsers = () =>
-    createUserStore(
-      ldap.t.db,
-      createPasswordHasher({ memoryCost: 8192, timeCost: 1, parallelism: 1 }),
-    );
-
   it('never takes over a verified local account that has the same email', async () => {
-    const owner = await localUsers().create({
+    const owner = await ldap.t.services.users.create({
       email: bob.email,
       password: 'the local owner password',
       emailVerified: true,
@@ -92,8 +83,7 @@ describe('local users linked to directory entries by entryUUID', () => {
   });
 
   it('replaces an unverified local account with the same email: nothing of the registrant carries over', async () => {
-    const users = localUsers();
-    const tokens = createEmailTokens(ldap.t.db);
+    const { users, tokens } = ldap.t.services;
     const shadow = await users.create({
       email: erin.email.toUpperCase(),
       password: 'the registrant password',

@@ -1,20 +1,17 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createUserStore } from '../../server/users/store.ts';
-import { createPasswordHasher } from '../../server/security/passwords.ts';
 import { startTestDirectory, useSlapdDirectory, type TestDirectory } from '../support/directory.ts';
 import { freePort } from '../support/services.ts';
 import { SEEDED } from '../support/slapd.ts';
 
 const { alice, bob } = SEEDED;
 const UNAVAILABLE = { ok: false, reason: 'unavailable' };
-const FAST_HASH = { memoryCost: 8192, timeCost: 1, parallelism: 1 };
 
 describe('when the directory goes away', () => {
   const ldap = useSlapdDirectory({ settings: { LDAP_POOL_SIZE: '2' } });
 
   it('says unavailable while slapd is stopped, local users still sign in, and recovers after restart', async () => {
-    const local = createUserStore(ldap.t.db, createPasswordHasher(FAST_HASH));
+    const local = ldap.t.services.users;
     await local.create({
       email: 'local@example.test',
       password: 'a local password',

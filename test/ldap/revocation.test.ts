@@ -1,11 +1,8 @@
 import { Attribute, Change } from 'ldapts';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../config/load.ts';
-import { createAudit } from '../../server/audit/audit.ts';
-import { createDirectory, type Directory } from '../../server/ldap/directory.ts';
+import type { Directory } from '../../server/ldap/directory.ts';
 import { PPOLICY_ADMIN_LOCK } from '../../server/ldap/presets.ts';
-import { createLogger } from '../../server/log.ts';
 import { REDIRECT_URI, relyingParty } from '../support/relying-party.ts';
 import { STORAGES, startTestServer, storageEnv, type TestServer } from '../support/server.ts';
 import { SEEDED, startSlapd, type Slapd } from '../support/slapd.ts';
@@ -23,14 +20,7 @@ describe.each(STORAGES)('a user the directory disables or removes, on %s storage
   beforeAll(async () => {
     slapd = await startSlapd();
     server = await startTestServer({ ...(await storageEnv(storage)), ...slapd.env() });
-    const log = createLogger('silent');
-    directory = createDirectory({
-      config: loadConfig(server.env).ldap!,
-      db: server.db,
-      log,
-      audit: createAudit(server.db, log),
-      signOut: server.signOut,
-    });
+    directory = server.directory!;
     const client = await server.clients.create({
       name: 'Directory app',
       redirectUris: [REDIRECT_URI],
@@ -39,7 +29,6 @@ describe.each(STORAGES)('a user the directory disables or removes, on %s storage
     rp = await relyingParty(server.url, client.clientId, client.clientSecret);
   });
   afterAll(async () => {
-    directory?.close();
     await server?.cleanup();
     await slapd?.cleanup();
   });

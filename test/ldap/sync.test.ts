@@ -1,8 +1,6 @@
 import { Attribute, Change } from 'ldapts';
 import { describe, expect, it } from 'vitest';
-import { createUserStore } from '../../server/users/store.ts';
 import { PPOLICY_ADMIN_LOCK } from '../../server/ldap/presets.ts';
-import { createPasswordHasher } from '../../server/security/passwords.ts';
 import { useSlapdDirectory } from '../support/directory.ts';
 import { GROUPS, PEOPLE, SEEDED } from '../support/slapd.ts';
 
@@ -202,10 +200,10 @@ describe('directory sync against OpenLDAP', () => {
   });
 
   it("replaces an unverified local account holding a new entry's email, and signs it out", async () => {
-    const shadow = await createUserStore(
-      ldap.t.db,
-      createPasswordHasher({ memoryCost: 8192, timeCost: 1, parallelism: 1 }),
-    ).create({ email: FRANK.attributes.mail, password: 'the registrant password' });
+    const shadow = await ldap.t.services.users.create({
+      email: FRANK.attributes.mail,
+      password: 'the registrant password',
+    });
     await ldap.slapd.asAdmin((admin) => admin.add(FRANK.dn, FRANK.attributes));
     const summary = await ldap.t.directory.sync({ full: true });
     expect(counts(summary)).toMatchObject({ created: 1, errors: 0 });

@@ -334,6 +334,19 @@ describe('password policy', () => {
     }
   });
 
+  it('starts its worker threads only at start() or the first check: a process that checks no password never runs them', async () => {
+    const unused = createStrengthPool({ threads: 1, queue: 1 });
+    expect(unused.threadCount()).toBe(0);
+    await unused.close();
+    const started = createStrengthPool({ threads: 2, queue: 1 });
+    try {
+      started.start();
+      expect(started.threadCount()).toBe(2);
+    } finally {
+      await started.close();
+    }
+  });
+
   it('ends its worker threads when closed, and refuses checks after', async () => {
     const pool = createStrengthPool({ threads: 2, queue: 1 });
     await pool.estimate({ password: strong, userInputs: [], minStrength: 3 });

@@ -1,18 +1,18 @@
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll } from 'vitest';
-import { createAdapterFactory } from '../../adapters/index.ts';
 import { loadConfig } from '../../config/load.ts';
-import { createAccountSignOut } from '../../server/users/sign-out.ts';
-import { createAudit } from '../../server/audit/audit.ts';
 import type { Db } from '../../server/db.ts';
-import { createDirectory, type Directory } from '../../server/ldap/directory.ts';
+import type { Directory } from '../../server/ldap/directory.ts';
 import type { LinkedUser } from '../../server/ldap/linked-users.ts';
 import { createLogger } from '../../server/log.ts';
+import { createServices, type Services } from '../../server/services.ts';
 import { tempEmbeddedDb } from './embedded-db.ts';
 import { startSlapd, type Slapd } from './slapd.ts';
 
 export type TestDirectory = {
   directory: Directory;
+  /** The service graph the directory belongs to (its users, tokens …), over `db`. */
+  services: Services;
   db: Db;
   /** Log lines written so far (JSON). */
   logs: string[];
@@ -29,16 +29,19 @@ export const SECRETS = {
   COOKIE_KEYS: 'directory-tests-cookie-key-0123456789abcdef',
 };
 
-/** The config.ldap that loadConfig makes of these LDAP_* settings. */
-export function ldapConfigOf(env: Record<string, string>) {
+/** The config that loadConfig makes of these LDAP_* settings (LDAP_URL among them). */
+function configOf(env: Record<string, string>) {
   const config = loadConfig({
     ...SECRETS,
     NODE_ENV: 'test',
     DATA_DIR: '/nonexistent',
+    // The cheapest argon2 allowed: the local users these tests make need no more.
+    ARGON2_MEMORY_KIB: '8192',
+    ARGON2_TIME_COST: '1',
     ...env,
   });
   if (!config.ldap) throw new Error('LDAP_URL missing');
-  return config.ldap;
+  return config;
 }
 
 /** A directory as the server builds it, over a fresh migrated PGlite database. */
@@ -54,32 +57,23 @@ export async function startTestDirectory(env: Record<string, string>): Promise<T
       },
     }),
   );
-  const adapter = createAdapterFactory({
-    db,
-    findClient: async () => undefined,
-    refreshReuseGraceSeconds: 0,
-  });
-  const opened: Directory[] = [];
-  const another = (settings: Record<string, string>) => {
-    const directory = createDirectory({
-      config: ldapConfigOf(settings),
-      db,
-      log,
-      audit: createAudit(db, log),
-      signOut: createAccountSignOut({ db, adapter }),
-    });
-    opened.push(directory);
-    return directory;
+  const opened: Services[] = [];
+  const servicesOf = (settings: Record<string, string>) => {
+    const services = createServices({ config: configOf(settings), db, log });
+    opened.push(services);
+    return services;
   };
+  const services = servicesOf(env);
   return {
-    directory: another(env),
-    another,
+    directory: services.directory!,
+    services,
+    another: (settings) => servicesOf(settings).directory!,
     db,
     logs,
     localUser: (email) =>
       db<LinkedUser>('users').whereRaw('lower(email) = ?', [email.toLowerCase()]).first(),
     async cleanup() {
-      for (const directory of opened) directory.close();
+      for (const one of opened) await one.close();
       await cleanup();
     },
   };

@@ -1,0 +1,133 @@
+import type { Config } from '../config/load.ts';
+import { createAdapterFactory } from '../adapters/index.ts';
+import type { RedisClient } from '../adapters/redis.ts';
+import { createAudit } from './audit/audit.ts';
+import { createClientStore } from './clients/store.ts';
+import type { Db } from './db.ts';
+import { createDirectory } from './ldap/directory.ts';
+import type { Logger } from './log.ts';
+import { createMailer } from './mail/mailer.ts';
+import { mailOptions } from './mail/options.ts';
+import { createChallenges } from './mfa/challenges.ts';
+import { createMfa } from './mfa/mfa.ts';
+import { createPasskeys } from './mfa/passkeys.ts';
+import { createDeviceCookies } from './protection/device-cookies.ts';
+import { createInFlight } from './protection/in-flight.ts';
+import { createLockout } from './protection/lockout.ts';
+import { createOwnerLock } from './protection/owner-lock.ts';
+import { createRateLimits } from './protection/rate-limits.ts';
+import { createSignInGuard } from './protection/sign-in-guard.ts';
+import { createTokenLimit } from './protection/token-limit.ts';
+import { createCsrf } from './security/csrf.ts';
+import { createPasswordPolicy } from './security/password-policy.ts';
+import { createPasswordHasher } from './security/passwords.ts';
+import { createStrengthPool } from './security/strength-pool.ts';
+import { createConsentStore } from './users/consents.ts';
+import { createDeviceStore, newDeviceNotice } from './users/devices.ts';
+import { createEmailTokens } from './users/email-tokens.ts';
+import { factorNotice } from './users/factor-notice.ts';
+import { createPasswordCheck } from './users/password-check.ts';
+import { createAccountSecuring } from './users/secure-account.ts';
+import { createAccountSignOut } from './users/sign-out.ts';
+import { createUserStore } from './users/store.ts';
+import { createViews } from './views.ts';
+
+/** What the graph is built over: opened (and closed) by whoever builds it. */
+export type ServiceDeps = {
+  config: Config;
+  db: Db;
+  redis?: RedisClient | undefined;
+  log: Logger;
+};
+
+/**
+ * Every service of a Latchkey process, built one way for the server, the CLI and the tests.
+ * Building it starts nothing in the background: the password-strength threads start at their
+ * first check (or `strength.start()`), mail and directory connections at first use. close()
+ * ends what was started; the database and Redis stay open for their owner to close.
+ */
+export function createServices({ config, db, redis, log }: ServiceDeps) {
+  const views = createViews(config.productName);
+  const mailer = createMailer(mailOptions(config), { log });
+  const passwords = createPasswordHasher(config.argon2);
+  const users = createUserStore(db, passwords);
+  const consents = createConsentStore(db);
+  // zxcvbn on worker threads: a burst of new passwords must not stall the event loop.
+  const strength = createStrengthPool(config.passwordCheck);
+  const policy = createPasswordPolicy(config.passwordPolicy, { db, passwords, strength });
+  const clients = createClientStore(db, config.sealingKey, config.clientCacheSeconds);
+  const adapter = createAdapterFactory({
+    db,
+    redis,
+    findClient: (id) => clients.findForProvider(id),
+    refreshReuseGraceSeconds: config.refreshReuseGraceSeconds,
+    timeoutMs: config.dependencyTimeoutMs,
+  });
+
+  const signOut = createAccountSignOut({ db, adapter });
+  const csrf = createCsrf(config.cookieKeys[0]!);
+  const tokens = createEmailTokens(db);
+  const audit = createAudit(db, log, { failureWindowSeconds: config.auditFailureWindowSeconds });
+  const limits = createRateLimits({ limits: config.rateLimits, db, redis, log });
+  const tokenLimit = createTokenLimit(limits);
+  const mfa = createMfa(db, config);
+  const passkeys = createPasskeys(db, createChallenges(adapter), config);
+  // Directory users sign in by a bind to LDAP / Active Directory (server/ldap/).
+  const directory = config.ldap
+    ? createDirectory({ config: config.ldap, db, log, audit, signOut })
+    : undefined;
+  const checkPassword = createPasswordCheck(users, directory);
+  const lockout = createLockout({ db, config, tokens, mailer, audit, limits, log });
+  const guard = createSignInGuard({
+    limits,
+    lockout,
+    devices: createDeviceCookies(config.cookieKeys, config.signIn.deviceCookieDays),
+    inFlight: createInFlight(),
+    caps: config.signIn.inFlight,
+  });
+  const ownerLock = createOwnerLock(db);
+  const securing = createAccountSecuring({ mfa, tokens, users, ownerLock, signOut, audit });
+  const notices = { mailer, config, tokens };
+
+  return {
+    config,
+    db,
+    redis,
+    log,
+    views,
+    mailer,
+    passwords,
+    users,
+    consents,
+    strength,
+    policy,
+    clients,
+    adapter,
+    signOut,
+    csrf,
+    tokens,
+    audit,
+    limits,
+    tokenLimit,
+    mfa,
+    passkeys,
+    directory,
+    checkPassword,
+    lockout,
+    guard,
+    ownerLock,
+    securing,
+    /** Tells the owner by email of a second factor added or removed (users/factor-notice.ts). */
+    factorChanged: factorNotice(notices),
+    /** After each password or passkey sign-in: the new-device notice (users/devices.ts). */
+    noticeSignIn: newDeviceNotice({ ...notices, devices: createDeviceStore(db) }),
+    /** Ends what the graph started: waits for mail being sent, ends threads and connections. */
+    async close(): Promise<void> {
+      await mailer.close();
+      await strength.close();
+      directory?.close();
+    },
+  };
+}
+
+export type Services = ReturnType<typeof createServices>;
