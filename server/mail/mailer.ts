@@ -108,11 +108,20 @@ export function createMailer(options: MailOptions, { log }: MailerDeps) {
      * Sends without anyone waiting: for mail whose sending must not show in how long a response
      * takes (which of two mails went out, or whether one did), or that nobody should wait for.
      * `prepare` runs in the background too (its database work included) and says what to send,
-     * if anything. Failures are logged, never thrown.
+     * if anything. Failures are logged, never thrown. A failed `prepare` (the database away) is
+     * tried again on the background schedule: the user has been told the mail is on its way.
      */
     sendInBackground(prepare: () => Promise<AnyMailMessage | undefined>): void {
       const job: Promise<unknown> = Promise.resolve()
-        .then(prepare)
+        .then(() =>
+          retryWithBackoff(prepare, backgroundRetry, {
+            retryable: () => true,
+            onFailure(err, attempt, willRetry) {
+              log.warn({ err, attempt, willRetry }, 'background mail not prepared');
+            },
+            signal: stopping.signal,
+          }),
+        )
         .then(
           (message) => message && deliver(message as MailMessage<MailTemplate>, backgroundRetry),
         )

@@ -60,6 +60,22 @@ describe('mail delivery when the SMTP server fails', () => {
     ]);
   });
 
+  it('prepares a background mail again when preparing it failed (the database away), and sends it once', async () => {
+    const { log } = capturedLogger();
+    const quick = { attempts: 4, baseDelayMs: 20 };
+    mailer = createMailer({ ...smtpMailOptions(smtp.port), backgroundRetry: quick }, { log });
+    let attempts = 0;
+    mailer.sendInBackground(async () => {
+      if (++attempts <= 2) throw new Error('connect ECONNREFUSED 127.0.0.1:5432');
+      return RESET;
+    });
+
+    await smtp.waitForMessage(() => true);
+    await mailer.close();
+    expect(attempts).toBe(3);
+    expect(smtp.messages).toHaveLength(1);
+  });
+
   it('does not retry a permanent rejection (550): the answer would be the same', async () => {
     const { log, lines } = capturedLogger();
     mailer = createMailer(smtpMailOptions(smtp.port), { log });

@@ -4,8 +4,16 @@ import { Browser, formAction, hiddenInput } from './browser.ts';
 export const REDIRECT_URI = 'http://rp.example.test/callback';
 export const POST_LOGOUT_URI = 'http://rp.example.test/';
 
-/** An openid-client relying party discovered from the server (plain http allowed: loopback tests). */
-export function relyingParty(issuer: string, clientId: string, clientSecret?: string) {
+/**
+ * An openid-client relying party discovered from the server (plain http allowed: loopback tests);
+ * `transport`, when given, sends its requests instead of fetch.
+ */
+export function relyingParty(
+  issuer: string,
+  clientId: string,
+  clientSecret?: string,
+  transport?: typeof fetch,
+) {
   return oidc.discovery(
     new URL(issuer),
     clientId,
@@ -13,6 +21,7 @@ export function relyingParty(issuer: string, clientId: string, clientSecret?: st
     clientSecret ? undefined : oidc.None(),
     {
       execute: [oidc.allowInsecureRequests],
+      ...(transport && { [oidc.customFetch]: transport }),
     },
   );
 }

@@ -7,6 +7,8 @@ export type TestSmtpServer = {
   messages: ParsedMail[];
   /** Refuses the next `count` messages after DATA with `code` (4xx: try again, 5xx: give up). */
   refuseNext(count: number, code?: number): void;
+  /** How many messages have been refused so far. */
+  readonly refused: number;
   waitForMessage(predicate: (mail: ParsedMail) => boolean, timeoutMs?: number): Promise<ParsedMail>;
   /** Listens again on the same port after stop(); does nothing while listening. */
   start(): Promise<void>;
@@ -27,6 +29,7 @@ function smtpError(message: string, responseCode: number): Error {
 export async function startSmtpServer(options: SmtpServerOptions = {}): Promise<TestSmtpServer> {
   const messages: ParsedMail[] = [];
   let refusals = { count: 0, code: 451 };
+  let refused = 0;
   let server: SMTPServer | undefined;
   let port = 0;
 
@@ -35,6 +38,7 @@ export async function startSmtpServer(options: SmtpServerOptions = {}): Promise<
     for await (const chunk of stream) chunks.push(chunk as Buffer);
     if (refusals.count > 0) {
       refusals.count--;
+      refused++;
       return done(smtpError('Delivery refused by the test server', refusals.code));
     }
     messages.push(await simpleParser(Buffer.concat(chunks)));
@@ -79,6 +83,9 @@ export async function startSmtpServer(options: SmtpServerOptions = {}): Promise<
       return port;
     },
     messages,
+    get refused() {
+      return refused;
+    },
     refuseNext(count, code = 451) {
       refusals = { count, code };
     },
