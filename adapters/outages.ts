@@ -38,7 +38,7 @@ const UNAVAILABLE_NAMES = new Set([
 const UNAVAILABLE_MESSAGES = [
   /^Command timed out/, // ioredis commandTimeout
   /^Connection is closed/,
-  /Stream isn't writeable/,
+  /enableOfflineQueue options is false/, // ioredis while disconnected (server or Cluster)
   /^(LOADING|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN) /, // Redis starting, failing over
   /None of startup nodes is available/,
   // pg, which knex prefixes with the statement: the server went away, or query_timeout

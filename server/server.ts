@@ -36,10 +36,13 @@ export async function startLatchkey(config: Config, log: Logger): Promise<Runnin
     poolMax: config.databasePoolMax,
     timeoutMs: config.dependencyTimeoutMs,
   });
-  // A command waits for a lost Redis at most the dependency timeout; reconnects are tried often
-  // enough that readiness and requests recover within a second of Redis coming back.
+  // While Redis is away a command fails at once (no offline queue: a request would wait out
+  // each of its commands in turn), and one that gets no answer fails after the dependency
+  // timeout. Reconnects are tried often enough that requests and readiness recover within a
+  // second of Redis coming back.
   const redis = openRedis(config, {
     lazyConnect: true,
+    enableOfflineQueue: false,
     maxRetriesPerRequest: 2,
     commandTimeout: config.dependencyTimeoutMs,
     retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
