@@ -18,9 +18,13 @@ export const PROBE_AFTER_MS = 2000;
 
 /**
  * Runs one call to the directory (a search on a pooled connection, a user's bind) within a
- * deadline, aborting `signal` when it passes: the call closes what it opened.
+ * deadline, aborting `signal` when it passes: the call closes what it opened. `unbounded`: no
+ * deadline for the whole call (a sync reads many pages; each operation has LDAP_TIMEOUT_MS).
  */
-export type DirectoryGuard = <T>(call: (signal: AbortSignal) => Promise<T>) => Promise<T>;
+export type DirectoryGuard = <T>(
+  call: (signal: AbortSignal) => Promise<T>,
+  options?: { unbounded?: boolean },
+) => Promise<T>;
 
 /**
  * The one way this process calls the directory: each call bounded by the directory's timeouts

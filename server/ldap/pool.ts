@@ -107,8 +107,11 @@ export function createConnectionPool({
 
   return {
     /** Runs `work` on a pooled connection, within the guard (waiting for a connection included). */
-    use<T>(work: (client: Connection) => Promise<T>): Promise<T> {
-      return guard((signal) => attempt(work, signal));
+    use<T>(
+      work: (client: Connection) => Promise<T>,
+      options?: Parameters<DirectoryGuard>[1],
+    ): Promise<T> {
+      return guard((signal) => attempt(work, signal), options);
     },
 
     /** Connections open now, for tests and diagnostics. */
