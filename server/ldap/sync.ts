@@ -222,12 +222,13 @@ export function createDirectorySync(deps: SyncDeps) {
       outcome = await withAdvisoryLock(db, LOCK, (trx) => run(trx, options));
     } catch (err) {
       if (!(err instanceof DryRunDone)) {
+        // The sync's own error is the one to tell (PostgreSQL down fails the record too).
         await audit({
           type: 'directory_sync',
           outcome: 'failure',
           actor,
           detail: { error: (err as Error).message },
-        });
+        }).catch(() => undefined);
         throw err;
       }
       outcome = { summary: err.summary, toSignOut: [], toEndReplaced: [] };
