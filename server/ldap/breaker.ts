@@ -1,6 +1,7 @@
 import {
   BrokenCircuitError,
   circuitBreaker,
+  CircuitState,
   ConsecutiveBreaker,
   handleWhen,
   TaskCancelledError,
@@ -30,8 +31,9 @@ export type DirectoryGuard = <T>(
  * The one way this process calls the directory: each call bounded by the directory's timeouts
  * (one connect and one operation), and a circuit breaker over them all. After a few calls in a
  * row fail as an outage, calls fail at once for a moment, without touching the network, so a
- * down or hung directory holds no sign-in slot and no pool connection; then one call at a time
- * probes it (the others wait for that probe), and the first that succeeds closes the circuit.
+ * down or hung directory holds no sign-in slot and no pool connection; then one call probes
+ * it, and its success closes the circuit. Calls during the probe fail at once too: cockatiel
+ * would have them wait for it, up to the whole deadline when the directory hangs.
  * Wrong passwords and other answers of a working directory count as successes.
  */
 export function createDirectoryGuard(
@@ -50,16 +52,21 @@ export function createDirectoryGuard(
   );
   breaker.onReset(() => log.info('directory answers again'));
 
-  return async (call) => {
+  const bounded = <T>(call: (signal: AbortSignal) => Promise<T>) =>
+    deadline
+      .execute(({ signal }) => call(signal))
+      .catch((err: unknown) => {
+        throw err instanceof TaskCancelledError
+          ? new DirectoryUnavailableError(`no answer from the directory within ${ms} ms`)
+          : err;
+      });
+
+  return async (call, { unbounded = false } = {}) => {
+    if (breaker.state === CircuitState.HalfOpen)
+      throw new DirectoryUnavailableError('the directory is being probed: not asked for now');
     try {
       return await breaker.execute(() =>
-        deadline
-          .execute(({ signal }) => call(signal))
-          .catch((err: unknown) => {
-            throw err instanceof TaskCancelledError
-              ? new DirectoryUnavailableError(`no answer from the directory within ${ms} ms`)
-              : err;
-          }),
+        unbounded ? call(new AbortController().signal) : bounded(call),
       );
     } catch (err) {
       if (err instanceof BrokenCircuitError)

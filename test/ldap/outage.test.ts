@@ -157,16 +157,27 @@ describe('a hung directory (slapd frozen by SIGSTOP) on the hosted login page', 
       expect(Math.max(...first.map((a) => a.ms))).toBeLessThan(CALL_BOUND_MS + 1500);
 
       // The directory failed repeatedly: it is not asked again for a while, so directory
-      // sign-ins hold no slot while a local user signs in just after them.
-      const second = directoryLogins.map((login) =>
-        timed(tryLogin(rp, server.url, login, 'some password')),
-      );
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      const local = await timed(signInLocal());
-      for (const { value } of await Promise.all(second)) expectDirectoryDown(value);
-      expect(Math.max(...(await Promise.all(second)).map((a) => a.ms))).toBeLessThan(1500);
-      expect(local.value.access_token).toBeTruthy();
-      expect(local.ms).toBeLessThan(2000);
+      // sign-ins hold no slot while a local user signs in just after them. Once that while has
+      // passed, one sign-in probes the directory (and waits, within the bound): the others
+      // do not wait behind it.
+      for (const pause of [0, PROBE_AFTER_MS]) {
+        await new Promise((resolve) => setTimeout(resolve, pause));
+        const answers = directoryLogins.map((login) =>
+          timed(tryLogin(rp, server.url, login, 'some password')),
+        );
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const local = await timed(signInLocal());
+        expect(local.value.access_token).toBeTruthy();
+        expect(local.ms).toBeLessThan(2000);
+        const times = [];
+        for (const { value, ms } of await Promise.all(answers)) {
+          expectDirectoryDown(value);
+          times.push(ms);
+        }
+        const [probe, ...others] = times.sort((a, b) => b - a);
+        expect(probe).toBeLessThan(CALL_BOUND_MS + 1500);
+        expect(Math.max(...others)).toBeLessThan(1500);
+      }
     } finally {
       slapd.resume();
     }
