@@ -34,6 +34,7 @@ const UNAVAILABLE_NAMES = new Set([
   'MaxRetriesPerRequestError', // ioredis gave up on a command while reconnecting
   'ClusterAllFailedError',
   'KnexTimeoutError', // no pool connection within acquireConnectionTimeout
+  'DirectoryUnavailableError', // server/ldap/connection.ts: LDAP down, hung, or left alone for now
 ]);
 const UNAVAILABLE_MESSAGES = [
   /^Command timed out/, // ioredis commandTimeout
@@ -48,8 +49,8 @@ const UNAVAILABLE_MESSAGES = [
 ];
 
 /**
- * Whether an error means that PostgreSQL or Redis could not be reached or did not answer in
- * time (as opposed to a bug or bad input): such a request answers 503, try again shortly.
+ * Whether an error means that PostgreSQL, Redis or the directory could not be reached or did
+ * not answer in time (as opposed to a bug or bad input): such a request answers 503, try again shortly.
  */
 export function isUnavailable(err: unknown): boolean {
   for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {

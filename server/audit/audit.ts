@@ -67,8 +67,12 @@ function combine(rows: Row[]): Row[] {
 }
 
 /**
- * The one way to record a security-relevant event. Writing the row never fails the user's
- * request: a failure is logged instead.
+ * The one way to record a security-relevant event. The promise resolves once the row is
+ * committed, and rejects (the failure logged) when it could not be, PostgreSQL being down or
+ * not answering in time: a caller awaits it before it reports its action done, so that no
+ * sign-in, consent or password change succeeds with its record missing; the request answers
+ * 503, try again. Only a row PostgreSQL refuses for its data (SQLSTATE class 22 or 23, which
+ * trying again would not cure) is logged and given up.
  *
  * Rows are written by group commit: while one insert is in flight, the events that arrive wait
  * and then go in together, in one multi-row insert. Each caller still returns only once its own
@@ -83,10 +87,11 @@ function combine(rows: Row[]): Row[] {
 const MAX_BATCH = 500;
 
 export function createAudit(db: Db, log: Logger, { failureWindowSeconds = 0 } = {}) {
-  type Pending = { row: Row; written: () => void };
+  type Pending = { row: Row; written: () => void; failed: (err: unknown) => void };
   const waiting: Pending[] = [];
   let writing = false;
 
+  /** Rejects when the rows are not committed, but for a lone row refused for its data. */
   async function insert(rows: Row[]): Promise<void> {
     try {
       const query = db('audit_events').insert(rows);
@@ -100,8 +105,12 @@ export function createAudit(db: Db, log: Logger, { failureWindowSeconds = 0 } = 
       // One bad row (a data error: SQLSTATE class 22 or 23) must not cost the others theirs.
       // Any other failure (the database is down) would fail each row alike.
       const dataError = /^2[23]/.test(String((err as { code?: unknown }).code));
-      if (rows.length > 1 && dataError) for (const row of rows) await insert([row]);
-      else log.error({ err, types: rows.map((r) => r.type) }, 'audit events not recorded');
+      if (rows.length > 1 && dataError) {
+        for (const row of rows) await insert([row]);
+        return;
+      }
+      log.error({ err, types: rows.map((r) => r.type) }, 'audit events not recorded');
+      if (!dataError) throw err;
     }
   }
 
@@ -111,8 +120,12 @@ export function createAudit(db: Db, log: Logger, { failureWindowSeconds = 0 } = 
       while (waiting.length) {
         // Bounded: PostgreSQL takes at most 65,535 parameters in one statement.
         const batch = waiting.splice(0, MAX_BATCH);
-        await insert(combine(batch.map((p) => p.row)));
-        for (const p of batch) p.written();
+        try {
+          await insert(combine(batch.map((p) => p.row)));
+          for (const p of batch) p.written();
+        } catch (err) {
+          for (const p of batch) p.failed(err);
+        }
       }
     } finally {
       writing = false;
@@ -145,8 +158,8 @@ export function createAudit(db: Db, log: Logger, { failureWindowSeconds = 0 } = 
       log.error({ err, type: event.type }, 'audit event not recorded');
       return Promise.resolve();
     }
-    return new Promise<void>((written) => {
-      waiting.push({ row, written });
+    return new Promise<void>((written, failed) => {
+      waiting.push({ row, written, failed });
       if (!writing) void drain();
     });
   };

@@ -8,12 +8,15 @@ import { requestFacts } from './audit.ts';
  * path writes nothing to PostgreSQL.
  */
 export function auditProtocolEvents(provider: Provider, audit: Audit): void {
+  // oidc-provider tells of these once its answer is decided, so they cannot fail the exchange:
+  // a row that could not be written is logged by audit(), and left.
+  const record: Audit = (event, facts) => audit(event, facts).catch(() => undefined);
   provider.on('grant.success', (ctx) => {
     const grantType = String(ctx.oidc.params?.grant_type);
     if (grantType !== 'authorization_code' && grantType !== 'refresh_token') return;
     const accountId = ctx.oidc.account?.accountId;
     const client = ctx.oidc.client?.clientId;
-    void audit(
+    void record(
       {
         type: grantType === 'refresh_token' ? 'token_refreshed' : 'token_issued',
         outcome: 'success',
@@ -26,7 +29,7 @@ export function auditProtocolEvents(provider: Provider, audit: Audit): void {
   });
   provider.on('grant.revoked', (ctx, grantId) => {
     const client = ctx.oidc.client?.clientId;
-    void audit(
+    void record(
       {
         type: 'grant_revoked',
         outcome: 'success',
@@ -38,7 +41,7 @@ export function auditProtocolEvents(provider: Provider, audit: Audit): void {
   });
   provider.on('end_session.success', (ctx) => {
     const accountId = ctx.oidc.session?.accountId;
-    void audit(
+    void record(
       {
         type: 'sign_out',
         outcome: 'success',

@@ -4,6 +4,7 @@ import type { AccountSignOut } from '../users/sign-out.ts';
 import type { Audit } from '../audit/audit.ts';
 import type { Db } from '../db.ts';
 import type { Logger } from '../log.ts';
+import type { DirectoryGuard } from './breaker.ts';
 import {
   closeConnection,
   isConnectionFailure,
@@ -41,6 +42,7 @@ export type SignInDeps = {
   config: LdapConfig;
   settings: DirectorySettings;
   pool: ConnectionPool | undefined;
+  guard: DirectoryGuard;
   db: Db;
   log: Logger;
   audit: Audit;
@@ -60,7 +62,7 @@ export type FoundEntry = { user: DirectoryUser; groups: Set<string> };
  * entry matches or the bind fails with 49; connection failures are thrown.
  */
 export async function findAndBind(
-  deps: Pick<SignInDeps, 'config' | 'settings' | 'pool' | 'log'>,
+  deps: Pick<SignInDeps, 'config' | 'settings' | 'pool' | 'guard' | 'log'>,
   login: string,
   password: string,
 ): Promise<FoundEntry | undefined> {
@@ -86,14 +88,14 @@ export async function findAndBind(
   if (s.bindTemplate) {
     // Direct bind: the login names the entry; the entry is read as itself (or by the service).
     const dn = s.bindTemplate.replaceAll('{login}', escapeDnValue(login));
-    const own = await bindAs(config, dn, password);
+    const own = await bindAs(deps, dn, password);
     if (!own) return undefined;
     const readOwn = async (client: Connection) => {
       const [entry] = await read(client, dn, 'base');
       return entry ? withGroups(client, entry) : undefined;
     };
     try {
-      return pool ? await pool.use(readOwn) : await readOwn(own);
+      return pool ? await pool.use(readOwn) : await deps.guard(() => readOwn(own));
     } finally {
       closeConnection(own);
     }
@@ -103,12 +105,12 @@ export async function findAndBind(
   if (entries.length !== 1) {
     if (entries.length > 1) deps.log.warn('directory sign-in: the login matches several entries');
     // The same round trip as a real bind, so an unknown login takes as long as a wrong password.
-    await bindAs(config, `cn=no-such-entry,${s.userBase}`, password).then(
+    await bindAs(deps, `cn=no-such-entry,${s.userBase}`, password).then(
       (c) => c && closeConnection(c),
     );
     return undefined;
   }
-  const connection = await bindAs(config, entries[0]!.dn, password);
+  const connection = await bindAs(deps, entries[0]!.dn, password);
   if (!connection) return undefined;
   closeConnection(connection);
   return pool!.use((client) => withGroups(client, entries[0]!));
@@ -160,12 +162,12 @@ export async function linkedAccountOf(
 
 /** A connection bound as `dn`, or undefined when the directory says the credentials are wrong. */
 async function bindAs(
-  config: LdapConfig,
+  { config, guard }: Pick<SignInDeps, 'config' | 'guard'>,
   dn: string,
   password: string,
 ): Promise<Connection | undefined> {
   try {
-    return await openConnection(config, { dn, password });
+    return await guard((signal) => openConnection(config, { dn, password }, signal));
   } catch (err) {
     if (isInvalidCredentials(err)) return undefined;
     // Other refusals of a user's bind (unwillingToPerform, a malformed DN) are the user's, not

@@ -1,9 +1,12 @@
 import type { ConnectionOptions } from 'node:tls';
 import { Client, InvalidCredentialsError, ResultCodeError } from 'ldapts';
 import type { LdapConfig } from '../../config/ldap.ts';
+import { isUnavailable, withDeadline } from '../../adapters/outages.ts';
 
 /** The directory did not answer, or answered that it cannot serve (busy, unavailable). */
-export class DirectoryUnavailableError extends Error {}
+export class DirectoryUnavailableError extends Error {
+  override name = 'DirectoryUnavailableError';
+}
 
 // busy (51), unavailable (52), timeLimitExceeded (3): the server, not the request, is the problem.
 const SERVER_TROUBLE = new Set([3, 51, 52]);
@@ -18,7 +21,7 @@ const LDAPTS_CONNECTION_ERROR = /connection timeout|timed out|socket|connection 
 
 /** Socket, TLS and timeout errors, and the result codes that say "not now". */
 export function isConnectionFailure(err: unknown): boolean {
-  if (err instanceof DirectoryUnavailableError) return true;
+  if (isUnavailable(err)) return true; // this one, a DeadlineError, a network error code
   if (err instanceof ResultCodeError) return SERVER_TROUBLE.has(err.code);
   // Node's socket and TLS errors carry a code: ECONNREFUSED, ETIMEDOUT, CERT_HAS_EXPIRED...
   const { code, message } = (err ?? {}) as { code?: unknown; message?: unknown };
@@ -37,23 +40,6 @@ function tlsOptions(config: LdapConfig, host: string): ConnectionOptions {
   };
 }
 
-async function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new DirectoryUnavailableError(`${what}: no answer in ${ms} ms`)),
-          ms,
-        );
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** Closes a connection without waiting on a directory that may not answer. */
 export function closeConnection(client: Connection): void {
   client.unbind().catch(() => undefined);
@@ -61,11 +47,13 @@ export function closeConnection(client: Connection): void {
 
 /**
  * A new connection, upgraded with StartTLS when configured (RFC 4513 §3: before any bind, so
- * no password crosses in the clear), and bound as `bind` when given.
+ * no password crosses in the clear), and bound as `bind` when given. Closed, and the opening
+ * given up, when `signal` aborts first (server/ldap/breaker.ts: the call's deadline).
  */
 export async function openConnection(
   config: LdapConfig,
   bind?: { dn: string; password: string },
+  signal?: AbortSignal,
 ): Promise<Connection> {
   const host = new URL(config.url).hostname.replace(/^\[|\]$/g, '');
   const client = new Client({
@@ -75,7 +63,10 @@ export async function openConnection(
     // ldapts speaks TLS from the start whenever tlsOptions are given, even to an ldap:// URL.
     ...(config.url.startsWith('ldaps:') && { tlsOptions: tlsOptions(config, host) }),
   });
+  const abandon = () => closeConnection(client);
+  signal?.addEventListener('abort', abandon, { once: true });
   try {
+    signal?.throwIfAborted();
     await withDeadline(
       (async () => {
         if (config.startTls) await client.startTLS(tlsOptions(config, host));
@@ -84,9 +75,12 @@ export async function openConnection(
       config.connectTimeoutMs + config.timeoutMs,
       `connecting to ${config.url}`,
     );
+    signal?.throwIfAborted();
     return client;
   } catch (err) {
     closeConnection(client);
     throw err;
+  } finally {
+    signal?.removeEventListener('abort', abandon);
   }
 }

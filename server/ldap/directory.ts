@@ -10,6 +10,7 @@ import {
   linkedAccountOf,
   type SignInResult,
 } from './authenticate.ts';
+import { createDirectoryGuard } from './breaker.ts';
 import { closeConnection, openConnection, type Connection } from './connection.ts';
 import type { DirectoryUser } from './entries.ts';
 import { matchingAny } from './filters.ts';
@@ -67,10 +68,15 @@ export function createDirectory(deps: DirectoryDeps): Directory {
   const { config } = deps;
   const settings = directorySettings(config);
   const bind = config.bind;
+  const guard = createDirectoryGuard(config, deps.log);
   const pool = bind
-    ? createConnectionPool({ open: () => openConnection(config, bind), size: config.poolSize })
+    ? createConnectionPool({
+        open: (signal) => openConnection(config, bind, signal),
+        size: config.poolSize,
+        guard,
+      })
     : undefined;
-  const shared = { ...deps, settings, pool };
+  const shared = { ...deps, settings, pool, guard };
   const sync = pool ? createDirectorySync({ ...shared, pool }) : undefined;
 
   return {
@@ -92,14 +98,17 @@ export function createDirectory(deps: DirectoryDeps): Directory {
       );
       return entries.length > 0;
     },
+    /** Through the guard too: fails at once while the directory is left alone, or probes it. */
     async check() {
       if (pool) return pool.use(readRootDse);
-      const client = await openConnection(config);
-      try {
-        await readRootDse(client);
-      } finally {
-        closeConnection(client);
-      }
+      await guard(async (signal) => {
+        const client = await openConnection(config, undefined, signal);
+        try {
+          await readRootDse(client);
+        } finally {
+          closeConnection(client);
+        }
+      });
     },
     async sync(options) {
       if (!sync) throw new Error('directory sync needs a service account (LDAP_BIND_DN)');

@@ -92,36 +92,43 @@ export function createDirectorySync(deps: SyncDeps) {
 
   /** Users (all, or changed since) and the group index, read before any local change. */
   async function readDirectory(mode: 'full' | 'incremental', since: string | null) {
-    return pool.use(async (client) => {
-      let newestGroup = '';
-      if (s.groupBase) {
-        const groups = await searchAll(
+    return pool.use(
+      async (client) => {
+        let newestGroup = '';
+        if (s.groupBase) {
+          const groups = await searchAll(
+            client,
+            {
+              base: s.groupBase,
+              filter: since ? changedSince(s.groupFilter, modified, since) : s.groupFilter,
+              attributes: [modified],
+            },
+            config.pageSize,
+          );
+          for (const group of groups) newestGroup = later(newestGroup, markOf(group));
+          // Strictly after: `>=` also matches the change the last run ended with.
+          if (mode === 'incremental' && groups.some((g) => isAfter(markOf(g), since!)))
+            mode = 'full';
+        }
+        const filter =
+          mode === 'full' ? s.userFilter : changedSince(s.userFilter, modified, since!);
+        const entries = await searchAll(
           client,
           {
-            base: s.groupBase,
-            filter: since ? changedSince(s.groupFilter, modified, since) : s.groupFilter,
-            attributes: [modified],
+            base: s.userBase,
+            filter,
+            attributes: userAttributes(s),
+            binary: s.binaryId ? [s.attributes.id] : [],
           },
           config.pageSize,
         );
-        for (const group of groups) newestGroup = later(newestGroup, markOf(group));
-        // Strictly after: `>=` also matches the change the last run ended with.
-        if (mode === 'incremental' && groups.some((g) => isAfter(markOf(g), since!))) mode = 'full';
-      }
-      const filter = mode === 'full' ? s.userFilter : changedSince(s.userFilter, modified, since!);
-      const entries = await searchAll(
-        client,
-        {
-          base: s.userBase,
-          filter,
-          attributes: userAttributes(s),
-          binary: s.binaryId ? [s.attributes.id] : [],
-        },
-        config.pageSize,
-      );
-      const groupsOf = await loadGroupIndex(client, s, config.pageSize);
-      return { mode, entries, groupsOf, newestGroup };
-    });
+        const groupsOf = await loadGroupIndex(client, s, config.pageSize);
+        return { mode, entries, groupsOf, newestGroup };
+      },
+      // Many pages, each bounded by LDAP_TIMEOUT_MS. All is read before anything changes here:
+      // an outage midway fails the whole run, and never disables the users not yet listed.
+      { unbounded: true },
+    );
   }
 
   async function run(trx: Knex.Transaction, options: SyncOptions) {
@@ -215,12 +222,13 @@ export function createDirectorySync(deps: SyncDeps) {
       outcome = await withAdvisoryLock(db, LOCK, (trx) => run(trx, options));
     } catch (err) {
       if (!(err instanceof DryRunDone)) {
+        // The sync's own error is the one to tell (PostgreSQL down fails the record too).
         await audit({
           type: 'directory_sync',
           outcome: 'failure',
           actor,
           detail: { error: (err as Error).message },
-        });
+        }).catch(() => undefined);
         throw err;
       }
       outcome = { summary: err.summary, toSignOut: [], toEndReplaced: [] };

@@ -7,7 +7,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAudit } from '../../server/audit/audit.ts';
 import { createLogger } from '../../server/log.ts';
 import { Browser } from '../support/browser.ts';
-import { POST_LOGOUT_URI, REDIRECT_URI, relyingParty, signIn } from '../support/relying-party.ts';
+import {
+  POST_LOGOUT_URI,
+  REDIRECT_URI,
+  relyingParty,
+  signIn,
+  tryLogin,
+} from '../support/relying-party.ts';
 import { startTestServer, storageEnv, type TestServer } from '../support/server.ts';
 
 const run = promisify(execFile);
@@ -147,6 +153,29 @@ describe('audit trail', () => {
       subject: 'leaver@example.test',
       detail: { command: 'users disable' },
     });
+  });
+
+  it('does not complete a sign-in whose audit row cannot be written: the page says try again, the retry signs in', async () => {
+    const signIns = async () =>
+      (await rows('sign_in')).filter((r) => r.outcome === 'success' && r.subject === userId);
+    const before = (await signIns()).length;
+    // Another session holds the table: the row waits past DEPENDENCY_TIMEOUT_MS, as it would
+    // for a PostgreSQL that stopped answering just then.
+    const holder = await db.transaction();
+    let attempt: Awaited<ReturnType<typeof tryLogin>>;
+    try {
+      await holder.raw('LOCK TABLE audit_events IN ACCESS EXCLUSIVE MODE');
+      attempt = await tryLogin(rp, server.url, USER.email, USER.password);
+    } finally {
+      await holder.rollback();
+    }
+    expect(attempt.status).toBe(503);
+    expect(attempt.html).toContain('Try again in a moment');
+    expect(attempt.html).not.toContain(REDIRECT_URI);
+
+    const tokens = await signIn(rp, new Browser(), server.url, USER);
+    expect(tokens.access_token).toBeTruthy();
+    expect((await signIns()).length).toBeGreaterThan(before);
   });
 
   it('drops detail fields named like secrets, whatever the caller passes', async () => {

@@ -4,14 +4,10 @@ import knexFactory from 'knex';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser, formAction, hiddenInput } from '../support/browser.ts';
-import {
-  authorizationRequest,
-  REDIRECT_URI,
-  signIn,
-  silentAuthorizationUrl,
-} from '../support/relying-party.ts';
+import { REDIRECT_URI, signIn, silentAuthorizationUrl } from '../support/relying-party.ts';
 import type { TestServer } from '../support/server.ts';
 import { linkFromMail, recipients } from '../support/mailbox.ts';
+import { askForResetLink } from '../support/password-reset.ts';
 import { startMailApp, type MailApp } from '../support/mail-app.ts';
 import type { TestSmtpServer } from '../support/smtp.ts';
 
@@ -38,18 +34,9 @@ describe('forgot password → emailed link → new password → signed in to the
   /** Opens the app's sign-in in `browser`, and from the login page asks for a reset link for `email`. */
   async function askForLink(browser: Browser, email: string) {
     const mailsBefore = smtp.messages.length;
-    const { url, verifier, state } = await authorizationRequest(rp, { scope: 'openid email' });
-    const login = await browser.follow(await browser.get(url), server.url);
-    const loginHtml = await login.res.text();
-    const forgotHref = /href="([^"]*\/forgot[^"]*)"/.exec(loginHtml)![1]!.replace(/&amp;/g, '&');
-    const forgotHtml = await (await browser.get(new URL(forgotHref, server.url))).text();
-    expect(forgotHtml).toContain('Reset your password');
-    const sent = await browser.post(new URL(formAction(forgotHtml, '/forgot'), server.url), {
-      csrf: hiddenInput(forgotHtml, 'csrf'),
-      email,
-    });
-    expect(sent.status).toBe(200);
-    return { verifier, state, mailsBefore, sentHtml: await sent.text() };
+    const { status, html, verifier, state } = await askForResetLink(app, browser, email);
+    expect(status).toBe(200);
+    return { verifier, state, mailsBefore, sentHtml: html };
   }
 
   const linkIn = async (to: string, after: number) =>

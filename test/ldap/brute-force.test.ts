@@ -1,14 +1,10 @@
 import type * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser } from '../support/browser.ts';
-import {
-  REDIRECT_URI,
-  relyingParty,
-  signIn,
-  tryLogin as tryLoginAt,
-} from '../support/relying-party.ts';
-import { startTestServer, storageEnv, type TestServer } from '../support/server.ts';
-import { SEEDED, startSlapd, type Slapd } from '../support/slapd.ts';
+import { signIn, tryLogin as tryLoginAt } from '../support/relying-party.ts';
+import type { TestServer } from '../support/server.ts';
+import { startSlapdServer } from '../support/slapd-server.ts';
+import { SEEDED, type Slapd } from '../support/slapd.ts';
 
 const { dave, jsmith } = SEEDED;
 const LOCAL = { email: 'local.lars@example.test', password: 'lars is a local account' };
@@ -20,11 +16,7 @@ describe('brute-force protection for directory users (real slapd, PostgreSQL + R
   let rp: oidc.Configuration;
 
   beforeAll(async () => {
-    slapd = await startSlapd();
-    server = await startTestServer({ ...(await storageEnv('postgres+redis')), ...slapd.env() });
-    await server.users.create({ ...LOCAL, emailVerified: true });
-    const client = await server.clients.create({ name: 'Intranet', redirectUris: [REDIRECT_URI] });
-    rp = await relyingParty(server.url, client.clientId, client.clientSecret);
+    ({ slapd, server, rp } = await startSlapdServer('postgres+redis', LOCAL));
   });
   afterAll(async () => {
     await server?.cleanup();

@@ -29,6 +29,12 @@ export type Slapd = {
   asAdmin: AdminWork;
   stop(): Promise<void>;
   start(): Promise<void>;
+  /**
+   * Freezes the server (SIGSTOP): the kernel still accepts connections for it, nothing answers
+   * on them. `resume` (SIGCONT) lets it carry on with what it was sent meanwhile.
+   */
+  hang(): void;
+  resume(): void;
   cleanup(): Promise<void>;
 };
 
@@ -137,6 +143,7 @@ export async function startSlapd({ requireTls = false } = {}): Promise<Slapd> {
     await waitForPort(ldapsPort);
   }
   async function stop() {
+    child?.kill('SIGCONT'); // a frozen process would not act on SIGTERM
     if (child) await stopChild(child);
     child = undefined;
   }
@@ -168,6 +175,8 @@ export async function startSlapd({ requireTls = false } = {}): Promise<Slapd> {
     asAdmin: ldapAdmin(ldapsUrl, readFileSync(ca.certFile), ADMIN),
     start,
     stop,
+    hang: () => child?.kill('SIGSTOP'),
+    resume: () => child?.kill('SIGCONT'),
     async cleanup() {
       await stop();
       rmSync(dir, { recursive: true, force: true });
