@@ -4,11 +4,11 @@ import Provider, {
   type Configuration,
   type KoaContextWithOIDC,
 } from 'oidc-provider';
-import type { Middleware } from 'koa';
 import type { Config } from '../config/load.ts';
 import { spendRotatedTokensOnSuccess } from '../adapters/refresh-rotation.ts';
 import { OPAQUE_TOKEN_BITS, REFRESH_TOKEN_BITS } from '../adapters/index.ts';
 import type { Services } from './services.ts';
+import { providerOutagePages } from './http/errors.ts';
 import { ACCOUNT_CLIENT_ID, accountClient } from './account-pages/access.ts';
 import { auditProtocolEvents } from './audit/protocol-events.ts';
 import { sessionStands } from './users/session-rule.ts';
@@ -19,9 +19,7 @@ import {
   answeringOutagesAsOAuth,
   isUnavailable,
   RETRY_AFTER_SECONDS,
-  UNAVAILABLE_DESCRIPTION,
 } from '../adapters/outages.ts';
-import type { Views } from './views.ts';
 
 export type ProviderDeps = Pick<
   Services,
@@ -309,30 +307,7 @@ export function createProvider(
     if (isUnavailable(err)) ctx.state.unavailable = true;
     else log.error({ err, requestId: ctx.state?.requestId }, 'provider server error');
   });
-  provider.use(outagesAnswered503(views));
+  provider.use(providerOutagePages(views));
   provider.use(spendRotatedTokensOnSuccess('/token'));
   return provider;
-}
-
-/**
- * An outage met where oidc-provider does not ask us (its own reads) becomes a server_error; its
- * answer is turned into the 503 `temporarily_unavailable` it should have been.
- */
-function outagesAnswered503(views: Views): Middleware {
-  return async (ctx, next) => {
-    await next();
-    if (!ctx.state.unavailable || ctx.status !== 500) return;
-    ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
-    if (ctx.response.is('html')) {
-      views.render(
-        ctx,
-        'error',
-        { title: 'Try again in a moment', description: UNAVAILABLE_DESCRIPTION },
-        503,
-      );
-      return;
-    }
-    ctx.status = 503;
-    ctx.body = { error: 'temporarily_unavailable', error_description: UNAVAILABLE_DESCRIPTION };
-  };
 }

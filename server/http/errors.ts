@@ -57,3 +57,26 @@ export function errorPages(views: Views): Middleware {
     }
   };
 }
+
+/**
+ * An outage met where oidc-provider does not ask us (its own reads) becomes a server_error; its
+ * answer is turned into the 503 `temporarily_unavailable` it should have been.
+ */
+export function providerOutagePages(views: Views): Middleware {
+  return async (ctx, next) => {
+    await next();
+    if (!ctx.state.unavailable || ctx.status !== 500) return;
+    ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
+    if (ctx.response.is('html')) {
+      views.render(
+        ctx,
+        'error',
+        { title: 'Try again in a moment', description: UNAVAILABLE_DESCRIPTION },
+        503,
+      );
+      return;
+    }
+    ctx.status = 503;
+    ctx.body = { error: 'temporarily_unavailable', error_description: UNAVAILABLE_DESCRIPTION };
+  };
+}
