@@ -33,9 +33,11 @@ type TokenContext = Parameters<Middleware>[0] & {
  * last write fails, the new refresh token (never handed out) is dropped, the client is told
  * `temporarily_unavailable`, and the token it holds still works.
  */
-export function spendRotatedTokensOnSuccess(tokenPath: string): Middleware {
+export function spendRotatedTokensOnSuccess(): Middleware {
   return async (ctx: TokenContext, next) => {
-    if (ctx.method !== 'POST' || ctx.path !== tokenPath) return next();
+    // Every POST, not a path compared here: oidc-provider's router also takes /Token/ for
+    // /token. Only the token endpoint consumes refresh tokens, so nothing else is held.
+    if (ctx.method !== 'POST') return next();
     const held: (() => Promise<void>)[] = [];
     await rotated.run(held, next);
     if (!held.length || ctx.status !== 200) return;

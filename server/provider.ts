@@ -310,7 +310,7 @@ export function createProvider(
     else log.error({ err, requestId: ctx.state?.requestId }, 'provider server error');
   });
   provider.use(outagesAnswered503(views));
-  provider.use(spendRotatedTokensOnSuccess('/token'));
+  provider.use(spendRotatedTokensOnSuccess());
   return provider;
 }
 
