@@ -57,10 +57,12 @@ export function createAdapterFactory(deps: AdapterDeps): AdapterFactory {
     );
     if (model !== 'RefreshToken') return store;
     const shaped = withIdLength(store, REFRESH_TOKEN_ID_LENGTH);
+    // The consume comes last in a token request: half the dependency timeout is left for it.
     return withDeferredConsume(
       deps.refreshReuseGraceSeconds > 0
         ? withReuseGrace(shaped, deps.refreshReuseGraceSeconds)
         : shaped,
+      timeoutMs && timeoutMs / 2,
     );
   };
   return withAccountOps(make, (model) =>
@@ -127,6 +129,9 @@ class ClientAdapter implements StorageAdapter {
     return undefined;
   }
   async consume() {}
+  async consumeOnce() {
+    return false;
+  }
   async destroy() {}
   async revokeByGrantId() {}
   async take() {

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { DeadlineError } from './outages.ts';
 import type { AccountStore, AdapterPayload, Stored, StorageAdapter } from './types.ts';
 
 const TABLE = 'oidc_payloads';
@@ -53,12 +54,29 @@ export class PostgresAdapter implements StorageAdapter {
   }
 
   async consume(id: string): Promise<void> {
+    await this.consumeOnce(id);
+  }
+
+  async consumeOnce(id: string, until?: number): Promise<boolean> {
     // The first consumption counts: a later one must not restart the refresh-token reuse grace
     // window. The application's clock, as the grace check compares with it.
-    await this.db(TABLE)
-      .where({ model: this.model, id })
-      .whereNull('consumed_at')
-      .update({ consumed_at: new Date() });
+    const spend = async (db: Knex) =>
+      rowsAffected(
+        await db(TABLE)
+          .where({ model: this.model, id })
+          .whereNull('consumed_at')
+          .update({ consumed_at: new Date() }),
+      ) > 0;
+    if (until === undefined) return spend(this.db);
+    // PostgreSQL gives up when the caller would (a lock wait, a slow disk), and an answer that
+    // comes too late is rolled back: a consume the client was told had failed never lands.
+    return this.db.transaction(async (trx) => {
+      const left = Math.max(1, Math.floor(until - Date.now()));
+      await trx.raw(`SET LOCAL statement_timeout = ${left}`);
+      const first = await spend(trx);
+      if (Date.now() >= until) throw new DeadlineError(`${this.model} consume`, left);
+      return first;
+    });
   }
 
   async destroy(id: string): Promise<void> {
@@ -138,8 +156,15 @@ export async function sweepExpired(db: Knex, batch = SWEEP_BATCH): Promise<numbe
       `DELETE FROM ${TABLE} WHERE ctid IN (SELECT ctid FROM ${TABLE} WHERE expires_at < now() LIMIT ?)`,
       [batch],
     );
-    const deleted = Number(result.rowCount ?? result.affectedRows ?? 0);
+    const deleted = rowsAffected(result);
     total += deleted;
     if (deleted < batch || Date.now() - started > SWEEP_BUDGET_MS) return total;
   }
+}
+
+/** Rows a statement touched: pg gives a number (knex) or a result, PGlite a result object. */
+export function rowsAffected(result: unknown): number {
+  if (typeof result === 'number') return result;
+  const r = result as { affectedRows?: number; rowCount?: number } | undefined;
+  return Number(r?.affectedRows ?? r?.rowCount ?? 0);
 }

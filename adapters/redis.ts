@@ -98,7 +98,11 @@ export class RedisAdapter implements StorageAdapter {
   }
 
   async consume(id: string): Promise<void> {
-    await this.redis.eval(CONSUME, 1, this.key(id), Date.now() / 1000);
+    await this.consumeOnce(id);
+  }
+
+  async consumeOnce(id: string): Promise<boolean> {
+    return (await this.redis.eval(CONSUME, 1, this.key(id), Date.now() / 1000)) === 1;
   }
 
   async destroy(id: string): Promise<void> {

@@ -6,6 +6,11 @@ export type { Adapter, AdapterPayload };
 export type StorageAdapter = Adapter & {
   /** The payload, deleted in the same step: of two concurrent takes, only one gets it. */
   take(id: string): Promise<AdapterPayload | undefined>;
+  /**
+   * Marks the payload consumed; true only for the first consume. With `until` (epoch ms), a
+   * consume not done by then is undone and rejected, never left to land later.
+   */
+  consumeOnce(id: string, until?: number): Promise<boolean>;
 };
 
 /** A stored payload with its id (a session's id is its cookie's value: never show it whole). */

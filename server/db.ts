@@ -107,9 +107,5 @@ export function isPglite(db: Db): boolean {
   return db.client.config.client === ClientPgLite;
 }
 
-/** Rows an update or delete touched: pg gives a number, PGlite a result object. */
-export function affected(result: unknown): number {
-  if (typeof result === 'number') return result;
-  const r = result as { affectedRows?: number; rowCount?: number } | undefined;
-  return Number(r?.affectedRows ?? r?.rowCount ?? 0);
-}
+/** Rows an update or delete touched (one helper with the adapters'). */
+export { rowsAffected as affected } from '../adapters/postgres.ts';

@@ -3,6 +3,9 @@ import { isPglite, type Db } from './db.ts';
 
 const key = (name: string) => `latchkey:${name}`;
 
+/** How often a waiting lock is asked for again. */
+const WAIT_POLL_MS = 100;
+
 /**
  * Runs `job` in a transaction holding a PostgreSQL advisory lock named `name`, so that of many
  * processes only one does it at a time. By default returns undefined at once when another
@@ -16,13 +19,17 @@ export async function withAdvisoryLock<T>(
   { wait = false } = {},
 ): Promise<T | undefined> {
   return db.transaction(async (trx) => {
-    if (wait) {
-      await trx.raw('SELECT pg_advisory_xact_lock(hashtext(?))', [key(name)]);
-    } else {
+    const tryLock = async () => {
       const { rows } = await trx.raw('SELECT pg_try_advisory_xact_lock(hashtext(?)) AS locked', [
         key(name),
       ]);
-      if (!rows[0]?.locked) return undefined;
+      return Boolean(rows[0]?.locked);
+    };
+    // Waiting is asking again, not one statement that waits: a statement may take no longer
+    // than the pool's dependency timeout (query_timeout), and the holder may take longer.
+    while (!(await tryLock())) {
+      if (!wait) return undefined;
+      await new Promise((r) => setTimeout(r, WAIT_POLL_MS));
     }
     return job(trx);
   });

@@ -308,6 +308,6 @@ export function createProvider(
     else log.error({ err, requestId: ctx.state?.requestId }, 'provider server error');
   });
   provider.use(providerOutagePages(views));
-  provider.use(spendRotatedTokensOnSuccess('/token'));
+  provider.use(spendRotatedTokensOnSuccess((grantId) => adapter.revokeGrant(grantId)));
   return provider;
 }

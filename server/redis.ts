@@ -23,9 +23,12 @@ export function openRedis(
   const url = config.redisUrl ? new URL(config.redisUrl) : undefined;
   const password = url?.password ? decodeURIComponent(url.password) : undefined;
   if (config.redisClusterNodes.length) {
-    const { lazyConnect, ...redisOptions } = options;
+    // The Cluster keeps an offline queue of its own (no command timeout applies there), and
+    // ioredis gives each node connection one regardless of redisOptions: say it to the Cluster.
+    const { lazyConnect, enableOfflineQueue, ...redisOptions } = options;
     return new Cluster(config.redisClusterNodes, {
       ...(lazyConnect !== undefined && { lazyConnect }),
+      ...(enableOfflineQueue !== undefined && { enableOfflineQueue }),
       redisOptions: { ...redisOptions, ...(password && { password }) },
     });
   }

@@ -3,7 +3,7 @@ import type { Context } from 'koa';
 import { requestFacts, userEvent } from '../audit/audit.ts';
 import type { z } from 'zod';
 import { csrfBindings } from '../http/csrf-bindings.ts';
-import { CODE_MAX, field, readForm } from '../http/form.ts';
+import { field, readForm } from '../http/form.ts';
 import type { Mfa } from '../mfa/mfa.ts';
 import { totpEnrolmentPage } from '../http/totp-enrolment-page.ts';
 import { addPasskeySettings } from './passkey-settings.ts';
@@ -16,7 +16,7 @@ type Deps = AccountDeps & AccountPages & { mfa: Mfa };
 const WRONG_CODE = 'That code is not right. Enter the current code from your authenticator app.';
 
 /** A page that shows a form's problem (the overview, the authenticator app's setup). */
-const code = field.text(WRONG_CODE, CODE_MAX);
+const code = field.code(WRONG_CODE);
 
 export type ProblemPage = (ctx: Context, error: string, status?: number) => Promise<void>;
 

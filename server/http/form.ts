@@ -35,6 +35,15 @@ export const field = {
     secrets.add(schema);
     return schema;
   },
+  /**
+   * A one-time or recovery code: bounded like text, and like a password never offered back (a
+   * recovery code stays good until it is used).
+   */
+  code: (wrong: string) => {
+    const schema = z.string().trim().max(CODE_MAX, wrong).default('');
+    secrets.add(schema);
+    return schema;
+  },
   /** Ticked or not: browsers send a checkbox only when it is ticked. */
   checkbox: () =>
     z

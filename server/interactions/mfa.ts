@@ -4,7 +4,7 @@ import type { User } from '../users/store.ts';
 import { requestFacts, userEvent } from '../audit/audit.ts';
 import { z } from 'zod';
 import { csrfBindings } from '../http/csrf-bindings.ts';
-import { CODE_MAX, field, noFields, readForm } from '../http/form.ts';
+import { field, noFields, readForm } from '../http/form.ts';
 import type { Services } from '../services.ts';
 import { HttpError } from '../http/http-error.ts';
 import { totpEnrolmentPage } from '../http/totp-enrolment-page.ts';
@@ -22,7 +22,7 @@ const WRONG = {
   recovery: 'That recovery code is not right, or was already used.',
 };
 
-const codeForm = (wrong: string) => z.object({ code: field.text(wrong, CODE_MAX) });
+const codeForm = (wrong: string) => z.object({ code: field.code(wrong) });
 
 /**
  * The `mfa` prompt: a code from the authenticator app, a passkey or a recovery code after the

@@ -104,7 +104,9 @@ export function createTokenLimit(limits: RateLimits, path = '/token') {
 
   /** In front of oidc-provider: refuses a client (or public client and IP) found at its limit. */
   const refuseBlocked: Middleware = async (ctx, next) => {
-    if (ctx.method !== 'POST' || ctx.path !== path) return next();
+    // As oidc-provider's router matches it: any case of ASCII letters, a trailing slash or not.
+    if (ctx.method !== 'POST' || ctx.path.replace(/(.)\/$/, '$1').toLowerCase() !== path)
+      return next();
     const claimed = blockedUntil.size ? await claimedClientId(ctx.req) : undefined;
     // Whether the client is public is not known yet: either key may be the one blocked.
     const wait =

@@ -30,9 +30,10 @@ describe('when PostgreSQL or Redis goes down', () => {
   async function token(
     client: { clientId: string; clientSecret: string },
     params: Record<string, string>,
+    path = '/token',
   ): Promise<Answer> {
     const started = Date.now();
-    const res = await fetch(`${server.url}/token`, {
+    const res = await fetch(`${server.url}${path}`, {
       method: 'POST',
       headers: {
         authorization: `Basic ${Buffer.from(`${client.clientId}:${client.clientSecret}`).toString('base64')}`,
@@ -44,8 +45,8 @@ describe('when PostgreSQL or Redis goes down', () => {
     return { status: res.status, body, ms: Date.now() - started };
   }
 
-  const refresh = (refreshToken: string) =>
-    token(app, { grant_type: 'refresh_token', refresh_token: refreshToken });
+  const refresh = (refreshToken: string, path?: string) =>
+    token(app, { grant_type: 'refresh_token', refresh_token: refreshToken }, path);
 
   /** Signs in a browser of its own (the given one, or a new one); the refresh token it gets. */
   async function newRefreshToken(browser = new Browser()): Promise<string> {
@@ -108,6 +109,22 @@ describe('when PostgreSQL or Redis goes down', () => {
     expect(after.body.refresh_token).toBeTruthy();
     // And the rotation went on as usual: the new token works, the old one is now spent.
     expect((await refresh(after.body.refresh_token as string)).status).toBe(200);
+  });
+
+  it('a refresh sent to the token endpoint spelled otherwise (/Token/) is just as safe during a Redis outage', async () => {
+    const refreshToken = await newRefreshToken();
+    await redis.down();
+    try {
+      const during = await refresh(refreshToken, '/Token/');
+      expect(during.status).toBe(503);
+      expect(during.body.error).toBe('temporarily_unavailable');
+    } finally {
+      await redis.up();
+    }
+    expect(await readyWithin(3000)).toBe(true);
+    const after = await refresh(refreshToken);
+    expect(after.body.error).toBeUndefined();
+    expect(after.status).toBe(200);
   });
 
   it('a refresh tried while PostgreSQL is down fails fast with temporarily_unavailable, and the same refresh token works after', async () => {

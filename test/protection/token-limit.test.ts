@@ -59,6 +59,22 @@ describe.each(STORAGES)('token endpoint limit per client on %s storage', (storag
     expect((await token('grant_type=client_credentials', basic(other))).status).toBe(200);
   });
 
+  it('refuses the client over its limit at the token endpoint however its path is spelled (/Token/)', async () => {
+    const busy = await server.clients.create({
+      name: 'Spelled',
+      redirectUris: [],
+      grantTypes: ['client_credentials'],
+    });
+    const authorization = `Basic ${Buffer.from(`${busy.clientId}:${busy.clientSecret}`).toString('base64')}`;
+    await untilRefused(() => token('grant_type=client_credentials', { authorization }), 3);
+    const res = await fetch(`${server.url}/Token/`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization },
+      body: 'grant_type=client_credentials',
+    });
+    expect(res.status).toBe(429);
+  });
+
   it('counts a public client named in the form, and oidc-provider still reads that form', async () => {
     const spa = await server.clients.create({
       name: 'SPA',
