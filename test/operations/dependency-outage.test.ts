@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser, formAction, hiddenInput } from '../support/browser.ts';
 import {
   authorizationRequest,
+  tokenRequest,
+  type ClientCredentials,
   REDIRECT_URI,
   relyingParty,
   signIn,
@@ -19,31 +21,14 @@ const TIMEOUT_MS = 1000;
 // ioredis and pg waited 15-30 s before this bound existed.
 const ANSWER_BOUND_MS = TIMEOUT_MS * 4;
 
-type Answer = { status: number; body: Record<string, unknown>; ms: number };
-
 describe('when PostgreSQL or Redis goes down', () => {
   let postgres: RestartableService;
   let redis: RestartableService;
   let server: TestServer;
   let app: { clientId: string; clientSecret: string };
   let job: { clientId: string; clientSecret: string };
-  async function token(
-    client: { clientId: string; clientSecret: string },
-    params: Record<string, string>,
-    path = '/token',
-  ): Promise<Answer> {
-    const started = Date.now();
-    const res = await fetch(`${server.url}${path}`, {
-      method: 'POST',
-      headers: {
-        authorization: `Basic ${Buffer.from(`${client.clientId}:${client.clientSecret}`).toString('base64')}`,
-        'content-type': 'application/x-www-form-urlencoded',
-      },
-      body: new URLSearchParams(params),
-    });
-    const body = (await res.json()) as Record<string, unknown>;
-    return { status: res.status, body, ms: Date.now() - started };
-  }
+  const token = (client: ClientCredentials, params: Record<string, string>, path?: string) =>
+    tokenRequest(server.url, client, params, { path });
 
   const refresh = (refreshToken: string, path?: string) =>
     token(app, { grant_type: 'refresh_token', refresh_token: refreshToken }, path);

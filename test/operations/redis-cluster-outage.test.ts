@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshPostgresUrl } from '../support/databases.ts';
+import { tokenRequest } from '../support/relying-party.ts';
 import { startTestServer, storageEnv, type TestServer } from '../support/server.ts';
 import { startRedisCluster } from '../support/services.ts';
 
@@ -11,19 +12,15 @@ describe('when the Redis Cluster goes down', () => {
   let server: TestServer;
   let job: { clientId: string; clientSecret: string };
 
-  async function clientCredentials() {
-    const started = Date.now();
-    const res = await fetch(`${server.url}/token`, {
-      method: 'POST',
-      headers: {
-        authorization: `Basic ${Buffer.from(`${job.clientId}:${job.clientSecret}`).toString('base64')}`,
-        'content-type': 'application/x-www-form-urlencoded',
+  const clientCredentials = () =>
+    tokenRequest(
+      server.url,
+      job,
+      { grant_type: 'client_credentials' },
+      {
+        timeoutMs: ANSWER_BOUND_MS * 2,
       },
-      body: new URLSearchParams({ grant_type: 'client_credentials' }),
-      signal: AbortSignal.timeout(ANSWER_BOUND_MS * 2),
-    }).catch((err: Error) => ({ status: err.name }));
-    return { status: res.status, ms: Date.now() - started };
-  }
+    );
 
   beforeAll(async () => {
     cluster = await startRedisCluster();

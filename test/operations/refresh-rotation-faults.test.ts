@@ -1,13 +1,17 @@
 import knexFactory, { type Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser } from '../support/browser.ts';
-import { REDIRECT_URI, relyingParty, signIn } from '../support/relying-party.ts';
+import {
+  REDIRECT_URI,
+  relyingParty,
+  signIn,
+  tokenRequest,
+  type TokenAnswer,
+} from '../support/relying-party.ts';
 import { startTestServer, storageEnv, type TestServer } from '../support/server.ts';
 
 const USER = { email: 'rotation@example.test', password: 'a long enough password' };
 const TIMEOUT_MS = 1000;
-
-type Answer = { status: number; body: Record<string, unknown> };
 
 // A refresh token's row held locked by another transaction: its consume (an UPDATE) waits,
 // as it would behind a slow disk or a long-running statement, while its reads do not.
@@ -24,17 +28,8 @@ describe('refresh token rotation under faults (no reuse grace)', () => {
   let db: Knex;
   let app: { clientId: string; clientSecret: string };
 
-  async function refresh(refreshToken: string): Promise<Answer> {
-    const res = await fetch(`${server.url}/token`, {
-      method: 'POST',
-      headers: {
-        authorization: `Basic ${Buffer.from(`${app.clientId}:${app.clientSecret}`).toString('base64')}`,
-        'content-type': 'application/x-www-form-urlencoded',
-      },
-      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken }),
-    });
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-  }
+  const refresh = (refreshToken: string) =>
+    tokenRequest(server.url, app, { grant_type: 'refresh_token', refresh_token: refreshToken });
 
   async function newRefreshToken(): Promise<string> {
     const rp = await relyingParty(server.url, app.clientId, app.clientSecret);
@@ -60,7 +55,7 @@ describe('refresh token rotation under faults (no reuse grace)', () => {
   it('a refresh answered 503 because its consume was too slow leaves the presented token usable', async () => {
     const refreshToken = await newRefreshToken();
     const lock = await lockRow(db, refreshToken);
-    let during: Answer;
+    let during: TokenAnswer;
     try {
       during = await refresh(refreshToken);
     } finally {
@@ -78,7 +73,7 @@ describe('refresh token rotation under faults (no reuse grace)', () => {
   it('of two concurrent refreshes with one token, only one gets a new refresh token', async () => {
     const refreshToken = await newRefreshToken();
     const lock = await lockRow(db, refreshToken);
-    let answers: Answer[];
+    let answers: TokenAnswer[];
     try {
       const both = Promise.all([refresh(refreshToken), refresh(refreshToken)]);
       // Both reach their consume (and wait on the row) well within the dependency timeout.

@@ -142,3 +142,35 @@ export async function tryLogin(
   });
   return { status: res.status, html: await res.text() };
 }
+
+export type ClientCredentials = { clientId: string; clientSecret: string };
+export type TokenAnswer = { status: number; body: Record<string, unknown>; ms: number };
+
+/**
+ * A raw token request (client_secret_basic), for what openid-client would hide: the status, the
+ * error body, how long the answer took. A request that gets no answer within `timeoutMs` comes
+ * back with status 0.
+ */
+export async function tokenRequest(
+  issuer: string,
+  client: ClientCredentials,
+  params: Record<string, string>,
+  { path = '/token', timeoutMs = 30_000 } = {},
+): Promise<TokenAnswer> {
+  const started = Date.now();
+  try {
+    const res = await fetch(`${issuer}${path}`, {
+      method: 'POST',
+      headers: {
+        authorization: `Basic ${Buffer.from(`${client.clientId}:${client.clientSecret}`).toString('base64')}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: new URLSearchParams(params),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const body = (await res.json()) as Record<string, unknown>;
+    return { status: res.status, body, ms: Date.now() - started };
+  } catch {
+    return { status: 0, body: {}, ms: Date.now() - started };
+  }
+}
