@@ -116,15 +116,22 @@ export function answeringOutages<A extends object>(
   model: string,
   timeoutMs: number | undefined,
 ): A {
+  // One wrapper per method, made on first use: the hot paths allocate nothing per call.
+  const wrapped = new Map<PropertyKey, unknown>();
   return new Proxy(inner, {
     get(target, property, receiver) {
       const value = Reflect.get(target, property, receiver) as unknown;
       if (typeof value !== 'function') return value;
-      const method = value as (...args: unknown[]) => Promise<unknown>;
-      return answeringOutagesAsOAuth((...args: unknown[]) => {
-        const call = method.apply(target, args);
-        return timeoutMs ? withDeadline(call, timeoutMs, `${model} storage`) : call;
-      });
+      let guarded = wrapped.get(property);
+      if (!guarded) {
+        const method = value as (...args: unknown[]) => Promise<unknown>;
+        guarded = answeringOutagesAsOAuth((...args: unknown[]) => {
+          const call = method.apply(target, args);
+          return timeoutMs ? withDeadline(call, timeoutMs, `${model} storage`) : call;
+        });
+        wrapped.set(property, guarded);
+      }
+      return guarded;
     },
   });
 }
