@@ -96,7 +96,7 @@ describe.each(Object.keys(databases))('background mail kept in the outbox on %s'
     expect(mail.text).toContain(LINK);
   });
 
-  it('gives up on a mail refused for good (550): tried once, kept as failed without its content, logged without the address', async () => {
+  it('gives up on a mail refused for good (550): tried once, kept as failed without its content, the address masked in the log', async () => {
     const refusedBefore = smtp.refused;
     smtp.refuseNext(1, 550);
     const { mailer, lines } = startMailer();
@@ -112,6 +112,28 @@ describe.each(Object.keys(databases))('background mail kept in the outbox on %s'
     // The next mail is not held up behind it.
     mailer.sendInBackground(async () => RESET);
     await smtp.waitForMessage(() => true, 2000);
+  });
+
+  it('keeps a mail whose sending failed on a refused SMTP login (535) until the login is put right', async () => {
+    const auth = { user: 'latchkey', password: 'right-password' };
+    const guarded = await startSmtpServer({ auth });
+    try {
+      const wrong = smtpMailOptions(guarded.port, { ...auth, password: 'not-the-password' });
+      const misconfigured = startMailer(wrong);
+      misconfigured.mailer.sendInBackground(async () => RESET);
+      await until('three refused logins', () => failedAttempts(misconfigured.lines).length >= 3);
+      expect(misconfigured.lines.some((l) => l.msg === 'mail given up')).toBe(false);
+      await misconfigured.mailer.close();
+
+      // Set right, as after the operator's fix and restart.
+      startMailer(smtpMailOptions(guarded.port, auth));
+      await guarded.waitForMessage(() => true, 2000);
+      await sleep(300);
+      expect(guarded.messages).toHaveLength(1);
+      expect(await rows()).toEqual([]);
+    } finally {
+      await guarded.stop();
+    }
   });
 
   it('gives up on a mail whose links would be dead by the time it arrives', async () => {
