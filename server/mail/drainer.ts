@@ -55,11 +55,13 @@ export function startDrainer({ store, transport, log, timing }: DrainerDeps) {
     const { id, template, attempts } = claimed;
     // The logger masks the address (al***@example.com): enough to answer "did my mail go out?".
     const to = claimed.mail?.to;
-    if (!claimed.mail || claimed.expiresAt.getTime() <= Date.now()) {
-      const reason = claimed.mail ? 'expired' : 'unreadable';
-      log.error({ id, template, to, attempts, reason }, 'mail given up');
-      return store.giveUp(claimed, reason);
+    /** Kept as failed, and counted: the log line gives how many the outbox holds so. */
+    async function giveUp(reason: string) {
+      const failed = await store.giveUp(claimed, reason);
+      log.error({ id, template, to, attempts, reason, failed }, 'mail given up');
     }
+    if (!claimed.mail || claimed.expiresAt.getTime() <= Date.now())
+      return giveUp(claimed.mail ? 'expired' : 'unreadable');
     let messageId: string;
     try {
       messageId = await transport.deliver(claimed.mail);
@@ -74,8 +76,7 @@ export function startDrainer({ store, transport, log, timing }: DrainerDeps) {
         'mail delivery failed',
       );
       if (willRetry) return store.retryLater(claimed, delayMs, errorCode(err));
-      log.error({ id, template, to, attempts, reason: errorCode(err) }, 'mail given up');
-      return store.giveUp(claimed, forGood ? errorCode(err) : 'expired');
+      return giveUp(forGood ? errorCode(err) : 'expired');
     }
     await store.sent(claimed);
     log.info({ id, template, to, messageId, attempts }, 'mail sent');

@@ -86,14 +86,19 @@ export function createOutboxStore(db: Db, sealingKey: Buffer) {
       });
     },
 
-    /** Never to be delivered: the row stays, marked failed, without its message. */
-    async giveUp(claimed: ClaimedMail, error: string): Promise<void> {
+    /**
+     * Never to be delivered: the row stays, marked failed, without its message. Returns how many
+     * mails the outbox now holds as failed.
+     */
+    async giveUp(claimed: ClaimedMail, error: string): Promise<number> {
       await mine(claimed).update({
         status: 'failed',
         claim: null,
         message: null,
         last_error: error,
       });
+      const [row] = await db(TABLE).where({ status: 'failed' }).count({ n: '*' });
+      return Number(row?.n ?? 0);
     },
 
     /** Mail waiting out a backoff becomes due now: the SMTP server took a mail again. */

@@ -102,6 +102,11 @@ describe.each(Object.keys(databases))('background mail kept in the outbox on %s'
     const { mailer, lines } = startMailer();
     mailer.sendInBackground(async () => RESET);
     await until('the mail given up', () => lines.some((l) => l.msg === 'mail given up'));
+    expect(lines.find((l) => l.msg === 'mail given up')).toMatchObject({
+      template: 'password-reset',
+      reason: 'EMESSAGE 550',
+      failed: 1,
+    });
     await sleep(300);
     expect(smtp.refused - refusedBefore).toBe(1);
     const [row] = await rows();
