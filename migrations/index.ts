@@ -12,6 +12,7 @@ import * as directoryUsers from './20261124000000_directory_users.ts';
 import * as ownerLock from './20261125000000_owner_lock.ts';
 import * as auditCounts from './20261125010000_audit_counts.ts';
 import * as sessionsValidFrom from './20261126000000_sessions_valid_from.ts';
+import * as mailOutbox from './20261127000000_mail_outbox.ts';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -30,6 +31,7 @@ const migrations: Record<string, Migration> = {
   '20261125000000_owner_lock': ownerLock,
   '20261125010000_audit_counts': auditCounts,
   '20261126000000_sessions_valid_from': sessionsValidFrom,
+  '20261127000000_mail_outbox': mailOutbox,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -74,6 +74,8 @@ export async function startLatchkey(config: Config, log: Logger): Promise<Runnin
       .catch((err) => log.error({ err }, 'sweep failed'));
   }, config.sweepIntervalSeconds * 1000).unref();
   const auditRetention = startAuditRetention({ db, config, log });
+  // Every process sends from the shared outbox: mail stored by one that stopped is sent by another.
+  latchkey.mailer.start();
 
   const directorySync =
     latchkey.directory &&

@@ -43,12 +43,13 @@ export type ServiceDeps = {
 /**
  * Every service of a Latchkey process, built one way for the server, the CLI and the tests.
  * Building it starts nothing in the background: the password-strength threads start at their
- * first check (or `strength.start()`), mail and directory connections at first use. close()
- * ends what was started; the database and Redis stay open for their owner to close.
+ * first check (or `strength.start()`), mail and directory connections at first use, sending from
+ * the mail outbox at `mailer.start()`. close() ends what was started; the database and Redis
+ * stay open for their owner to close.
  */
 export function createServices({ config, db, redis, log }: ServiceDeps) {
   const views = createViews(config.productName);
-  const mailer = createMailer(mailOptions(config), { log });
+  const mailer = createMailer(mailOptions(config), { log, db, sealingKey: config.sealingKey });
   const passwords = createPasswordHasher(config.argon2);
   const users = createUserStore(db, passwords);
   const consents = createConsentStore(db);
@@ -121,7 +122,7 @@ export function createServices({ config, db, redis, log }: ServiceDeps) {
     factorChanged: factorNotice(notices),
     /** After each password or passkey sign-in: the new-device notice (users/devices.ts). */
     noticeSignIn: newDeviceNotice({ ...notices, devices: createDeviceStore(db) }),
-    /** Ends what the graph started: waits for mail being sent, ends threads and connections. */
+    /** Ends what the graph started: waits for mail being stored or sent, ends threads and connections. */
     async close(): Promise<void> {
       await mailer.close();
       await strength.close();

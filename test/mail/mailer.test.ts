@@ -1,10 +1,18 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createMailer, type Mailer } from '../../server/mail/mailer.ts';
-import { capturedLogger, failedAttempts, SAMPLES, smtpMailOptions, TO } from '../support/mail.ts';
+import {
+  capturedLogger,
+  failedAttempts,
+  mailerDeps,
+  SAMPLES,
+  smtpMailOptions,
+  TO,
+} from '../support/mail.ts';
 import { startSmtpServer, type TestSmtpServer } from '../support/smtp.ts';
 
 const RESET = { to: TO, template: 'password-reset', data: SAMPLES['password-reset'] } as const;
 
+const deps = mailerDeps();
 let mailer: Mailer | undefined;
 afterEach(() => mailer?.close());
 
@@ -24,7 +32,7 @@ describe('mail delivery when the SMTP server fails', () => {
     'resolves {sent:false} after every attempt while the server is down, and sends once it is back (pool: %s)',
     async (pool) => {
       const { log, lines } = capturedLogger();
-      mailer = createMailer(smtpMailOptions(smtp.port, { pool }), { log });
+      mailer = createMailer(smtpMailOptions(smtp.port, { pool }), deps(log));
       expect((await mailer.send(RESET)).sent).toBe(true); // with a pool, a connection stays open
 
       await smtp.stop();
@@ -46,7 +54,7 @@ describe('mail delivery when the SMTP server fails', () => {
 
   it('retries a delivery refused with 451 and delivers exactly one message', async () => {
     const { log, lines } = capturedLogger();
-    mailer = createMailer(smtpMailOptions(smtp.port), { log });
+    mailer = createMailer(smtpMailOptions(smtp.port), deps(log));
     smtp.refuseNext(1, 451);
 
     expect(await mailer.send(RESET)).toMatchObject({ sent: true });
@@ -60,25 +68,9 @@ describe('mail delivery when the SMTP server fails', () => {
     ]);
   });
 
-  it('prepares a background mail again when preparing it failed (the database away), and sends it once', async () => {
-    const { log } = capturedLogger();
-    const quick = { attempts: 4, baseDelayMs: 20 };
-    mailer = createMailer({ ...smtpMailOptions(smtp.port), backgroundRetry: quick }, { log });
-    let attempts = 0;
-    mailer.sendInBackground(async () => {
-      if (++attempts <= 2) throw new Error('connect ECONNREFUSED 127.0.0.1:5432');
-      return RESET;
-    });
-
-    await smtp.waitForMessage(() => true);
-    await mailer.close();
-    expect(attempts).toBe(3);
-    expect(smtp.messages).toHaveLength(1);
-  });
-
   it('does not retry a permanent rejection (550): the answer would be the same', async () => {
     const { log, lines } = capturedLogger();
-    mailer = createMailer(smtpMailOptions(smtp.port), { log });
+    mailer = createMailer(smtpMailOptions(smtp.port), deps(log));
     smtp.refuseNext(5, 550);
 
     expect(await mailer.send(RESET)).toEqual({
@@ -99,7 +91,7 @@ describe('mail delivery with SMTP authentication', () => {
 
   it('logs in with the configured user and password', async () => {
     const options = smtpMailOptions(smtp.port, { user: 'latchkey', password: 'right-password' });
-    mailer = createMailer(options, capturedLogger());
+    mailer = createMailer(options, deps(capturedLogger().log));
     await expect(mailer.verify()).resolves.toBeUndefined();
     expect(await mailer.send(RESET)).toMatchObject({ sent: true });
     expect(smtp.messages).toHaveLength(1);
@@ -108,7 +100,7 @@ describe('mail delivery with SMTP authentication', () => {
   it('resolves {sent:false} with a wrong password, without retrying the refused login', async () => {
     const { log, lines } = capturedLogger();
     const options = smtpMailOptions(smtp.port, { user: 'latchkey', password: 'not-the-password' });
-    mailer = createMailer(options, { log });
+    mailer = createMailer(options, deps(log));
     await expect(mailer.verify()).rejects.toThrow(/535/);
 
     expect(await mailer.send(RESET)).toEqual({

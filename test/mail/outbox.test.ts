@@ -7,6 +7,7 @@ import { createMailer } from '../../server/mail/mailer.ts';
 import { MAIL_SUBJECTS } from '../../server/mail/templates.ts';
 import {
   capturedLogger,
+  mailerDeps,
   HTML_LINK,
   LINK,
   PRODUCT,
@@ -14,6 +15,8 @@ import {
   smtpMailOptions,
   TO,
 } from '../support/mail.ts';
+
+const deps = mailerDeps();
 
 describe('mail outbox (development)', () => {
   let dir: string;
@@ -25,7 +28,10 @@ describe('mail outbox (development)', () => {
   it('writes an .eml file that parses back to the mail, and logs the file, never the link', async () => {
     const { log, lines } = capturedLogger();
     const outboxDir = join(dir, 'outbox'); // created on first use
-    const mailer = createMailer({ ...smtpMailOptions(0), transport: 'outbox', outboxDir }, { log });
+    const mailer = createMailer(
+      { ...smtpMailOptions(0), transport: 'outbox', outboxDir },
+      deps(log),
+    );
     await expect(mailer.verify()).resolves.toBeUndefined();
     const data = SAMPLES['verify-email'];
     const result = await mailer.send({ to: TO, template: 'verify-email', data });

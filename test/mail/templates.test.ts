@@ -3,6 +3,7 @@ import { createMailer, type Mailer } from '../../server/mail/mailer.ts';
 import { MAIL_SUBJECTS, MAIL_TEMPLATES } from '../../server/mail/templates.ts';
 import {
   capturedLogger,
+  mailerDeps,
   FROM_ADDRESS,
   HOSTILE_NAME,
   HTML_LINK,
@@ -13,6 +14,8 @@ import {
   TO,
 } from '../support/mail.ts';
 import { startSmtpServer, type TestSmtpServer } from '../support/smtp.ts';
+
+const deps = mailerDeps();
 
 describe('mail templates', () => {
   let smtp: TestSmtpServer;
@@ -27,7 +30,7 @@ describe('mail templates', () => {
     '%s arrives with its subject, a text and an HTML part',
     async (template) => {
       const { log, lines } = capturedLogger();
-      mailer = createMailer(smtpMailOptions(smtp.port), { log });
+      mailer = createMailer(smtpMailOptions(smtp.port), deps(log));
       const result = await mailer.send({ to: TO, template, data: SAMPLES[template] });
 
       expect(result).toEqual({ sent: true, messageId: expect.any(String) });
@@ -52,7 +55,7 @@ describe('mail templates', () => {
   );
 
   it('refuses a link that is not http(s) before sending anything', async () => {
-    mailer = createMailer(smtpMailOptions(smtp.port), capturedLogger());
+    mailer = createMailer(smtpMailOptions(smtp.port), deps(capturedLogger().log));
     const data = { link: 'javascript:alert(1)', expiresInHours: 1 };
     await expect(mailer.send({ to: TO, template: 'verify-email', data })).rejects.toThrow(
       /must be an http\(s\) URL/,

@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import knexFactory from 'knex';
 import { inject } from 'vitest';
+import { closeDb, openDb, type Db } from '../../server/db.ts';
+import { migrate } from '../../server/migrate.ts';
 
 /** A fresh, empty PostgreSQL database in the run's server; returns its URL. */
 export async function freshPostgresUrl(): Promise<string> {
@@ -24,4 +26,12 @@ export async function freshRedisUrl(): Promise<string> {
   await redis.flushdb();
   await redis.quit();
   return url;
+}
+
+/** A migrated database of its own on the run's PostgreSQL server, and its URL. */
+export async function tempPostgresDb(): Promise<{ db: Db; url: string; cleanup(): Promise<void> }> {
+  const url = await freshPostgresUrl();
+  const db = openDb({ databaseUrl: url, dataDir: '', poolMax: 4 });
+  await migrate(db);
+  return { db, url, cleanup: () => closeDb(db) };
 }

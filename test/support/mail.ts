@@ -1,9 +1,12 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { createLogger } from '../../server/log.ts';
-import type { MailOptions } from '../../server/mail/mailer.ts';
+import { afterAll, beforeAll } from 'vitest';
+import { createLogger, type Logger } from '../../server/log.ts';
+import type { MailerDeps, MailOptions } from '../../server/mail/mailer.ts';
 import type { MailTemplate, MailTemplates } from '../../server/mail/templates.ts';
+import { tempEmbeddedDb } from './embedded-db.ts';
+import { TEST_SECRETS } from './server.ts';
 
 export const PRODUCT = 'Latchkey Test';
 export const FROM_ADDRESS = 'no-reply@latchkey.test';
@@ -67,6 +70,21 @@ export function capturedLogger() {
     },
   });
   return { log: createLogger('debug', sink), lines };
+}
+
+export const SEALING_KEY = Buffer.from(TEST_SECRETS.SEALING_KEY, 'base64');
+
+/**
+ * What the mailers of a test file need besides a logger: a migrated PGlite for their outbox,
+ * opened before the file's tests and removed after them.
+ */
+export function mailerDeps(): (log: Logger) => MailerDeps {
+  let temp: Awaited<ReturnType<typeof tempEmbeddedDb>> | undefined;
+  beforeAll(async () => {
+    temp = await tempEmbeddedDb();
+  });
+  afterAll(() => temp?.cleanup());
+  return (log) => ({ log, db: temp!.db, sealingKey: SEALING_KEY });
 }
 
 export const failedAttempts = (lines: LogLine[]) =>
