@@ -125,6 +125,25 @@ export class PostgresAccounts implements AccountStore {
   }
 }
 
+/**
+ * Revokes in `trx` every grant of the account but `except`: its Grant row and whatever of it is
+ * stored here (refresh tokens; without Redis, every token and code). Returns the grants' ids.
+ * Grants always live in PostgreSQL (index.ts), and oidc-provider refuses any token or code whose
+ * grant is gone: from the commit on none of them works, and what of theirs Redis holds is only
+ * clean-up (AdapterFactory.revokeGrant).
+ */
+export async function revokeGrantsWithin(
+  trx: Knex,
+  accountId: string,
+  except: string[] = [],
+): Promise<string[]> {
+  const grants = trx(TABLE).where({ model: 'Grant', account_id: accountId });
+  if (except.length) grants.whereNotIn('id', except);
+  const ids = ((await grants.delete().returning('id')) as { id: string }[]).map((r) => r.id);
+  if (ids.length) await trx(TABLE).whereIn('grant_id', ids).delete();
+  return ids;
+}
+
 /** Deletes expired rows of every model; returns how many. Run periodically by one process. */
 // Batches keep each DELETE's locks short; the budget keeps one sweep from running for minutes.
 const SWEEP_BATCH = 10_000;
