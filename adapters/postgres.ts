@@ -145,17 +145,30 @@ export async function revokeGrantsWithin(
 }
 
 /** Deletes expired rows of every model; returns how many. Run periodically by one process. */
-// Batches keep each DELETE's locks short; the budget keeps one sweep from running for minutes.
+export function sweepExpired(db: Knex, batch = SWEEP_BATCH): Promise<number> {
+  return deleteInBatches(db, TABLE, 'expires_at < now()', [], batch);
+}
+
+// Batches keep each DELETE's locks short, and each statement well within the pool's statement
+// timeout however many rows piled up (a timed-out one deletes nothing); the budget keeps one
+// sweep from running for minutes.
 const SWEEP_BATCH = 10_000;
 const SWEEP_BUDGET_MS = 20_000;
 
-export async function sweepExpired(db: Knex, batch = SWEEP_BATCH): Promise<number> {
+/** Deletes the rows of `table` that the SQL condition `where` picks, a batch at a time. */
+export async function deleteInBatches(
+  db: Knex,
+  table: string,
+  where: string,
+  bindings: readonly Knex.Value[] = [],
+  batch = SWEEP_BATCH,
+): Promise<number> {
   const started = Date.now();
   let total = 0;
   for (;;) {
     const result = await db.raw(
-      `DELETE FROM ${TABLE} WHERE ctid IN (SELECT ctid FROM ${TABLE} WHERE expires_at < now() LIMIT ?)`,
-      [batch],
+      `DELETE FROM ${table} WHERE ctid IN (SELECT ctid FROM ${table} WHERE ${where} LIMIT ?)`,
+      [...bindings, batch],
     );
     const deleted = Number(result.rowCount ?? result.affectedRows ?? 0);
     total += deleted;
