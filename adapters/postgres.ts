@@ -143,18 +143,50 @@ export class PostgresAccounts implements AccountStore {
   }
 }
 
+/**
+ * Revokes in `trx` every grant of the account but `except`: its Grant row and whatever of it is
+ * stored here (refresh tokens; without Redis, every token and code). Returns the grants' ids.
+ * Grants always live in PostgreSQL (index.ts), and oidc-provider refuses any token or code whose
+ * grant is gone: from the commit on none of them works, and what of theirs Redis holds is only
+ * clean-up (AdapterFactory.revokeGrant).
+ */
+export async function revokeGrantsWithin(
+  trx: Knex,
+  accountId: string,
+  except: string[] = [],
+): Promise<string[]> {
+  const grants = trx(TABLE).where({ model: 'Grant', account_id: accountId });
+  if (except.length) grants.whereNotIn('id', except);
+  const ids = ((await grants.delete().returning('id')) as { id: string }[]).map((r) => r.id);
+  if (ids.length) await trx(TABLE).whereIn('grant_id', ids).delete();
+  return ids;
+}
+
 /** Deletes expired rows of every model; returns how many. Run periodically by one process. */
-// Batches keep each DELETE's locks short; the budget keeps one sweep from running for minutes.
+export function sweepExpired(db: Knex, batch = SWEEP_BATCH): Promise<number> {
+  return deleteInBatches(db, TABLE, 'expires_at < now()', [], batch);
+}
+
+// Batches keep each DELETE's locks short, and each statement well within the pool's statement
+// timeout however many rows piled up (a timed-out one deletes nothing); the budget keeps one
+// sweep from running for minutes.
 const SWEEP_BATCH = 10_000;
 const SWEEP_BUDGET_MS = 20_000;
 
-export async function sweepExpired(db: Knex, batch = SWEEP_BATCH): Promise<number> {
+/** Deletes the rows of `table` that the SQL condition `where` picks, a batch at a time. */
+export async function deleteInBatches(
+  db: Knex,
+  table: string,
+  where: string,
+  bindings: readonly Knex.Value[] = [],
+  batch = SWEEP_BATCH,
+): Promise<number> {
   const started = Date.now();
   let total = 0;
   for (;;) {
     const result = await db.raw(
-      `DELETE FROM ${TABLE} WHERE ctid IN (SELECT ctid FROM ${TABLE} WHERE expires_at < now() LIMIT ?)`,
-      [batch],
+      `DELETE FROM ${table} WHERE ctid IN (SELECT ctid FROM ${table} WHERE ${where} LIMIT ?)`,
+      [...bindings, batch],
     );
     const deleted = rowsAffected(result);
     total += deleted;

@@ -44,7 +44,9 @@ export const settings = {
   DATABASE_POOL_MAX: setting(10, int(1)),
   /**
    * How long a request waits on PostgreSQL or Redis before it answers 503: long enough for a
-   * Sentinel failover or a busy moment, short enough that an outage is not a hang.
+   * Sentinel failover or a busy moment, short enough that an outage is not a hang. PostgreSQL
+   * is told too (statement_timeout, idle_in_transaction_session_timeout: server/db.ts), so that
+   * what a request gave up on does not commit later.
    */
   DEPENDENCY_TIMEOUT_MS: setting(2000, int(100)),
   /** Redis for short-lived protocol state (sessions, codes, opaque access tokens). */

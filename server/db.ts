@@ -10,7 +10,10 @@ export type DbOptions = {
   databaseUrl: string | undefined;
   dataDir: string;
   poolMax: number;
-  /** PostgreSQL only: connecting, waiting for a pooled connection and each query end by then. */
+  /**
+   * PostgreSQL only: connecting, waiting for a pooled connection and each query end by then, on
+   * both sides (see serverTimeouts).
+   */
   timeoutMs?: number | undefined;
   /** Where knex's own warnings go (a lost connection, a failed acquire); else the console. */
   log?: Logger | undefined;
@@ -26,6 +29,7 @@ export function openDb({ databaseUrl, dataDir, poolMax, timeoutMs, log }: DbOpti
             connectionString: databaseUrl,
             connectionTimeoutMillis: timeoutMs,
             query_timeout: timeoutMs,
+            ...serverTimeouts(timeoutMs),
           }
         : databaseUrl,
       pool: { min: 0, max: poolMax },
@@ -46,6 +50,23 @@ export function openDb({ databaseUrl, dataDir, poolMax, timeoutMs, log }: DbOpti
   const db = knexFactory({ client: ClientPgLite, dialect: 'postgres', connection: { filename } });
   releases.set(db, release);
   return db;
+}
+
+/**
+ * The client's query_timeout only stops waiting: the statement runs on, and may commit after
+ * the request was answered 503 (its change then stands, unreported). PostgreSQL itself must end
+ * it. Each statement is cancelled a little before the client would give up, so that the error
+ * the client gets is PostgreSQL's (57014, an outage: 503), given once the statement is gone;
+ * what is left is a reply lost on the way, which no timeout can rule out. A transaction idle as
+ * long (a request's transactions wait on nothing but PostgreSQL) was abandoned by its process:
+ * it is ended, its locks released. Background jobs that wait on other work inside their
+ * transaction lift that limit (locks.ts).
+ */
+export function serverTimeouts(timeoutMs: number) {
+  return {
+    statement_timeout: Math.max(1, timeoutMs - Math.min(200, Math.floor(timeoutMs / 10))),
+    idle_in_transaction_session_timeout: timeoutMs,
+  };
 }
 
 const releases = new WeakMap<Db, () => void>();

@@ -10,7 +10,10 @@ const WAIT_POLL_MS = 100;
  * Runs `job` in a transaction holding a PostgreSQL advisory lock named `name`, so that of many
  * processes only one does it at a time. By default returns undefined at once when another
  * holds the lock; with `wait` it waits its turn. The job gets the transaction: PGlite has one
- * connection, so queries outside it would wait forever.
+ * connection, so queries outside it would wait forever. The jobs are background work that may
+ * wait on other things between statements (the directory, archive files, key generation): the
+ * pool's limit on an idle transaction (db.ts serverTimeouts) does not hold here; each statement
+ * stays bounded.
  */
 export async function withAdvisoryLock<T>(
   db: Db,
@@ -19,6 +22,7 @@ export async function withAdvisoryLock<T>(
   { wait = false } = {},
 ): Promise<T | undefined> {
   return db.transaction(async (trx) => {
+    await trx.raw('SET LOCAL idle_in_transaction_session_timeout = 0');
     const tryLock = async () => {
       const { rows } = await trx.raw('SELECT pg_try_advisory_xact_lock(hashtext(?)) AS locked', [
         key(name),

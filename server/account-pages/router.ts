@@ -15,6 +15,7 @@ import { addMfaSettings } from './mfa-settings.ts';
 
 export type AccountDeps = Pick<
   Services,
+  | 'db'
   | 'audit'
   | 'checkPassword'
   | 'guard'
@@ -116,10 +117,11 @@ export function accountRouter(deps: AccountDeps): Router {
     // Whoever knew the old password is out: other sessions end, and so do the apps' refresh
     // tokens, but for those this browser signed in to when the user asks to keep them.
     await setPassword(user, password, {
+      event: userEvent('password_changed', user.id),
+      facts: requestFacts(ctx),
       keepSession: sessionId,
       keepGrants: form.fields.keep_apps ? grantIds : [],
     });
-    await deps.audit(userEvent('password_changed', user.id), requestFacts(ctx));
     views.render(ctx, 'password-changed', { title: 'Your password was changed' });
   });
 

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Knex } from 'knex';
 import type { Context } from 'koa';
 import type { Db } from '../db.ts';
 import type { Logger } from '../log.ts';
@@ -12,6 +13,9 @@ export type AuditEvent = {
   /** Small facts about the event (a reason, a client id). Never secrets: see SECRET_KEYS. */
   detail?: Record<string, unknown>;
 };
+
+/** An event of something done: what a change records in its own transaction (`audit.within`). */
+export type SuccessEvent = AuditEvent & { outcome: 'success' };
 
 export type RequestFacts = { ip?: string; userAgent?: string; requestId?: string };
 
@@ -70,9 +74,10 @@ function combine(rows: Row[]): Row[] {
  * The one way to record a security-relevant event. The promise resolves once the row is
  * committed, and rejects (the failure logged) when it could not be, PostgreSQL being down or
  * not answering in time: a caller awaits it before it reports its action done, so that no
- * sign-in, consent or password change succeeds with its record missing; the request answers
- * 503, try again. Only a row PostgreSQL refuses for its data (SQLSTATE class 22 or 23, which
- * trying again would not cure) is logged and given up.
+ * sign-in succeeds with its record missing; the request answers 503, try again. Only a row
+ * PostgreSQL refuses for its data (SQLSTATE class 22 or 23, which trying again would not cure)
+ * is logged and given up. A change that must not stand without its record (a password, a
+ * consent) writes the row in its own transaction instead, with `audit.within`.
  *
  * Rows are written by group commit: while one insert is in flight, the events that arrive wait
  * and then go in together, in one multi-row insert. Each caller still returns only once its own
@@ -132,13 +137,13 @@ export function createAudit(db: Db, log: Logger, { failureWindowSeconds = 0 } = 
     }
   }
 
-  return function audit(event: AuditEvent, facts: RequestFacts = {}): Promise<void> {
-    let row: Row;
+  /** The row of an event; undefined (logged) for an event that cannot be one. */
+  function rowOf(event: AuditEvent, facts: RequestFacts): Row | undefined {
     try {
       const detail = Object.fromEntries(
         Object.entries(event.detail ?? {}).filter(([k]) => !SECRET_KEYS.test(k)),
       );
-      row = {
+      const row: Row = {
         type: event.type,
         outcome: event.outcome,
         actor_type: event.actor.type,
@@ -154,15 +159,34 @@ export function createAudit(db: Db, log: Logger, { failureWindowSeconds = 0 } = 
         row.aggregate_key = aggregateKey(row, detail, failureWindowSeconds);
         row.last_at = db.fn.now();
       }
+      return row;
     } catch (err) {
       log.error({ err, type: event.type }, 'audit event not recorded');
-      return Promise.resolve();
+      return undefined;
     }
+  }
+
+  function audit(event: AuditEvent, facts: RequestFacts = {}): Promise<void> {
+    const row = rowOf(event, facts);
+    if (!row) return Promise.resolve();
     return new Promise<void>((written, failed) => {
       waiting.push({ row, written, failed });
       if (!writing) void drain();
     });
-  };
+  }
+
+  return Object.assign(audit, {
+    /**
+     * Writes the event's row in `trx`, the transaction of the change it records: the change and
+     * its record commit together or not at all. Any failure rejects (and so rolls the change
+     * back), a refused row too. For what succeeded: refusals are counted (see above), not this.
+     */
+    async within(trx: Knex.Transaction, event: SuccessEvent, facts: RequestFacts = {}) {
+      const row = rowOf(event, facts);
+      if (!row) throw new Error(`audit event ${event.type} cannot be recorded`);
+      await trx('audit_events').insert(row);
+    },
+  });
 }
 
 export type Audit = ReturnType<typeof createAudit>;
@@ -172,7 +196,7 @@ export function userEvent(
   type: string,
   userId: string,
   detail?: Record<string, unknown>,
-): AuditEvent {
+): SuccessEvent {
   return {
     type,
     outcome: 'success',

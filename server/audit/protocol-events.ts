@@ -1,5 +1,5 @@
 import type Provider from 'oidc-provider';
-import type { Audit } from './audit.ts';
+import type { Audit, AuditEvent, RequestFacts } from './audit.ts';
 import { requestFacts } from './audit.ts';
 
 /**
@@ -10,7 +10,8 @@ import { requestFacts } from './audit.ts';
 export function auditProtocolEvents(provider: Provider, audit: Audit): void {
   // oidc-provider tells of these once its answer is decided, so they cannot fail the exchange:
   // a row that could not be written is logged by audit(), and left.
-  const record: Audit = (event, facts) => audit(event, facts).catch(() => undefined);
+  const record = (event: AuditEvent, facts?: RequestFacts) =>
+    audit(event, facts).catch(() => undefined);
   provider.on('grant.success', (ctx) => {
     const grantType = String(ctx.oidc.params?.grant_type);
     if (grantType !== 'authorization_code' && grantType !== 'refresh_token') return;

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { parseArgs } from 'node:util';
+import type { Knex } from 'knex';
 import type { UserStore } from '../users/store.ts';
 import type { Services } from '../services.ts';
 import { SIGNING_ALGS } from '../keys/store.ts';
@@ -33,6 +34,11 @@ export type CommandContext = Services & {
   arg: string | undefined;
   /** The given password, or a new random one. */
   generated: (password: string | undefined) => string;
+  /**
+   * Writes the command's audit row in `trx`, the transaction of its change, so that the two
+   * commit together or not at all; a command that does writes no row after it.
+   */
+  recordWithin: (trx: Knex.Transaction) => Promise<void>;
 };
 
 export type Command = {

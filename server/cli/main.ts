@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
+import type { Knex } from 'knex';
 import { ConfigError, loadConfig, type Config } from '../../config/load.ts';
 import { withDevSecrets } from '../../config/dev-secrets.ts';
 import { closeDb, openDb, type Db } from '../db.ts';
@@ -84,17 +85,29 @@ try {
   if (argv[0] !== 'migrate') await migrate(db);
   const { name, command, values: v, arg } = parse(argv);
   services = createServices({ config, db, redis, log: createLogger('warn') });
-  const output = await command.run({ ...services, v, arg, generated: generatedPassword });
-  if (output !== undefined) console.log(output);
+  const { audit } = services;
   // A changing command is recorded with the admin's OS user as the actor.
-  if (command.audit)
-    await services.audit({
-      type: command.audit,
-      outcome: 'success',
-      actor: { type: 'admin', id: userInfo().username },
-      subject: v.email ?? arg ?? v.name,
-      detail: { command: name },
-    });
+  const event = command.audit && {
+    type: command.audit,
+    outcome: 'success' as const,
+    actor: { type: 'admin' as const, id: userInfo().username },
+    subject: v.email ?? arg ?? v.name,
+    detail: { command: name },
+  };
+  let recorded = false;
+  const recordWithin = async (trx: Knex.Transaction) => {
+    if (event) await audit.within(trx, event);
+    recorded = true;
+  };
+  const output = await command.run({
+    ...services,
+    v,
+    arg,
+    generated: generatedPassword,
+    recordWithin,
+  });
+  if (output !== undefined) console.log(output);
+  if (event && !recorded) await audit(event);
   process.exitCode = 0;
 } catch (err) {
   console.error(`latchkey: ${(err as Error).message ?? String(err)}`);

@@ -23,10 +23,15 @@ export const userCommands: Record<string, Command> = {
   },
   'users set-password': {
     audit: 'password_set_by_admin',
-    async run({ v, users, generated }) {
+    async run({ v, db, users, generated, recordWithin }) {
       const user = await userByEmail(users, v.email);
       const password = generated(v.password);
-      if (!(await users.setPassword(user.id, password))) throw managedByDirectory(user.email);
+      const hash = await users.hashPassword(password);
+      await db.transaction(async (trx) => {
+        if (!(await users.setPasswordHash(user.id, hash, trx)))
+          throw managedByDirectory(user.email);
+        await recordWithin(trx);
+      });
       return `password changed for ${user.email}${v.password ? '' : `\npassword: ${password}  <- shown once`}`;
     },
   },
@@ -36,7 +41,7 @@ export const userCommands: Record<string, Command> = {
       const { v, config, users } = services;
       const user = await userByEmail(users, v.email);
       if (user.source === 'ldap') throw managedByDirectory(user.email);
-      const { emailed, link } = await forcePasswordReset(user, services);
+      const { emailed, link } = await forcePasswordReset(user, services, services.recordWithin);
       const ends = `signed out everywhere; the old password no longer works`;
       return emailed
         ? `${user.email}: ${ends}; a reset link was emailed`
@@ -61,11 +66,14 @@ export const userCommands: Record<string, Command> = {
   },
   'users unlock': {
     // Recorded by the lockout itself (account_unlocked, actor admin), not a second time here.
-    async run({ v, users, ownerLock, lockout }) {
+    async run({ v, db, users, ownerLock, lockout }) {
       const user = await userByEmail(users, v.email);
-      // Also the lock the owner set with "this wasn't me", once the admin judges it safe.
-      await ownerLock.release(user.id);
-      await lockout.unlock(user, { type: 'admin', id: userInfo().username });
+      await db.transaction(async (trx) => {
+        // Also the lock the owner set with "this wasn't me", once the admin judges it safe.
+        await ownerLock.release(user.id, trx);
+        await lockout.unlockWithin(trx, user, { type: 'admin', id: userInfo().username });
+      });
+      await lockout.forgetFailures(user);
       return `unlocked ${user.email}`;
     },
   },

@@ -1,4 +1,5 @@
 import type Router from '@koa/router';
+import type { Knex } from 'knex';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import type { EmailTokenPurpose, EmailTokens, Redeemed } from '../users/email-tokens.ts';
@@ -34,7 +35,21 @@ export type OpenLink = {
   data: Record<string, unknown>;
   /** What its page's form needs (views/email-link-fields.eta): it posts to the link's path. */
   form: { action: string; token: string; csrf: string };
+  /**
+   * For a link `spentWithin`: spends it in `trx`, the transaction of what it does, or throws
+   * (rolling that back) when it can no longer be spent.
+   */
+  spend?: (trx: Knex.Transaction) => Promise<void>;
 };
+
+/** A link that could not be spent after all (another request spent it first). */
+class LinkRefused extends Error {
+  readonly reason: LinkRefusal;
+  constructor(reason: LinkRefusal) {
+    super(`link ${reason}`);
+    this.reason = reason;
+  }
+}
 
 /** The form of an emailed link's page: its token; a page may extend it (a reset: the password). */
 export const linkForm = z.object({ token: field.hidden() });
@@ -48,6 +63,11 @@ export type EmailLink<S extends typeof linkForm> = {
   purposes: readonly EmailTokenPurpose[];
   /** Spending it leaves the user's earlier tokens of the purpose usable (email-tokens.ts). */
   keepEarlier?: boolean;
+  /**
+   * Spent by `redeem` itself, with `link.spend` in the transaction of what it does, rather than
+   * before: should that fail, the link can still be used.
+   */
+  spentWithin?: boolean;
   /** The page with the button (or form) that spends the link; `problems` after a POST. */
   page: (ctx: Context, link: OpenLink, problems: string[]) => void | Promise<void>;
   /** What the page's form posts: linkForm, or linkForm extended. */
@@ -106,7 +126,21 @@ export function addEmailLink<S extends typeof linkForm>(
     if (typeof refused === 'string') return linkError(views, ctx, refused);
     if (refused?.length) return link.page(ctx, found.opened, refused);
     const { keepEarlier } = link;
-    const spent = await tokens.redeem(found.opened.token, found.purpose, { keepEarlier });
+    const { token } = found.opened;
+    if (link.spentWithin) {
+      const spend = async (within: Knex.Transaction) => {
+        const spent = await tokens.redeem(token, found.purpose, { keepEarlier, within });
+        if (!spent.ok) throw new LinkRefused(spent.reason);
+      };
+      try {
+        await link.redeem(ctx, { ...found.opened, spend }, fields);
+      } catch (err) {
+        if (!(err instanceof LinkRefused)) throw err;
+        linkError(views, ctx, err.reason);
+      }
+      return;
+    }
+    const spent = await tokens.redeem(token, found.purpose, { keepEarlier });
     if (!spent.ok) return linkError(views, ctx, spent.reason);
     await link.redeem(ctx, { ...found.opened, data: spent.data }, fields);
   });

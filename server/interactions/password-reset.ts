@@ -14,9 +14,11 @@ import { isLocked } from '../protection/lockout.ts';
 import { accountKey, senderKey } from '../protection/rate-limits.ts';
 import { tooManyPage } from '../http/too-many.ts';
 import type { InteractionSteps } from './steps.ts';
+import { isUnavailable } from '../../adapters/outages.ts';
 
 export type PasswordResetDeps = Pick<
   Services,
+  | 'db'
   | 'audit'
   | 'limits'
   | 'lockout'
@@ -104,6 +106,7 @@ export function addPasswordReset(router: Router, deps: PasswordResetDeps): void 
     path: '/reset',
     purposes: ['reset_password'],
     schema: resetForm,
+    spentWithin: true,
     page(ctx, { user, form }, problems) {
       views.render(
         ctx,
@@ -117,21 +120,34 @@ export function addPasswordReset(router: Router, deps: PasswordResetDeps): void 
       if (user.disabled || user.source === 'ldap') return 'invalid';
       return newPasswordProblems(policy, password, confirm, passwordContext(user));
     },
-    async redeem(ctx, { user, data }, { password }) {
-      // The link proved the mailbox; and whoever knew the old password is signed out everywhere.
-      await users.setEmailVerified(user.id);
-      const { signedInAt } = await setPassword(user, password);
-      await deps.audit(userEvent('password_reset', user.id), requestFacts(ctx));
-      // The owner proved the mailbox and chose a password nobody has guessed: no lock stands,
-      // not even the one they set themselves with "this wasn't me".
-      if (isLocked(user)) {
-        await deps.ownerLock.release(user.id);
-        await deps.lockout.unlock(user, { type: 'user', id: user.id }, requestFacts(ctx));
-      } else await deps.lockout.succeeded(user);
-
-      const interaction = await steps.find(ctx);
-      if (interaction?.prompt.name === 'login' && data.interaction === interaction.uid)
-        return steps.signedIn(ctx, interaction, user.id, signedInAt);
+    async redeem(ctx, { user, data, spend }, { password }) {
+      const facts = requestFacts(ctx);
+      const actor = { type: 'user' as const, id: user.id };
+      const locked = isLocked(user);
+      const { signedInAt } = await setPassword(user, password, {
+        event: userEvent('password_reset', user.id),
+        facts,
+        // The link is spent, the mailbox it proved verified, and no lock stands (not even the
+        // one the owner set with "this wasn't me": they chose a password nobody has guessed),
+        // with the new password or not at all.
+        async alsoWithin(trx) {
+          await spend!(trx);
+          await users.setEmailVerified(user.id, trx);
+          if (!locked) return deps.lockout.succeeded(user, trx);
+          await deps.ownerLock.release(user.id, trx);
+          await deps.lockout.unlockWithin(trx, user, actor, facts);
+        },
+      });
+      // The password is changed: nothing from here may tell the user it failed.
+      try {
+        if (locked) await deps.lockout.forgetFailures(user);
+        const interaction = await steps.find(ctx);
+        if (interaction?.prompt.name === 'login' && data.interaction === interaction.uid)
+          return await steps.signedIn(ctx, interaction, user.id, signedInAt);
+      } catch (err) {
+        if (!isUnavailable(err)) throw err;
+        deps.log.warn({ error: (err as Error).message }, 'password reset done, sign-in left');
+      }
       views.render(ctx, 'reset-done', { title: 'Your password was changed' });
     },
   });

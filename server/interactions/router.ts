@@ -152,16 +152,10 @@ export function interactionRouter(deps: InteractionDeps): Router {
     const interaction = await steps.require(ctx);
     if (interaction.prompt.name !== 'consent')
       throw new HttpError(400, 'This step is already complete.');
-    const grantId = await grantConsent(provider(), consents, interaction);
-    const accountId = interaction.session?.accountId;
-    await audit(
-      {
-        type: 'consent_granted',
-        outcome: 'success',
-        actor: { type: 'user', id: accountId },
-        subject: accountId,
-        detail: { client: String(interaction.params.client_id), grant: grantId },
-      },
+    const grantId = await grantConsent(
+      provider(),
+      { db: deps.db, consents, audit },
+      interaction,
       requestFacts(ctx),
     );
     await steps.finish(ctx, interaction, { consent: { grantId } }, true);

@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import type { Config } from '../../config/load.ts';
 import type { EmailTokens } from '../users/email-tokens.ts';
 import { resetLink } from '../users/reset-link.ts';
@@ -68,7 +69,7 @@ export function createLockout({ db, config, tokens, mailer, audit, limits, log }
     }));
   }
 
-  return {
+  const lockout = {
     /**
      * Whether the account is locked now (read fresh: a concurrent failure may just have locked
      * it). The owner's own lock ("this wasn't me") holds for every browser; the lock failed
@@ -113,9 +114,9 @@ export function createLockout({ db, config, tokens, mailer, audit, limits, log }
     },
 
     /** A successful sign-in: the count starts again (no write when there is nothing to clear). */
-    async succeeded(user: User): Promise<void> {
+    async succeeded(user: User, trx: Knex = db): Promise<void> {
       if (hasFailures(user))
-        await db('users')
+        await trx('users')
           .where({ id: user.id })
           .update({ failed_sign_ins: 0, lockouts: 0, locked_until: null });
     },
@@ -125,13 +126,28 @@ export function createLockout({ db, config, tokens, mailer, audit, limits, log }
      * email's failed sign-ins too, or the owner would meet the per-account limit instead.
      */
     async unlock(user: User, actor: AuditEvent['actor'], facts: RequestFacts = {}) {
-      await db('users')
+      await db.transaction((trx) => lockout.unlockWithin(trx, user, actor, facts));
+      await lockout.forgetFailures(user);
+    },
+
+    /** The unlock and its audit row, in `trx`; forgetFailures follows its commit. */
+    async unlockWithin(
+      trx: Knex.Transaction,
+      user: User,
+      actor: AuditEvent['actor'],
+      facts: RequestFacts = {},
+    ) {
+      await trx('users')
         .where({ id: user.id })
         .update({ failed_sign_ins: 0, lockouts: 0, locked_until: null });
-      await limits.reset('login_account', userKey(user));
-      await audit({ type: 'account_unlocked', outcome: 'success', actor, subject: user.id }, facts);
+      const event = { type: 'account_unlocked', outcome: 'success' as const, actor };
+      await audit.within(trx, { ...event, subject: user.id }, facts);
     },
+
+    /** The per-account limit's count of the email's failed sign-ins starts again. */
+    forgetFailures: (user: User) => limits.reset('login_account', userKey(user)),
   };
+  return lockout;
 }
 
 export type Lockout = ReturnType<typeof createLockout>;

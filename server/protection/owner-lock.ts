@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import type { User } from '../users/store.ts';
 import { affected, type Db } from '../db.ts';
 
@@ -22,10 +23,10 @@ export function createOwnerLock(db: Db) {
     },
 
     /** Lifts the lock; says whether there was one. */
-    async release(userId: string): Promise<boolean> {
+    async release(userId: string, trx: Knex = db): Promise<boolean> {
       return (
         affected(
-          await db('users')
+          await trx('users')
             .where({ id: userId })
             .whereNotNull('owner_locked_at')
             .update({ owner_locked_at: null }),

@@ -6,6 +6,7 @@ import {
   RateLimiterRes,
   type RateLimiterAbstract,
 } from 'rate-limiter-flexible';
+import { deleteInBatches } from '../../adapters/postgres.ts';
 import type { RedisClient } from '../../adapters/redis.ts';
 import type { Limit } from '../../config/setting.ts';
 import type { RateLimitName } from '../../config/protection.ts';
@@ -210,10 +211,7 @@ export function createRateLimits({ limits, db, redis, log }: Deps) {
 
     /** Deletes PostgreSQL counters that expired over an hour ago (Redis expires its own). */
     async sweep(trx: Db = db): Promise<void> {
-      if (!redis)
-        await trx('rate_limits')
-          .where('expire', '<', Date.now() - 3600_000)
-          .delete();
+      if (!redis) await deleteInBatches(trx, 'rate_limits', 'expire < ?', [Date.now() - 3600_000]);
     },
   };
 }

@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import type { Db } from '../db.ts';
 import type { PasswordHasher } from './passwords.ts';
 
@@ -39,10 +40,16 @@ export function createPasswordHistory(
 
     /**
      * Keeps the hash being replaced (call it with the old hash when the password changes, never
-     * on a rehash of the same password) and forgets all but the newest `size`.
+     * on a rehash of the same password) and forgets all but the newest `size`; in `within`, the
+     * transaction of the change, when given.
      */
-    async remember(userId: string, oldHash: string | null | undefined): Promise<void> {
-      await db.transaction(async (trx) => {
+    async remember(
+      userId: string,
+      oldHash: string | null | undefined,
+      within?: Knex.Transaction,
+    ): Promise<void> {
+      // In the transaction of the change, when given: the history changes with the password.
+      await (within ?? db).transaction(async (trx) => {
         if (oldHash && size > 0)
           await trx('password_history').insert({ user_id: userId, password_hash: oldHash });
         const kept = trx('password_history')

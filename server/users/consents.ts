@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import type { Db } from '../db.ts';
 
 /** What a user allowed a client: OIDC scopes, claims, and scopes per API (resource indicator). */
@@ -21,8 +22,14 @@ export function createConsentStore(db: Db) {
       return { scope: row.scope, claims: parse(row.claims), resources: parse(row.resources) };
     },
 
-    async remember(accountId: string, clientId: string, consent: Consent): Promise<void> {
-      await db('consents')
+    /** In `trx`, the transaction of its audit row, when given. */
+    async remember(
+      accountId: string,
+      clientId: string,
+      consent: Consent,
+      trx: Knex = db,
+    ): Promise<void> {
+      await trx('consents')
         .insert({
           account_id: accountId,
           client_id: clientId,

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import type { Knex } from 'knex';
 import { affected, type Db } from '../db.ts';
 
 export type EmailTokenPurpose =
@@ -73,15 +74,15 @@ export function createEmailTokens(db: Db) {
     /**
      * Uses the token up. A token of another purpose, tampered or unknown, is just 'invalid'.
      * With `keepEarlier`, tokens of the purpose issued before this one stay usable (only it and
-     * later ones are used up).
+     * later ones are used up). `within`: the transaction of what the link does, when given.
      */
     async redeem(
       token: string,
       purpose: EmailTokenPurpose,
-      { keepEarlier = false }: { keepEarlier?: boolean } = {},
+      { keepEarlier = false, within }: { keepEarlier?: boolean; within?: Knex.Transaction } = {},
     ): Promise<Redeemed> {
       if (!wellFormed(token)) return INVALID;
-      return db.transaction(async (trx) => {
+      return (within ?? db).transaction(async (trx) => {
         const row: Row | undefined = await trx('email_tokens')
           .where({ token_hash: hash(token), purpose })
           .forUpdate()
@@ -99,13 +100,17 @@ export function createEmailTokens(db: Db) {
     },
 
     /** Uses up every unused token of the user, but those of the purposes in `except`. */
-    async revokeAll(userId: string, except: EmailTokenPurpose[] = []): Promise<number> {
+    async revokeAll(
+      userId: string,
+      except: EmailTokenPurpose[] = [],
+      trx: Knex = db,
+    ): Promise<number> {
       return affected(
-        await db('email_tokens')
+        await trx('email_tokens')
           .where({ user_id: userId })
           .whereNull('used_at')
           .whereNotIn('purpose', except)
-          .update({ used_at: db.fn.now() }),
+          .update({ used_at: trx.fn.now() }),
       );
     },
 

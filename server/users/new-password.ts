@@ -1,4 +1,7 @@
+import type { Knex } from 'knex';
 import type { Config } from '../../config/load.ts';
+import type { Audit, RequestFacts, SuccessEvent } from '../audit/audit.ts';
+import type { Db } from '../db.ts';
 import type { Logger } from '../log.ts';
 import type { Mailer } from '../mail/mailer.ts';
 import type { PasswordContext, PasswordPolicy } from '../security/password-policy.ts';
@@ -27,6 +30,8 @@ export const passwordContext = (user: User): PasswordContext => ({
 });
 
 type Deps = {
+  db: Db;
+  audit: Audit;
   users: UserStore;
   policy: PasswordPolicy;
   signOut: AccountSignOut;
@@ -36,26 +41,47 @@ type Deps = {
   log: Logger;
 };
 
+export type PasswordChange = {
+  /** The audit row that records the change; it commits with it or neither does. */
+  event: SuccessEvent;
+  facts: RequestFacts;
+  keepSession?: string | undefined;
+  keepGrants?: string[];
+  /** More writes that stand or fall with the change (a reset spends its link there). */
+  alsoWithin?: (trx: Knex.Transaction) => Promise<void>;
+};
+
 /**
  * Replaces a user's password: the old hash joins the history, and whoever knew the old password
  * is out: every session but `keepSession` ends, and every grant (the apps' refresh tokens) but
- * `keepGrants` is revoked, and so is every pending emailed link. The owner is told by email, with
- * a "this wasn't me" link. Returns the time a sign-in that follows must carry.
+ * `keepGrants` is revoked, and so is every pending emailed link. All of that and its audit row
+ * are one transaction: should it fail, nothing changed (the user is told to try again). What
+ * follows the commit cannot undo it or fail the request: deleting what no longer works, and
+ * the owner's email, with a "this wasn't me" link. Returns the time a sign-in that follows must
+ * carry.
  */
 export function passwordSetter(deps: Deps) {
-  const { users, policy, signOut, mailer } = deps;
-  return async (
-    user: User,
-    password: string,
-    { keepSession, keepGrants = [] }: { keepSession?: string; keepGrants?: string[] } = {},
-  ) => {
-    await policy.remember(user.id, user.password_hash);
-    await users.setPassword(user.id, password);
-    const { validFrom } = await signOut.endSessions(user.id, keepSession);
-    await signOut.revokeGrants(user.id, keepGrants);
-    // And so are its emailed links (a pending email change, a reset): all but the owner's way
-    // back ("this wasn't me").
-    await deps.tokens.revokeAll(user.id, ['secure_account', 'restore_email']);
+  const { db, audit, users, policy, signOut, mailer } = deps;
+  return async (user: User, password: string, change: PasswordChange) => {
+    const { keepSession, keepGrants, facts } = change;
+    const hash = await users.hashPassword(password);
+    // A sign-in this request finishes (the reset's) counts from then.
+    const validFrom = Math.floor(Date.now() / 1000);
+    if (keepSession) await signOut.keepSession(user.id, keepSession, validFrom);
+    const signedOut = await db.transaction(async (trx) => {
+      // First: a link it spends is spent before the user's other links are revoked below.
+      await change.alsoWithin?.(trx);
+      await policy.remember(user.id, user.password_hash, trx);
+      if (!(await users.setPasswordHash(user.id, hash, trx)))
+        throw new Error('only a local account has a password here');
+      const ended = await signOut.within(trx, user.id, { validFrom, keepSession, keepGrants });
+      // And so are its emailed links (a pending email change, a reset): all but the owner's way
+      // back ("this wasn't me").
+      await deps.tokens.revokeAll(user.id, ['secure_account', 'restore_email'], trx);
+      await audit.within(trx, change.event, facts);
+      return ended;
+    });
+    await signOut.cleanUp(signedOut);
     const at = new Date();
     mailer.sendInBackground(async () => ({
       to: user.email,
@@ -66,7 +92,6 @@ export function passwordSetter(deps: Deps) {
         name: user.name ?? undefined,
       },
     }));
-    // A sign-in this request finishes (the reset's) counts from then: see endSessions.
     return { signedInAt: validFrom };
   };
 }

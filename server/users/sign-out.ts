@@ -1,34 +1,99 @@
+import type { Knex } from 'knex';
 import type { AdapterFactory } from '../../adapters/index.ts';
+import { revokeGrantsWithin } from '../../adapters/postgres.ts';
 import type { Db } from '../db.ts';
+import type { Logger } from '../log.ts';
+
+/** What a sign-out within a transaction leaves to delete once it commits (`cleanUp`). */
+export type SignedOut = { accountId: string; keepSession?: string | undefined; grants: string[] };
 
 /**
  * Signs an account out everywhere: after a password reset, when an admin or the directory
  * disables it, or when the user asks. Where sessions and grants live is the adapters' business.
  */
-export function createAccountSignOut({ db, adapter }: { db: Db; adapter: AdapterFactory }) {
+export function createAccountSignOut({
+  db,
+  adapter,
+  log,
+}: {
+  db: Db;
+  adapter: AdapterFactory;
+  log: Logger;
+}) {
   const sessions = adapter('Session');
 
+  /**
+   * The session `sessionId` counts as signed in at `validFrom`, its user having just proved who
+   * they are: it still stands once the account is signed out from then.
+   */
+  async function keepSession(accountId: string, sessionId: string, validFrom: number) {
+    const kept = await sessions.find(sessionId);
+    if (kept?.accountId === accountId && typeof kept.exp === 'number' && kept.exp > validFrom)
+      await sessions.upsert(sessionId, { ...kept, loginTs: validFrom }, kept.exp - validFrom);
+  }
+
+  /**
+   * The account notes the time: a session signed in before it no longer stands even if a
+   * request in flight writes it back (session-rule.ts), and device cookies lose their trust.
+   * Sign-ins count in whole seconds (as oidc-provider keeps them), so one whose password was
+   * checked in that same second stands: a later second would refuse a user who signs in again
+   * at once.
+   */
+  const markSignedOut = (trx: Knex, accountId: string, validFrom: number) =>
+    trx('users').where({ id: accountId }).update({ sessions_valid_from: validFrom });
+
   return {
+    keepSession,
+
     /**
-     * Ends every session of the account but `except` (the one doing the asking, if any). The
-     * account notes the time first: a session signed in before it no longer stands even if a
-     * request in flight writes it back (session-rule.ts), and device cookies lose their trust.
-     * The kept session counts as signed in then, its user having just proved who they are; so
-     * does a sign-in this request finishes (`validFrom`). Sign-ins count in whole seconds (as
-     * oidc-provider keeps them), so one whose password was checked in that same second stands:
-     * a later second would refuse a user who signs in again at once.
+     * Signs the account out everywhere as part of `trx`, the transaction of the change that
+     * calls for it (a new password), so that it commits with the change or not at all: from
+     * then no session signed in before `validFrom` stands, and no grant but `keepGrants` works
+     * (the grants are revoked in PostgreSQL, where they live). A session to keep is kept first
+     * (`keepSession`). What is left is deleting what no longer works: `cleanUp`, after the commit.
+     */
+    async within(
+      trx: Knex.Transaction,
+      accountId: string,
+      {
+        validFrom,
+        keepSession,
+        keepGrants = [],
+      }: { validFrom: number; keepSession?: string | undefined; keepGrants?: string[] },
+    ): Promise<SignedOut> {
+      await markSignedOut(trx, accountId, validFrom);
+      const grants = await revokeGrantsWithin(trx, accountId, keepGrants);
+      return { accountId, keepSession, grants };
+    },
+
+    /**
+     * Deletes the sessions and the rest of the grants that `within` ended. Never throws: they
+     * stopped working when it committed, and what is left (in Redis, say, while it is down)
+     * expires by itself; a failure is logged.
+     */
+    async cleanUp({ accountId, keepSession, grants }: SignedOut): Promise<void> {
+      try {
+        await adapter.endSessions(accountId, { except: keepSession });
+        for (const id of grants) await adapter.revokeGrant(id);
+      } catch (err) {
+        log.warn(
+          { error: (err as Error).message, accountId },
+          'ended sessions and grants left to expire: they no longer work',
+        );
+      }
+    },
+
+    /**
+     * Ends every session of the account but `except` (the one doing the asking, if any), which
+     * counts as signed in now; so does a sign-in this request finishes (`validFrom`).
      */
     async endSessions(
       accountId: string,
       except?: string,
     ): Promise<{ ended: number; validFrom: number }> {
       const validFrom = Math.floor(Date.now() / 1000);
-      await db('users').where({ id: accountId }).update({ sessions_valid_from: validFrom });
-      if (except) {
-        const kept = await sessions.find(except);
-        if (kept?.accountId === accountId && typeof kept.exp === 'number' && kept.exp > validFrom)
-          await sessions.upsert(except, { ...kept, loginTs: validFrom }, kept.exp - validFrom);
-      }
+      await markSignedOut(db, accountId, validFrom);
+      if (except) await keepSession(accountId, except, validFrom);
       return { ended: await adapter.endSessions(accountId, { except }), validFrom };
     },
 

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Knex } from 'knex';
 import { affected, type Db } from '../db.ts';
 import type { PasswordHasher } from '../security/passwords.ts';
 
@@ -69,12 +70,19 @@ export function createUserStore(db: Db, passwords: PasswordHasher) {
 
     /** False for an unknown id, and for a directory user: its password lives in the directory. */
     async setPassword(id: string, password: string): Promise<boolean> {
-      const hash = await passwords.hash(password);
+      return store.setPasswordHash(id, await store.hashPassword(password));
+    },
+
+    /** The stored form of a password: argon2, slow, so taken before a transaction opens. */
+    hashPassword: (password: string): Promise<string> => passwords.hash(password),
+
+    /** setPassword with the hash already taken, in `trx` when given. */
+    async setPasswordHash(id: string, hash: string, trx: Knex = db): Promise<boolean> {
       return (
         affected(
-          await db('users')
+          await trx('users')
             .where({ id, source: 'local' })
-            .update({ password_hash: hash, updated_at: db.fn.now() }),
+            .update({ password_hash: hash, updated_at: trx.fn.now() }),
         ) > 0
       );
     },
@@ -93,12 +101,12 @@ export function createUserStore(db: Db, passwords: PasswordHasher) {
     },
 
     /** No password works until a new one is set (a forced reset). */
-    async clearPassword(id: string): Promise<void> {
-      await db('users').where({ id }).update({ password_hash: null, updated_at: db.fn.now() });
+    async clearPassword(id: string, trx: Knex = db): Promise<void> {
+      await trx('users').where({ id }).update({ password_hash: null, updated_at: trx.fn.now() });
     },
 
-    async setEmailVerified(id: string): Promise<void> {
-      await db('users').where({ id }).update({ email_verified: true, updated_at: db.fn.now() });
+    async setEmailVerified(id: string, trx: Knex = db): Promise<void> {
+      await trx('users').where({ id }).update({ email_verified: true, updated_at: trx.fn.now() });
     },
 
     async setDisabled(id: string, disabled: boolean): Promise<boolean> {

@@ -2,6 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resetLink } from '../../server/users/reset-link.ts';
 import { Browser, formAction, hiddenInput } from '../support/browser.ts';
 import {
   authorizationRequest,
@@ -188,6 +189,45 @@ describe('when PostgreSQL or Redis goes down', () => {
     );
     expect(done.url.pathname).not.toMatch(/\/login$/);
     expect(await done.res.text()).not.toContain('name="password"');
+  });
+
+  it('a password reset sent while Redis is down is done and says so; the sessions and refresh tokens from before no longer work', async () => {
+    const owner = { email: 'resetting@example.test', password: 'the password before the reset' };
+    const user = await server.users.create({ ...owner, emailVerified: true });
+    const rp = await relyingParty(server.url, app.clientId, app.clientSecret);
+    const elsewhere = new Browser();
+    const before = await signIn(rp, elsewhere, server.url, owner);
+    // Sign-ins count in whole seconds, and one in the second of the reset stands (sign-out.ts).
+    await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 10));
+    const browser = new Browser();
+    const html = await (await browser.get(await resetLink(server, user))).text();
+    const newPassword = 'quartz lantern umbrella 42 meadow';
+    await redis.down();
+    let answer: { status: number; html: string; ms: number };
+    try {
+      const started = Date.now();
+      const res = await browser.post(new URL(formAction(html, '/reset'), server.url), {
+        csrf: hiddenInput(html, 'csrf'),
+        token: hiddenInput(html, 'token'),
+        password: newPassword,
+        confirm: newPassword,
+      });
+      answer = { status: res.status, html: await res.text(), ms: Date.now() - started };
+    } finally {
+      await redis.up();
+    }
+    // What is left to delete in Redis cannot undo the change, nor make it look failed.
+    expect(answer.status).toBe(200);
+    expect(answer.html).toContain('Your password was changed');
+    expect(answer.ms).toBeLessThan(ANSWER_BOUND_MS);
+    expect(await server.users.authenticate(owner.email, newPassword)).toBeDefined();
+    expect(await readyWithin(3000)).toBe(true);
+    const silent = await elsewhere.follow(
+      await elsewhere.get(await silentAuthorizationUrl(rp)),
+      server.url,
+    );
+    expect(silent.url.searchParams.get('error')).toBe('login_required');
+    expect((await refresh(before.refresh_token!)).body.error).toBe('invalid_grant');
   });
 
   it('a hosted page answers 503 "try again shortly" while Redis is down, and a signed-in browser is still signed in after', async () => {
