@@ -34,7 +34,7 @@ export function healthRouter({
           return [name, 'ok'] as const;
         } catch (err) {
           // The detail (hosts, ports) goes to the log, not to whoever asks.
-          log.warn({ check: name, error: (err as Error).message }, 'readiness check failed');
+          log.warn({ check: name, error: (err as Error).message }, `readiness: ${name} failed`);
           return [name, 'fail'] as const;
         }
       }),

@@ -205,8 +205,11 @@ describe('two processes draining one outbox (PostgreSQL server)', () => {
     ({ url, cleanup } = await tempPostgresDb());
     smtp = await startSmtpServer();
   });
+  // A mailer left running would claim the next test's mail before the one under test.
+  afterEach(async () => {
+    for (let m = mailers.pop(); m; m = mailers.pop()) await m.close(0);
+  });
   afterAll(async () => {
-    for (const m of mailers) await m.close(0);
     for (const db of opened) await closeDb(db);
     await smtp.stop();
     await cleanup();
