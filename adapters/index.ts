@@ -15,7 +15,7 @@ export type AdapterDeps = {
   /** Reads a registered client's metadata (secret unsealed); the Client model is read-only here. */
   findClient: (clientId: string) => Promise<AdapterPayload | undefined>;
   refreshReuseGraceSeconds: number;
-  /** Each storage call answers within this, or fails as temporarily_unavailable; none if unset. */
+  /** The dependency timeout: a refresh token's consume is bounded in the database by half of it. */
   timeoutMs?: number | undefined;
 };
 
@@ -43,17 +43,14 @@ const REFRESH_TOKEN_ID_LENGTH = Math.ceil(REFRESH_TOKEN_BITS / 6);
 
 export function createAdapterFactory(deps: AdapterDeps): AdapterFactory {
   const { db, redis, timeoutMs } = deps;
-  const postgresAccounts = answeringOutages(new PostgresAccounts(db), 'accounts', timeoutMs);
-  const redisAccounts = redis && answeringOutages(new RedisAccounts(redis), 'accounts', timeoutMs);
+  const postgresAccounts = answeringOutages(new PostgresAccounts(db));
+  const redisAccounts = redis && answeringOutages(new RedisAccounts(redis));
   const make: MakeAdapter = (model) => {
-    if (model === 'Client')
-      return answeringOutages(new ClientAdapter(deps.findClient), model, timeoutMs);
+    if (model === 'Client') return answeringOutages(new ClientAdapter(deps.findClient));
     const store = answeringOutages(
       redis && REDIS_MODELS.has(model)
         ? new RedisAdapter(redis, model)
         : new PostgresAdapter(db, model),
-      model,
-      timeoutMs,
     );
     if (model !== 'RefreshToken') return store;
     const shaped = withIdLength(store, REFRESH_TOKEN_ID_LENGTH);

@@ -107,15 +107,13 @@ export function withDeadline<T>(promise: Promise<T>, ms: number, what: string): 
 }
 
 /**
- * Every call to the store answers within `timeoutMs`, and a store that cannot be reached fails
- * as oidc-provider's `temporarily_unavailable` (503) rather than a server_error after a long
- * wait: the client and the user are told to try again, and nothing they hold is lost.
+ * A store that cannot be reached fails as oidc-provider's `temporarily_unavailable` (503) rather
+ * than a server_error: the client and the user are told to try again, and nothing they hold is
+ * lost. How long a call may take is bounded where it can be enforced, in the clients themselves
+ * (pg's connection, query and statement timeouts; ioredis' command timeout and no offline
+ * queue: server/db.ts, server/server.ts), so this adds no timer to every call.
  */
-export function answeringOutages<A extends object>(
-  inner: A,
-  model: string,
-  timeoutMs: number | undefined,
-): A {
+export function answeringOutages<A extends object>(inner: A): A {
   // One wrapper per method, made on first use: the hot paths allocate nothing per call.
   const wrapped = new Map<PropertyKey, unknown>();
   return new Proxy(inner, {
@@ -125,10 +123,7 @@ export function answeringOutages<A extends object>(
       let guarded = wrapped.get(property);
       if (!guarded) {
         const method = value as (...args: unknown[]) => Promise<unknown>;
-        guarded = answeringOutagesAsOAuth((...args: unknown[]) => {
-          const call = method.apply(target, args);
-          return timeoutMs ? withDeadline(call, timeoutMs, `${model} storage`) : call;
-        });
+        guarded = answeringOutagesAsOAuth((...args: unknown[]) => method.apply(target, args));
         wrapped.set(property, guarded);
       }
       return guarded;
