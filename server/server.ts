@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config/load.ts';
 import { sweepExpired } from '../adapters/postgres.ts';
+import { sweepGivenUpMail } from './mail/outbox-store.ts';
 import { buildApp, type Latchkey } from './app.ts';
 import { startAuditRetention } from './audit/retention.ts';
 import { bootstrap, type BootstrapReport } from './bootstrap.ts';
@@ -68,6 +69,7 @@ export async function startLatchkey(config: Config, log: Logger): Promise<Runnin
   const sweeper = setInterval(() => {
     withAdvisoryLock(db, 'sweep', async (trx) => {
       await latchkey.limits.sweep(trx);
+      await sweepGivenUpMail(trx);
       return sweepExpired(trx);
     })
       .then((n) => n && log.info({ deleted: n }, 'expired protocol rows swept'))

@@ -115,3 +115,16 @@ export function createOutboxStore(db: Db, sealingKey: Buffer) {
 }
 
 export type OutboxStore = ReturnType<typeof createOutboxStore>;
+
+/** How long a mail given up stays listed (without its content) for an operator to look into. */
+export const GIVEN_UP_KEPT_DAYS = 7;
+
+/** Deletes mails given up more than GIVEN_UP_KEPT_DAYS ago; run by the periodic sweep. */
+export async function sweepGivenUpMail(db: Db): Promise<number> {
+  return affected(
+    await db(TABLE)
+      .where({ status: 'failed' })
+      .where('created_at', '<', db.raw(`now() - ? * interval '1 day'`, [GIVEN_UP_KEPT_DAYS]))
+      .delete(),
+  );
+}

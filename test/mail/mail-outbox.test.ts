@@ -2,6 +2,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { closeDb, openDb, type Db } from '../../server/db.ts';
 import { createMailer, type MailOptions, type Mailer } from '../../server/mail/mailer.ts';
+import { sweepGivenUpMail } from '../../server/mail/outbox-store.ts';
 import { tempPostgresDb } from '../support/databases.ts';
 import { tempEmbeddedDb } from '../support/embedded-db.ts';
 import {
@@ -117,6 +118,13 @@ describe.each(Object.keys(databases))('background mail kept in the outbox on %s'
     // The next mail is not held up behind it.
     mailer.sendInBackground(async () => RESET);
     await smtp.waitForMessage(() => true, 2000);
+
+    // A week on, the sweep forgets it; a mail given up today stays listed.
+    await db('mail_outbox')
+      .where({ status: 'failed' })
+      .update({ created_at: db.raw(`now() - interval '8 days'`) });
+    expect(await sweepGivenUpMail(db)).toBe(1);
+    expect((await rows()).filter((r) => r.status === 'failed')).toHaveLength(0);
   });
 
   it('keeps a mail whose sending failed on a refused SMTP login (535) until the login is put right', async () => {
