@@ -4,7 +4,13 @@ import { answeringOutages } from './outages.ts';
 import { PostgresAccounts, PostgresAdapter } from './postgres.ts';
 import { RedisAccounts, RedisAdapter, type RedisClient } from './redis.ts';
 import { withDeferredConsume } from './refresh-rotation.ts';
-import type { AccountStore, Adapter, AdapterPayload, StorageAdapter } from './types.ts';
+import type {
+  AccountStore,
+  Adapter,
+  AdapterPayload,
+  EndSessions,
+  StorageAdapter,
+} from './types.ts';
 
 const REDIS_MODELS = new Set<string>(modelsThat('shortLived'));
 const GRANT_MODELS = modelsThat('ofGrant');
@@ -74,7 +80,7 @@ export function withAccountOps(
 ): AdapterFactory {
   return Object.assign(make, {
     sessionsOf: (accountId: string) => accountsOf('Session').sessionsOf(accountId),
-    endSessions: (accountId: string, options?: { except?: string | undefined }) =>
+    endSessions: (accountId: string, options?: EndSessions) =>
       accountsOf('Session').endSessions(accountId, options),
     grantsOf: (accountId: string) => accountsOf('Grant').grantsOf(accountId),
     async revokeGrant(grantId: string) {

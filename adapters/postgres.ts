@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { DeadlineError } from './outages.ts';
-import type { AccountStore, AdapterPayload, Stored, StorageAdapter } from './types.ts';
+import type { AccountStore, AdapterPayload, EndSessions, Stored, StorageAdapter } from './types.ts';
 
 const TABLE = 'oidc_payloads';
 
@@ -126,10 +126,11 @@ export class PostgresAccounts implements AccountStore {
     return this.ofAccount('Grant', accountId);
   }
 
-  async endSessions(accountId: string, { except }: { except?: string | undefined } = {}) {
+  async endSessions(accountId: string, { except, only }: EndSessions = {}) {
     // A session signed in to by another account since has that account's id in the row.
     const query = this.db(TABLE).where({ model: 'Session', account_id: accountId });
     if (except) query.whereNot({ id: except });
+    if (only) query.where({ id: only });
     const ended: { expires_at: Date | null }[] = await query.delete().returning('expires_at');
     return ended.filter((row) => !expired(row.expires_at)).length;
   }

@@ -1,5 +1,5 @@
 import type { ChainableCommander, Cluster, Redis } from 'ioredis';
-import type { AccountStore, AdapterPayload, Stored, StorageAdapter } from './types.ts';
+import type { AccountStore, AdapterPayload, EndSessions, Stored, StorageAdapter } from './types.ts';
 
 /** One Redis server (direct or through Sentinel) or a Redis Cluster. */
 export type RedisClient = Redis | Cluster;
@@ -141,10 +141,10 @@ export class RedisAccounts implements AccountStore {
     return this.ofAccount('Grant', accountId);
   }
 
-  async endSessions(accountId: string, { except }: { except?: string | undefined } = {}) {
+  async endSessions(accountId: string, { except, only }: EndSessions = {}) {
     const setKey = accountSetKey('Session', accountId);
     const ended = await Promise.all(
-      (await this.redis.smembers(setKey))
+      (only ? [only] : await this.redis.smembers(setKey))
         .filter((id) => id !== except)
         .map(async (id) => {
           const deleted = await this.redis.eval(

@@ -228,6 +228,19 @@ describe.each(Object.keys(backends))('adapter contract on %s', (name) => {
       expect(ids(await backend.make.sessionsOf(second))).toEqual(['shared-browser']);
     });
 
+    it('ends one session of an account, never one of another account', async () => {
+      const [mine, theirs] = [account(), account()];
+      const sessions = backend.make('Session');
+      for (const device of ['laptop', 'phone'])
+        await sessions.upsert(`${mine}-${device}`, session(mine), 60);
+      await sessions.upsert(`${theirs}-laptop`, session(theirs), 60);
+      expect(await backend.make.endSessions(mine, { only: `${theirs}-laptop` })).toBe(0);
+      expect(await sessions.find(`${theirs}-laptop`)).toMatchObject({ accountId: theirs });
+      expect(await backend.make.endSessions(mine, { only: `${mine}-phone` })).toBe(1);
+      expect(ids(await backend.make.sessionsOf(mine))).toEqual([`${mine}-laptop`]);
+      expect(await backend.make.endSessions(mine, { only: `${mine}-phone` })).toBe(0);
+    });
+
     it("lists an account's grants with the client each is for", async () => {
       const [mine, theirs] = [account(), account()];
       const grants = backend.make('Grant');
