@@ -12,6 +12,7 @@ import { providerOutagePages } from './http/errors.ts';
 import { ACCOUNT_CLIENT_ID, accountClient } from './account-pages/access.ts';
 import { auditProtocolEvents } from './audit/protocol-events.ts';
 import { sessionStands } from './users/session-rule.ts';
+import { keepSessionActivity, noteSessionActivity } from './users/session-activity.ts';
 import { userClaims } from './users/store.ts';
 import type { PrivateJwk } from './keys/store.ts';
 import { ACR, type Mfa } from './mfa/mfa.ts';
@@ -207,7 +208,11 @@ export function createProvider(
         token.resourceServer?.accessTokenTTL ?? config.ttl.clientCredentials,
       IdToken: config.ttl.idToken,
       RefreshToken: config.ttl.refreshToken,
-      Session: config.ttl.session,
+      // Called as the provider saves a session, the one moment it hands over the request too.
+      Session: (ctx, session) => {
+        noteSessionActivity(ctx as never, session);
+        return config.ttl.session;
+      },
       Interaction: config.ttl.interaction,
       Grant: config.ttl.grant,
     },
@@ -302,6 +307,7 @@ export function createProvider(
   // Requests reach it through our app, whose clientAddress() has vetted the forwarded headers
   // and issuerOrigin() set the host and scheme to the issuer's.
   provider.proxy = true;
+  keepSessionActivity(provider);
   auditProtocolEvents(provider, audit);
   provider.on('server_error', (ctx, err) => {
     if (isUnavailable(err)) ctx.state.unavailable = true;

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Context, Middleware } from 'koa';
 import type { ClientMetadata, default as Provider } from 'oidc-provider';
 import type { Services } from '../services.ts';
+import { grantsOfSession } from '../users/session-activity.ts';
 import { sessionStands } from '../users/session-rule.ts';
 import type { User } from '../users/store.ts';
 import { ACR, withSecondFactor } from '../mfa/mfa.ts';
@@ -75,9 +76,7 @@ export function accountAccess({ config, provider, mfa, csrf, views }: Deps) {
     const account: AccountSession = {
       user: found.user,
       sessionId: session.jti,
-      grantIds: Object.values(session.authorizations ?? {})
-        .map((a) => a.grantId)
-        .filter((id): id is string => !!id),
+      grantIds: grantsOfSession(session),
     };
     return { account, complete, loginTs: session.loginTs ?? 0 };
   }

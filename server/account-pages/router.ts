@@ -11,6 +11,8 @@ import { field, readForm } from '../http/form.ts';
 import { accountAccess, accountOf, type AccountAccess } from './access.ts';
 import { currentPasswordCheck, type CurrentPasswordCheck } from './current-password.ts';
 import { addEmailChange } from './email-change.ts';
+import { addAccountHome } from './home.ts';
+import { addAccountSessions } from './sessions.ts';
 import { addMfaSettings } from './mfa-settings.ts';
 
 export type AccountDeps = Pick<
@@ -33,6 +35,7 @@ export type AccountDeps = Pick<
   | 'csrf'
   | 'log'
   | 'factorChanged'
+  | 'adapter'
 > & { provider: () => Provider };
 
 /** What the account routers get besides their deps: the access levels and the password check. */
@@ -127,5 +130,7 @@ export function accountRouter(deps: AccountDeps): Router {
 
   addEmailChange(router, { ...deps, ...pages });
   addMfaSettings(router, { ...deps, ...pages });
+  addAccountHome(router, { ...deps, ...pages });
+  addAccountSessions(router, { ...deps, ...pages });
   return router;
 }

@@ -25,6 +25,7 @@ export const csrfBindings = {
   password: (sessionId: string): FormBinding => ({ key: `password:${sessionId}`, expired: RELOAD }),
   email: (sessionId: string): FormBinding => ({ key: `email:${sessionId}`, expired: RELOAD }),
   mfaSettings: (sessionId: string): FormBinding => ({ key: `mfa:${sessionId}`, expired: RELOAD }),
+  sessions: (sessionId: string): FormBinding => ({ key: `sessions:${sessionId}`, expired: RELOAD }),
   /** The button of an emailed link: the link's own token (missing: bound to nothing usable). */
   emailLink: (kind: EmailLinkKind, token = ''): FormBinding => ({
     key: `${kind}:${token}`,
@@ -32,4 +33,6 @@ export const csrfBindings = {
   }),
   /** Not a form: the signature of the account page a sign-in returns to. */
   accountReturn: (path: string): CsrfBinding => ({ key: `account-return:${path}` }),
+  /** Not a form: the handle that names a session in the account pages instead of its id. */
+  sessionHandle: (sessionId: string): CsrfBinding => ({ key: `session-handle:${sessionId}` }),
 };

@@ -15,6 +15,9 @@ export function describeDevice(userAgent: string, ip: string): Device {
   return { fingerprint, description, ip };
 }
 
+/** "Chrome on Linux" for a user agent alone (the account's sessions page). */
+export const deviceName = (userAgent: string): string => parseUserAgent(userAgent).description;
+
 // Parsing a user agent takes a series of regular expressions; a server sees few distinct ones.
 const parsedAgents = new Map<string, { key: string; description: string }>();
 const MAX_PARSED_AGENTS = 1000;

@@ -1,0 +1,100 @@
+import type { AdapterFactory } from '../../adapters/index.ts';
+import type { Stored } from '../../adapters/types.ts';
+import { userEvent, type RequestFacts } from '../audit/audit.ts';
+import type { Audit } from '../audit/audit.ts';
+import { csrfBindings } from '../http/csrf-bindings.ts';
+import type { Csrf } from '../security/csrf.ts';
+import { deviceName } from './devices.ts';
+import { activityOf, grantsOfSession } from './session-activity.ts';
+import type { AccountSignOut } from './sign-out.ts';
+
+/** One browser session of an account, as the account pages show it. */
+export type SessionView = {
+  /** Names the session in forms and URLs: its id is its cookie's value and never shown. */
+  handle: string;
+  /** "Firefox on Linux": from the user agent, as the new-device notice names it. */
+  device: string;
+  ip: string | undefined;
+  /** Epoch seconds. */
+  signedInAt: number | undefined;
+  lastActiveAt: number | undefined;
+  /** The session of the browser asking. */
+  current: boolean;
+};
+
+type Deps = { adapter: AdapterFactory; signOut: AccountSignOut; audit: Audit; csrf: Csrf };
+
+/**
+ * The browser sessions of an account: listed for its owner, ended one at a time or all but the
+ * owner's own. Ending a session revokes the grants of the apps used only in it (each session
+ * signs in to an app with a grant of its own: loadExistingGrant in provider.ts), and so their
+ * refresh tokens; an app the user also uses in a session that stays keeps working.
+ */
+export function accountSessions({ adapter, signOut, audit, csrf }: Deps) {
+  const handleOf = (sessionId: string) => csrf.token(csrfBindings.sessionHandle(sessionId));
+
+  function view({ id, payload }: Stored, currentId: string): SessionView {
+    const activity = activityOf(payload);
+    return {
+      handle: handleOf(id),
+      device: deviceName(activity?.userAgent ?? ''),
+      ip: activity?.ip,
+      signedInAt: typeof payload.loginTs === 'number' ? payload.loginTs : undefined,
+      lastActiveAt: activity?.at,
+      current: id === currentId,
+    };
+  }
+
+  /** Revokes the grants of `ended` that no session of the account still uses; how many. */
+  async function revokeUnused(accountId: string, ended: Stored[]): Promise<number> {
+    const used = new Set(
+      (await adapter.sessionsOf(accountId)).flatMap((s) => grantsOfSession(s.payload)),
+    );
+    const unused = new Set(
+      ended.flatMap((s) => grantsOfSession(s.payload)).filter((id) => !used.has(id)),
+    );
+    for (const grantId of unused) await adapter.revokeGrant(grantId);
+    return unused.size;
+  }
+
+  return {
+    /** This browser's session first, then the others, most recently active first. */
+    async list(accountId: string, currentId: string): Promise<SessionView[]> {
+      const sessions = (await adapter.sessionsOf(accountId)).map((s) => view(s, currentId));
+      return sessions.sort(
+        (a, b) =>
+          Number(b.current) - Number(a.current) || (b.lastActiveAt ?? 0) - (a.lastActiveAt ?? 0),
+      );
+    },
+
+    /**
+     * Ends the account's session named by `handle` and the grants of the apps used only in it;
+     * false when no live session of the account has that handle (it ended already).
+     */
+    async end(accountId: string, handle: string, facts: RequestFacts): Promise<boolean> {
+      const session = (await adapter.sessionsOf(accountId)).find(
+        ({ id }) => handleOf(id) === handle,
+      );
+      if (!session || !(await adapter.endSessions(accountId, { only: session.id }))) return false;
+      const grants = await revokeUnused(accountId, [session]);
+      const device = deviceName(activityOf(session.payload)?.userAgent ?? '');
+      await audit(userEvent('session_ended', accountId, { device, grants }), facts);
+      return true;
+    },
+
+    /**
+     * Ends every session of the account but `currentId`, through the account-wide sign-out (a
+     * request of an ended session in flight cannot write it back: session-rule.ts), and the
+     * grants of the apps used only in them. Returns how many sessions ended.
+     */
+    async endOthers(accountId: string, currentId: string, facts: RequestFacts): Promise<number> {
+      const others = (await adapter.sessionsOf(accountId)).filter(({ id }) => id !== currentId);
+      const { ended } = await signOut.endSessions(accountId, currentId);
+      const grants = await revokeUnused(accountId, others);
+      await audit(userEvent('other_sessions_ended', accountId, { sessions: ended, grants }), facts);
+      return ended;
+    },
+  };
+}
+
+export type AccountSessions = ReturnType<typeof accountSessions>;
