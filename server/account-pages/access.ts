@@ -57,9 +57,8 @@ export function accountAccess({ config, provider, mfa, csrf, views }: Deps) {
   function openReturn(state: string): string | undefined {
     const [encoded = '', signature] = state.split('.');
     const path = Buffer.from(encoded, 'base64url').toString('utf8');
-    return path.startsWith('/account/') && csrf.verify(csrfBindings.accountReturn(path), signature)
-      ? path
-      : undefined;
+    const ours = path === '/account' || path.startsWith('/account/');
+    return ours && csrf.verify(csrfBindings.accountReturn(path), signature) ? path : undefined;
   }
 
   async function load(ctx: Context) {

@@ -16,6 +16,7 @@ const DONE: Record<string, string> = {
   one: 'That session has ended: that browser is signed out.',
   others: 'Every other session has ended: only this browser is still signed in.',
 };
+const doneOf = (ended: string) => (Object.hasOwn(DONE, ended) ? DONE[ended] : undefined);
 const GONE = 'That session has already ended. The list below is up to date.';
 
 const shown = (s: SessionView) => ({
@@ -43,7 +44,7 @@ export function addAccountSessions(router: Router, deps: AccountDeps & AccountPa
         title: 'Where you are signed in',
         sessions: (await sessions.list(user.id, sessionId)).map(shown),
         csrf: csrf.token(binding(ctx)),
-        done: problem ? undefined : DONE[queryText(ctx, 'ended')],
+        done: problem ? undefined : doneOf(queryText(ctx, 'ended')),
         problem,
       },
       status,
