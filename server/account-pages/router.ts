@@ -12,6 +12,8 @@ import { accountAccess, accountOf, type AccountAccess } from './access.ts';
 import { currentPasswordCheck, type CurrentPasswordCheck } from './current-password.ts';
 import { addEmailChange } from './email-change.ts';
 import { addMfaSettings } from './mfa-settings.ts';
+import { addConnectedApps } from './connected-apps.ts';
+import { addSecurityActivity } from './security-activity.ts';
 
 export type AccountDeps = Pick<
   Services,
@@ -33,6 +35,9 @@ export type AccountDeps = Pick<
   | 'csrf'
   | 'log'
   | 'factorChanged'
+  | 'consents'
+  | 'clients'
+  | 'adapter'
 > & { provider: () => Provider };
 
 /** What the account routers get besides their deps: the access levels and the password check. */
@@ -127,5 +132,7 @@ export function accountRouter(deps: AccountDeps): Router {
 
   addEmailChange(router, { ...deps, ...pages });
   addMfaSettings(router, { ...deps, ...pages });
+  addConnectedApps(router, { ...deps, ...pages });
+  addSecurityActivity(router, { ...deps, ...pages });
   return router;
 }
