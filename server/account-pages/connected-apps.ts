@@ -31,6 +31,7 @@ const words = (scope: Set<string>) => scopeWords([...scope]);
 export function clientNames(clients: Deps['clients']) {
   const names = new Map<string, Promise<string>>();
   return (clientId: string) => {
+    if (clientId === ACCOUNT_CLIENT_ID) return Promise.resolve('your account page');
     let name = names.get(clientId);
     if (!name) {
       name = clients
