@@ -158,6 +158,22 @@ export async function revokeGrantsWithin(
 ): Promise<string[]> {
   const grants = trx(TABLE).where({ model: 'Grant', account_id: accountId });
   if (except.length) grants.whereNotIn('id', except);
+  return deleteGrants(trx, grants);
+}
+
+/** Like revokeGrantsWithin, for the grants of one client only (the user withdrew its consent). */
+export function revokeClientGrantsWithin(
+  trx: Knex,
+  accountId: string,
+  clientId: string,
+): Promise<string[]> {
+  const grants = trx(TABLE)
+    .where({ model: 'Grant', account_id: accountId })
+    .whereRaw(`payload->>'clientId' = ?`, [clientId]);
+  return deleteGrants(trx, grants);
+}
+
+async function deleteGrants(trx: Knex, grants: Knex.QueryBuilder): Promise<string[]> {
   const ids = ((await grants.delete().returning('id')) as { id: string }[]).map((r) => r.id);
   if (ids.length) await trx(TABLE).whereIn('grant_id', ids).delete();
   return ids;

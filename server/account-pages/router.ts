@@ -14,6 +14,8 @@ import { addEmailChange } from './email-change.ts';
 import { addAccountHome } from './home.ts';
 import { addAccountSessions } from './sessions.ts';
 import { addMfaSettings } from './mfa-settings.ts';
+import { addConnectedApps } from './connected-apps.ts';
+import { addSecurityActivity } from './security-activity.ts';
 
 export type AccountDeps = Pick<
   Services,
@@ -35,6 +37,8 @@ export type AccountDeps = Pick<
   | 'csrf'
   | 'log'
   | 'factorChanged'
+  | 'consents'
+  | 'clients'
   | 'adapter'
 > & { provider: () => Provider };
 
@@ -132,5 +136,7 @@ export function accountRouter(deps: AccountDeps): Router {
   addMfaSettings(router, { ...deps, ...pages });
   addAccountHome(router, { ...deps, ...pages });
   addAccountSessions(router, { ...deps, ...pages });
+  addConnectedApps(router, { ...deps, ...pages });
+  addSecurityActivity(router, { ...deps, ...pages });
   return router;
 }

@@ -26,6 +26,7 @@ export const csrfBindings = {
   email: (sessionId: string): FormBinding => ({ key: `email:${sessionId}`, expired: RELOAD }),
   mfaSettings: (sessionId: string): FormBinding => ({ key: `mfa:${sessionId}`, expired: RELOAD }),
   sessions: (sessionId: string): FormBinding => ({ key: `sessions:${sessionId}`, expired: RELOAD }),
+  apps: (sessionId: string): FormBinding => ({ key: `apps:${sessionId}`, expired: RELOAD }),
   /** The button of an emailed link: the link's own token (missing: bound to nothing usable). */
   emailLink: (kind: EmailLinkKind, token = ''): FormBinding => ({
     key: `${kind}:${token}`,

@@ -7,15 +7,7 @@ import type { Csrf } from '../security/csrf.ts';
 import type { Views } from '../views.ts';
 import type { Interaction } from './steps.ts';
 import { csrfBindings } from '../http/csrf-bindings.ts';
-
-/** What each scope lets the application do, in the user's words. */
-const SCOPE_TEXT: Record<string, string> = {
-  openid: 'Know who you are when you sign in',
-  profile: 'See your name',
-  email: 'See your email address and whether it is verified',
-  roles: 'See the roles you hold',
-  offline_access: 'Stay connected when you are not using it',
-};
+import { apiScopes, scopeWords } from './scope-words.ts';
 
 type MissingInteraction = {
   missingOIDCScope?: string[];
@@ -30,18 +22,12 @@ export async function consentPage(
   client: string,
 ) {
   const missing = interaction.prompt.details as MissingInteraction;
-  const scopes = (missing.missingOIDCScope ?? []).map((s) => SCOPE_TEXT[s] ?? s);
-  const apis = Object.entries(missing.missingResourceScopes ?? {}).map(([api, list]) => ({
-    api,
-    scopes: list,
-  }));
+  const scopes = scopeWords(missing.missingOIDCScope ?? []);
+  const apis = apiScopes(missing.missingResourceScopes ?? {});
   const existing = interaction.grantId
     ? await deps.provider.Grant.find(interaction.grantId)
     : undefined;
-  const granted = (existing?.getOIDCScope() ?? '')
-    .split(' ')
-    .filter(Boolean)
-    .map((s) => SCOPE_TEXT[s] ?? s);
+  const granted = scopeWords((existing?.getOIDCScope() ?? '').split(' ').filter(Boolean));
   deps.views.render(ctx, 'consent', {
     title: `Allow ${client}?`,
     uid: interaction.uid,

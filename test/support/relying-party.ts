@@ -61,8 +61,10 @@ export async function signIn(
     ...input.params,
   });
   let { res, url: at } = await browser.follow(await browser.get(url), issuer);
-  if (at.pathname.startsWith('/interaction/')) {
-    const html = await res.text();
+  // A browser signed in already goes to the consent page, if any, at once.
+  let page = at.pathname.startsWith('/interaction/') ? await res.text() : '';
+  if (page && !page.includes('/consent')) {
+    const html = page;
     if (!html.includes('name="password"')) throw new Error(`expected the login page at ${at}`);
     input.shown?.push('login');
     ({ res, url: at } = await browser.follow(
@@ -73,9 +75,10 @@ export async function signIn(
       }),
       issuer,
     ));
+    page = at.pathname.startsWith('/interaction/') ? await res.text() : '';
   }
-  if (at.pathname.startsWith('/interaction/')) {
-    const html = await res.text();
+  if (page) {
+    const html = page;
     if (!html.includes('/consent'))
       throw new Error(`expected the consent page, got ${res.status}: ${html.slice(0, 300)}`);
     input.shown?.push('consent');
