@@ -12,10 +12,12 @@ import { accountAccess, accountOf, type AccountAccess } from './access.ts';
 import { currentPasswordCheck, type CurrentPasswordCheck } from './current-password.ts';
 import { addEmailChange } from './email-change.ts';
 import { addMfaSettings } from './mfa-settings.ts';
+import { addDataRights } from './data-rights.ts';
 
 export type AccountDeps = Pick<
   Services,
   | 'db'
+  | 'adapter'
   | 'audit'
   | 'checkPassword'
   | 'guard'
@@ -127,5 +129,6 @@ export function accountRouter(deps: AccountDeps): Router {
 
   addEmailChange(router, { ...deps, ...pages });
   addMfaSettings(router, { ...deps, ...pages });
+  addDataRights(router, { ...deps, ...pages });
   return router;
 }

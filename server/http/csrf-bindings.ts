@@ -25,6 +25,11 @@ export const csrfBindings = {
   password: (sessionId: string): FormBinding => ({ key: `password:${sessionId}`, expired: RELOAD }),
   email: (sessionId: string): FormBinding => ({ key: `email:${sessionId}`, expired: RELOAD }),
   mfaSettings: (sessionId: string): FormBinding => ({ key: `mfa:${sessionId}`, expired: RELOAD }),
+  dataExport: (sessionId: string): FormBinding => ({ key: `export:${sessionId}`, expired: RELOAD }),
+  accountDeletion: (sessionId: string): FormBinding => ({
+    key: `delete:${sessionId}`,
+    expired: RELOAD,
+  }),
   /** The button of an emailed link: the link's own token (missing: bound to nothing usable). */
   emailLink: (kind: EmailLinkKind, token = ''): FormBinding => ({
     key: `${kind}:${token}`,
