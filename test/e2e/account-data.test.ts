@@ -19,13 +19,13 @@ const spellings = (bytes: Buffer) => [
 ];
 
 /** A server whose users sign in with a password alone (MFA off); factors are still kept. */
-function useApp(storage: Storage) {
+function useApp(storage: Storage, env: Record<string, string> = {}) {
   const holder = {} as { app: MailApp };
   beforeAll(async () => {
     holder.app = await startMailApp({
       storage,
       clientName: 'Data app',
-      env: { MFA_POLICY: 'off' },
+      env: { MFA_POLICY: 'off', ...env },
     });
   });
   afterAll(async () => {
@@ -288,5 +288,26 @@ describe('latchkey users delete (postgres+redis)', () => {
     expect(cli.code).toBe(1);
     expect(cli.stderr).toContain('is a directory user: remove it in the directory');
     expect(await server.users.findById(user.id)).toBeDefined();
+  });
+});
+
+describe('with ACCOUNT_DELETION=false', () => {
+  const on = useApp('embedded', { ACCOUNT_DELETION: 'false' });
+
+  it('refuses a local user the deletion page and its form', async () => {
+    const { server, rp } = on.app;
+    const email = 'wants.out@example.test';
+    const browser = new Browser();
+    await server.users.create({ email, password: PASSWORD, emailVerified: true });
+    await signIn(rp, browser, server.url, { email, password: PASSWORD });
+    const page = await browser.get(`${server.url}/account/delete`);
+    expect(page.status).toBe(403);
+    expect(await page.text()).toContain('Accounts cannot be deleted here');
+    const post = await browser.post(`${server.url}/account/delete`, {
+      password: PASSWORD,
+      understood: '1',
+    });
+    expect(post.status).toBe(403);
+    expect(await server.users.findByEmail(email)).toBeDefined();
   });
 });
