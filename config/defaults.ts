@@ -277,6 +277,12 @@ export const settings = {
    * Older, the user signs in again first, as GitHub's "sudo mode" asks.
    */
   REAUTH_MAX_AGE: setting('5m', duration),
+  /**
+   * Users may delete their own account at /account/delete (GDPR Art. 17, the right to erasure).
+   * Local accounts only, whatever this says: a directory user's account is the directory's, and
+   * would come back at the next sign-in or sync.
+   */
+  ACCOUNT_DELETION: setting(true, bool),
 
   /** Seconds between sweeps of expired protocol rows in PostgreSQL. */
   SWEEP_INTERVAL_SECONDS: setting(300, int(1)),

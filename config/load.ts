@@ -185,6 +185,8 @@ export function loadConfig(env: Record<string, string | undefined>) {
       /** Seconds a full sign-in counts as recent enough for a sensitive change in the account. */
       reauthMaxAgeSeconds: c.REAUTH_MAX_AGE,
     },
+    /** Local users may delete their own account (never directory users). */
+    accountDeletion: c.ACCOUNT_DELETION,
     ldap,
   });
 }

@@ -16,10 +16,12 @@ import { addAccountSessions } from './sessions.ts';
 import { addMfaSettings } from './mfa-settings.ts';
 import { addConnectedApps } from './connected-apps.ts';
 import { addSecurityActivity } from './security-activity.ts';
+import { addDataRights } from './data-rights.ts';
 
 export type AccountDeps = Pick<
   Services,
   | 'db'
+  | 'adapter'
   | 'audit'
   | 'checkPassword'
   | 'guard'
@@ -39,7 +41,6 @@ export type AccountDeps = Pick<
   | 'factorChanged'
   | 'consents'
   | 'clients'
-  | 'adapter'
 > & { provider: () => Provider };
 
 /** What the account routers get besides their deps: the access levels and the password check. */
@@ -138,5 +139,6 @@ export function accountRouter(deps: AccountDeps): Router {
   addAccountSessions(router, { ...deps, ...pages });
   addConnectedApps(router, { ...deps, ...pages });
   addSecurityActivity(router, { ...deps, ...pages });
+  addDataRights(router, { ...deps, ...pages });
   return router;
 }

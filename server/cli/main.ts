@@ -24,6 +24,7 @@ const USAGE = `latchkey <command>
   users reset-mfa --email E                 remove every second factor (a lost phone)
   users unlock --email E                    end a lockout now, or the owner's lock (forget failed sign-ins)
   users force-reset --email E               old password stops working, sessions end, a reset link is emailed
+  users delete --email E                    delete the account (as the owner can at /account/delete)
   clients create --name N --redirect-uri U [--redirect-uri U ...] [--public]
                  [--grant-type G ...] [--cors-origin O ...] [--post-logout-redirect-uri U ...]
                  [--id-token-alg ES256|EdDSA|RS256]

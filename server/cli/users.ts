@@ -1,4 +1,5 @@
 import { userInfo } from 'node:os';
+import { deleteAccount } from '../users/account-deletion.ts';
 import { forcePasswordReset } from '../users/force-reset.ts';
 import { need, UsageError, userByEmail, type Command } from './command.ts';
 
@@ -62,6 +63,19 @@ export const userCommands: Record<string, Command> = {
       const user = await userByEmail(users, v.email);
       await mfa.reset(user.id);
       return `${user.email}: authenticator app, recovery codes and passkeys removed`;
+    },
+  },
+  'users delete': {
+    // Recorded by the deletion itself (account_deleted, actor admin), in its transaction, about
+    // the user id: the email the command names is what the deletion erases.
+    async run(services) {
+      const user = await userByEmail(services.users, services.v.email);
+      // As on the owner's page, a directory user is deleted in the directory (else the next
+      // sync brings it back). ACCOUNT_DELETION only governs the owner's page: an admin may.
+      if (user.source === 'ldap')
+        throw new UsageError(`${user.email} is a directory user: remove it in the directory`);
+      await deleteAccount(services, user, { type: 'admin', id: userInfo().username });
+      return `deleted ${user.id}: signed out everywhere, personal data erased, audit trail kept without the email; a confirmation was queued to the address`;
     },
   },
   'users unlock': {

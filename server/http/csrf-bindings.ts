@@ -27,6 +27,11 @@ export const csrfBindings = {
   mfaSettings: (sessionId: string): FormBinding => ({ key: `mfa:${sessionId}`, expired: RELOAD }),
   sessions: (sessionId: string): FormBinding => ({ key: `sessions:${sessionId}`, expired: RELOAD }),
   apps: (sessionId: string): FormBinding => ({ key: `apps:${sessionId}`, expired: RELOAD }),
+  dataExport: (sessionId: string): FormBinding => ({ key: `export:${sessionId}`, expired: RELOAD }),
+  accountDeletion: (sessionId: string): FormBinding => ({
+    key: `delete:${sessionId}`,
+    expired: RELOAD,
+  }),
   /** The button of an emailed link: the link's own token (missing: bound to nothing usable). */
   emailLink: (kind: EmailLinkKind, token = ''): FormBinding => ({
     key: `${kind}:${token}`,

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Knex } from 'knex';
 import { affected, type Db } from '../db.ts';
 import { seal, unseal, type SealedField } from '../security/seal.ts';
 import type { MailTemplate } from './templates.ts';
@@ -99,6 +100,28 @@ export function createOutboxStore(db: Db, sealingKey: Buffer) {
       });
       const [row] = await db(TABLE).where({ status: 'failed' }).count({ n: '*' });
       return Number(row?.n ?? 0);
+    },
+
+    /**
+     * Deletes in `trx` the waiting mail addressed to `address` (an account being deleted): the
+     * recipient is sealed, so each waiting row is opened to find it. Returns how many went.
+     */
+    async forgetMailTo(trx: Knex, address: string): Promise<number> {
+      const rows: Pick<Row, 'id' | 'message'>[] = await trx(TABLE)
+        .select('id', 'message')
+        .whereNotNull('message');
+      const wanted = address.trim().toLowerCase();
+      const theirs = rows
+        .filter((row) => {
+          try {
+            const mail = JSON.parse(unseal(sealingKey, row.message, field(row.id))) as OutgoingMail;
+            return String(mail.to).trim().toLowerCase() === wanted;
+          } catch {
+            return false;
+          }
+        })
+        .map((row) => row.id);
+      return theirs.length ? affected(await trx(TABLE).whereIn('id', theirs).delete()) : 0;
     },
 
     /** Mail waiting out a backoff becomes due now: the SMTP server took a mail again. */

@@ -42,6 +42,11 @@ export type MailTemplates = {
    * The page answers as if the link went out (no enumeration); this address's owner learns of it.
    */
   'email-in-use': Greeting & { link: string };
+  /**
+   * The owner (or an admin) deleted the account: its last word to the address, which no longer
+   * signs in anywhere. `link` is the service's home page: no action is left to take on it.
+   */
+  'account-deleted': Greeting & { time: Date; link: string };
 };
 
 export type MailTemplate = keyof MailTemplates;
@@ -56,6 +61,7 @@ export const MAIL_SUBJECTS: { readonly [T in MailTemplate]: (productName: string
   'registration-attempt': (p) => `Someone tried to register at ${p} with your email address`,
   'account-locked': (p) => `Your ${p} account was locked after failed sign-ins`,
   'email-in-use': (p) => `Someone tried to move a ${p} account to your email address`,
+  'account-deleted': (p) => `Your ${p} account was deleted`,
 };
 
 export const MAIL_TEMPLATES = Object.keys(MAIL_SUBJECTS) as MailTemplate[];

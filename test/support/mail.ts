@@ -49,6 +49,7 @@ export const SAMPLES: { [T in MailTemplate]: MailTemplates[T] } = {
     resetLink: 'https://id.example.test/reset',
   },
   'email-in-use': { name: HOSTILE_NAME, link: LINK },
+  'account-deleted': { name: HOSTILE_NAME, time: TIME, link: LINK },
   'factor-changed': {
     name: HOSTILE_NAME,
     link: LINK,
