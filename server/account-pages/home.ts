@@ -26,6 +26,7 @@ export function addAccountHome(router: Router, deps: AccountDeps & AccountPages)
       passkeyLogin: config.mfa.passkeyLogin && keys.length > 0,
       mfa: state && { totp: state.totp, passkeys: keys.length, required: state.required },
       sessions: sessions.length,
+      canDelete: config.accountDeletion && user.source !== 'ldap',
     });
   });
 }

@@ -151,7 +151,16 @@ describe.each(STORAGES)("the account's sessions on %s storage", (storage) => {
     expect(html).toContain('Tri Browser');
     expect(html).toContain(USER.email);
     expect(html).toContain('Verified');
-    for (const link of ['/account/password', '/account/email', '/account/mfa', '/account/sessions'])
+    for (const link of [
+      '/account/password',
+      '/account/email',
+      '/account/mfa',
+      '/account/sessions',
+      '/account/apps',
+      '/account/activity',
+      '/account/export',
+      '/account/delete',
+    ])
       expect(html).toContain(`href="${link}"`);
   });
 });
