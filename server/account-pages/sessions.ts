@@ -27,11 +27,12 @@ const shown = (s: SessionView) => ({
 
 /**
  * The account's browser sessions: each with its browser, IP and times, this browser's marked;
- * end one, or all but this one. Ending signs nobody in, so the complete sign-in that shows the
- * list is enough to end sessions from it.
+ * end one, or all but this one. Ending one signs nobody in, so the complete sign-in that shows
+ * the list is enough for it. Ending all others needs a recent one: the session kept counts as
+ * signed in anew (server/users/sign-out.ts), which must not make a stale session recent.
  */
 export function addAccountSessions(router: Router, deps: AccountDeps & AccountPages): void {
-  const { views, csrf, complete } = deps;
+  const { views, csrf, complete, recent } = deps;
   const sessions = accountSessions(deps);
   const binding = (ctx: Context) => csrfBindings.sessions(accountOf(ctx).sessionId);
 
@@ -63,7 +64,7 @@ export function addAccountSessions(router: Router, deps: AccountDeps & AccountPa
     ctx.redirect('/account/sessions?ended=one');
   });
 
-  router.post('/sessions/end-others', complete, async (ctx) => {
+  router.post('/sessions/end-others', recent, async (ctx) => {
     const form = await readForm(ctx, noFields, { csrf, binding: binding(ctx) });
     if (!form.ok) return page(ctx, form.problems[0], 400);
     const { user, sessionId } = accountOf(ctx);

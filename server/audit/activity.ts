@@ -58,7 +58,9 @@ export async function activityOf(
     ])
     .limit(limit + 1);
   const cursor = CURSOR.exec(before ?? '');
-  if (cursor) query.whereRaw('(at, id) < (?::timestamptz, ?)', [cursor[1]!, Number(cursor[2])]);
+  // Shaped like a time is not yet a time (month 13, 30 February): such a cursor is ignored.
+  if (cursor && isRealTime(cursor[1]!))
+    query.whereRaw('(at, id) < (?::timestamptz, ?)', [cursor[1]!, Number(cursor[2])]);
   const found: Row[] = await query;
   const rows = found.slice(0, limit);
   const last = rows.at(-1);
@@ -123,4 +125,10 @@ function toActivity(row: Row): ActivityRow {
     count: Number(row.count),
     lastAt: row.last_at ? new Date(row.last_at) : null,
   };
+}
+
+/** Whether an ISO 8601 UTC time names a real instant (it reads back unchanged). */
+function isRealTime(iso: string): boolean {
+  const ms = Date.parse(iso);
+  return !Number.isNaN(ms) && new Date(ms).toISOString().slice(0, 19) === iso.slice(0, 19);
 }
