@@ -44,7 +44,7 @@ describe("what 'this wasn't me' promises: the intruder is out and stays out", ()
     const before = smtp.messages.length;
     const thief = new Browser({ userAgent: SAFARI });
     await signIn(rp, thief, server.url, owner);
-    const { link } = await linkFromMail(smtp, owner.email, before, SECURE_LINK);
+    const { link } = await linkFromMail(smtp, owner.email, before, SECURE_LINK, /Safari/);
     return { owner, thief, link };
   }
 
@@ -109,7 +109,9 @@ describe("what 'this wasn't me' promises: the intruder is out and stays out", ()
       password: owner.password,
       code: await codeAt(setupKey(page)),
     });
-    const factorLink = (await linkFromMail(smtp, owner.email, before, SECURE_LINK)).link;
+    const factorLink = (
+      await linkFromMail(smtp, owner.email, before, SECURE_LINK, /Two-step verification of your/)
+    ).link;
     // Pressed first, the later notice locks and signs out, and leaves the factor it reports
     // (the mailbox alone must not strip a factor the owner has just set up)...
     const first = await press(factorLink);

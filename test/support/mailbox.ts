@@ -11,10 +11,20 @@ export const recipients = (mail: ParsedMail) =>
  * The first mail to `to` among those after the first `after` that holds a link matching `link`,
  * and that link. Other mails may come in between: notices go out in the background.
  */
-export async function linkFromMail(smtp: TestSmtpServer, to: string, after: number, link: RegExp) {
+export async function linkFromMail(
+  smtp: TestSmtpServer,
+  to: string,
+  after: number,
+  link: RegExp,
+  /** What else the mail must say: background mails may arrive in another order than sent. */
+  about?: RegExp,
+) {
   const mail = await smtp.waitForMessage(
     (m) =>
-      smtp.messages.indexOf(m) >= after && recipients(m).includes(to) && link.test(m.text ?? ''),
+      smtp.messages.indexOf(m) >= after &&
+      recipients(m).includes(to) &&
+      link.test(m.text ?? '') &&
+      (!about || about.test(m.text ?? '')),
     5000,
   );
   return { mail, link: link.exec(mail.text ?? '')![0] };
