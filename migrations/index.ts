@@ -13,6 +13,7 @@ import * as ownerLock from './20261125000000_owner_lock.ts';
 import * as auditCounts from './20261125010000_audit_counts.ts';
 import * as sessionsValidFrom from './20261126000000_sessions_valid_from.ts';
 import * as mailOutbox from './20261127000000_mail_outbox.ts';
+import * as endedSessions from './20261205000000_ended_sessions.ts';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -32,6 +33,7 @@ const migrations: Record<string, Migration> = {
   '20261125010000_audit_counts': auditCounts,
   '20261126000000_sessions_valid_from': sessionsValidFrom,
   '20261127000000_mail_outbox': mailOutbox,
+  '20261205000000_ended_sessions': endedSessions,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -258,8 +258,8 @@ export function createProvider(
       // At the authorization endpoint the session must still stand for its account; elsewhere
       // (tokens, userinfo) the account must not be disabled or locked by its owner.
       const session = ctx?.oidc?.session;
-      const loginTs = session?.accountId === sub ? session.loginTs : Infinity;
-      if (!user || !sessionStands(user, loginTs)) return undefined;
+      const standing = session?.accountId === sub ? session : { loginTs: Infinity };
+      if (!user || !sessionStands(user, standing)) return undefined;
       return {
         accountId: user.id,
         roles: user.roles,

@@ -65,7 +65,7 @@ export function createServices({ config, db, redis, log }: ServiceDeps) {
     timeoutMs: config.dependencyTimeoutMs,
   });
 
-  const signOut = createAccountSignOut({ db, adapter, log });
+  const signOut = createAccountSignOut({ db, adapter, log, sessionTtl: config.ttl.session });
   const csrf = createCsrf(config.cookieKeys[0]!);
   const tokens = createEmailTokens(db);
   const audit = createAudit(db, log, { failureWindowSeconds: config.auditFailureWindowSeconds });

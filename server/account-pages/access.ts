@@ -65,7 +65,7 @@ export function accountAccess({ config, provider, mfa, csrf, views }: Deps) {
     const session = await provider().Session.get(ctx as never);
     if (!session.accountId) return undefined;
     const found = await mfa.userWithState(session.accountId);
-    if (!found || !sessionStands(found.user, session.loginTs)) return undefined;
+    if (!found || !sessionStands(found.user, session)) return undefined;
     const complete = !(await mfa.owesSecondFactor(
       found.user.id,
       session.acr,

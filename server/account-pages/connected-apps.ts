@@ -116,12 +116,14 @@ export async function connectedApps(deps: Deps, userId: string): Promise<Connect
 export function addConnectedApps(router: Router, deps: Deps): void {
   const { db, audit, adapter, csrf, views, log, complete } = deps;
 
+  /** `removed`: the name of the app whose access was removed, or '' when there was none to remove. */
   async function page(ctx: Context, removed?: string) {
     const { user, sessionId } = accountOf(ctx);
     views.render(ctx, 'account-apps', {
       title: 'Connected apps',
       apps: await connectedApps(deps, user.id),
       removed,
+      nothingRemoved: removed === '',
       csrf: csrf.token(csrfBindings.apps(sessionId)),
     });
   }

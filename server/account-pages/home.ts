@@ -1,4 +1,5 @@
 import type Router from '@koa/router';
+import { standingSessions } from '../users/session-rule.ts';
 import { accountOf } from './access.ts';
 import type { AccountDeps, AccountPages } from './router.ts';
 
@@ -14,7 +15,7 @@ export function addAccountHome(router: Router, deps: AccountDeps & AccountPages)
     const [state, keys, sessions] = await Promise.all([
       mfa.enabled ? mfa.state(user.id) : undefined,
       mfa.enabled ? passkeys.list(user.id) : [],
-      adapter.sessionsOf(user.id),
+      standingSessions(adapter, user),
     ]);
     views.render(ctx, 'account-home', {
       title: 'Your account',

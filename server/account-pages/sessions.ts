@@ -43,7 +43,7 @@ export function addAccountSessions(router: Router, deps: AccountDeps & AccountPa
       'account-sessions',
       {
         title: 'Where you are signed in',
-        sessions: (await sessions.list(user.id, sessionId)).map(shown),
+        sessions: (await sessions.list(user, sessionId)).map(shown),
         csrf: csrf.token(binding(ctx)),
         done: problem ? undefined : doneOf(queryText(ctx, 'ended')),
         problem,

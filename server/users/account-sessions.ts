@@ -6,7 +6,9 @@ import { csrfBindings } from '../http/csrf-bindings.ts';
 import type { Csrf } from '../security/csrf.ts';
 import { deviceName } from './devices.ts';
 import { activityOf, grantsOfSession } from './session-activity.ts';
+import { standingSessions } from './session-rule.ts';
 import type { AccountSignOut } from './sign-out.ts';
+import type { User } from './store.ts';
 
 /** One browser session of an account, as the account pages show it. */
 export type SessionView = {
@@ -59,8 +61,8 @@ export function accountSessions({ adapter, signOut, audit, csrf }: Deps) {
 
   return {
     /** This browser's session first, then the others, most recently active first. */
-    async list(accountId: string, currentId: string): Promise<SessionView[]> {
-      const sessions = (await adapter.sessionsOf(accountId)).map((s) => view(s, currentId));
+    async list(user: User, currentId: string): Promise<SessionView[]> {
+      const sessions = (await standingSessions(adapter, user)).map((s) => view(s, currentId));
       return sessions.sort(
         (a, b) =>
           Number(b.current) - Number(a.current) || (b.lastActiveAt ?? 0) - (a.lastActiveAt ?? 0),
@@ -75,7 +77,7 @@ export function accountSessions({ adapter, signOut, audit, csrf }: Deps) {
       const session = (await adapter.sessionsOf(accountId)).find(
         ({ id }) => handleOf(id) === handle,
       );
-      if (!session || !(await adapter.endSessions(accountId, { only: session.id }))) return false;
+      if (!session || !(await signOut.endSession(accountId, session))) return false;
       const grants = await revokeUnused(accountId, [session]);
       const device = deviceName(activityOf(session.payload)?.userAgent ?? '');
       await audit(userEvent('session_ended', accountId, { device, grants }), facts);

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { AdapterFactory } from '../../adapters/index.ts';
+import type { Stored } from '../../adapters/types.ts';
 import { revokeGrantsWithin } from '../../adapters/postgres.ts';
 import type { Db } from '../db.ts';
 import type { Logger } from '../log.ts';
@@ -15,10 +16,13 @@ export function createAccountSignOut({
   db,
   adapter,
   log,
+  sessionTtl,
 }: {
   db: Db;
   adapter: AdapterFactory;
   log: Logger;
+  /** The longest a session lives from its last save (SESSION_TTL, seconds). */
+  sessionTtl: number;
 }) {
   const sessions = adapter('Session');
 
@@ -42,8 +46,35 @@ export function createAccountSignOut({
   const markSignedOut = (trx: Knex, accountId: string, validFrom: number) =>
     trx('users').where({ id: accountId }).update({ sessions_valid_from: validFrom });
 
+  /**
+   * Notes on the user row that the session `uid` ended, until `until` (epoch seconds), and in
+   * the same statement drops the notes that have run out: one atomic update, whatever else ends
+   * at the same time.
+   */
+  const markSessionEnded = (accountId: string, uid: string, until: number) =>
+    db('users')
+      .where({ id: accountId })
+      .update({
+        ended_sessions: db.raw(
+          `(SELECT coalesce(jsonb_object_agg(key, value), '{}'::jsonb) FROM jsonb_each(ended_sessions)
+            WHERE (value #>> '{}')::bigint > ?) || jsonb_build_object(?::text, ?::bigint)`,
+          [Math.floor(Date.now() / 1000), uid, until],
+        ),
+      });
+
   return {
     keepSession,
+
+    /**
+     * Ends one session of the account: from the user row's note on, it no longer stands even if
+     * a request in flight writes it back (session-rule.ts), for as long as any session could
+     * live. False when it was no longer stored.
+     */
+    async endSession(accountId: string, { id, payload }: Stored): Promise<boolean> {
+      if (typeof payload.uid === 'string')
+        await markSessionEnded(accountId, payload.uid, Math.floor(Date.now() / 1000) + sessionTtl);
+      return (await adapter.endSessions(accountId, { only: id })) > 0;
+    },
 
     /**
      * Signs the account out everywhere as part of `trx`, the transaction of the change that

@@ -23,6 +23,8 @@ export type User = {
   owner_locked_at: Date | null;
   /** Sessions that signed in before this (epoch seconds) no longer stand (session-rule.ts). */
   sessions_valid_from: number | string;
+  /** Sessions ended one at a time: uid → epoch seconds until which it must not stand again. */
+  ended_sessions: Record<string, number> | string;
   created_at: Date;
   updated_at: Date;
 };

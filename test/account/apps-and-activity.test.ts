@@ -70,6 +70,14 @@ describe.each(STORAGES)('connected apps and security activity on %s storage', (s
     expect(rows).toHaveLength(1);
     expect(await server.db('consents').where({ account_id: userId })).toHaveLength(0);
 
+    // Removed again (from a page left open in another window): nothing to remove, and it says so.
+    const again = await laptop.post(`${server.url}/account/apps/remove`, {
+      csrf: hiddenInput(html, 'csrf'),
+      client: clientId,
+    });
+    expect(again.status).toBe(200);
+    expect(await again.text()).toContain('That app had no access to remove');
+
     // The browser is still signed in, but the app is asked about again.
     const shown: string[] = [];
     await signIn(rp, laptop, server.url, { ...USER, params: { prompt: '' }, shown });

@@ -63,4 +63,33 @@ describe('account center under attack', () => {
     );
     expect(res.status).toBe(200);
   });
+  it('a session ended alone stays ended when a request of it in flight saves it again', async () => {
+    const victim = new Flow(server, rp, OWNER);
+    await victim.signIn();
+    const owner = new Flow(server, rp, OWNER);
+    await owner.signIn();
+    const user = (await server.users.findByEmail(OWNER.email))!;
+    const before = await server.adapter.sessionsOf(user.id);
+    const page = await (await owner.browser.get(`${server.url}/account/sessions`)).text();
+    // Ends every other session one at a time, as a user clicking "End" on each would.
+    for (const handle of [...page.matchAll(/name="session" value="([^"]*)"/g)].map((m) => m[1]!)) {
+      const res = await owner.browser.post(`${server.url}/account/sessions/end`, {
+        csrf: hiddenInput(page, 'csrf'),
+        session: handle,
+      });
+      expect(res.status).toBe(303);
+    }
+    const left = new Set((await server.adapter.sessionsOf(user.id)).map((s) => s.id));
+    const ended = before.filter((s) => !left.has(s.id));
+    expect(ended.length).toBeGreaterThan(0);
+    // A request of an ended session that loaded it before the end saves it at its end (the
+    // provider writes every session it reads: noteSessionActivity).
+    for (const s of ended) await server.adapter('Session').upsert(s.id, s.payload, 3600);
+    // The ended browser must still be signed out (end-others guarantees it with sessions_valid_from).
+    const res = await victim.browser.get(`${server.url}/account`);
+    expect(res.status).toBe(303);
+    // ... and not listed among the account's sessions.
+    const listed = await (await owner.browser.get(`${server.url}/account/sessions`)).text();
+    expect([...listed.matchAll(/name="session" value="/g)]).toHaveLength(0);
+  });
 });
