@@ -119,6 +119,13 @@ export const settings = {
 
   /** JSON list of APIs for resource indicators: [{"audience","scopes","format":"jwt"|"opaque"}]. */
   RESOURCE_SERVERS: setting('[]', z.string()),
+  /**
+   * Format of access tokens for the admin API (<issuer>/api/v1). Opaque by default: an admin's
+   * token can then be revoked at once, where a JWT stands until it expires.
+   */
+  ADMIN_API_TOKEN_FORMAT: setting('opaque', z.enum(['opaque', 'jwt'])),
+  /** Lifetime of an admin API access token, seconds: short, as it can do much. */
+  ADMIN_API_TOKEN_TTL: setting(600, int(1)),
   /** Seconds a client read from the database is reused; CLI changes take effect within it. */
   CLIENT_CACHE_SECONDS: setting(10, int(0)),
   /** Named in pages and emails. */
@@ -237,6 +244,11 @@ export const settings = {
    * per-client count would let one sender refuse every user of the app.
    */
   RATE_LIMIT_TOKEN_CLIENT: setting('6000/1m', limit),
+  /**
+   * Admin API calls per caller (a client, or a person through a client): room for a sync job,
+   * not for a stolen token to page through every user in a minute.
+   */
+  RATE_LIMIT_ADMIN_API: setting('600/1m', limit),
   /** Failed sign-ins in a row that lock an account; 0 turns lockout off. */
   LOCKOUT_THRESHOLD: setting(5, int(0)),
   /**

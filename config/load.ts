@@ -133,6 +133,7 @@ export function loadConfig(env: Record<string, string | undefined>) {
       refreshSeconds: c.KEY_REFRESH_SECONDS,
     },
     resourceServers,
+    adminApi: { tokenFormat: c.ADMIN_API_TOKEN_FORMAT, accessTokenTTL: c.ADMIN_API_TOKEN_TTL },
     clientCacheSeconds: c.CLIENT_CACHE_SECONDS,
     sweepIntervalSeconds: c.SWEEP_INTERVAL_SECONDS,
     productName: c.PRODUCT_NAME,

@@ -19,6 +19,7 @@ export function protectionConfig(c: Parsed) {
       verify_ip: c.RATE_LIMIT_VERIFY_IP,
       verify_account: c.RATE_LIMIT_VERIFY_ACCOUNT,
       token_client: c.RATE_LIMIT_TOKEN_CLIENT,
+      admin_api: c.RATE_LIMIT_ADMIN_API,
       email_change: c.RATE_LIMIT_EMAIL_CHANGE,
     },
     /** Failed sign-ins in a row that lock an account (0: never), and the growing lock periods. */

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import Koa from 'koa';
 import type Provider from 'oidc-provider';
 import { accountRouter } from './account-pages/router.ts';
+import { adminApi } from './admin-api/api.ts';
 import { healthRouter } from './health.ts';
 import { clientAddress } from './http/client-address.ts';
 import { errorPages } from './http/errors.ts';
@@ -63,6 +64,7 @@ export async function buildApp(deps: ServiceDeps) {
       },
     }).routes(),
   );
+  app.use(adminApi(services, currentProvider, keys));
   app.use(interactionRouter({ ...services, provider: currentProvider }).routes());
   app.use(accountRouter({ ...services, provider: currentProvider }).routes());
   app.use(unlockRouter(services).routes());

@@ -11,6 +11,8 @@ import type { Services } from './services.ts';
 import { providerOutagePages } from './http/errors.ts';
 import { ACCOUNT_CLIENT_ID, accountClient } from './account-pages/access.ts';
 import { auditProtocolEvents } from './audit/protocol-events.ts';
+import { adminApiClaims } from './admin-api/token-claims.ts';
+import { adminApiAudience, isAdminScope } from './admin-api/scopes.ts';
 import { sessionStands } from './users/session-rule.ts';
 import { keepSessionActivity, noteSessionActivity } from './users/session-activity.ts';
 import { userClaims } from './users/store.ts';
@@ -48,7 +50,21 @@ const CLAIMS = {
 };
 
 function resourceServerInfo(config: Config) {
-  return async (_ctx: KoaContextWithOIDC, indicator: string) => {
+  const adminApi = adminApiAudience(config.issuer);
+  return async (_ctx: KoaContextWithOIDC, indicator: string, client: object) => {
+    // The admin API gives each client only the scopes an admin allowed it (clients' api_scopes).
+    if (indicator === adminApi) {
+      const allowed = (client as { api_scopes?: string[] }).api_scopes ?? [];
+      if (!allowed.length) throw new errors.InvalidTarget('this client may not use the admin API');
+      return {
+        audience: adminApi,
+        scope: allowed.join(' '),
+        accessTokenTTL: config.adminApi.accessTokenTTL,
+        ...(config.adminApi.tokenFormat === 'jwt'
+          ? { accessTokenFormat: 'jwt' as const, jwt: { sign: { alg: config.keys.alg } } }
+          : { accessTokenFormat: 'opaque' as const }),
+      };
+    }
     const server = config.resourceServers.find((s) => s.audience === indicator);
     if (!server) throw new errors.InvalidTarget(`unknown resource ${indicator}`);
     return {
@@ -129,9 +145,14 @@ export function createProvider(
     },
     enabledJWA: { idTokenSigningAlgValues: ['ES256', 'EdDSA', 'RS256'] },
     extraClientMetadata: {
-      properties: ['allowed_cors_origins', 'pkce_required'],
+      properties: ['allowed_cors_origins', 'pkce_required', 'api_scopes'],
       validator(_ctx, key, value, metadata) {
         if (value === undefined) return;
+        if (
+          key === 'api_scopes' &&
+          (!Array.isArray(value) || value.some((s) => typeof s !== 'string' || !isAdminScope(s)))
+        )
+          throw new errors.InvalidClientMetadata('api_scopes must be a list of admin API scopes');
         if (
           key === 'allowed_cors_origins' &&
           (!Array.isArray(value) ||
@@ -271,6 +292,10 @@ export function createProvider(
     // `roles` scope was granted. The token endpoint has just loaded the account through
     // findAccount: reuse it rather than read again.
     extraTokenClaims: answeringOutagesAsOAuth(async (ctx: KoaContextWithOIDC, token) => {
+      // The admin API asks how a person signed in (it wants a second factor), and tells a
+      // client's own token from a person's in a JWT, where both have a `sub`.
+      const admin = adminApiClaims(ctx, token, config.issuer);
+      if (admin) return admin;
       if (token.kind !== 'AccessToken' || !token.accountId) return undefined;
       // An API's token carries only the API's scopes: the code or refresh token it comes from
       // says whether this authorization included `roles`.

@@ -1,6 +1,6 @@
 import { retainSeconds, rotateKeys } from '../keys/manager.ts';
 import { loadKeyView } from '../keys/store.ts';
-import { need, signingAlg, UsageError, type Command } from './command.ts';
+import { apiScopes, need, signingAlg, UsageError, type Command } from './command.ts';
 
 /** latchkey clients ... and keys ... */
 export const clientAndKeyCommands: Record<string, Command> = {
@@ -32,6 +32,7 @@ export const clientAndKeyCommands: Record<string, Command> = {
         corsOrigins,
         idTokenAlg: signingAlg(v['id-token-alg']),
         pkceRequired: !v['pkce-optional'],
+        apiScopes: apiScopes(v['api-scope']),
       });
       return `client_id: ${clientId}\n${clientSecret ? `client_secret: ${clientSecret}  <- shown once, stored sealed` : 'public client: no secret, PKCE required'}`;
     },

@@ -4,6 +4,7 @@ import type { Knex } from 'knex';
 import type { UserStore } from '../users/store.ts';
 import type { Services } from '../services.ts';
 import { SIGNING_ALGS } from '../keys/store.ts';
+import { ADMIN_SCOPES, isAdminScope, type AdminScope } from '../admin-api/scopes.ts';
 
 /** Every option any command takes (node:util parseArgs). */
 export const options = {
@@ -16,6 +17,7 @@ export const options = {
   'grant-type': { type: 'string', multiple: true },
   'cors-origin': { type: 'string', multiple: true },
   'id-token-alg': { type: 'string' },
+  'api-scope': { type: 'string', multiple: true },
   public: { type: 'boolean' },
   'pkce-optional': { type: 'boolean' },
   since: { type: 'string' },
@@ -79,4 +81,12 @@ export async function userByEmail(users: UserStore, email: string | undefined) {
   const user = await users.findByEmail(need(email, '--email'));
   if (!user) throw new UsageError(`no user with email ${email}`);
   return user;
+}
+
+/** The admin API scopes given with --api-scope, each checked. */
+export function apiScopes(scopes: string[] | undefined): AdminScope[] | undefined {
+  for (const scope of scopes ?? [])
+    if (!isAdminScope(scope))
+      throw new UsageError(`--api-scope must be one of ${ADMIN_SCOPES.join(', ')}`);
+  return scopes as AdminScope[] | undefined;
 }

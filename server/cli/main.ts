@@ -29,6 +29,7 @@ const USAGE = `latchkey <command>
                  [--grant-type G ...] [--cors-origin O ...] [--post-logout-redirect-uri U ...]
                  [--id-token-alg ES256|EdDSA|RS256]
                  [--pkce-optional]          an old confidential client that cannot send PKCE
+                 [--api-scope S ...]        admin API scopes it may have (users:read, users:write, ...)
   clients list
   clients delete <client_id>
   keys rotate                               announce new signing keys (they sign after KEY_ANNOUNCE_SECONDS)

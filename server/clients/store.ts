@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { AdapterPayload } from 'oidc-provider';
 import { affected, type Db } from '../db.ts';
+import type { AdminScope } from '../admin-api/scopes.ts';
 import { seal, unseal } from '../security/seal.ts';
 
 const secretField = (clientId: string) =>
@@ -19,6 +20,8 @@ export type ClientInput = {
   /** ID token signing algorithm for this client (ES256, EdDSA or RS256); unset: SIGNING_ALG. */
   idTokenAlg?: string | undefined;
   clientId?: string | undefined;
+  /** Admin API scopes an admin allowed this client (server/admin-api/scopes.ts). */
+  apiScopes?: AdminScope[] | undefined;
 };
 
 type Row = {
@@ -53,6 +56,7 @@ export function createClientStore(db: Db, sealingKey: Buffer, cacheSeconds: numb
         allowed_cors_origins: input.corsOrigins ?? [],
         ...(input.idTokenAlg && { id_token_signed_response_alg: input.idTokenAlg }),
         ...(input.pkceRequired === false && { pkce_required: false }),
+        ...(input.apiScopes?.length && { api_scopes: input.apiScopes }),
       };
       await db('clients').insert({
         client_id: clientId,

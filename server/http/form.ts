@@ -2,6 +2,7 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import type { Csrf } from '../security/csrf.ts';
 import type { FormBinding } from './csrf-bindings.ts';
+import { readBodyText } from './body.ts';
 import { HttpError } from './http-error.ts';
 
 /** Hosted forms hold a few short fields; anything bigger is not one of ours. */
@@ -116,17 +117,10 @@ export function queryText(ctx: Context, name: string): string {
 async function readBody(ctx: Context): Promise<RawForm> {
   if (!ctx.is('application/x-www-form-urlencoded'))
     throw new HttpError(415, 'Expected a form submission.');
-  const declared = Number(ctx.get('content-length') || 0);
-  if (declared > FORM_LIMIT_BYTES) throw new HttpError(413, 'The form is too large.');
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > FORM_LIMIT_BYTES) throw new HttpError(413, 'The form is too large.');
-    chunks.push(chunk);
-  }
+  const text = await readBodyText(ctx, FORM_LIMIT_BYTES);
+  if (text === undefined) throw new HttpError(413, 'The form is too large.');
   const form: RawForm = {};
-  for (const [key, value] of new URLSearchParams(Buffer.concat(chunks).toString('utf8'))) {
+  for (const [key, value] of new URLSearchParams(text)) {
     // PostgreSQL text cannot hold NUL; no field of ours has a use for it.
     if (key.includes('\u0000') || value.includes('\u0000'))
       throw new HttpError(400, 'The form contains a character that is not allowed.');

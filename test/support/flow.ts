@@ -86,13 +86,15 @@ export class Flow {
     return { secret, codes };
   }
 
-  /** Consents if asked, then redeems the code at the relying party. */
-  async tokens() {
+  /** Consents if asked, then redeems the code at the relying party (with `params`: resource). */
+  async tokens(params?: Record<string, string>) {
     if (this.html.includes('/consent')) await this.submit('/consent');
     expect(this.url.href.startsWith(REDIRECT_URI)).toBe(true);
-    return oidc.authorizationCodeGrant(this.rp, this.url, {
-      pkceCodeVerifier: this.request.verifier,
-      expectedState: this.request.state,
-    });
+    return oidc.authorizationCodeGrant(
+      this.rp,
+      this.url,
+      { pkceCodeVerifier: this.request.verifier, expectedState: this.request.state },
+      params,
+    );
   }
 }

@@ -1,0 +1,23 @@
+import type { Middleware } from 'koa';
+import type Provider from 'oidc-provider';
+import type { KeyManager } from '../keys/manager.ts';
+import type { Services } from '../services.ts';
+import { bearerVerifier } from './bearer.ts';
+import { keyRoutes } from './keys.ts';
+import type { ApiRoute } from './route.ts';
+import { adminApiRouter } from './router.ts';
+
+/** Every route of the admin API, each group from its own file. */
+export function adminApiRoutes(services: Services, keys: KeyManager): ApiRoute[] {
+  return [...keyRoutes({ ...services, keys })];
+}
+
+/** The admin API (ADMIN_API_PATH) as one middleware of the application. */
+export function adminApi(
+  services: Services,
+  provider: () => Provider,
+  keys: KeyManager,
+): Middleware {
+  const verify = bearerVerifier({ ...services, provider, keys });
+  return adminApiRouter({ ...services, verify }, adminApiRoutes(services, keys), '1');
+}

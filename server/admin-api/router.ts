@@ -1,0 +1,112 @@
+import Router from '@koa/router';
+import type { Context, Middleware } from 'koa';
+import { isUnavailable, RETRY_AFTER_SECONDS } from '../../adapters/outages.ts';
+import { requestFacts } from '../audit/audit.ts';
+import type { Services } from '../services.ts';
+import { actorOf, type ApiCaller, type BearerVerifier } from './bearer.ts';
+import { openApiDocument } from './openapi.ts';
+import { ApiProblem, sendProblem } from './problems.ts';
+import { runRoute, type ApiRoute } from './route.ts';
+import { ADMIN_API_PATH } from './scopes.ts';
+
+type Deps = Pick<Services, 'config' | 'limits' | 'audit' | 'log'> & { verify: BearerVerifier };
+
+const callerKey = (caller: ApiCaller) =>
+  caller.kind === 'client' ? `c:${caller.clientId}` : `p:${caller.userId}:${caller.clientId}`;
+
+const koaPath = (path: string) => path.replace(/\{(\w+)\}/g, ':$1');
+
+/**
+ * The admin API under ADMIN_API_PATH: each route checks the bearer token, the caller's rate
+ * limit and the route's scope, then the request against its schemas, and is audited with its
+ * caller as the actor. Every error is problem+json; nothing else under the path answers.
+ */
+export function adminApiRouter(deps: Deps, routes: ApiRoute[], version: string): Middleware {
+  const { config, limits, audit, log, verify } = deps;
+  const router = new Router({ prefix: ADMIN_API_PATH });
+  const document = openApiDocument(routes, config.issuer, version);
+
+  router.get('/openapi.json', (ctx) => {
+    ctx.body = document;
+  });
+
+  async function called(ctx: Context, route: ApiRoute, caller: ApiCaller, status: number) {
+    await audit(
+      {
+        type: 'admin_api_call',
+        outcome: status < 400 ? 'success' : 'failure',
+        actor: actorOf(caller),
+        detail: {
+          operation: route.operationId,
+          status,
+          ...(caller.kind === 'person' && { client: caller.clientId }),
+        },
+      },
+      requestFacts(ctx),
+    );
+  }
+
+  for (const route of routes)
+    router[route.method](koaPath(route.path), async (ctx) => {
+      const caller = await verify(ctx);
+      const verdict = await limits.consume(['admin_api', callerKey(caller)]);
+      if (!verdict.ok)
+        throw new ApiProblem('too-many-requests', 'Too many calls: wait, then try again.', {
+          headers: { 'Retry-After': String(verdict.retryAfterSeconds) },
+        });
+      try {
+        if (!caller.scopes.has(route.scope))
+          throw new ApiProblem('insufficient-scope', `This route needs the scope ${route.scope}.`, {
+            headers: {
+              'WWW-Authenticate': `Bearer realm="latchkey-admin", error="insufficient_scope", scope="${route.scope}"`,
+            },
+          });
+        const answer = await runRoute(route, ctx, caller);
+        for (const [name, value] of Object.entries(answer.headers ?? {})) ctx.set(name, value);
+        ctx.status = answer.status;
+        if (answer.body !== undefined) ctx.body = answer.body;
+      } catch (err) {
+        if (err instanceof ApiProblem) await called(ctx, route, caller, err.status);
+        throw err;
+      }
+      await called(ctx, route, caller, ctx.status);
+    });
+
+  const routed = router.routes();
+  const under = (path: string) => path === ADMIN_API_PATH || path.startsWith(`${ADMIN_API_PATH}/`);
+
+  return async (ctx, next) => {
+    if (!under(ctx.path)) return next();
+    // Answers about accounts and clients: never kept by a cache on the way.
+    ctx.set('Cache-Control', 'no-store');
+    try {
+      await routed(ctx as never, async () => {
+        const allowed = routes
+          .filter((r) => router.match(ctx.path, r.method.toUpperCase()).pathAndMethod.length)
+          .map((r) => r.method.toUpperCase());
+        if (allowed.length)
+          throw new ApiProblem('method-not-allowed', `Use ${allowed.join(', ')} here.`, {
+            headers: { Allow: allowed.join(', ') },
+          });
+        throw new ApiProblem('not-found', 'No such route in the admin API.');
+      });
+    } catch (err) {
+      if (err instanceof ApiProblem) return sendProblem(ctx, err);
+      if (isUnavailable(err)) {
+        log.warn({ error: (err as Error).message }, 'dependency unavailable');
+        return sendProblem(
+          ctx,
+          new ApiProblem(
+            'temporarily-unavailable',
+            'A dependency did not answer: try again shortly.',
+            {
+              headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) },
+            },
+          ),
+        );
+      }
+      (ctx.state.log ?? log).error({ err }, 'admin API error');
+      sendProblem(ctx, new ApiProblem('server-error', 'An unexpected error occurred.'));
+    }
+  };
+}
