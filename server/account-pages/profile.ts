@@ -10,11 +10,19 @@ import type { User } from '../users/store.ts';
 import { accountOf } from './access.ts';
 import type { AccountDeps, AccountPages } from './router.ts';
 
-const TOO_LONG = `Enter each name in at most ${NAME_MAX} characters.`;
 // A name goes into ID tokens, pages and mails: a line break in it has no honest use.
-const CONTROL = 'A name cannot hold line breaks or other control characters.';
-const name = () => field.text(TOO_LONG, NAME_MAX).refine((v) => !/\p{Cc}/u.test(v), CONTROL);
-const profileForm = z.object({ given_name: name(), family_name: name(), name: name() });
+const name = (label: string) =>
+  field
+    .text(`Enter the ${label} in at most ${NAME_MAX} characters.`, NAME_MAX)
+    .refine(
+      (v) => !/\p{Cc}/u.test(v),
+      `The ${label} cannot hold line breaks or other control characters.`,
+    );
+const profileForm = z.object({
+  given_name: name('given name'),
+  family_name: name('family name'),
+  name: name('display name'),
+});
 
 export const FROM_DIRECTORY =
   'Your names and email address come from your organisation’s directory: ask its administrator to change them.';
