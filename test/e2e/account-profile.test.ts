@@ -1,6 +1,7 @@
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NAME_MAX } from '../../server/http/form.ts';
+import { withAuditRefused } from '../support/audit-fault.ts';
 import { Browser, hiddenInput } from '../support/browser.ts';
 import { startMailApp, type MailApp } from '../support/mail-app.ts';
 import { recipients } from '../support/mailbox.ts';
@@ -157,6 +158,28 @@ describe.each(STORAGES)('the profile page on %s storage', (storage) => {
     expect(same.status).toBe(303);
     expect(await profileEvents()).toHaveLength(events);
     expect((await app.server.users.findById(userId))!.updated_at).toEqual(before.updated_at);
+  });
+
+  it('a change whose audit row cannot be written does not happen: 503, and sent again it goes through', async () => {
+    const { browser } = await signedIn();
+    const html = await formOf(browser);
+    const before = (await app.server.users.findById(userId))!;
+    const form = {
+      csrf: hiddenInput(html, 'csrf'),
+      given_name: 'Unrecorded',
+      family_name: before.family_name ?? '',
+      name: before.name ?? '',
+    };
+    const refused = await withAuditRefused(app.server.db, ['profile_updated'], () =>
+      browser.post(url(), form),
+    );
+    expect(refused.status).toBe(503);
+    const after = (await app.server.users.findById(userId))!;
+    expect(after.given_name).toBe(before.given_name);
+    expect(after.updated_at).toEqual(before.updated_at);
+
+    expect((await browser.post(url(), form)).status).toBe(303);
+    expect((await app.server.users.findById(userId))!.given_name).toBe('Unrecorded');
   });
 
   it('never calls the own address, in any letter case, taken by another account', async () => {
