@@ -46,6 +46,9 @@ describe("a directory user's profile (real slapd)", () => {
     expect(html).toContain(alice.email);
     expect(html).not.toContain('<form');
     expect(html).not.toContain('href="/account/email"');
+    const home = await (await browser.get(`${server.url}/account`)).text();
+    expect(home).toContain('href="/account/profile"');
+    expect(home).toContain('Your address comes from your organisation’s directory.');
   });
 
   it('refuses a post that would change the names, and says why', async () => {
