@@ -8,6 +8,7 @@ const EVENT_WORDS: Record<string, (detail: Record<string, unknown>, app: string)
   user_registered: () => 'Created the account',
   email_verified: () => 'Confirmed the email address',
   email_changed: () => 'Changed the email address',
+  profile_updated: (d) => `Changed the ${fieldWords(d.fields)}`,
   password_changed: () => 'Changed the password',
   password_reset: () => 'Reset the password by email',
   mfa_enrolled: (d) =>
@@ -31,6 +32,21 @@ const METHOD: Record<string, string> = {
   totp: ' with an authenticator code',
   recovery: ' with a recovery code',
 };
+
+const FIELD_WORDS: Record<string, string> = {
+  given_name: 'given name',
+  family_name: 'family name',
+  name: 'display name',
+};
+
+/** The names a profile change named, in its order: "given name and display name". */
+function fieldWords(fields: unknown): string {
+  const words = (Array.isArray(fields) ? fields : [])
+    .filter((f) => Object.hasOwn(FIELD_WORDS, String(f)))
+    .map((f) => FIELD_WORDS[String(f)]!);
+  if (!words.length) return 'profile';
+  return words.length === 1 ? words[0]! : `${words.slice(0, -1).join(', ')} and ${words.at(-1)}`;
+}
 
 /** Why a sign-in failed, for those reasons a user can act on. */
 const FAILURE_WORDS: Record<string, string> = {

@@ -12,6 +12,7 @@ import { secureAccountLink } from '../users/secure-account.ts';
 import type { AnyMailMessage } from '../mail/mailer.ts';
 import { refuse, waitMessage } from '../http/too-many.ts';
 import { accountOf } from './access.ts';
+import { FROM_DIRECTORY } from './profile.ts';
 import type { AccountDeps, AccountPages } from './router.ts';
 
 const TAKEN = 'Another account uses this address.';
@@ -71,10 +72,24 @@ export function addEmailChange(router: Router, deps: Deps): void {
     };
   }
 
-  router.get('/email', recent, async (ctx) => page(ctx));
+  /**
+   * A directory user's address is the directory's: the next sign-in or sync would put it back
+   * (server/ldap/linked-users.ts planLink), so it is not changed here at all.
+   */
+  function directoryPage(ctx: Context, user: User, status: number): boolean {
+    if (user.source !== 'ldap') return false;
+    const title = 'Change your email address';
+    views.render(ctx, 'error', { title, description: FROM_DIRECTORY }, status);
+    return true;
+  }
+
+  router.get('/email', recent, async (ctx) => {
+    if (!directoryPage(ctx, accountOf(ctx).user, 200)) page(ctx);
+  });
 
   router.post('/email', recent, async (ctx) => {
     const { user, sessionId } = accountOf(ctx);
+    if (directoryPage(ctx, user, 403)) return;
     const form = await readForm(ctx, emailForm, { csrf, binding: csrfBindings.email(sessionId) });
     if (!form.ok) return page(ctx, form.input.email, form.problems);
     const { email: newEmail, current } = form.fields;
@@ -104,6 +119,7 @@ export function addEmailChange(router: Router, deps: Deps): void {
     },
     async redeem(ctx, { user, data }) {
       const newEmail = String(data.email);
+      if (user.source === 'ldap') throw new HttpError(403, FROM_DIRECTORY);
       try {
         await users.setEmail(user.id, newEmail);
       } catch (err) {

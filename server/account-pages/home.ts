@@ -1,4 +1,5 @@
 import type Router from '@koa/router';
+import { displayName } from '../users/display-name.ts';
 import { standingSessions } from '../users/session-rule.ts';
 import { accountOf } from './access.ts';
 import type { AccountDeps, AccountPages } from './router.ts';
@@ -19,7 +20,7 @@ export function addAccountHome(router: Router, deps: AccountDeps & AccountPages)
     ]);
     views.render(ctx, 'account-home', {
       title: 'Your account',
-      name: user.name,
+      name: displayName(user),
       email: user.email,
       verified: user.email_verified,
       directory: user.source === 'ldap',

@@ -17,6 +17,7 @@ import { addMfaSettings } from './mfa-settings.ts';
 import { addConnectedApps } from './connected-apps.ts';
 import { addSecurityActivity } from './security-activity.ts';
 import { addDataRights } from './data-rights.ts';
+import { addProfile } from './profile.ts';
 
 export type AccountDeps = Pick<
   Services,
@@ -140,5 +141,6 @@ export function accountRouter(deps: AccountDeps): Router {
   addConnectedApps(router, { ...deps, ...pages });
   addSecurityActivity(router, { ...deps, ...pages });
   addDataRights(router, { ...deps, ...pages });
+  addProfile(router, { ...deps, ...pages });
   return router;
 }

@@ -24,6 +24,7 @@ export const csrfBindings = {
   /** The account pages: the signed-in session, one binding per page. */
   password: (sessionId: string): FormBinding => ({ key: `password:${sessionId}`, expired: RELOAD }),
   email: (sessionId: string): FormBinding => ({ key: `email:${sessionId}`, expired: RELOAD }),
+  profile: (sessionId: string): FormBinding => ({ key: `profile:${sessionId}`, expired: RELOAD }),
   mfaSettings: (sessionId: string): FormBinding => ({ key: `mfa:${sessionId}`, expired: RELOAD }),
   sessions: (sessionId: string): FormBinding => ({ key: `sessions:${sessionId}`, expired: RELOAD }),
   apps: (sessionId: string): FormBinding => ({ key: `apps:${sessionId}`, expired: RELOAD }),

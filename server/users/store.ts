@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { affected, type Db } from '../db.ts';
 import type { PasswordHasher } from '../security/passwords.ts';
+import { displayName } from './display-name.ts';
 
 export type User = {
   id: string;
@@ -146,7 +147,7 @@ export function userClaims(user: User) {
     sub: user.id,
     email: user.email,
     email_verified: user.email_verified,
-    name: user.name ?? undefined,
+    name: displayName(user),
     given_name: user.given_name ?? undefined,
     family_name: user.family_name ?? undefined,
     updated_at: Math.floor(new Date(user.updated_at).getTime() / 1000),

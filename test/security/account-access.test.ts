@@ -20,6 +20,7 @@ const SENSITIVE_POSTS = [
   '/account/mfa/totp',
   '/account/email',
   '/account/password',
+  '/account/profile',
 ];
 
 async function setup(env: Record<string, string> = {}) {
@@ -59,7 +60,12 @@ describe('account pages serve only a complete sign-in', () => {
     await attacker.login();
     expect(attacker.html).toContain('Enter the 6-digit code'); // stopped at the second factor
 
-    for (const path of ['/account/mfa', '/account/password', '/account/email']) {
+    for (const path of [
+      '/account/mfa',
+      '/account/password',
+      '/account/email',
+      '/account/profile',
+    ]) {
       const res = await attacker.browser.get(`${server.url}${path}`);
       expect(res.status, path).toBe(303);
       expect(location(res, server).pathname, path).toBe('/auth');
@@ -77,12 +83,14 @@ describe('account pages serve only a complete sign-in', () => {
         current: OWNER.password,
         email: 'attacker@example.test',
         confirm: 'attacker chosen password 99',
+        name: 'Attacker',
       });
       expect(res.status, path).toBe(303);
       expect(location(res, server).pathname, path).toBe('/auth');
     }
     const after = (await server.users.findByEmail(OWNER.email))!;
     expect(after.email).toBe(OWNER.email);
+    expect(after.name).toBe(user.name);
     expect(after.password_hash).toBe(user.password_hash);
     expect((await db('totp_factors').where({ user_id: user.id }).first()).confirmed_at).not.toBe(
       null,
