@@ -1,5 +1,5 @@
 // Makes sure the programs the test suite starts are on this machine: PostgreSQL's server
-// binaries, redis-server, slapd, Samba and Chromium (driven by playwright-core for the page tests). As root with apt-get (CI, a fresh Debian machine) it installs
+// binaries, redis-server, slapd, Samba, Prometheus and Chromium (driven by playwright-core for the page tests). As root with apt-get (CI, a fresh Debian machine) it installs
 // them; elsewhere it says exactly what to install.
 import { execSync } from 'node:child_process';
 import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,6 +23,8 @@ if (!existsSync(process.env.CHROMIUM_PATH ?? '/usr/bin/chromium')) missing.push(
 // The directory tests start their own OpenLDAP (slapd, slapadd) and Samba AD domain controller.
 if (!existsSync('/usr/sbin/slapd')) missing.push('slapd');
 if (!has('ldapsearch')) missing.push('ldap-utils');
+// The metrics tests scrape with a real Prometheus and check the alert rules with promtool.
+if (!has('prometheus') || !has('promtool')) missing.push('prometheus');
 // The Samba DC runs in a network namespace of the test's own (ip netns), off the host's 389/636.
 if (!has('ip')) missing.push('iproute2');
 // Named one by one: apt may be set not to install the AD pieces samba only recommends.
