@@ -126,7 +126,7 @@ export function createServices({ config, db, redis, log, ipLocation }: ServiceDe
     /** Tells the owner by email of a second factor added or removed (users/factor-notice.ts). */
     factorChanged: factorNotice(notices),
     /** After each password or passkey sign-in: the new-device notice (users/devices.ts). */
-    noticeSignIn: newDeviceNotice({ ...notices, devices: createDeviceStore(db) }),
+    noticeSignIn: newDeviceNotice({ ...notices, db, audit, devices: createDeviceStore(db) }),
     /** Ends what the graph started: waits for mail being stored or sent, ends threads and connections. */
     async close(): Promise<void> {
       await mailer.close();
