@@ -73,10 +73,10 @@ describe.each(STORAGES)('approximate locations with GEOIP_DB on %s storage', (st
     const html = await (await home.get(`${server.url}/account/sessions`)).text();
     const far = sessionItem(html, 'Firefox on Linux');
     expect(far).toContain('203.0.113.7');
-    expect(far).toContain('<dt>Approximate location</dt><dd>Lisbon, Portugal</dd>');
+    expect(far).toContain('<dt>Location</dt><dd>Lisbon, Portugal (approximate)</dd>');
     const near = sessionItem(html, 'Safari on iOS');
     expect(near).toContain('127.0.0.1');
-    expect(near).not.toContain('Approximate location');
+    expect(near).not.toContain('<dt>Location</dt>');
     expect(html).not.toContain('Loopback City');
   });
 
@@ -115,7 +115,7 @@ describe('approximate locations', () => {
       expect(sessions.status).toBe(200);
       const html = await sessions.text();
       expect(html).toContain('203.0.113.7');
-      expect(html).not.toContain('Approximate location');
+      expect(html).not.toContain('<dt>Location</dt>');
       const activity = await browser.get(`${server.url}/account/activity`);
       expect(activity.status).toBe(200);
       expect(await activity.text()).not.toContain('near ');
