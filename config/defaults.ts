@@ -296,6 +296,13 @@ export const settings = {
    */
   ACCOUNT_DELETION: setting(true, bool),
 
+  /**
+   * A MaxMind GeoIP2 / GeoLite2 City or Country database (.mmdb) for the approximate location of
+   * the IP addresses on the account's sessions and security activity pages. Read into memory at
+   * start (a file that cannot be read stops the start); unset: no locations are shown.
+   */
+  GEOIP_DB: setting('', z.string()),
+
   /** Seconds between sweeps of expired protocol rows in PostgreSQL. */
   SWEEP_INTERVAL_SECONDS: setting(300, int(1)),
   /** Seconds in-flight requests get to finish after SIGTERM before the process exits. */

@@ -188,6 +188,8 @@ export function loadConfig(env: Record<string, string | undefined>) {
     },
     /** Local users may delete their own account (never directory users). */
     accountDeletion: c.ACCOUNT_DELETION,
+    /** The GeoIP database's path, opened at start (server/ip-location.ts). */
+    geoipDb: c.GEOIP_DB || undefined,
     ldap,
   });
 }

@@ -131,6 +131,14 @@ export function createProvider(
     },
     scopes: SCOPES,
     clients: [accountClient(config.issuer)],
+    // Where a user manages their own account: account_management_uri as the Matrix spec's
+    // MSC2965 reads it from OIDC discovery (and the Matrix Authentication Service publishes it);
+    // authorization_management_uri, where they manage the apps they allowed, as the IETF draft
+    // draft-emelia-oauth-authorization-management-uri-00 defines it for RFC 8414 metadata.
+    discovery: {
+      account_management_uri: `${config.issuer}/account`,
+      authorization_management_uri: `${config.issuer}/account/apps`,
+    },
     // Authorization code only: the implicit and hybrid flows are gone from OAuth 2.1.
     responseTypes: ['code'],
     claims: CLAIMS,

@@ -12,6 +12,7 @@ import { withAdvisoryLock } from './locks.ts';
 import { startDirectorySync } from './ldap/directory.ts';
 import { closeRedis, openRedis } from './redis.ts';
 import { resealLegacy } from './security/reseal.ts';
+import { openIpLocation } from './ip-location.ts';
 import type { Logger } from './log.ts';
 
 const KEEP_ALIVE_MS = 65_000;
@@ -28,6 +29,8 @@ export type Running = Latchkey & {
 
 /** Opens storage, migrates, builds the app and listens; the one way a Latchkey process starts. */
 export async function startLatchkey(config: Config, log: Logger): Promise<Running> {
+  // First: a GEOIP_DB that cannot be read stops the start before any storage is touched.
+  const ipLocation = await openIpLocation(config.geoipDb);
   const storage = { databaseUrl: config.databaseUrl, dataDir: config.dataDir, log };
   // Migrating and resealing may rightly take longer than a request may wait: on PostgreSQL they
   // have a connection of their own, without the dependency timeout.
@@ -63,7 +66,7 @@ export async function startLatchkey(config: Config, log: Logger): Promise<Runnin
     if (setupDb) await closeDb(setupDb);
   }
 
-  const latchkey = await buildApp({ config, db, redis, log });
+  const latchkey = await buildApp({ config, db, redis, log, ipLocation });
   const bootstrapReport = await bootstrap(config, latchkey.users, latchkey.clients);
 
   const sweeper = setInterval(() => {

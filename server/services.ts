@@ -31,6 +31,7 @@ import { createAccountSecuring } from './users/secure-account.ts';
 import { createAccountSignOut } from './users/sign-out.ts';
 import { createUserStore } from './users/store.ts';
 import { createViews } from './views.ts';
+import { noIpLocation, type IpLocation } from './ip-location.ts';
 
 /** What the graph is built over: opened (and closed) by whoever builds it. */
 export type ServiceDeps = {
@@ -38,6 +39,8 @@ export type ServiceDeps = {
   db: Db;
   redis?: RedisClient | undefined;
   log: Logger;
+  /** The GeoIP lookup, opened by the server at start (openIpLocation); none: no locations. */
+  ipLocation?: IpLocation | undefined;
 };
 
 /**
@@ -47,7 +50,7 @@ export type ServiceDeps = {
  * the mail outbox at `mailer.start()`. close() ends what was started; the database and Redis
  * stay open for their owner to close.
  */
-export function createServices({ config, db, redis, log }: ServiceDeps) {
+export function createServices({ config, db, redis, log, ipLocation }: ServiceDeps) {
   const views = createViews(config.productName);
   const mailer = createMailer(mailOptions(config), { log, db, sealingKey: config.sealingKey });
   const passwords = createPasswordHasher(config.argon2);
@@ -118,10 +121,12 @@ export function createServices({ config, db, redis, log }: ServiceDeps) {
     guard,
     ownerLock,
     securing,
+    /** The approximate location of an IP address, for the account pages (ip-location.ts). */
+    ipLocation: ipLocation ?? noIpLocation,
     /** Tells the owner by email of a second factor added or removed (users/factor-notice.ts). */
     factorChanged: factorNotice(notices),
     /** After each password or passkey sign-in: the new-device notice (users/devices.ts). */
-    noticeSignIn: newDeviceNotice({ ...notices, devices: createDeviceStore(db) }),
+    noticeSignIn: newDeviceNotice({ ...notices, db, audit, devices: createDeviceStore(db) }),
     /** Ends what the graph started: waits for mail being stored or sent, ends threads and connections. */
     async close(): Promise<void> {
       await mailer.close();

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Context, Middleware } from 'koa';
 import type { ClientMetadata, default as Provider } from 'oidc-provider';
 import type { Services } from '../services.ts';
-import { grantsOfSession } from '../users/session-activity.ts';
+import { activityDue, grantsOfSession, noteSessionActivity } from '../users/session-activity.ts';
 import { sessionStands } from '../users/session-rule.ts';
 import type { User } from '../users/store.ts';
 import { ACR, withSecondFactor } from '../mfa/mfa.ts';
@@ -44,10 +44,12 @@ export type AccountSession = {
  */
 export type AccessLevel = 'complete' | 'recent';
 
-type Deps = Pick<Services, 'config' | 'mfa' | 'csrf' | 'views'> & { provider: () => Provider };
+type Deps = Pick<Services, 'config' | 'mfa' | 'csrf' | 'views' | 'log'> & {
+  provider: () => Provider;
+};
 
 /** Who may see the account pages: a complete sign-in, and a recent one for sensitive changes. */
-export function accountAccess({ config, provider, mfa, csrf, views }: Deps) {
+export function accountAccess({ config, provider, mfa, csrf, views, log }: Deps) {
   const maxAgeSeconds = config.mfa.reauthMaxAgeSeconds;
 
   // The page to come back to rides in `state`, signed so the callback cannot be made to
@@ -77,7 +79,22 @@ export function accountAccess({ config, provider, mfa, csrf, views }: Deps) {
       sessionId: session.jti,
       grantIds: grantsOfSession(session),
     };
-    return { account, complete, loginTs: session.loginTs ?? 0 };
+    return { account, complete, loginTs: session.loginTs ?? 0, session };
+  }
+
+  type Loaded = NonNullable<Awaited<ReturnType<typeof load>>>;
+
+  /**
+   * A visit to the account pages is the session's activity too (its "last active", this
+   * browser's IP): noted when the last note is old enough, keeping the session's expiry. Only
+   * a note, so a store that fails to take it does not fail the page.
+   */
+  async function noteVisit(ctx: Context, { session }: Loaded) {
+    if (typeof session.exp !== 'number' || !activityDue(session)) return;
+    noteSessionActivity(ctx, session);
+    await session.persist().catch((err: unknown) => {
+      log.warn({ err, requestId: ctx.state.requestId }, 'session activity not noted');
+    });
   }
 
   /** The authorization request that signs this browser in (again, with `reauth`) for `returnTo`. */
@@ -114,6 +131,7 @@ export function accountAccess({ config, provider, mfa, csrf, views }: Deps) {
         const fresh = !!found && Math.floor(Date.now() / 1000) - found.loginTs <= maxAgeSeconds;
         if (found?.complete && (level === 'complete' || fresh)) {
           ctx.state.account = found.account;
+          await noteVisit(ctx, found);
           return next();
         }
         ctx.status = 303;

@@ -23,7 +23,19 @@ const EVENT_WORDS: Record<string, (detail: Record<string, unknown>, app: string)
   consent_granted: (_d, app) => `Allowed ${app || 'an app'} to use the account`,
   consent_withdrawn: (_d, app) => `Removed the access of ${app || 'an app'}`,
   session_ended: () => 'Ended a session',
-  sessions_ended: () => 'Ended the other sessions',
+  other_sessions_ended: () => 'Ended the other sessions',
+  new_device_sign_in: (d) =>
+    `Signed in from a new device${typeof d.device === 'string' ? `: ${d.device}` : ''}`,
+  grant_revoked: (d, app) => (REVOKED[String(d.cause)] ?? REVOKED.other!)(app || 'an app'),
+};
+
+/** A grant's end in words, by its cause (server/audit/protocol-events.ts). */
+const REVOKED: Record<string, (app: string) => string> = {
+  app_revoked: (app) => `Signed out of ${app}: it gave up its access`,
+  sign_out: (app) => `Signed out of ${app}: its access ended`,
+  reused: (app) =>
+    `The access of ${app} was ended: an old refresh token or sign-in code was used again`,
+  other: (app) => `The access of ${app} ended`,
 };
 
 const METHOD: Record<string, string> = {

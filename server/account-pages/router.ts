@@ -42,6 +42,7 @@ export type AccountDeps = Pick<
   | 'factorChanged'
   | 'consents'
   | 'clients'
+  | 'ipLocation'
 > & { provider: () => Provider };
 
 /** What the account routers get besides their deps: the access levels and the password check. */

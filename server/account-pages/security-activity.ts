@@ -18,7 +18,7 @@ const when = new Intl.DateTimeFormat('en-GB', {
 /**
  * The security activity page: the audit events about the signed-in user (and only them),
  * newest first, a page at a time by a cursor (`?before=`), each in plain words with the device
- * and IP address it came from.
+ * and IP address it came from (and that address's approximate location, with GEOIP_DB).
  */
 export function addSecurityActivity(router: Router, deps: AccountDeps & AccountPages): void {
   const { db, views, complete } = deps;
@@ -43,6 +43,7 @@ export function addSecurityActivity(router: Router, deps: AccountDeps & AccountP
           at: when.format(line.at),
           iso: line.at.toISOString(),
           lastAt: line.lastAt && when.format(line.lastAt),
+          location: deps.ipLocation.of(line.ip),
         };
       }),
       later: before !== '',

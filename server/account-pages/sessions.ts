@@ -5,6 +5,7 @@ import { requestFacts } from '../audit/audit.ts';
 import { csrfBindings } from '../http/csrf-bindings.ts';
 import { field, noFields, queryText, readForm } from '../http/form.ts';
 import { accountSessions, type SessionView } from '../users/account-sessions.ts';
+import type { IpLocation } from '../ip-location.ts';
 import { accountOf } from './access.ts';
 import { dateTime } from './dates.ts';
 import type { AccountDeps, AccountPages } from './router.ts';
@@ -19,17 +20,19 @@ const DONE: Record<string, string> = {
 const doneOf = (ended: string) => (Object.hasOwn(DONE, ended) ? DONE[ended] : undefined);
 const GONE = 'That session has already ended. The list below is up to date.';
 
-const shown = (s: SessionView) => ({
+const shown = (ipLocation: IpLocation) => (s: SessionView) => ({
   ...s,
+  location: ipLocation.of(s.ip),
   signedIn: s.signedInAt === undefined ? undefined : dateTime(s.signedInAt),
   lastActive: s.lastActiveAt === undefined ? undefined : dateTime(s.lastActiveAt),
 });
 
 /**
- * The account's browser sessions: each with its browser, IP and times, this browser's marked;
- * end one, or all but this one. Ending one signs nobody in, so the complete sign-in that shows
- * the list is enough for it. Ending all others needs a recent one: the session kept counts as
- * signed in anew (server/users/sign-out.ts), which must not make a stale session recent.
+ * The account's browser sessions: each with its browser, IP (and its approximate location, with
+ * GEOIP_DB) and times, this browser's marked; end one, or all but this one. Ending one signs
+ * nobody in, so the complete sign-in that shows the list is enough for it. Ending all others
+ * needs a recent one: the session kept counts as signed in anew (server/users/sign-out.ts),
+ * which must not make a stale session recent.
  */
 export function addAccountSessions(router: Router, deps: AccountDeps & AccountPages): void {
   const { views, csrf, complete, recent } = deps;
@@ -43,7 +46,7 @@ export function addAccountSessions(router: Router, deps: AccountDeps & AccountPa
       'account-sessions',
       {
         title: 'Where you are signed in',
-        sessions: (await sessions.list(user, sessionId)).map(shown),
+        sessions: (await sessions.list(user, sessionId)).map(shown(deps.ipLocation)),
         csrf: csrf.token(binding(ctx)),
         done: problem ? undefined : doneOf(queryText(ctx, 'ended')),
         problem,

@@ -1,4 +1,4 @@
-import type Provider from 'oidc-provider';
+import type { KoaContextWithOIDC, default as Provider } from 'oidc-provider';
 import type { Audit, AuditEvent, RequestFacts } from './audit.ts';
 import { requestFacts } from './audit.ts';
 
@@ -29,13 +29,14 @@ export function auditProtocolEvents(provider: Provider, audit: Audit): void {
     );
   });
   provider.on('grant.revoked', (ctx, grantId) => {
-    const client = ctx.oidc.client?.clientId;
+    const { accountId, client } = grantOwner(ctx, grantId);
     void record(
       {
         type: 'grant_revoked',
         outcome: 'success',
-        actor: { type: 'client', id: client },
-        detail: { grant: grantId, client },
+        actor: { type: 'client', id: ctx.oidc.client?.clientId },
+        subject: accountId,
+        detail: { grant: grantId, client, cause: CAUSES[ctx.oidc.route] },
       },
       requestFacts(ctx),
     );
@@ -52,4 +53,39 @@ export function auditProtocolEvents(provider: Provider, audit: Audit): void {
       requestFacts(ctx),
     );
   });
+}
+
+/** Why oidc-provider revoked a grant, by the route that did: what the user's activity says. */
+const CAUSES: Record<string, string> = {
+  // RFC 7009: the app revoked its token, as an app does when the user signs out of it.
+  revocation: 'app_revoked',
+  end_session_confirm: 'sign_out',
+  // A spent refresh token or code came back: theft, or a broken app (RFC 9700 §4.14.2).
+  token: 'reused',
+};
+
+type Owned = { accountId?: unknown; clientId?: unknown; grantId?: unknown } | undefined;
+
+/**
+ * Whose grant was revoked, and which app's: the grant itself is gone by the time oidc-provider
+ * tells, so it is read off what the request had loaded. At a sign-out that is the session's
+ * list of apps (the app named in the request may be another); at the revocation and token
+ * endpoints the token presented. Unknown when the request loaded neither (a spent code).
+ */
+function grantOwner(ctx: KoaContextWithOIDC, grantId: string) {
+  const { session, entities } = ctx.oidc;
+  const inSession = Object.entries(session?.authorizations ?? {}).find(
+    ([, authorization]) => authorization.grantId === grantId,
+  );
+  if (inSession && session?.accountId)
+    return { accountId: session.accountId, client: inSession[0] };
+  const loaded = entities as Record<string, Owned>;
+  const token = [loaded.RefreshToken, loaded.AccessToken, loaded.AuthorizationCode].find(
+    (t) => t?.grantId === grantId,
+  );
+  const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
+  return {
+    accountId: text(token?.accountId),
+    client: text(token?.clientId) ?? ctx.oidc.client?.clientId,
+  };
 }

@@ -92,7 +92,7 @@ export function addPasskeyLogin(router: Router, deps: PasskeyLoginDeps) {
     if (await deps.stopUnverified(ctx, interaction, user))
       return failure('email_not_verified', user);
     await audit(signInEvent('success', user.id, { method: 'passkey', client }), facts);
-    deps.noticeSignIn(user, ctx.get('user-agent'), ctx.ip);
+    deps.noticeSignIn(user, facts);
     await steps.finish(ctx, interaction, {
       login: {
         accountId: user.id,

@@ -143,7 +143,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
     if (!(await deps.mfa.needed(user.id, interaction.params.acr_values)))
       await guard.completed(ctx, user, outcome.clean);
     await audit(signInEvent('success', user.id, { method: 'password', client: clientId }), facts);
-    deps.noticeSignIn(user, ctx.get('user-agent'), ctx.ip);
+    deps.noticeSignIn(user, facts);
     await steps.signedIn(ctx, interaction, user.id, checkedAt);
   });
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { UAParser } from 'ua-parser-js';
 import type { Config } from '../../config/load.ts';
+import { userEvent, type Audit, type RequestFacts } from '../audit/audit.ts';
 import type { Db } from '../db.ts';
 import type { Mailer } from '../mail/mailer.ts';
 import type { EmailTokens } from './email-tokens.ts';
@@ -48,9 +49,13 @@ export function createDeviceStore(db: Db) {
      * Records a sign-in; says whether the device is new to a user who had signed in before
      * (the very first sign-in is not news to anyone).
      */
-    async recordSignIn(userId: string, device: Device): Promise<'known' | 'new' | 'first'> {
+    async recordSignIn(
+      userId: string,
+      device: Device,
+      trx: Db = db,
+    ): Promise<'known' | 'new' | 'first'> {
       // One statement: the CTE reads the devices as they were before its own insert.
-      const { rows } = await db.raw<{ rows: { devices: string; seen: boolean | null }[] }>(
+      const { rows } = await trx.raw<{ rows: { devices: string; seen: boolean | null }[] }>(
         `with before as (
            select count(*) as devices, bool_or(fingerprint = :fingerprint) as seen
            from known_devices where user_id = :userId
@@ -72,6 +77,8 @@ export function createDeviceStore(db: Db) {
 export type DeviceStore = ReturnType<typeof createDeviceStore>;
 
 type NoticeDeps = {
+  db: Db;
+  audit: Audit;
   devices: DeviceStore;
   mailer: Pick<Mailer, 'sendInBackground'>;
   config: Config;
@@ -79,21 +86,26 @@ type NoticeDeps = {
 };
 
 /**
- * After a sign-in: remembers the device and, when it is new for the user, emails them with a
- * "this wasn't me" link. Runs in the background (the user does not wait for mail); failures
- * are logged.
+ * After a sign-in: remembers the device and, when it is new for the user, records a
+ * `new_device_sign_in` audit row about them (their security activity shows it) and emails them
+ * with a "this wasn't me" link. Runs in the background (the user does not wait for mail);
+ * failures are logged. The device and its row commit together: a try again after a failed
+ * write still finds the device new.
  */
 export function newDeviceNotice(deps: NoticeDeps) {
-  const { devices, mailer } = deps;
-  return (
-    user: { id: string; email: string; name: string | null },
-    userAgent: string,
-    ip: string,
-  ): void => {
-    const device = describeDevice(userAgent, ip);
+  const { db, audit, devices, mailer } = deps;
+  return (user: { id: string; email: string; name: string | null }, facts: RequestFacts): void => {
+    const ip = facts.ip ?? '';
+    const device = describeDevice(facts.userAgent ?? '', ip);
     const at = new Date();
+    const event = userEvent('new_device_sign_in', user.id, { device: device.description });
     mailer.sendInBackground(async () => {
-      if ((await devices.recordSignIn(user.id, device)) !== 'new') return undefined;
+      const seen = await db.transaction(async (trx) => {
+        const found = await devices.recordSignIn(user.id, device, trx);
+        if (found === 'new') await audit.within(trx, event, facts);
+        return found;
+      });
+      if (seen !== 'new') return undefined;
       return {
         to: user.email,
         template: 'new-device',

@@ -37,6 +37,18 @@ export function noteSessionActivity(ctx: Context, session: { accountId?: string 
   Object.assign(session, { [FIELD]: activity });
 }
 
+/**
+ * Browsing the account pages counts as activity too, but those pages read the session without
+ * the provider saving it: they note it themselves, at most this often, not with a write each.
+ */
+export const PAGE_ACTIVITY_INTERVAL_SECONDS = 5 * 60;
+
+/** Whether a session's activity is old enough (or missing) to note again on a page visit. */
+export function activityDue(session: object): boolean {
+  const last = activityOf(session as AdapterPayload)?.at ?? 0;
+  return Math.floor(Date.now() / 1000) - last >= PAGE_ACTIVITY_INTERVAL_SECONDS;
+}
+
 /** The activity a stored session holds; none for one saved before sessions kept it. */
 export function activityOf(payload: AdapterPayload): SessionActivity | undefined {
   const activity = (payload as Record<string, unknown>)[FIELD] as SessionActivity | undefined;
