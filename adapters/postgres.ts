@@ -145,7 +145,7 @@ export class PostgresAccounts implements AccountStore {
 }
 
 /**
- * Revokes in `trx` every grant of the account but `except`: its Grant row and whatever of it is
+ * Revokes in `trx` every grant of the account but `except` (or `only` those named): its Grant row and whatever of it is
  * stored here (refresh tokens; without Redis, every token and code). Returns the grants' ids.
  * Grants always live in PostgreSQL (index.ts), and oidc-provider refuses any token or code whose
  * grant is gone: from the commit on none of them works, and what of theirs Redis holds is only
@@ -154,10 +154,12 @@ export class PostgresAccounts implements AccountStore {
 export async function revokeGrantsWithin(
   trx: Knex,
   accountId: string,
-  except: string[] = [],
+  { except = [], only }: { except?: string[]; only?: string[] } = {},
 ): Promise<string[]> {
+  if (only && !only.length) return [];
   const grants = trx(TABLE).where({ model: 'Grant', account_id: accountId });
   if (except.length) grants.whereNotIn('id', except);
+  if (only) grants.whereIn('id', only);
   return deleteGrants(trx, grants);
 }
 

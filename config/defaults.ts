@@ -97,6 +97,7 @@ export const settings = {
   ID_TOKEN_TTL: setting(3600, int(1)),
   AUTHORIZATION_CODE_TTL: setting(60, int(1)),
   REFRESH_TOKEN_TTL: setting(14 * 24 * 3600, int(1)),
+  /** Seconds a browser session lasts from its sign-in; activity does not extend it. */
   SESSION_TTL: setting(14 * 24 * 3600, int(1)),
   INTERACTION_TTL: setting(3600, int(1)),
   GRANT_TTL: setting(365 * 24 * 3600, int(1)),

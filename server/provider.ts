@@ -238,9 +238,14 @@ export function createProvider(
       IdToken: config.ttl.idToken,
       RefreshToken: config.ttl.refreshToken,
       // Called as the provider saves a session, the one moment it hands over the request too.
+      // A signed-in session lasts SESSION_TTL from its sign-in, however active (an absolute
+      // lifetime, as Keycloak's SSO Session Max): a copy of an ended session that a request in
+      // flight writes back can then never outlive the note that it ended (session-rule.ts).
       Session: (ctx, session) => {
         noteSessionActivity(ctx as never, session);
-        return config.ttl.session;
+        const signedIn = typeof session.loginTs === 'number' ? session.loginTs : undefined;
+        if (signedIn === undefined) return config.ttl.session;
+        return Math.max(1, signedIn + config.ttl.session - Math.floor(Date.now() / 1000));
       },
       Interaction: config.ttl.interaction,
       Grant: config.ttl.grant,

@@ -4,19 +4,18 @@ import { z } from 'zod';
 import { requestFacts } from '../audit/audit.ts';
 import { csrfBindings } from '../http/csrf-bindings.ts';
 import { field, NAME_MAX, queryText, readForm } from '../http/form.ts';
-import { displayName, type Names } from '../users/display-name.ts';
+import { displayName, UNFIT_IN_NAME, type Names } from '../users/display-name.ts';
 import { profileUpdater } from '../users/profile.ts';
 import type { User } from '../users/store.ts';
 import { accountOf } from './access.ts';
 import type { AccountDeps, AccountPages } from './router.ts';
 
-// A name goes into ID tokens, pages and mails: a line break in it has no honest use.
 const name = (label: string) =>
   field
     .text(`Enter the ${label} in at most ${NAME_MAX} characters.`, NAME_MAX)
     .refine(
-      (v) => !/\p{Cc}/u.test(v),
-      `The ${label} cannot hold line breaks or other control characters.`,
+      (v) => !UNFIT_IN_NAME.test(v),
+      `The ${label} cannot hold line breaks, control characters or text-direction overrides.`,
     );
 const profileForm = z.object({
   given_name: name('given name'),

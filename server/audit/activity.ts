@@ -130,5 +130,6 @@ function toActivity(row: Row): ActivityRow {
 /** Whether an ISO 8601 UTC time names a real instant (it reads back unchanged). */
 function isRealTime(iso: string): boolean {
   const ms = Date.parse(iso);
-  return !Number.isNaN(ms) && new Date(ms).toISOString().slice(0, 19) === iso.slice(0, 19);
+  // Before 1970 no row was written; and PostgreSQL refuses some times JavaScript takes (year 0).
+  return ms >= 0 && new Date(ms).toISOString().slice(0, 19) === iso.slice(0, 19);
 }

@@ -88,17 +88,20 @@ try {
   const { name, command, values: v, arg } = parse(argv);
   services = createServices({ config, db, redis, log: createLogger('warn') });
   const { audit } = services;
-  // A changing command is recorded with the admin's OS user as the actor.
-  const event = command.audit && {
-    type: command.audit,
-    outcome: 'success' as const,
-    actor: { type: 'admin' as const, id: userInfo().username },
-    subject: v.email ?? arg ?? v.name,
-    detail: { command: name },
-  };
+  // A changing command is recorded with the admin's OS user as the actor, and the user it is
+  // about by id: an address in the trail would outlive the account's deletion.
+  const event = async () =>
+    command.audit && {
+      type: command.audit,
+      outcome: 'success' as const,
+      actor: { type: 'admin' as const, id: userInfo().username },
+      subject: v.email ? (await services!.users.findByEmail(v.email))?.id : (arg ?? v.name),
+      detail: { command: name },
+    };
   let recorded = false;
   const recordWithin = async (trx: Knex.Transaction) => {
-    if (event) await audit.within(trx, event);
+    const row = await event();
+    if (row) await audit.within(trx, row);
     recorded = true;
   };
   const output = await command.run({
@@ -109,7 +112,8 @@ try {
     recordWithin,
   });
   if (output !== undefined) console.log(output);
-  if (event && !recorded) await audit(event);
+  const row = recorded ? undefined : await event();
+  if (row) await audit(row);
   process.exitCode = 0;
 } catch (err) {
   console.error(`latchkey: ${(err as Error).message ?? String(err)}`);

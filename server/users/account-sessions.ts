@@ -2,6 +2,7 @@ import type { AdapterFactory } from '../../adapters/index.ts';
 import type { Stored } from '../../adapters/types.ts';
 import { userEvent, type RequestFacts } from '../audit/audit.ts';
 import type { Audit } from '../audit/audit.ts';
+import type { Db } from '../db.ts';
 import { csrfBindings } from '../http/csrf-bindings.ts';
 import type { Csrf } from '../security/csrf.ts';
 import { deviceName } from './devices.ts';
@@ -24,7 +25,7 @@ export type SessionView = {
   current: boolean;
 };
 
-type Deps = { adapter: AdapterFactory; signOut: AccountSignOut; audit: Audit; csrf: Csrf };
+type Deps = { db: Db; adapter: AdapterFactory; signOut: AccountSignOut; audit: Audit; csrf: Csrf };
 
 /**
  * The browser sessions of an account: listed for its owner, ended one at a time or all but the
@@ -32,7 +33,7 @@ type Deps = { adapter: AdapterFactory; signOut: AccountSignOut; audit: Audit; cs
  * signs in to an app with a grant of its own: loadExistingGrant in provider.ts), and so their
  * refresh tokens; an app the user also uses in a session that stays keeps working.
  */
-export function accountSessions({ adapter, signOut, audit, csrf }: Deps) {
+export function accountSessions({ db, adapter, signOut, audit, csrf }: Deps) {
   const handleOf = (sessionId: string) => csrf.token(csrfBindings.sessionHandle(sessionId));
 
   function view({ id, payload }: Stored, currentId: string): SessionView {
@@ -47,17 +48,13 @@ export function accountSessions({ adapter, signOut, audit, csrf }: Deps) {
     };
   }
 
-  /** Revokes the grants of `ended` that no session of the account still uses; how many. */
-  async function revokeUnused(accountId: string, ended: Stored[]): Promise<number> {
-    const used = new Set(
-      (await adapter.sessionsOf(accountId)).flatMap((s) => grantsOfSession(s.payload)),
+  /** The grants of `ended` that no session in `staying` uses: the apps used only in those. */
+  const usedOnlyIn = (ended: Stored[], staying: Stored[]): string[] => {
+    const used = new Set(staying.flatMap((s) => grantsOfSession(s.payload)));
+    return [...new Set(ended.flatMap((s) => grantsOfSession(s.payload)))].filter(
+      (id) => !used.has(id),
     );
-    const unused = new Set(
-      ended.flatMap((s) => grantsOfSession(s.payload)).filter((id) => !used.has(id)),
-    );
-    for (const grantId of unused) await adapter.revokeGrant(grantId);
-    return unused.size;
-  }
+  };
 
   return {
     /** This browser's session first, then the others, most recently active first. */
@@ -71,30 +68,57 @@ export function accountSessions({ adapter, signOut, audit, csrf }: Deps) {
 
     /**
      * Ends the account's session named by `handle` and the grants of the apps used only in it;
-     * false when no live session of the account has that handle (it ended already).
+     * false when no live session of the account has that handle (it ended already). The end,
+     * the grants and the audit row commit together; the session is deleted after.
      */
     async end(accountId: string, handle: string, facts: RequestFacts): Promise<boolean> {
-      const session = (await adapter.sessionsOf(accountId)).find(
-        ({ id }) => handleOf(id) === handle,
+      const sessions = await adapter.sessionsOf(accountId);
+      const session = sessions.find(({ id }) => handleOf(id) === handle);
+      if (!session) return false;
+      const grants = usedOnlyIn(
+        [session],
+        sessions.filter(({ id }) => id !== session.id),
       );
-      if (!session || !(await signOut.endSession(accountId, session))) return false;
-      const grants = await revokeUnused(accountId, [session]);
       const device = deviceName(activityOf(session.payload)?.userAgent ?? '');
-      await audit(userEvent('session_ended', accountId, { device, grants }), facts);
+      const signedOut = await db.transaction(async (trx) => {
+        const out = await signOut.endSessionsWithin(trx, accountId, { only: session }, grants);
+        const detail = { device, grants: out.grants.length };
+        await audit.within(trx, userEvent('session_ended', accountId, detail), facts);
+        return out;
+      });
+      await signOut.cleanUp(signedOut);
       return true;
     },
 
     /**
      * Ends every session of the account but `currentId`, through the account-wide sign-out (a
      * request of an ended session in flight cannot write it back: session-rule.ts), and the
-     * grants of the apps used only in them. Returns how many sessions ended.
+     * grants of the apps used only in them. The kept session is saved first, as signed in now
+     * (were that to fail, nothing is done); the sign-out, the grants and the audit row then
+     * commit together. Returns how many sessions ended.
      */
     async endOthers(accountId: string, currentId: string, facts: RequestFacts): Promise<number> {
-      const others = (await adapter.sessionsOf(accountId)).filter(({ id }) => id !== currentId);
-      const { ended } = await signOut.endSessions(accountId, currentId);
-      const grants = await revokeUnused(accountId, others);
-      await audit(userEvent('other_sessions_ended', accountId, { sessions: ended, grants }), facts);
-      return ended;
+      const sessions = await adapter.sessionsOf(accountId);
+      const others = sessions.filter(({ id }) => id !== currentId);
+      const grants = usedOnlyIn(
+        others,
+        sessions.filter(({ id }) => id === currentId),
+      );
+      const validFrom = Math.floor(Date.now() / 1000);
+      await signOut.keepSession(accountId, currentId, validFrom);
+      const signedOut = await db.transaction(async (trx) => {
+        const out = await signOut.endSessionsWithin(
+          trx,
+          accountId,
+          { keepSession: currentId, validFrom },
+          grants,
+        );
+        const detail = { sessions: others.length, grants: out.grants.length };
+        await audit.within(trx, userEvent('other_sessions_ended', accountId, detail), facts);
+        return out;
+      });
+      await signOut.cleanUp(signedOut);
+      return others.length;
     },
   };
 }

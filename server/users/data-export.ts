@@ -1,3 +1,4 @@
+import { standingSessions } from './session-rule.ts';
 import type { AdapterPayload } from 'oidc-provider';
 import type { Services } from '../services.ts';
 import type { User } from './store.ts';
@@ -86,7 +87,10 @@ export async function exportAccount(
         .select('detail')
         .orderBy('at', 'desc'),
     ]);
-  const [sessions, grants] = await Promise.all([adapter.sessionsOf(id), adapter.grantsOf(id)]);
+  const [sessions, grants] = await Promise.all([
+    standingSessions(adapter, user),
+    adapter.grantsOf(id),
+  ]);
 
   return {
     format: EXPORT_FORMAT,

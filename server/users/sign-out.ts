@@ -6,7 +6,14 @@ import type { Db } from '../db.ts';
 import type { Logger } from '../log.ts';
 
 /** What a sign-out within a transaction leaves to delete once it commits (`cleanUp`). */
-export type SignedOut = { accountId: string; keepSession?: string | undefined; grants: string[] };
+export type SignedOut = {
+  accountId: string;
+  /** The session that stays; every other one is deleted. */
+  keepSession?: string | undefined;
+  /** The one session to delete, when only one ended. */
+  only?: string | undefined;
+  grants: string[];
+};
 
 /**
  * Signs an account out everywhere: after a password reset, when an admin or the directory
@@ -51,11 +58,11 @@ export function createAccountSignOut({
    * the same statement drops the notes that have run out: one atomic update, whatever else ends
    * at the same time.
    */
-  const markSessionEnded = (accountId: string, uid: string, until: number) =>
-    db('users')
+  const markSessionEnded = (trx: Knex, accountId: string, uid: string, until: number) =>
+    trx('users')
       .where({ id: accountId })
       .update({
-        ended_sessions: db.raw(
+        ended_sessions: trx.raw(
           `(SELECT coalesce(jsonb_object_agg(key, value), '{}'::jsonb) FROM jsonb_each(ended_sessions)
             WHERE (value #>> '{}')::bigint > ?) || jsonb_build_object(?::text, ?::bigint)`,
           [Math.floor(Date.now() / 1000), uid, until],
@@ -66,14 +73,34 @@ export function createAccountSignOut({
     keepSession,
 
     /**
-     * Ends one session of the account: from the user row's note on, it no longer stands even if
-     * a request in flight writes it back (session-rule.ts), for as long as any session could
-     * live. False when it was no longer stored.
+     * Ends sessions of the account as part of `trx`, with the change's audit row: `only` the
+     * one (noted on the user row), or every one but `keepSession` (which must have been kept
+     * first: keepSession), and revokes exactly the `grants` given (the apps used only in the
+     * ended sessions). From the commit on none of them stands, even if a request in flight
+     * writes one back (session-rule.ts), and none of those grants works; deleting what is left
+     * is `cleanUp`'s, after the commit.
      */
-    async endSession(accountId: string, { id, payload }: Stored): Promise<boolean> {
-      if (typeof payload.uid === 'string')
-        await markSessionEnded(accountId, payload.uid, Math.floor(Date.now() / 1000) + sessionTtl);
-      return (await adapter.endSessions(accountId, { only: id })) > 0;
+    async endSessionsWithin(
+      trx: Knex.Transaction,
+      accountId: string,
+      ended: { only: Stored } | { keepSession: string; validFrom: number },
+      grants: string[],
+    ): Promise<SignedOut> {
+      if ('only' in ended) {
+        const { id, payload } = ended.only;
+        if (typeof payload.uid === 'string')
+          await markSessionEnded(
+            trx,
+            accountId,
+            payload.uid,
+            Math.floor(Date.now() / 1000) + sessionTtl,
+          );
+        const revoked = await revokeGrantsWithin(trx, accountId, { only: grants });
+        return { accountId, only: id, grants: revoked };
+      }
+      await markSignedOut(trx, accountId, ended.validFrom);
+      const revoked = await revokeGrantsWithin(trx, accountId, { only: grants });
+      return { accountId, keepSession: ended.keepSession, grants: revoked };
     },
 
     /**
@@ -93,7 +120,7 @@ export function createAccountSignOut({
       }: { validFrom: number; keepSession?: string | undefined; keepGrants?: string[] },
     ): Promise<SignedOut> {
       await markSignedOut(trx, accountId, validFrom);
-      const grants = await revokeGrantsWithin(trx, accountId, keepGrants);
+      const grants = await revokeGrantsWithin(trx, accountId, { except: keepGrants });
       return { accountId, keepSession, grants };
     },
 
@@ -102,9 +129,9 @@ export function createAccountSignOut({
      * stopped working when it committed, and what is left (in Redis, say, while it is down)
      * expires by itself; a failure is logged.
      */
-    async cleanUp({ accountId, keepSession, grants }: SignedOut): Promise<void> {
+    async cleanUp({ accountId, keepSession, only, grants }: SignedOut): Promise<void> {
       try {
-        await adapter.endSessions(accountId, { except: keepSession });
+        await adapter.endSessions(accountId, only ? { only } : { except: keepSession });
         for (const id of grants) await adapter.revokeGrant(id);
       } catch (err) {
         log.warn(

@@ -61,6 +61,9 @@ describe('latchkey CLI as a real process', () => {
     expect(user?.roles).toEqual(['admin']);
     expect(user?.password_hash).toMatch(/^\$argon2id\$/);
     expect(user?.password_hash).not.toContain(password);
+    // Recorded about the user by id: an address in the trail would outlive the account.
+    const row = await db('audit_events').where({ type: 'user_created' }).first();
+    expect(row).toMatchObject({ actor_type: 'admin', subject: user!.id });
   });
 
   it('users create with --password prints no password; a second account with that email is refused', async () => {

@@ -134,6 +134,15 @@ describe.each(STORAGES)('the profile page on %s storage', (storage) => {
     });
     expect(broken.status).toBe(400);
     expect(await broken.text()).toContain('line breaks');
+    // A right-to-left override would make the name read as another ("Trojan Source").
+    const spoofed = await browser.post(url(), {
+      csrf: hiddenInput(html, 'csrf'),
+      given_name: 'Petra',
+      family_name: 'Profile',
+      name: 'Admin\u202Enimda',
+    });
+    expect(spoofed.status).toBe(400);
+    expect(await spoofed.text()).toContain('text-direction overrides');
     const after = (await app.server.users.findById(userId))!;
     expect(after).toMatchObject({ given_name: before.given_name, name: before.name });
     expect(after.updated_at).toEqual(before.updated_at);

@@ -68,7 +68,8 @@ describe('the sessions page when Redis stops taking writes mid-request', () => {
     } finally {
       await control.call('CLIENT', 'UNPAUSE');
     }
-    expect(status).toBe(503);
+    // Done (the end commits in PostgreSQL; deleting the session is clean-up) or refused.
+    expect([303, 503]).toContain(status);
 
     // Redis is back. Either nothing was done, and the user can end the session again from the
     // list; or it was all done, and the app's refresh token of that browser no longer works.

@@ -62,13 +62,12 @@ describe('account center under a second attack review', () => {
       familyName: 'Quillingham',
       emailVerified: true,
     });
-    // The admin CLI records its command about the address it was given (server/cli/main.ts):
-    // `latchkey users create --email first.address@example.test`.
+    // An admin command about the user, recorded as the CLI does: by id (server/cli/main.ts).
     await server.audit({
       type: 'user_created',
       outcome: 'success',
       actor: { type: 'admin', id: 'root' },
-      subject: oldEmail,
+      subject: user.id,
       detail: { command: 'users create' },
     });
 
