@@ -162,6 +162,12 @@ export const settings = {
   /** Seconds a password reset link works: short, since the link alone takes over the account. */
   PASSWORD_RESET_TTL: setting(30 * 60, int(60)),
   /**
+   * Seconds the set-password link of an admin's invitation works (admin API, POST /users with
+   * `invite`). Longer than a reset link: the person may not expect it, and the account has no
+   * password to take over yet; three days cover a weekend.
+   */
+  INVITATION_TTL: setting(3 * 24 * 3600, int(3600)),
+  /**
    * Seconds the "this wasn't me" link of a security email works (email changed, password
    * changed, new device). A week: the owner of a taken-over account may not read the old
    * mailbox every day, and the link only locks the account and, after an email change,

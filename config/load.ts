@@ -158,6 +158,7 @@ export function loadConfig(env: Record<string, string | undefined>) {
     emailLinks: {
       verifyTtl: c.VERIFY_EMAIL_TTL,
       resetTtl: c.PASSWORD_RESET_TTL,
+      inviteTtl: c.INVITATION_TTL,
       secureTtl: c.SECURE_ACCOUNT_LINK_TTL,
       resendSeconds: c.EMAIL_RESEND_SECONDS,
     },

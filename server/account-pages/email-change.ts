@@ -9,6 +9,7 @@ import { EMAIL_MAX, field, readForm } from '../http/form.ts';
 import { HttpError } from '../http/http-error.ts';
 import { requestFacts, userEvent } from '../audit/audit.ts';
 import { secureAccountLink } from '../users/secure-account.ts';
+import { emailChangeMail } from '../users/email-change.ts';
 import type { AnyMailMessage } from '../mail/mailer.ts';
 import { refuse, waitMessage } from '../http/too-many.ts';
 import { accountOf } from './access.ts';
@@ -58,18 +59,7 @@ export function addEmailChange(router: Router, deps: Deps): void {
         template: 'email-in-use',
         data: { link: `${config.issuer}/`, name: owner.name ?? undefined },
       };
-    const token = await tokens.issue(user.id, 'change_email', config.emailLinks.verifyTtl, {
-      email: newEmail,
-    });
-    return {
-      to: newEmail,
-      template: 'verify-email',
-      data: {
-        link: `${config.issuer}/account/email/confirm?token=${token}`,
-        expiresInHours: Math.round(config.emailLinks.verifyTtl / 3600),
-        name: user.name ?? undefined,
-      },
-    };
+    return emailChangeMail({ config, tokens }, user, newEmail);
   }
 
   /**

@@ -6,10 +6,11 @@ import { bearerVerifier } from './bearer.ts';
 import { keyRoutes } from './keys.ts';
 import type { ApiRoute } from './route.ts';
 import { adminApiRouter } from './router.ts';
+import { userRoutes } from './users.ts';
 
 /** Every route of the admin API, each group from its own file. */
 export function adminApiRoutes(services: Services, keys: KeyManager): ApiRoute[] {
-  return [...keyRoutes({ ...services, keys })];
+  return [...keyRoutes({ ...services, keys }), ...userRoutes(services)];
 }
 
 /** The admin API (ADMIN_API_PATH) as one middleware of the application. */

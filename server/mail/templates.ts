@@ -47,6 +47,11 @@ export type MailTemplates = {
    * signs in anywhere. `link` is the service's home page: no action is left to take on it.
    */
   'account-deleted': Greeting & { time: Date; link: string };
+  /**
+   * An admin created the account and invites its owner to choose a password: `link` is a
+   * single-use set-password link (the reset page, server/users/reset-link.ts).
+   */
+  invitation: Greeting & { link: string; expiresInHours: number };
 };
 
 export type MailTemplate = keyof MailTemplates;
@@ -62,6 +67,7 @@ export const MAIL_SUBJECTS: { readonly [T in MailTemplate]: (productName: string
   'account-locked': (p) => `Your ${p} account was locked after failed sign-ins`,
   'email-in-use': (p) => `Someone tried to move a ${p} account to your email address`,
   'account-deleted': (p) => `Your ${p} account was deleted`,
+  invitation: (p) => `You are invited to ${p}: choose your password`,
 };
 
 export const MAIL_TEMPLATES = Object.keys(MAIL_SUBJECTS) as MailTemplate[];

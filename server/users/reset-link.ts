@@ -14,11 +14,31 @@ export async function resetLink(
   { config, tokens }: { config: Config; tokens: EmailTokens },
   user: User,
   interaction = NO_INTERACTION,
+  ttlSeconds = config.emailLinks.resetTtl,
 ): Promise<string> {
-  const token = await tokens.issue(user.id, 'reset_password', config.emailLinks.resetTtl, {
-    interaction,
-  });
+  const token = await tokens.issue(user.id, 'reset_password', ttlSeconds, { interaction });
   return `${config.issuer}/interaction/${interaction}/reset?token=${token}`;
+}
+
+/**
+ * The mail inviting the owner of an account an admin created to choose a password. Its link is
+ * a reset link living INVITATION_TTL: the reset page sets the first password as it sets a new
+ * one, and marks the address verified, which the link just proved.
+ */
+export async function invitationMail(
+  deps: { config: Config; tokens: EmailTokens },
+  user: User,
+): Promise<AnyMailMessage> {
+  const ttl = deps.config.emailLinks.inviteTtl;
+  return {
+    to: user.email,
+    template: 'invitation',
+    data: {
+      link: await resetLink(deps, user, NO_INTERACTION, ttl),
+      expiresInHours: Math.round(ttl / 3600),
+      name: user.name ?? undefined,
+    },
+  };
 }
 
 /** The mail with a new password reset link (see resetLink). */

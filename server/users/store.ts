@@ -38,6 +38,8 @@ export type NewUser = {
   familyName?: string | undefined;
   roles?: string[] | undefined;
   emailVerified?: boolean | undefined;
+  /** The password already hashed (hashPassword), so a transaction need not wait on argon2. */
+  passwordHash?: string | undefined;
 };
 
 export class UserExistsError extends Error {}
@@ -50,7 +52,8 @@ export function createUserStore(db: Db, passwords: PasswordHasher) {
     findById: (id: string) => db<User>('users').where({ id }).first(),
     findByEmail: (email: string) => byEmail(email).first(),
 
-    async create(input: NewUser): Promise<User> {
+    /** `trx`: the transaction of the caller's other writes (its audit row), when given. */
+    async create(input: NewUser, trx: Knex = db): Promise<User> {
       const row = {
         id: randomUUID(),
         email: input.email.trim(),
@@ -58,11 +61,12 @@ export function createUserStore(db: Db, passwords: PasswordHasher) {
         name: input.name ?? null,
         given_name: input.givenName ?? null,
         family_name: input.familyName ?? null,
-        password_hash: input.password ? await passwords.hash(input.password) : null,
+        password_hash:
+          input.passwordHash ?? (input.password ? await passwords.hash(input.password) : null),
         roles: JSON.stringify(input.roles ?? []),
       };
       try {
-        const [user] = await db('users').insert(row).returning('*');
+        const [user] = await trx('users').insert(row).returning('*');
         return user as User;
       } catch (err) {
         if ((err as { code?: string }).code === '23505')

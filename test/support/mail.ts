@@ -50,6 +50,7 @@ export const SAMPLES: { [T in MailTemplate]: MailTemplates[T] } = {
   },
   'email-in-use': { name: HOSTILE_NAME, link: LINK },
   'account-deleted': { name: HOSTILE_NAME, time: TIME, link: LINK },
+  invitation: { name: HOSTILE_NAME, link: LINK, expiresInHours: 72 },
   'factor-changed': {
     name: HOSTILE_NAME,
     link: LINK,
