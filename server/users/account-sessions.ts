@@ -1,7 +1,6 @@
 import type { AdapterFactory } from '../../adapters/index.ts';
 import type { Stored } from '../../adapters/types.ts';
-import { userEvent, type RequestFacts } from '../audit/audit.ts';
-import type { Audit } from '../audit/audit.ts';
+import type { Audit, AuditEvent, RequestFacts } from '../audit/audit.ts';
 import { csrfBindings } from '../http/csrf-bindings.ts';
 import type { Csrf } from '../security/csrf.ts';
 import { deviceName } from './devices.ts';
@@ -14,6 +13,8 @@ import type { User } from './store.ts';
 export type SessionView = {
   /** Names the session in forms and URLs: its id is its cookie's value and never shown. */
   handle: string;
+  /** The session's own random uid, which names it to admins (the admin API). */
+  uid: string | undefined;
   /** "Firefox on Linux": from the user agent, as the new-device notice names it. */
   device: string;
   ip: string | undefined;
@@ -25,6 +26,16 @@ export type SessionView = {
 };
 
 type Deps = { adapter: AdapterFactory; signOut: AccountSignOut; audit: Audit; csrf: Csrf };
+type Actor = AuditEvent['actor'];
+
+/** Ending sessions: the account's owner did it, or an admin (`actor`). */
+const ended = (type: string, accountId: string, actor: Actor, detail: Record<string, unknown>) => ({
+  type,
+  outcome: 'success' as const,
+  actor,
+  subject: accountId,
+  detail,
+});
 
 /**
  * The browser sessions of an account: listed for its owner, ended one at a time or all but the
@@ -39,6 +50,7 @@ export function accountSessions({ adapter, signOut, audit, csrf }: Deps) {
     const activity = activityOf(payload);
     return {
       handle: handleOf(id),
+      uid: typeof payload.uid === 'string' ? payload.uid : undefined,
       device: deviceName(activity?.userAgent ?? ''),
       ip: activity?.ip,
       signedInAt: typeof payload.loginTs === 'number' ? payload.loginTs : undefined,
@@ -70,31 +82,43 @@ export function accountSessions({ adapter, signOut, audit, csrf }: Deps) {
     },
 
     /**
-     * Ends the account's session named by `handle` and the grants of the apps used only in it;
-     * false when no live session of the account has that handle (it ended already).
+     * Ends the account's session named by `handle` (its owner's pages) or by its `uid` (an
+     * admin), and the grants of the apps used only in it; how many grants those were, or
+     * undefined when no live session of the account has that name (it ended already).
      */
-    async end(accountId: string, handle: string, facts: RequestFacts): Promise<boolean> {
-      const session = (await adapter.sessionsOf(accountId)).find(
-        ({ id }) => handleOf(id) === handle,
-      );
-      if (!session || !(await signOut.endSession(accountId, session))) return false;
+    async end(
+      accountId: string,
+      name: { handle: string } | { uid: string },
+      actor: Actor,
+      facts: RequestFacts,
+    ): Promise<{ grants: number } | undefined> {
+      const named = (s: Stored) =>
+        'handle' in name ? handleOf(s.id) === name.handle : s.payload.uid === name.uid;
+      const session = (await adapter.sessionsOf(accountId)).find(named);
+      if (!session || !(await signOut.endSession(accountId, session))) return undefined;
       const grants = await revokeUnused(accountId, [session]);
       const device = deviceName(activityOf(session.payload)?.userAgent ?? '');
-      await audit(userEvent('session_ended', accountId, { device, grants }), facts);
-      return true;
+      await audit(ended('session_ended', accountId, actor, { device, grants }), facts);
+      return { grants };
     },
 
     /**
-     * Ends every session of the account but `currentId`, through the account-wide sign-out (a
-     * request of an ended session in flight cannot write it back: session-rule.ts), and the
-     * grants of the apps used only in them. Returns how many sessions ended.
+     * Ends every session of the account but `currentId` (the owner's own; none for an admin),
+     * through the account-wide sign-out (a request of an ended session in flight cannot write
+     * it back: session-rule.ts), and the grants of the apps used only in them.
      */
-    async endOthers(accountId: string, currentId: string, facts: RequestFacts): Promise<number> {
+    async endOthers(
+      accountId: string,
+      currentId: string | undefined,
+      actor: Actor,
+      facts: RequestFacts,
+    ): Promise<{ sessions: number; grants: number }> {
       const others = (await adapter.sessionsOf(accountId)).filter(({ id }) => id !== currentId);
-      const { ended } = await signOut.endSessions(accountId, currentId);
+      const { ended: sessions } = await signOut.endSessions(accountId, currentId);
       const grants = await revokeUnused(accountId, others);
-      await audit(userEvent('other_sessions_ended', accountId, { sessions: ended, grants }), facts);
-      return ended;
+      const type = currentId ? 'other_sessions_ended' : 'sessions_ended';
+      await audit(ended(type, accountId, actor, { sessions, grants }), facts);
+      return { sessions, grants };
     },
   };
 }
