@@ -3,7 +3,7 @@ import { activityOf } from '../audit/activity.ts';
 import { queryText } from '../http/form.ts';
 import { accountOf } from './access.ts';
 import { activityLine } from './activity-words.ts';
-import { clientNames } from './connected-apps.ts';
+import { clientNames } from '../users/connected-apps.ts';
 import type { AccountDeps, AccountPages } from './router.ts';
 
 /** Events a page: enough to see a day's sign-ins at a glance, few enough for a phone. */

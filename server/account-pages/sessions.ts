@@ -61,8 +61,9 @@ export function addAccountSessions(router: Router, deps: AccountDeps & AccountPa
     const form = await readForm(ctx, endForm, { csrf, binding: binding(ctx) });
     if (!form.ok) return page(ctx, form.problems[0], 400);
     const { user } = accountOf(ctx);
-    if (!(await sessions.end(user.id, form.fields.session, requestFacts(ctx))))
-      return page(ctx, GONE, 404);
+    const owner = { type: 'user' as const, id: user.id };
+    const name = { handle: form.fields.session };
+    if (!(await sessions.end(user.id, name, owner, requestFacts(ctx)))) return page(ctx, GONE, 404);
     ctx.status = 303;
     ctx.redirect('/account/sessions?ended=one');
   });
@@ -71,7 +72,7 @@ export function addAccountSessions(router: Router, deps: AccountDeps & AccountPa
     const form = await readForm(ctx, noFields, { csrf, binding: binding(ctx) });
     if (!form.ok) return page(ctx, form.problems[0], 400);
     const { user, sessionId } = accountOf(ctx);
-    await sessions.endOthers(user.id, sessionId, requestFacts(ctx));
+    await sessions.endOthers(user.id, sessionId, { type: 'user', id: user.id }, requestFacts(ctx));
     ctx.status = 303;
     ctx.redirect('/account/sessions?ended=others');
   });

@@ -6,11 +6,18 @@ import { bearerVerifier } from './bearer.ts';
 import { keyRoutes } from './keys.ts';
 import type { ApiRoute } from './route.ts';
 import { adminApiRouter } from './router.ts';
+import { userActionRoutes } from './user-actions.ts';
 import { userRoutes } from './users.ts';
+import { userSessionRoutes } from './user-sessions.ts';
 
 /** Every route of the admin API, each group from its own file. */
 export function adminApiRoutes(services: Services, keys: KeyManager): ApiRoute[] {
-  return [...keyRoutes({ ...services, keys }), ...userRoutes(services)];
+  return [
+    ...keyRoutes({ ...services, keys }),
+    ...userRoutes(services),
+    ...userActionRoutes(services),
+    ...userSessionRoutes(services),
+  ];
 }
 
 /** The admin API (ADMIN_API_PATH) as one middleware of the application. */

@@ -21,7 +21,7 @@ const USAGE = `latchkey <command>
   users create --email E [--password P] [--name N] [--role R ...]
   users set-password --email E [--password P]
   users disable --email E
-  users reset-mfa --email E                 remove every second factor (a lost phone)
+  users reset-mfa --email E                 remove every second factor (a lost phone); the owner is emailed
   users unlock --email E                    end a lockout now, or the owner's lock (forget failed sign-ins)
   users force-reset --email E               old password stops working, sessions end, a reset link is emailed
   users delete --email E                    delete the account (as the owner can at /account/delete)

@@ -1,5 +1,7 @@
 import { userInfo } from 'node:os';
 import { deleteAccount } from '../users/account-deletion.ts';
+import { unlockByAdmin } from '../protection/lockout.ts';
+import { resetSecondFactors } from '../users/factor-reset.ts';
 import { forcePasswordReset } from '../users/force-reset.ts';
 import { need, UsageError, userByEmail, type Command } from './command.ts';
 
@@ -58,10 +60,10 @@ export const userCommands: Record<string, Command> = {
     },
   },
   'users reset-mfa': {
-    audit: 'mfa_reset',
-    async run({ v, users, mfa }) {
-      const user = await userByEmail(users, v.email);
-      await mfa.reset(user.id);
+    // Recorded by the reset itself (mfa_reset, actor admin), in its transaction, about the user id.
+    async run(services) {
+      const user = await userByEmail(services.users, services.v.email);
+      await resetSecondFactors(services, user, { type: 'admin', id: userInfo().username });
       return `${user.email}: authenticator app, recovery codes and passkeys removed`;
     },
   },
@@ -80,14 +82,9 @@ export const userCommands: Record<string, Command> = {
   },
   'users unlock': {
     // Recorded by the lockout itself (account_unlocked, actor admin), not a second time here.
-    async run({ v, db, users, ownerLock, lockout }) {
-      const user = await userByEmail(users, v.email);
-      await db.transaction(async (trx) => {
-        // Also the lock the owner set with "this wasn't me", once the admin judges it safe.
-        await ownerLock.release(user.id, trx);
-        await lockout.unlockWithin(trx, user, { type: 'admin', id: userInfo().username });
-      });
-      await lockout.forgetFailures(user);
+    async run(services) {
+      const user = await userByEmail(services.users, services.v.email);
+      await unlockByAdmin(services, user, { type: 'admin', id: userInfo().username });
       return `unlocked ${user.email}`;
     },
   },

@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../../config/load.ts';
 import type { User } from '../users/store.ts';
@@ -10,6 +11,9 @@ export const ACR = {
   password: 'urn:latchkey:acr:pwd',
   mfa: 'urn:latchkey:acr:mfa',
 } as const;
+
+/** What a reset removed: the authenticator app, how many unused recovery codes, passkeys. */
+export type RemovedFactors = { authenticatorApp: boolean; recoveryCodes: number; passkeys: number };
 
 export type MfaState = {
   totp: boolean;
@@ -146,11 +150,23 @@ export function createMfa(db: Db, config: Config) {
       return removed;
     },
 
-    /** Forgets every factor of a user (the admin's reset, or a lost phone). */
-    async reset(userId: string): Promise<void> {
-      await totp.remove(userId);
-      await recovery.clear(userId);
-      await db('webauthn_credentials').where({ user_id: userId }).delete();
+    /**
+     * Forgets every factor of a user (the admin's reset, or a lost phone), in `trx` with its
+     * record when given; says what went.
+     */
+    async reset(userId: string, trx: Knex = db): Promise<RemovedFactors> {
+      const mine = (table: string) => trx(table).where({ user_id: userId });
+      const app = await mine('totp_factors').whereNotNull('confirmed_at').delete();
+      const codes = await mine('recovery_codes').whereNull('used_at').delete();
+      const keys = await mine('webauthn_credentials').delete();
+      // What is left is no factor (an authenticator never confirmed, used codes): it goes too.
+      await mine('totp_factors').delete();
+      await mine('recovery_codes').delete();
+      return {
+        authenticatorApp: affected(app) > 0,
+        recoveryCodes: affected(codes),
+        passkeys: affected(keys),
+      };
     },
   };
 }

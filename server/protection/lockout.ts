@@ -7,7 +7,7 @@ import type { Audit, AuditEvent, RequestFacts } from '../audit/audit.ts';
 import type { Db } from '../db.ts';
 import type { Logger } from '../log.ts';
 import type { Mailer } from '../mail/mailer.ts';
-import { isOwnerLocked } from './owner-lock.ts';
+import { isOwnerLocked, type OwnerLock } from './owner-lock.ts';
 import { type RateLimits, userKey } from './rate-limits.ts';
 
 type Deps = {
@@ -151,3 +151,27 @@ export function createLockout({ db, config, tokens, mailer, audit, limits, log }
 }
 
 export type Lockout = ReturnType<typeof createLockout>;
+
+/**
+ * An admin's unlock (the CLI's `users unlock`, the admin API's): ends the lock of failed
+ * sign-ins and forgets them, and lifts the owner's own lock ("this wasn't me") too, the admin
+ * having judged it safe. Says what there was to lift.
+ */
+export async function unlockByAdmin(
+  { db, lockout, ownerLock }: { db: Db; lockout: Lockout; ownerLock: OwnerLock },
+  user: User,
+  actor: AuditEvent['actor'],
+  facts: RequestFacts = {},
+): Promise<{ wasLocked: boolean; ownerLockLifted: boolean }> {
+  const result = await db.transaction(async (trx) => {
+    const row = await trx('users')
+      .where({ id: user.id })
+      .forUpdate()
+      .first(trx.raw('coalesce(locked_until > now(), false) as locked'));
+    const ownerLockLifted = await ownerLock.release(user.id, trx);
+    await lockout.unlockWithin(trx, user, actor, facts);
+    return { wasLocked: Boolean(row?.locked), ownerLockLifted };
+  });
+  await lockout.forgetFailures(user);
+  return result;
+}

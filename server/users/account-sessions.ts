@@ -1,7 +1,6 @@
 import type { AdapterFactory } from '../../adapters/index.ts';
 import type { Stored } from '../../adapters/types.ts';
-import { userEvent, type RequestFacts } from '../audit/audit.ts';
-import type { Audit } from '../audit/audit.ts';
+import type { Audit, AuditEvent, RequestFacts } from '../audit/audit.ts';
 import type { Db } from '../db.ts';
 import { csrfBindings } from '../http/csrf-bindings.ts';
 import type { Csrf } from '../security/csrf.ts';
@@ -15,6 +14,8 @@ import type { User } from './store.ts';
 export type SessionView = {
   /** Names the session in forms and URLs: its id is its cookie's value and never shown. */
   handle: string;
+  /** The session's own random uid, which names it to admins (the admin API). */
+  uid: string | undefined;
   /** "Firefox on Linux": from the user agent, as the new-device notice names it. */
   device: string;
   ip: string | undefined;
@@ -26,6 +27,16 @@ export type SessionView = {
 };
 
 type Deps = { db: Db; adapter: AdapterFactory; signOut: AccountSignOut; audit: Audit; csrf: Csrf };
+type Actor = AuditEvent['actor'];
+
+/** Ending sessions: the account's owner did it, or an admin (`actor`). */
+const ended = (type: string, accountId: string, actor: Actor, detail: Record<string, unknown>) => ({
+  type,
+  outcome: 'success' as const,
+  actor,
+  subject: accountId,
+  detail,
+});
 
 /**
  * The browser sessions of an account: listed for its owner, ended one at a time or all but the
@@ -40,6 +51,7 @@ export function accountSessions({ db, adapter, signOut, audit, csrf }: Deps) {
     const activity = activityOf(payload);
     return {
       handle: handleOf(id),
+      uid: typeof payload.uid === 'string' ? payload.uid : undefined,
       device: deviceName(activity?.userAgent ?? ''),
       ip: activity?.ip,
       signedInAt: typeof payload.loginTs === 'number' ? payload.loginTs : undefined,
@@ -67,14 +79,22 @@ export function accountSessions({ db, adapter, signOut, audit, csrf }: Deps) {
     },
 
     /**
-     * Ends the account's session named by `handle` and the grants of the apps used only in it;
-     * false when no live session of the account has that handle (it ended already). The end,
+     * Ends the account's session named by `handle` (its owner's pages) or by its `uid` (an
+     * admin), and the grants of the apps used only in it; how many grants those were, or
+     * undefined when no live session of the account has that name (it ended already). The end,
      * the grants and the audit row commit together; the session is deleted after.
      */
-    async end(accountId: string, handle: string, facts: RequestFacts): Promise<boolean> {
+    async end(
+      accountId: string,
+      name: { handle: string } | { uid: string },
+      actor: Actor,
+      facts: RequestFacts,
+    ): Promise<{ grants: number } | undefined> {
+      const named = (s: Stored) =>
+        'handle' in name ? handleOf(s.id) === name.handle : s.payload.uid === name.uid;
       const sessions = await adapter.sessionsOf(accountId);
-      const session = sessions.find(({ id }) => handleOf(id) === handle);
-      if (!session) return false;
+      const session = sessions.find(named);
+      if (!session) return undefined;
       const grants = usedOnlyIn(
         [session],
         sessions.filter(({ id }) => id !== session.id),
@@ -83,21 +103,26 @@ export function accountSessions({ db, adapter, signOut, audit, csrf }: Deps) {
       const signedOut = await db.transaction(async (trx) => {
         const out = await signOut.endSessionsWithin(trx, accountId, { only: session }, grants);
         const detail = { device, grants: out.grants.length };
-        await audit.within(trx, userEvent('session_ended', accountId, detail), facts);
+        await audit.within(trx, ended('session_ended', accountId, actor, detail), facts);
         return out;
       });
       await signOut.cleanUp(signedOut);
-      return true;
+      return { grants: signedOut.grants.length };
     },
 
     /**
-     * Ends every session of the account but `currentId`, through the account-wide sign-out (a
-     * request of an ended session in flight cannot write it back: session-rule.ts), and the
-     * grants of the apps used only in them. The kept session is saved first, as signed in now
-     * (were that to fail, nothing is done); the sign-out, the grants and the audit row then
-     * commit together. Returns how many sessions ended.
+     * Ends every session of the account but `currentId` (the owner's own; none for an admin),
+     * through the account-wide sign-out (a request of an ended session in flight cannot write
+     * it back: session-rule.ts), and the grants of the apps used only in them. The kept
+     * session is saved first, as signed in now (were that to fail, nothing is done); the
+     * sign-out, the grants and the audit row then commit together.
      */
-    async endOthers(accountId: string, currentId: string, facts: RequestFacts): Promise<number> {
+    async endOthers(
+      accountId: string,
+      currentId: string | undefined,
+      actor: Actor,
+      facts: RequestFacts,
+    ): Promise<{ sessions: number; grants: number }> {
       const sessions = await adapter.sessionsOf(accountId);
       const others = sessions.filter(({ id }) => id !== currentId);
       const grants = usedOnlyIn(
@@ -105,7 +130,7 @@ export function accountSessions({ db, adapter, signOut, audit, csrf }: Deps) {
         sessions.filter(({ id }) => id === currentId),
       );
       const validFrom = Math.floor(Date.now() / 1000);
-      await signOut.keepSession(accountId, currentId, validFrom);
+      if (currentId) await signOut.keepSession(accountId, currentId, validFrom);
       const signedOut = await db.transaction(async (trx) => {
         const out = await signOut.endSessionsWithin(
           trx,
@@ -113,12 +138,13 @@ export function accountSessions({ db, adapter, signOut, audit, csrf }: Deps) {
           { keepSession: currentId, validFrom },
           grants,
         );
+        const type = currentId ? 'other_sessions_ended' : 'sessions_ended';
         const detail = { sessions: others.length, grants: out.grants.length };
-        await audit.within(trx, userEvent('other_sessions_ended', accountId, detail), facts);
+        await audit.within(trx, ended(type, accountId, actor, detail), facts);
         return out;
       });
       await signOut.cleanUp(signedOut);
-      return others.length;
+      return { sessions: others.length, grants: signedOut.grants.length };
     },
   };
 }

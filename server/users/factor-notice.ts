@@ -4,7 +4,12 @@ import type { EmailTokens } from './email-tokens.ts';
 import { secureAccountLink } from './secure-account.ts';
 
 export type FactorChange =
-  'totp_added' | 'totp_removed' | 'passkey_added' | 'passkey_removed' | 'recovery_codes_renewed';
+  | 'totp_added'
+  | 'totp_removed'
+  | 'passkey_added'
+  | 'passkey_removed'
+  | 'recovery_codes_renewed'
+  | 'factors_reset';
 
 const WORDS: Record<FactorChange, string> = {
   totp_added: 'an authenticator app was set up',
@@ -12,6 +17,8 @@ const WORDS: Record<FactorChange, string> = {
   passkey_added: 'a passkey was added',
   passkey_removed: 'a passkey was removed',
   recovery_codes_renewed: 'new recovery codes were made (the old ones no longer work)',
+  factors_reset:
+    'an administrator removed every second factor (authenticator app, recovery codes and passkeys)',
 };
 
 /**

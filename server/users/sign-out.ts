@@ -83,7 +83,7 @@ export function createAccountSignOut({
     async endSessionsWithin(
       trx: Knex.Transaction,
       accountId: string,
-      ended: { only: Stored } | { keepSession: string; validFrom: number },
+      ended: { only: Stored } | { keepSession: string | undefined; validFrom: number },
       grants: string[],
     ): Promise<SignedOut> {
       if ('only' in ended) {
