@@ -2,6 +2,7 @@ import type { Middleware } from 'koa';
 import type Provider from 'oidc-provider';
 import type { KeyManager } from '../keys/manager.ts';
 import type { Services } from '../services.ts';
+import { auditRoutes } from './audit.ts';
 import { bearerVerifier } from './bearer.ts';
 import { keyRoutes } from './keys.ts';
 import type { ApiRoute } from './route.ts';
@@ -9,7 +10,7 @@ import { adminApiRouter } from './router.ts';
 
 /** Every route of the admin API, each group from its own file. */
 export function adminApiRoutes(services: Services, keys: KeyManager): ApiRoute[] {
-  return [...keyRoutes({ ...services, keys })];
+  return [...keyRoutes({ ...services, keys }), ...auditRoutes(services)];
 }
 
 /** The admin API (ADMIN_API_PATH) as one middleware of the application. */
