@@ -81,9 +81,10 @@ export function adminApiRouter(deps: Deps, routes: ApiRoute[], version: string):
     ctx.set('Cache-Control', 'no-store');
     try {
       await routed(ctx as never, async () => {
-        const allowed = routes
-          .filter((r) => router.match(ctx.path, r.method.toUpperCase()).pathAndMethod.length)
-          .map((r) => r.method.toUpperCase());
+        // Each method once: several routes of one method must not repeat it.
+        const allowed = [...new Set(routes.map((r) => r.method.toUpperCase()))].filter(
+          (method) => router.match(ctx.path, method).pathAndMethod.length,
+        );
         if (allowed.length)
           throw new ApiProblem('method-not-allowed', `Use ${allowed.join(', ')} here.`, {
             headers: { Allow: allowed.join(', ') },
