@@ -3,6 +3,7 @@ import type Provider from 'oidc-provider';
 import type { KeyManager } from '../keys/manager.ts';
 import type { Services } from '../services.ts';
 import { auditRoutes } from './audit.ts';
+import { directoryRoutes } from './directory.ts';
 import { bearerVerifier } from './bearer.ts';
 import { keyRoutes } from './keys.ts';
 import type { ApiRoute } from './route.ts';
@@ -10,7 +11,11 @@ import { adminApiRouter } from './router.ts';
 
 /** Every route of the admin API, each group from its own file. */
 export function adminApiRoutes(services: Services, keys: KeyManager): ApiRoute[] {
-  return [...keyRoutes({ ...services, keys }), ...auditRoutes(services)];
+  return [
+    ...keyRoutes({ ...services, keys }),
+    ...auditRoutes(services),
+    ...directoryRoutes(services),
+  ];
 }
 
 /** The admin API (ADMIN_API_PATH) as one middleware of the application. */
