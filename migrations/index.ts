@@ -15,6 +15,8 @@ import * as sessionsValidFrom from './20261126000000_sessions_valid_from.ts';
 import * as mailOutbox from './20261127000000_mail_outbox.ts';
 import * as endedSessions from './20261205000000_ended_sessions.ts';
 import * as auditActivityIndex from './20261206000000_audit_activity_index.ts';
+import * as auditActorIndex from './20261206005000_audit_actor_index.ts';
+import * as directorySyncReport from './20261206010000_directory_sync_report.ts';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -36,6 +38,8 @@ const migrations: Record<string, Migration> = {
   '20261127000000_mail_outbox': mailOutbox,
   '20261205000000_ended_sessions': endedSessions,
   '20261206000000_audit_activity_index': auditActivityIndex,
+  '20261206005000_audit_actor_index': auditActorIndex,
+  '20261206010000_directory_sync_report': directorySyncReport,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

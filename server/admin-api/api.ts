@@ -2,6 +2,8 @@ import type { Middleware } from 'koa';
 import type Provider from 'oidc-provider';
 import type { KeyManager } from '../keys/manager.ts';
 import type { Services } from '../services.ts';
+import { auditRoutes } from './audit.ts';
+import { directoryRoutes } from './directory.ts';
 import { bearerVerifier } from './bearer.ts';
 import { keyRoutes } from './keys.ts';
 import type { ApiRoute } from './route.ts';
@@ -17,6 +19,8 @@ export function adminApiRoutes(services: Services, keys: KeyManager): ApiRoute[]
     ...userRoutes(services),
     ...userActionRoutes(services),
     ...userSessionRoutes(services),
+    ...auditRoutes(services),
+    ...directoryRoutes(services),
   ];
 }
 

@@ -2,8 +2,30 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { Knex } from 'knex';
 
-/** Which audit rows to read: since ≤ at < until (either open), about or by one user. */
-export type AuditFilter = { since?: Date | undefined; until?: Date | undefined; user?: string };
+/**
+ * Which audit rows to read: since ≤ at < until (either open); about or by one user (`user`: the
+ * subject or the actor); of some types; by one actor; about one subject; of one outcome.
+ */
+export type AuditFilter = {
+  since?: Date | undefined;
+  until?: Date | undefined;
+  user?: string | undefined;
+  types?: string[] | undefined;
+  actor?: string | undefined;
+  subject?: string | undefined;
+  outcome?: string | undefined;
+};
+
+/** Where a read of the trail resumes: after the row at this (exact, text) time with this id. */
+export type AuditPosition = { at: string; id: number };
+
+export type AuditReadOptions = {
+  batch?: number;
+  limit?: number;
+  /** Oldest first (an export, an archive) or newest first (a page of the admin API). */
+  order?: 'asc' | 'desc';
+  after?: AuditPosition | undefined;
+};
 
 /** One audit row as a line of an export or an archive. */
 export type AuditRecord = {
@@ -43,33 +65,44 @@ const COLUMNS = [
   'count',
 ];
 
+function matching(query: Knex.QueryBuilder, filter: AuditFilter): Knex.QueryBuilder {
+  const { since, until, user, types, actor, subject, outcome } = filter;
+  if (since) query.where('at', '>=', since);
+  if (until) query.where('at', '<', until);
+  if (user) query.where((q) => q.where('subject', user).orWhere('actor_id', user));
+  if (types?.length) query.whereIn('type', types);
+  if (actor !== undefined) query.where('actor_id', actor);
+  if (subject !== undefined) query.where('subject', subject);
+  if (outcome !== undefined) query.where('outcome', outcome);
+  return query;
+}
+
 /**
- * The rows matching `filter`, oldest first, read `batch` at a time and at most `limit` in all.
- * Pages by (at, id) rather than by offset, so each query starts where the last one ended; the
- * cursor carries the microsecond text of `at`, which a JavaScript Date would round.
+ * The rows matching `filter`, oldest first (or newest), read `batch` at a time and at most
+ * `limit` in all. Pages by (at, id) rather than by offset, so each query starts where the last
+ * one ended; the position carries the microsecond text of `at`, which a JavaScript Date would
+ * round. The indexes on (at), (type, at), (subject, at) and (actor_id, at) serve the filters.
  */
 export async function* auditRecords(
   db: Knex,
   filter: AuditFilter,
-  { batch = AUDIT_BATCH, limit = Infinity } = {},
+  { batch = AUDIT_BATCH, limit = Infinity, order = 'asc', after }: AuditReadOptions = {},
 ): AsyncGenerator<AuditRecord> {
-  let after: AuditRecord | undefined;
+  const beyond = order === 'asc' ? '>' : '<';
   for (let left = limit; left > 0;) {
-    const query = db('audit_events')
+    const query = matching(db('audit_events'), filter)
       .select(db.raw(`${iso('at')} AS at_iso, ${iso('last_at')} AS last_at_iso`), ...COLUMNS)
-      .orderBy([{ column: 'at' }, { column: 'id' }])
+      .orderBy([
+        { column: 'at', order },
+        { column: 'id', order },
+      ])
       .limit(Math.min(batch, left));
-    if (filter.since) query.where('at', '>=', filter.since);
-    if (filter.until) query.where('at', '<', filter.until);
-    if (filter.user) {
-      const user = filter.user;
-      query.where((q) => q.where('subject', user).orWhere('actor_id', user));
-    }
-    if (after) query.whereRaw('(at, id) > (?::timestamptz, ?)', [after.at, after.id]);
+    if (after) query.whereRaw(`(at, id) ${beyond} (?::timestamptz, ?)`, [after.at, after.id]);
     const rows: Row[] = await query;
     for (const row of rows) {
-      after = toRecord(row);
-      yield after;
+      const record = toRecord(row);
+      after = record;
+      yield record;
     }
     if (rows.length < Math.min(batch, left)) return;
     left -= rows.length;
@@ -98,6 +131,11 @@ export function toJsonLine(record: AuditRecord): string {
   return `${JSON.stringify(record)}\n`;
 }
 
+/** The matching rows as JSON Lines, oldest first, read from the table as they are consumed. */
+export async function* auditJsonLines(db: Knex, filter: AuditFilter): AsyncGenerator<string> {
+  for await (const record of auditRecords(db, filter)) yield toJsonLine(record);
+}
+
 /** Writes the matching rows as JSON Lines to `out`, waiting when it is full; returns the count. */
 export async function exportAuditEvents(
   db: Knex,
@@ -105,9 +143,9 @@ export async function exportAuditEvents(
   out: Writable,
 ): Promise<number> {
   let count = 0;
-  for await (const record of auditRecords(db, filter)) {
+  for await (const line of auditJsonLines(db, filter)) {
     count++;
-    if (!out.write(toJsonLine(record))) await once(out, 'drain');
+    if (!out.write(line)) await once(out, 'drain');
   }
   return count;
 }

@@ -1,5 +1,5 @@
 import { userInfo } from 'node:os';
-import type { Directory } from '../ldap/directory.ts';
+import { requestedSync, type Directory } from '../ldap/directory.ts';
 import type { SyncSummary } from '../ldap/sync.ts';
 import { need, type Command } from './command.ts';
 
@@ -27,9 +27,8 @@ export const ldapCommands: Record<string, Command> = {
   // A full sync now (the scheduler runs incremental ones between full ones); it audits itself.
   'ldap sync': {
     async run({ v, directory }) {
-      const summary = await configured(directory).sync({
+      const summary = await requestedSync(configured(directory), {
         dryRun: Boolean(v['dry-run']),
-        full: true,
         actor: { type: 'admin', id: userInfo().username },
       });
       return summary ? describeSync(summary) : 'another process is syncing; try again';

@@ -44,6 +44,8 @@ export type Directory = {
   hasEmail(email: string): Promise<boolean | undefined>;
   /** Readiness: the directory answers (bound as the service account when there is one). */
   check(): Promise<void>;
+  /** Whether it can sync: that needs a service account (LDAP_BIND_DN) to list users with. */
+  canSync: boolean;
   /** Undefined when another process is syncing. */
   sync(options?: SyncOptions): Promise<SyncSummary | undefined>;
   /** Binds as the login and maps it, changing nothing here (`latchkey ldap test`). */
@@ -110,6 +112,7 @@ export function createDirectory(deps: DirectoryDeps): Directory {
         }
       });
     },
+    canSync: Boolean(sync),
     async sync(options) {
       if (!sync) throw new Error('directory sync needs a service account (LDAP_BIND_DN)');
       return sync(options);
@@ -125,6 +128,17 @@ export function createDirectory(deps: DirectoryDeps): Directory {
     },
     close: () => pool?.close(),
   };
+}
+
+/**
+ * A sync an admin asks for (CLI `ldap sync`, the admin API): a full one, which also notices
+ * entries deleted from the directory. Undefined when another process is syncing.
+ */
+export function requestedSync(
+  directory: Pick<Directory, 'sync'>,
+  { dryRun, actor }: { dryRun: boolean; actor: NonNullable<SyncOptions['actor']> },
+): Promise<SyncSummary | undefined> {
+  return directory.sync({ dryRun, full: true, actor });
 }
 
 /**

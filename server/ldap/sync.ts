@@ -22,6 +22,7 @@ import {
 import type { ConnectionPool } from './pool.ts';
 import type { DirectorySettings } from './presets.ts';
 import { searchAll } from './search.ts';
+import { recordSyncRun } from './sync-report.ts';
 
 export type SyncSummary = {
   mode: 'full' | 'incremental';
@@ -217,6 +218,13 @@ export function createDirectorySync(deps: SyncDeps) {
 
   return async function sync(options: SyncOptions = {}): Promise<SyncSummary | undefined> {
     const actor = options.actor ?? { type: 'system' as const };
+    // A real run's end is the directory's status (GET /directory); a dry run changes nothing.
+    const remember = async (ended: Parameters<typeof recordSyncRun>[2]) => {
+      if (options.dryRun) return;
+      await recordSyncRun(db, actor, ended).catch((err: Error) =>
+        log.warn({ error: err.message }, 'directory sync report not stored'),
+      );
+    };
     let outcome: Awaited<ReturnType<typeof run>> | undefined;
     try {
       outcome = await withAdvisoryLock(db, LOCK, (trx) => run(trx, options));
@@ -229,6 +237,7 @@ export function createDirectorySync(deps: SyncDeps) {
           actor,
           detail: { error: (err as Error).message },
         }).catch(() => undefined);
+        await remember({ error: err as Error });
         throw err;
       }
       outcome = { summary: err.summary, toSignOut: [], toEndReplaced: [] };
@@ -261,6 +270,7 @@ export function createDirectorySync(deps: SyncDeps) {
       actor,
       detail: counts,
     });
+    await remember({ summary });
     log[errors ? 'warn' : 'info'](
       { ...counts, problems: summary.problems.slice(0, 20) },
       'directory sync finished',

@@ -36,7 +36,7 @@ export type Json = any;
 
 export type ApiAnswer = { status: number; headers: Headers; body: Json };
 
-/** One call of the admin API; the body parsed as JSON when it is JSON. */
+/** One call of the admin API; the body parsed as JSON when it is JSON, else text. */
 export async function apiCall(
   server: TestServer,
   token: string | undefined,
@@ -54,7 +54,8 @@ export async function apiCall(
     ...(body !== undefined && { body: typeof body === 'string' ? body : JSON.stringify(body) }),
   });
   const text = await res.text();
-  const json = /json/.test(res.headers.get('content-type') ?? '');
+  // JSON and its +json kinds (problem+json), not JSON Lines (application/jsonl).
+  const json = /^application\/([\w.-]+\+)?json(;|$)/.test(res.headers.get('content-type') ?? '');
   return { status: res.status, headers: res.headers, body: json && text ? JSON.parse(text) : text };
 }
 
