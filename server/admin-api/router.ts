@@ -81,9 +81,9 @@ export function adminApiRouter(deps: Deps, routes: ApiRoute[], version: string):
     ctx.set('Cache-Control', 'no-store');
     try {
       await routed(ctx as never, async () => {
-        const allowed = routes
-          .filter((r) => router.match(ctx.path, r.method.toUpperCase()).pathAndMethod.length)
-          .map((r) => r.method.toUpperCase());
+        // Each method once, whichever routes of it match the path.
+        const methods = new Set(routes.map((r) => r.method.toUpperCase()));
+        const allowed = [...methods].filter((m) => router.match(ctx.path, m).pathAndMethod.length);
         if (allowed.length)
           throw new ApiProblem('method-not-allowed', `Use ${allowed.join(', ')} here.`, {
             headers: { Allow: allowed.join(', ') },
