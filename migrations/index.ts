@@ -14,6 +14,7 @@ import * as auditCounts from './20261125010000_audit_counts.ts';
 import * as sessionsValidFrom from './20261126000000_sessions_valid_from.ts';
 import * as mailOutbox from './20261127000000_mail_outbox.ts';
 import * as endedSessions from './20261205000000_ended_sessions.ts';
+import * as clientPreviousSecret from './20261210000000_client_previous_secret.ts';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -34,6 +35,7 @@ const migrations: Record<string, Migration> = {
   '20261126000000_sessions_valid_from': sessionsValidFrom,
   '20261127000000_mail_outbox': mailOutbox,
   '20261205000000_ended_sessions': endedSessions,
+  '20261210000000_client_previous_secret': clientPreviousSecret,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
