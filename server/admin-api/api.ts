@@ -3,13 +3,14 @@ import type Provider from 'oidc-provider';
 import type { KeyManager } from '../keys/manager.ts';
 import type { Services } from '../services.ts';
 import { bearerVerifier } from './bearer.ts';
+import { clientRoutes } from './clients.ts';
 import { keyRoutes } from './keys.ts';
 import type { ApiRoute } from './route.ts';
 import { adminApiRouter } from './router.ts';
 
 /** Every route of the admin API, each group from its own file. */
 export function adminApiRoutes(services: Services, keys: KeyManager): ApiRoute[] {
-  return [...keyRoutes({ ...services, keys })];
+  return [...keyRoutes({ ...services, keys }), ...clientRoutes(services)];
 }
 
 /** The admin API (ADMIN_API_PATH) as one middleware of the application. */
