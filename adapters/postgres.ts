@@ -175,6 +175,14 @@ export function revokeClientGrantsWithin(
   return deleteGrants(trx, grants);
 }
 
+/** Like revokeGrantsWithin, for every grant of one client, whoever's (the client is deleted). */
+export function revokeGrantsOfClientWithin(trx: Knex, clientId: string): Promise<string[]> {
+  const grants = trx(TABLE)
+    .where({ model: 'Grant' })
+    .whereRaw(`payload->>'clientId' = ?`, [clientId]);
+  return deleteGrants(trx, grants);
+}
+
 async function deleteGrants(trx: Knex, grants: Knex.QueryBuilder): Promise<string[]> {
   const ids = ((await grants.delete().returning('id')) as { id: string }[]).map((r) => r.id);
   if (ids.length) await trx(TABLE).whereIn('grant_id', ids).delete();

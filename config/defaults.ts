@@ -129,6 +129,12 @@ export const settings = {
   ADMIN_API_TOKEN_TTL: setting(600, int(1)),
   /** Seconds a client read from the database is reused; CLI changes take effect within it. */
   CLIENT_CACHE_SECONDS: setting(10, int(0)),
+  /**
+   * How long a client's old secret keeps working after a rotation (admin API rotate-secret), so
+   * that its deployments can move to the new one without an outage. A rotation for a leaked
+   * secret asks for less (down to none) per call.
+   */
+  CLIENT_SECRET_OVERLAP: setting('24h', duration),
   /** Named in pages and emails. */
   PRODUCT_NAME: setting('Latchkey', z.string().min(1)),
   /** smtp: deliver through SMTP_*. outbox: write .eml files to DATA_DIR/outbox and log the link. Unset: outbox outside production, smtp in production. */

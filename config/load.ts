@@ -135,6 +135,7 @@ export function loadConfig(env: Record<string, string | undefined>) {
     resourceServers,
     adminApi: { tokenFormat: c.ADMIN_API_TOKEN_FORMAT, accessTokenTTL: c.ADMIN_API_TOKEN_TTL },
     clientCacheSeconds: c.CLIENT_CACHE_SECONDS,
+    clientSecretOverlapSeconds: c.CLIENT_SECRET_OVERLAP,
     sweepIntervalSeconds: c.SWEEP_INTERVAL_SECONDS,
     productName: c.PRODUCT_NAME,
     mail: {

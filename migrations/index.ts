@@ -17,6 +17,7 @@ import * as endedSessions from './20261205000000_ended_sessions.ts';
 import * as auditActivityIndex from './20261206000000_audit_activity_index.ts';
 import * as auditActorIndex from './20261206005000_audit_actor_index.ts';
 import * as directorySyncReport from './20261206010000_directory_sync_report.ts';
+import * as clientPreviousSecret from './20261206020000_client_previous_secret.ts';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -40,6 +41,7 @@ const migrations: Record<string, Migration> = {
   '20261206000000_audit_activity_index': auditActivityIndex,
   '20261206005000_audit_actor_index': auditActorIndex,
   '20261206010000_directory_sync_report': directorySyncReport,
+  '20261206020000_client_previous_secret': clientPreviousSecret,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -16,6 +16,7 @@ import { adminApiAudience, isAdminScope } from './admin-api/scopes.ts';
 import { sessionStands } from './users/session-rule.ts';
 import { keepSessionActivity, noteSessionActivity } from './users/session-activity.ts';
 import { userClaims } from './users/store.ts';
+import { acceptRotatedSecrets } from './clients/secret-check.ts';
 import type { PrivateJwk } from './keys/store.ts';
 import { ACR, type Mfa } from './mfa/mfa.ts';
 import {
@@ -26,7 +27,7 @@ import {
 
 export type ProviderDeps = Pick<
   Services,
-  'config' | 'adapter' | 'users' | 'consents' | 'views' | 'audit' | 'mfa' | 'log'
+  'config' | 'adapter' | 'users' | 'consents' | 'views' | 'audit' | 'mfa' | 'log' | 'clients'
 >;
 
 const AUTHORIZATION_ROUTES = new Set(['authorization', 'resume']);
@@ -118,7 +119,7 @@ function interactionPolicyWithMfa(mfa: Mfa) {
 
 /** The oidc-provider instance for one set of signing keys; rebuilt when the key view changes. */
 export function createProvider(
-  { config, adapter, users, consents, views, log, audit, mfa }: ProviderDeps,
+  { config, adapter, users, consents, views, log, audit, mfa, clients }: ProviderDeps,
   jwks: PrivateJwk[],
 ): Provider {
   const configuration: Configuration = {
@@ -346,6 +347,7 @@ export function createProvider(
   // and issuerOrigin() set the host and scheme to the issuer's.
   provider.proxy = true;
   keepSessionActivity(provider);
+  acceptRotatedSecrets(provider, clients);
   auditProtocolEvents(provider, audit);
   provider.on('server_error', (ctx, err) => {
     if (isUnavailable(err)) ctx.state.unavailable = true;

@@ -5,6 +5,7 @@ import type { Services } from '../services.ts';
 import { auditRoutes } from './audit.ts';
 import { directoryRoutes } from './directory.ts';
 import { bearerVerifier } from './bearer.ts';
+import { clientRoutes } from './clients.ts';
 import { keyRoutes } from './keys.ts';
 import type { ApiRoute } from './route.ts';
 import { adminApiRouter } from './router.ts';
@@ -21,6 +22,7 @@ export function adminApiRoutes(services: Services, keys: KeyManager): ApiRoute[]
     ...userSessionRoutes(services),
     ...auditRoutes(services),
     ...directoryRoutes(services),
+    ...clientRoutes(services),
   ];
 }
 

@@ -1,38 +1,40 @@
 import { retainSeconds, rotateKeys } from '../keys/manager.ts';
 import { loadKeyView } from '../keys/store.ts';
+import { ClientRuleError, registerClient, type NewClient } from '../clients/registration.ts';
+import { removeClient } from '../clients/removal.ts';
 import { apiScopes, need, signingAlg, UsageError, type Command } from './command.ts';
+
+/** The option that sets each field of a client, to name in a refusal. */
+const FLAGS: Record<string, string> = {
+  name: '--name',
+  redirectUris: '--redirect-uri',
+  postLogoutRedirectUris: '--post-logout-redirect-uri',
+  grantTypes: '--grant-type',
+  corsOrigins: '--cors-origin',
+  pkceRequired: '--pkce-optional',
+  idTokenAlg: '--id-token-alg',
+  apiScopes: '--api-scope',
+};
 
 /** latchkey clients ... and keys ... */
 export const clientAndKeyCommands: Record<string, Command> = {
   'clients create': {
     audit: 'client_created',
     async run({ v, clients }) {
-      const grantTypes = v['grant-type'];
-      const redirectUris = v['redirect-uri'] ?? [];
-      if (
-        !redirectUris.length &&
-        !(grantTypes?.length === 1 && grantTypes[0] === 'client_credentials')
-      )
-        throw new UsageError(
-          'missing --redirect-uri (or use --grant-type client_credentials alone)',
-        );
-      if (v.public && v['pkce-optional'])
-        throw new UsageError(
-          '--pkce-optional is for confidential clients: a public client must use PKCE',
-        );
-      const corsOrigins =
-        v['cors-origin'] ??
-        (v.public ? [...new Set(redirectUris.map((u) => new URL(u).origin))] : []);
-      const { clientId, clientSecret } = await clients.create({
+      const input = {
         name: need(v.name, '--name'),
-        redirectUris,
+        redirectUris: v['redirect-uri'] ?? [],
         postLogoutRedirectUris: v['post-logout-redirect-uri'],
-        grantTypes,
+        grantTypes: v['grant-type'] as NewClient['grantTypes'],
         public: v.public,
-        corsOrigins,
-        idTokenAlg: signingAlg(v['id-token-alg']),
+        corsOrigins: v['cors-origin'],
+        idTokenAlg: signingAlg(v['id-token-alg']) as NewClient['idTokenAlg'],
         pkceRequired: !v['pkce-optional'],
         apiScopes: apiScopes(v['api-scope']),
+      };
+      const { clientId, clientSecret } = await registerClient(clients, input).catch((err) => {
+        if (!(err instanceof ClientRuleError)) throw err;
+        throw new UsageError(`${FLAGS[err.field] ?? err.field}: ${err.message}`);
       });
       return `client_id: ${clientId}\n${clientSecret ? `client_secret: ${clientSecret}  <- shown once, stored sealed` : 'public client: no secret, PKCE required'}`;
     },
@@ -52,9 +54,10 @@ export const clientAndKeyCommands: Record<string, Command> = {
   },
   'clients delete': {
     audit: 'client_deleted',
-    async run({ arg, clients }) {
-      const clientId = need(arg, '<client_id>');
-      if (!(await clients.delete(clientId))) throw new UsageError(`no client ${clientId}`);
+    async run(c) {
+      const clientId = need(c.arg, '<client_id>');
+      if (!(await removeClient(c, clientId, (trx) => c.recordWithin(trx))))
+        throw new UsageError(`no client ${clientId}`);
       return `deleted ${clientId}`;
     },
   },

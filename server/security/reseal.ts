@@ -4,6 +4,7 @@ import { LEGACY_PREFIX, seal, unseal } from './seal.ts';
 /** Every sealed column, with the key of its row. */
 const SEALED_COLUMNS = [
   { table: 'clients', column: 'secret_sealed', key: 'client_id' },
+  { table: 'clients', column: 'previous_secret_sealed', key: 'client_id' },
   { table: 'signing_keys', column: 'private_sealed', key: 'kid' },
   { table: 'totp_factors', column: 'secret_sealed', key: 'user_id' },
 ] as const;

@@ -194,13 +194,15 @@ describe('latchkey CLI as a real process', () => {
         'https://spa.example.test/cb',
       );
       expect(refused.code).toBe(1);
-      expect(refused.stderr).toMatch(/^latchkey: --pkce-optional is for confidential clients/);
+      expect(refused.stderr).toMatch(/^latchkey: --pkce-optional: a public client must use PKCE/);
     });
 
     it('clients create without --redirect-uri exits 1 and says what is missing', async () => {
       const res = await cli('clients', 'create', '--name', 'Nowhere');
       expect(res.code).toBe(1);
-      expect(res.stderr).toMatch(/^latchkey: missing --redirect-uri/);
+      expect(res.stderr).toMatch(
+        /^latchkey: --redirect-uri: at least one, unless the only grant type/,
+      );
     });
 
     it('clients list shows the client with its name and redirect URIs', async () => {
