@@ -13,6 +13,8 @@ import { startDirectorySync } from './ldap/directory.ts';
 import { closeRedis, openRedis } from './redis.ts';
 import { resealLegacy } from './security/reseal.ts';
 import type { Logger } from './log.ts';
+import { startMetricsListener, type MetricsListener } from './metrics/listener.ts';
+import { createMetrics } from './metrics/metrics.ts';
 
 const KEEP_ALIVE_MS = 65_000;
 /** While closing, how often connections that finished their response are closed. */
@@ -22,6 +24,8 @@ export type Running = Latchkey & {
   url: string;
   server: Server;
   bootstrapReport: BootstrapReport;
+  /** The Prometheus endpoint (METRICS_PORT), when metrics are on. */
+  metricsUrl: string | undefined;
   /** Graceful stop: refuse new connections, let in-flight requests finish, close the pools. */
   close(): Promise<void>;
 };
@@ -63,7 +67,8 @@ export async function startLatchkey(config: Config, log: Logger): Promise<Runnin
     if (setupDb) await closeDb(setupDb);
   }
 
-  const latchkey = await buildApp({ config, db, redis, log });
+  const metrics = createMetrics({ enabled: config.metrics.port !== undefined });
+  const latchkey = await buildApp({ config, db, redis, log, metrics });
   const bootstrapReport = await bootstrap(config, latchkey.users, latchkey.clients);
 
   const sweeper = setInterval(() => {
@@ -93,6 +98,17 @@ export async function startLatchkey(config: Config, log: Logger): Promise<Runnin
     server.listen(config.port, config.host, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
+  let metricsListener: MetricsListener | undefined;
+  if (config.metrics.port !== undefined) {
+    metricsListener = await startMetricsListener({
+      metrics,
+      host: config.metrics.host,
+      port: config.metrics.port,
+      timeoutMs: config.dependencyTimeoutMs,
+      log,
+    });
+    log.info({ url: metricsListener.url }, 'metrics listening');
+  }
 
   let closing: Promise<void> | undefined;
   async function close() {
@@ -100,6 +116,7 @@ export async function startLatchkey(config: Config, log: Logger): Promise<Runnin
       clearInterval(sweeper);
       const retentionStopped = auditRetention.stop();
       latchkey.keys.stop();
+      const metricsClosed = metricsListener?.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       // A busy connection goes idle when its response ends: close it then, not a keep-alive later.
@@ -109,6 +126,7 @@ export async function startLatchkey(config: Config, log: Logger): Promise<Runnin
         config.shutdownTimeoutSeconds * 1000,
       );
       await closed;
+      await metricsClosed;
       clearInterval(idleSweep);
       clearTimeout(timer);
       await retentionStopped;
@@ -120,5 +138,12 @@ export async function startLatchkey(config: Config, log: Logger): Promise<Runnin
     return closing;
   }
 
-  return { ...latchkey, url: `http://127.0.0.1:${port}`, server, bootstrapReport, close };
+  return {
+    ...latchkey,
+    url: `http://127.0.0.1:${port}`,
+    server,
+    bootstrapReport,
+    metricsUrl: metricsListener?.url,
+    close,
+  };
 }
