@@ -48,6 +48,7 @@ type TokenContext = Parameters<Middleware>[0] & {
  */
 export function spendRotatedTokensOnSuccess(
   revokeGrant: (grantId: string) => Promise<void>,
+  onReuse: () => void = () => undefined,
 ): Middleware {
   return async (ctx: TokenContext, next) => {
     // Every POST, not a path compared here: oidc-provider's router also takes /Token/ for
@@ -63,6 +64,7 @@ export function spendRotatedTokensOnSuccess(
       await issued?.destroy().catch(() => undefined);
       ctx.set('Cache-Control', 'no-store');
       if (err instanceof SpentMeanwhile) {
+        onReuse();
         if (issued?.grantId) await revokeGrant(issued.grantId).catch(() => undefined);
         ctx.state.log?.warn('refresh token reused by a concurrent request; grant revoked');
         ctx.status = 400;

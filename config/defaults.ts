@@ -75,6 +75,15 @@ export const settings = {
    * X-Forwarded-Proto are believed from nobody: every URL derives from ISSUER.
    */
   TRUST_PROXY: setting('', proxies),
+  /**
+   * Port of a second listener that serves only GET /metrics (Prometheus). Unset: no metrics,
+   * and counting costs nothing. A listener of its own rather than a path on PORT: the public
+   * proxy never routes it, so nobody outside reads the traffic's shape, Prometheus needs no
+   * secret, and scrapes escape the public rate limits. 0 picks a free port (tests).
+   */
+  METRICS_PORT: setting('', z.union([z.literal(''), int(0, 65535)])),
+  /** Address the metrics listener binds; a Prometheus in another container needs 0.0.0.0. */
+  METRICS_HOST: setting('0.0.0.0', z.string().min(1)),
 
   /** First-start admin account; the password is printed once when not given. */
   ADMIN_EMAIL: setting('admin@example.com', z.email()),

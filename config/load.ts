@@ -107,6 +107,11 @@ export function loadConfig(env: Record<string, string | undefined>) {
     sealingKey,
     cookieKeys,
     logLevel: c.LOG_LEVEL,
+    /** The Prometheus listener; port undefined: metrics off. */
+    metrics: {
+      port: c.METRICS_PORT === '' ? undefined : c.METRICS_PORT,
+      host: c.METRICS_HOST,
+    },
     admin: { email: c.ADMIN_EMAIL.toLowerCase(), password: c.ADMIN_PASSWORD || undefined },
     demoClient: { enabled: c.DEMO_CLIENT && !production, redirectUri: c.DEMO_CLIENT_REDIRECT_URI },
     argon2: {

@@ -3,7 +3,7 @@ import Koa from 'koa';
 import type Provider from 'oidc-provider';
 import { accountRouter } from './account-pages/router.ts';
 import { adminApi } from './admin-api/api.ts';
-import { healthRouter } from './health.ts';
+import { healthRouter, readinessCheck } from './health.ts';
 import { clientAddress } from './http/client-address.ts';
 import { errorPages } from './http/errors.ts';
 import { homePage } from './http/home.ts';
@@ -12,6 +12,8 @@ import { requestId } from './http/request-id.ts';
 import { securityHeaders } from './http/security-headers.ts';
 import { staticFiles } from './http/static-files.ts';
 import { interactionRouter } from './interactions/router.ts';
+import { httpMetrics } from './metrics/http.ts';
+import { sampleState } from './metrics/state.ts';
 import { startKeyManager } from './keys/manager.ts';
 import { secureAccountRouter } from './protection/secure-account-router.ts';
 import { unlockRouter } from './protection/unlock-router.ts';
@@ -22,7 +24,7 @@ import { VIEWS_DIR } from './views.ts';
 /** Builds the whole HTTP application over the given storage, without listening. */
 export async function buildApp(deps: ServiceDeps) {
   const services = createServices(deps);
-  const { config, db, log, views, audit, tokenLimit, directory } = services;
+  const { config, db, log, views, audit, tokenLimit, directory, metrics } = services;
   // The first password checked must not wait for zxcvbn's threads to build their dictionaries.
   services.strength.start();
 
@@ -47,7 +49,22 @@ export async function buildApp(deps: ServiceDeps) {
   app.silent = true;
   app.on('error', (err) => log.error({ err }, 'koa error'));
 
+  const readiness = {
+    ...services,
+    ldap: directory && {
+      check: () => directory.check(),
+      required: config.ldap!.readinessRequired,
+    },
+  };
+  sampleState(metrics, {
+    ...services,
+    ready: readinessCheck(readiness),
+    keys,
+    keySchedule: config.keys,
+  });
+
   // Every request passes these steps, in this order.
+  if (metrics.enabled) app.use(httpMetrics(metrics));
   app.use(clientAddress(config.trustProxy));
   app.use(issuerOrigin(config.issuer));
   app.use(requestId(log));
@@ -55,15 +72,7 @@ export async function buildApp(deps: ServiceDeps) {
   app.use(errorPages(views));
   app.use(staticFiles(join(VIEWS_DIR, 'static')));
   app.use(homePage(views, config.productName));
-  app.use(
-    healthRouter({
-      ...services,
-      ldap: directory && {
-        check: () => directory.check(),
-        required: config.ldap!.readinessRequired,
-      },
-    }).routes(),
-  );
+  app.use(healthRouter(readiness).routes());
   app.use(adminApi(services, currentProvider, keys));
   app.use(interactionRouter({ ...services, provider: currentProvider }).routes());
   app.use(accountRouter({ ...services, provider: currentProvider }).routes());

@@ -4,26 +4,17 @@ import type { Services } from './services.ts';
 
 const CHECK_TIMEOUT_MS = 2000;
 
-/**
- * /healthz: the process answers. /readyz: the database and Redis answer too (503 naming what
- * failed). The directory is checked when configured; its failure fails readiness only when
- * `required` (LDAP_READINESS_REQUIRED): local users can still sign in without it.
- */
-export function healthRouter({
-  db,
-  redis,
-  ldap,
-  log,
-}: Pick<Services, 'db' | 'log'> &
+export type ReadinessDeps = Pick<Services, 'db' | 'log'> &
   Partial<Pick<Services, 'redis'>> & {
     ldap?: { check(): Promise<void>; required: boolean } | undefined;
-  }): Router {
-  const router = new Router();
-  router.get('/healthz', (ctx) => {
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = { status: 'ok' };
-  });
-  router.get('/readyz', async (ctx) => {
+  };
+
+/**
+ * Asks each dependency at once: the database and Redis must answer, the directory too when
+ * `required` (LDAP_READINESS_REQUIRED); local users can still sign in without it.
+ */
+export function readinessCheck({ db, redis, ldap, log }: ReadinessDeps) {
+  return async () => {
     const checks: Record<string, () => Promise<unknown>> = { database: () => db.raw('SELECT 1') };
     if (redis) checks.redis = () => redis.ping();
     if (ldap) checks.ldap = () => ldap.check();
@@ -40,9 +31,25 @@ export function healthRouter({
       }),
     );
     const failed = results.some(([name, r]) => r !== 'ok' && (name !== 'ldap' || ldap?.required));
+    return { ready: !failed, checks: Object.fromEntries(results) as Record<string, 'ok' | 'fail'> };
+  };
+}
+
+export type ReadinessCheck = ReturnType<typeof readinessCheck>;
+
+/** /healthz: the process answers. /readyz: its dependencies answer too (503 naming what failed). */
+export function healthRouter(deps: ReadinessDeps): Router {
+  const ready = readinessCheck(deps);
+  const router = new Router();
+  router.get('/healthz', (ctx) => {
     ctx.set('Cache-Control', 'no-store');
-    ctx.status = failed ? 503 : 200;
-    ctx.body = { status: failed ? 'fail' : 'ok', checks: Object.fromEntries(results) };
+    ctx.body = { status: 'ok' };
+  });
+  router.get('/readyz', async (ctx) => {
+    const { ready: ok, checks } = await ready();
+    ctx.set('Cache-Control', 'no-store');
+    ctx.status = ok ? 200 : 503;
+    ctx.body = { status: ok ? 'ok' : 'fail', checks };
   });
   return router;
 }

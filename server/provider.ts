@@ -11,6 +11,7 @@ import type { Services } from './services.ts';
 import { providerOutagePages } from './http/errors.ts';
 import { ACCOUNT_CLIENT_ID, accountClient } from './account-pages/access.ts';
 import { auditProtocolEvents } from './audit/protocol-events.ts';
+import { countProtocolEvents } from './metrics/protocol.ts';
 import { adminApiClaims } from './admin-api/token-claims.ts';
 import { adminApiAudience, isAdminScope } from './admin-api/scopes.ts';
 import { sessionStands } from './users/session-rule.ts';
@@ -27,7 +28,16 @@ import {
 
 export type ProviderDeps = Pick<
   Services,
-  'config' | 'adapter' | 'users' | 'consents' | 'views' | 'audit' | 'mfa' | 'log' | 'clients'
+  | 'config'
+  | 'adapter'
+  | 'users'
+  | 'consents'
+  | 'views'
+  | 'audit'
+  | 'mfa'
+  | 'log'
+  | 'clients'
+  | 'metrics'
 >;
 
 const AUTHORIZATION_ROUTES = new Set(['authorization', 'resume']);
@@ -119,7 +129,7 @@ function interactionPolicyWithMfa(mfa: Mfa) {
 
 /** The oidc-provider instance for one set of signing keys; rebuilt when the key view changes. */
 export function createProvider(
-  { config, adapter, users, consents, views, log, audit, mfa, clients }: ProviderDeps,
+  { config, adapter, users, consents, views, log, audit, mfa, clients, metrics }: ProviderDeps,
   jwks: PrivateJwk[],
 ): Provider {
   const configuration: Configuration = {
@@ -354,6 +364,12 @@ export function createProvider(
     else log.error({ err, requestId: ctx.state?.requestId }, 'provider server error');
   });
   provider.use(providerOutagePages(views));
-  provider.use(spendRotatedTokensOnSuccess((grantId) => adapter.revokeGrant(grantId)));
+  provider.use(
+    spendRotatedTokensOnSuccess(
+      (grantId) => adapter.revokeGrant(grantId),
+      () => metrics.refreshReuse.inc(),
+    ),
+  );
+  countProtocolEvents(provider, metrics);
   return provider;
 }

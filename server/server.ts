@@ -14,6 +14,8 @@ import { closeRedis, openRedis } from './redis.ts';
 import { resealLegacy } from './security/reseal.ts';
 import { openIpLocation } from './ip-location.ts';
 import type { Logger } from './log.ts';
+import { startMetricsListener, type MetricsListener } from './metrics/listener.ts';
+import { createMetrics } from './metrics/metrics.ts';
 
 const KEEP_ALIVE_MS = 65_000;
 /** While closing, how often connections that finished their response are closed. */
@@ -23,6 +25,8 @@ export type Running = Latchkey & {
   url: string;
   server: Server;
   bootstrapReport: BootstrapReport;
+  /** The Prometheus endpoint (METRICS_PORT), when metrics are on. */
+  metricsUrl: string | undefined;
   /** Graceful stop: refuse new connections, let in-flight requests finish, close the pools. */
   close(): Promise<void>;
 };
@@ -66,7 +70,8 @@ export async function startLatchkey(config: Config, log: Logger): Promise<Runnin
     if (setupDb) await closeDb(setupDb);
   }
 
-  const latchkey = await buildApp({ config, db, redis, log, ipLocation });
+  const metrics = createMetrics({ enabled: config.metrics.port !== undefined });
+  const latchkey = await buildApp({ config, db, redis, log, ipLocation, metrics });
   const bootstrapReport = await bootstrap(config, latchkey.users, latchkey.clients);
 
   const sweeper = setInterval(() => {
@@ -96,6 +101,17 @@ export async function startLatchkey(config: Config, log: Logger): Promise<Runnin
     server.listen(config.port, config.host, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
+  let metricsListener: MetricsListener | undefined;
+  if (config.metrics.port !== undefined) {
+    metricsListener = await startMetricsListener({
+      metrics,
+      host: config.metrics.host,
+      port: config.metrics.port,
+      timeoutMs: config.dependencyTimeoutMs,
+      log,
+    });
+    log.info({ url: metricsListener.url }, 'metrics listening');
+  }
 
   let closing: Promise<void> | undefined;
   async function close() {
@@ -103,6 +119,7 @@ export async function startLatchkey(config: Config, log: Logger): Promise<Runnin
       clearInterval(sweeper);
       const retentionStopped = auditRetention.stop();
       latchkey.keys.stop();
+      const metricsClosed = metricsListener?.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       // A busy connection goes idle when its response ends: close it then, not a keep-alive later.
@@ -112,6 +129,7 @@ export async function startLatchkey(config: Config, log: Logger): Promise<Runnin
         config.shutdownTimeoutSeconds * 1000,
       );
       await closed;
+      await metricsClosed;
       clearInterval(idleSweep);
       clearTimeout(timer);
       await retentionStopped;
@@ -123,5 +141,12 @@ export async function startLatchkey(config: Config, log: Logger): Promise<Runnin
     return closing;
   }
 
-  return { ...latchkey, url: `http://127.0.0.1:${port}`, server, bootstrapReport, close };
+  return {
+    ...latchkey,
+    url: `http://127.0.0.1:${port}`,
+    server,
+    bootstrapReport,
+    metricsUrl: metricsListener?.url,
+    close,
+  };
 }

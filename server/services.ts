@@ -32,6 +32,7 @@ import { createAccountSignOut } from './users/sign-out.ts';
 import { createUserStore } from './users/store.ts';
 import { createViews } from './views.ts';
 import { noIpLocation, type IpLocation } from './ip-location.ts';
+import { NO_METRICS, type Metrics } from './metrics/metrics.ts';
 
 /** What the graph is built over: opened (and closed) by whoever builds it. */
 export type ServiceDeps = {
@@ -41,6 +42,8 @@ export type ServiceDeps = {
   log: Logger;
   /** The GeoIP lookup, opened by the server at start (openIpLocation); none: no locations. */
   ipLocation?: IpLocation | undefined;
+  /** What the services count into; off (no-op) unless the owner serves them (METRICS_PORT). */
+  metrics?: Metrics | undefined;
 };
 
 /**
@@ -50,10 +53,22 @@ export type ServiceDeps = {
  * the mail outbox at `mailer.start()`. close() ends what was started; the database and Redis
  * stay open for their owner to close.
  */
-export function createServices({ config, db, redis, log, ipLocation }: ServiceDeps) {
+export function createServices({
+  config,
+  db,
+  redis,
+  log,
+  ipLocation,
+  metrics = NO_METRICS,
+}: ServiceDeps) {
   const views = createViews(config.productName);
-  const mailer = createMailer(mailOptions(config), { log, db, sealingKey: config.sealingKey });
-  const passwords = createPasswordHasher(config.argon2);
+  const mailer = createMailer(mailOptions(config), {
+    log,
+    db,
+    sealingKey: config.sealingKey,
+    metrics,
+  });
+  const passwords = createPasswordHasher(config.argon2, metrics);
   const users = createUserStore(db, passwords);
   const consents = createConsentStore(db);
   // zxcvbn on worker threads: a burst of new passwords must not stall the event loop.
@@ -71,17 +86,20 @@ export function createServices({ config, db, redis, log, ipLocation }: ServiceDe
   const signOut = createAccountSignOut({ db, adapter, log, sessionTtl: config.ttl.session });
   const csrf = createCsrf(config.cookieKeys[0]!);
   const tokens = createEmailTokens(db);
-  const audit = createAudit(db, log, { failureWindowSeconds: config.auditFailureWindowSeconds });
-  const limits = createRateLimits({ limits: config.rateLimits, db, redis, log });
-  const tokenLimit = createTokenLimit(limits);
+  const audit = createAudit(db, log, {
+    failureWindowSeconds: config.auditFailureWindowSeconds,
+    metrics,
+  });
+  const limits = createRateLimits({ limits: config.rateLimits, db, redis, log, metrics });
+  const tokenLimit = createTokenLimit(limits, metrics);
   const mfa = createMfa(db, config);
   const passkeys = createPasskeys(db, createChallenges(adapter), config);
   // Directory users sign in by a bind to LDAP / Active Directory (server/ldap/).
   const directory = config.ldap
-    ? createDirectory({ config: config.ldap, db, log, audit, signOut })
+    ? createDirectory({ config: config.ldap, db, log, audit, signOut, metrics })
     : undefined;
   const checkPassword = createPasswordCheck(users, directory);
-  const lockout = createLockout({ db, config, tokens, mailer, audit, limits, log });
+  const lockout = createLockout({ db, config, tokens, mailer, audit, limits, log, metrics });
   const guard = createSignInGuard({
     limits,
     lockout,
@@ -98,6 +116,7 @@ export function createServices({ config, db, redis, log, ipLocation }: ServiceDe
     db,
     redis,
     log,
+    metrics,
     views,
     mailer,
     passwords,

@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import type { Context } from 'koa';
 import type { Db } from '../db.ts';
 import type { Logger } from '../log.ts';
+import { NO_METRICS } from '../metrics/metrics.ts';
 
 export type AuditEvent = {
   type: string;
@@ -91,7 +92,11 @@ function combine(rows: Row[]): Row[] {
  */
 const MAX_BATCH = 500;
 
-export function createAudit(db: Db, log: Logger, { failureWindowSeconds = 0 } = {}) {
+export function createAudit(
+  db: Db,
+  log: Logger,
+  { failureWindowSeconds = 0, metrics = NO_METRICS } = {},
+) {
   type Pending = { row: Row; written: () => void; failed: (err: unknown) => void };
   const waiting: Pending[] = [];
   let writing = false;
@@ -115,6 +120,7 @@ export function createAudit(db: Db, log: Logger, { failureWindowSeconds = 0 } = 
         return;
       }
       log.error({ err, types: rows.map((r) => r.type) }, 'audit events not recorded');
+      metrics.auditWriteFailures.inc({}, rows.length);
       if (!dataError) throw err;
     }
   }
@@ -125,6 +131,7 @@ export function createAudit(db: Db, log: Logger, { failureWindowSeconds = 0 } = 
       while (waiting.length) {
         // Bounded: PostgreSQL takes at most 65,535 parameters in one statement.
         const batch = waiting.splice(0, MAX_BATCH);
+        metrics.auditBatchSize.observe({}, batch.length);
         try {
           await insert(combine(batch.map((p) => p.row)));
           for (const p of batch) p.written();

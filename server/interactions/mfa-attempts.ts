@@ -8,6 +8,7 @@ import { refuse, waitMessage } from '../http/too-many.ts';
 import type { MfaStepDeps } from './mfa.ts';
 import type { AttemptOutcome, Verified } from '../protection/sign-in-guard.ts';
 import type { Interaction } from './steps.ts';
+import { countSignIn } from '../metrics/sign-ins.ts';
 
 // Shown only after the right password, so it tells an attacker nothing a guess did not.
 const LOCKED =
@@ -21,7 +22,7 @@ type Factor = Parameters<typeof withSecondFactor>[1];
  * method, the rate limits before a check, and what a failure and a success record.
  */
 export function mfaAttempts(deps: MfaStepDeps) {
-  const { mfa, users, guard, audit, views, csrf, steps } = deps;
+  const { mfa, users, guard, audit, views, csrf, steps, metrics } = deps;
 
   async function methodPage(
     ctx: Context,
@@ -96,6 +97,7 @@ export function mfaAttempts(deps: MfaStepDeps) {
 
     /** Records a failed second factor (the guard has counted it). */
     async failed(ctx: Context, user: User, reason: string) {
+      countSignIn(metrics, 'second_factor', reason);
       await audit(signInEvent('failure', user.id, { reason }), requestFacts(ctx));
     },
 
@@ -108,6 +110,7 @@ export function mfaAttempts(deps: MfaStepDeps) {
       factor: Factor,
       clean: boolean,
     ) {
+      countSignIn(metrics, 'second_factor', 'success');
       await audit(signInEvent('success', user.id, { method }), requestFacts(ctx));
       await guard.completed(ctx, user, clean);
       await this.finish(ctx, interaction, user, factor);

@@ -14,7 +14,7 @@ import type { Interaction, InteractionSteps } from './steps.ts';
 
 export type MfaStepDeps = Pick<
   Services,
-  'mfa' | 'passkeys' | 'users' | 'guard' | 'audit' | 'views' | 'csrf' | 'factorChanged'
+  'mfa' | 'passkeys' | 'users' | 'guard' | 'audit' | 'views' | 'csrf' | 'factorChanged' | 'metrics'
 > & { steps: InteractionSteps };
 
 const WRONG = {

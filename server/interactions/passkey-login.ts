@@ -10,10 +10,11 @@ import { ACR } from '../mfa/mfa.ts';
 import { isOwnerLocked } from '../protection/owner-lock.ts';
 import { refuse, waitMessage } from '../http/too-many.ts';
 import type { Interaction, InteractionSteps } from './steps.ts';
+import { countSignIn } from '../metrics/sign-ins.ts';
 
 export type PasskeyLoginDeps = Pick<
   Services,
-  'passkeys' | 'users' | 'guard' | 'audit' | 'noticeSignIn'
+  'passkeys' | 'users' | 'guard' | 'audit' | 'noticeSignIn' | 'metrics'
 > & {
   steps: InteractionSteps;
   /** The login page again, with an error (the password form stays the other way in). */
@@ -56,8 +57,10 @@ export function addPasskeyLogin(router: Router, deps: PasskeyLoginDeps) {
     const { interaction, credential } = await loginStep(ctx);
     const client = String(interaction.params.client_id);
     const facts = requestFacts(ctx);
-    const failure = (reason: string, user?: User) =>
-      audit(signInEvent('failure', user?.id, { reason, method: 'passkey', client }), facts);
+    const failure = (reason: string, user?: User) => {
+      countSignIn(deps.metrics, 'passkey', reason);
+      return audit(signInEvent('failure', user?.id, { reason, method: 'passkey', client }), facts);
+    };
 
     // The sign-in counts from before the passkey is checked (see the password's POST /login).
     const checkedAt = Math.floor(Date.now() / 1000);
@@ -91,6 +94,7 @@ export function addPasskeyLogin(router: Router, deps: PasskeyLoginDeps) {
     await guard.completed(ctx, user);
     if (await deps.stopUnverified(ctx, interaction, user))
       return failure('email_not_verified', user);
+    countSignIn(deps.metrics, 'passkey', 'success');
     await audit(signInEvent('success', user.id, { method: 'passkey', client }), facts);
     deps.noticeSignIn(user, facts);
     await steps.finish(ctx, interaction, {

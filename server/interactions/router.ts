@@ -17,11 +17,19 @@ import { requestFacts, signInEvent } from '../audit/audit.ts';
 import { maskEmails } from '../log.ts';
 import { refuse, waitMessage } from '../http/too-many.ts';
 import { interactionSteps, type Interaction } from './steps.ts';
+import { countSignIn } from '../metrics/sign-ins.ts';
 
 export type InteractionDeps = Omit<RegistrationDeps, 'steps'> &
   Pick<
     Services,
-    'consents' | 'guard' | 'mfa' | 'passkeys' | 'checkPassword' | 'noticeSignIn' | 'factorChanged'
+    | 'consents'
+    | 'guard'
+    | 'mfa'
+    | 'passkeys'
+    | 'checkPassword'
+    | 'noticeSignIn'
+    | 'factorChanged'
+    | 'metrics'
   > & { provider: () => Provider };
 
 // One message for unknown email, wrong password, locked and disabled (no enumeration).
@@ -94,8 +102,11 @@ export function interactionRouter(deps: InteractionDeps): Router {
     const { email, password } = form.fields;
     const clientId = String(interaction.params.client_id);
     const facts = requestFacts(ctx);
-    const failure = (reason: string, user?: User) =>
-      audit(
+    // A directory user's password is the directory's: its sign-ins are counted apart.
+    const method = (user?: User) => (user?.source === 'ldap' ? 'directory' : 'password');
+    const failure = (reason: string, user?: User) => {
+      countSignIn(deps.metrics, method(user), reason);
+      return audit(
         // An unknown login is kept only masked, and only when shaped like an address: it may be
         // a password typed in the wrong field.
         signInEvent('failure', user?.id, {
@@ -105,6 +116,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
         }),
         facts,
       );
+    };
 
     // The sign-in counts from before the password hash is read: a sign-out everywhere that
     // lands while it is checked leaves the session it makes standing for no time at all.
@@ -140,8 +152,9 @@ export function interactionRouter(deps: InteractionDeps): Router {
     // The sign-in is complete here unless a second factor follows; then it is complete (its
     // failures cleared, this browser known to the account) after that factor, or a known
     // password would clear the count between guesses at the code.
-    if (!(await deps.mfa.needed(user.id, interaction.params.acr_values)))
-      await guard.completed(ctx, user, outcome.clean);
+    const mfaNeeded = await deps.mfa.needed(user.id, interaction.params.acr_values);
+    if (!mfaNeeded) await guard.completed(ctx, user, outcome.clean);
+    countSignIn(deps.metrics, method(user), mfaNeeded ? 'mfa_required' : 'success');
     await audit(signInEvent('success', user.id, { method: 'password', client: clientId }), facts);
     deps.noticeSignIn(user, facts);
     await steps.signedIn(ctx, interaction, user.id, checkedAt);

@@ -4,6 +4,7 @@ import type { User } from '../users/store.ts';
 import type { Audit } from '../audit/audit.ts';
 import type { Db } from '../db.ts';
 import type { Logger } from '../log.ts';
+import { NO_METRICS, type Metrics } from '../metrics/metrics.ts';
 import {
   createDirectorySignIn,
   findAndBind,
@@ -28,6 +29,7 @@ export type DirectoryDeps = {
   audit: Audit;
   /** Signs out accounts the directory disables or removes. */
   signOut: AccountSignOut;
+  metrics?: Metrics | undefined;
 };
 
 export type Directory = {
@@ -67,7 +69,7 @@ async function readRootDse(client: Connection): Promise<void> {
 
 /** The LDAP / Active Directory connection of one process. Throws on a malformed filter or group DN. */
 export function createDirectory(deps: DirectoryDeps): Directory {
-  const { config } = deps;
+  const { config, metrics = NO_METRICS } = deps;
   const settings = directorySettings(config);
   const bind = config.bind;
   const guard = createDirectoryGuard(config, deps.log);
@@ -80,10 +82,24 @@ export function createDirectory(deps: DirectoryDeps): Directory {
     : undefined;
   const shared = { ...deps, settings, pool, guard };
   const sync = pool ? createDirectorySync({ ...shared, pool }) : undefined;
+  const signIn = createDirectorySignIn(shared);
+  // The last commit of any process's sync: the state row every process shares.
+  if (sync)
+    metrics.onScrape(async () => {
+      const state = await deps
+        .db('directory_sync')
+        .whereNotNull('last_run_at')
+        .first('last_run_at');
+      if (state) metrics.directoryLastSync.set({}, new Date(state.last_run_at).getTime() / 1000);
+    });
 
   return {
     settings,
-    authenticate: createDirectorySignIn(shared),
+    async authenticate(login, password) {
+      const result = await signIn(login, password);
+      metrics.directoryBinds.inc({ outcome: result.ok ? 'success' : result.reason });
+      return result;
+    },
     accountOf: (login) => linkedAccountOf(shared, login),
     async hasEmail(email) {
       if (!pool) return undefined;
@@ -115,7 +131,19 @@ export function createDirectory(deps: DirectoryDeps): Directory {
     canSync: Boolean(sync),
     async sync(options) {
       if (!sync) throw new Error('directory sync needs a service account (LDAP_BIND_DN)');
-      return sync(options);
+      let summary: SyncSummary | undefined;
+      try {
+        summary = await sync(options);
+      } catch (err) {
+        if (!options?.dryRun) metrics.directorySyncs.inc({ outcome: 'failure' });
+        throw err;
+      }
+      if (summary && !summary.dryRun) {
+        metrics.directorySyncs.inc({ outcome: summary.errors ? 'failure' : 'success' });
+        for (const change of ['created', 'updated', 'disabled'] as const)
+          metrics.directorySyncEntries.inc({ change }, summary[change]);
+      }
+      return summary;
     },
     async inspect(login, password) {
       const found = await findAndBind(shared, login.trim(), password);

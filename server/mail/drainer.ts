@@ -1,4 +1,5 @@
 import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics/metrics.ts';
 import type { ClaimedMail, OutboxStore } from './outbox-store.ts';
 import { describe, errorCode, refusedForGood } from './smtp-errors.ts';
 import type { MailTransport } from './transport.ts';
@@ -38,6 +39,7 @@ export type DrainerDeps = {
   transport: MailTransport;
   log: Logger;
   timing: OutboxTiming;
+  metrics: Metrics;
 };
 
 /**
@@ -45,7 +47,7 @@ export type DrainerDeps = {
  * went (sent, tried again later with exponential backoff, or given up). Log lines name the mail
  * by its id and template, and its recipient masked; never its links.
  */
-export function startDrainer({ store, transport, log, timing }: DrainerDeps) {
+export function startDrainer({ store, transport, log, timing, metrics }: DrainerDeps) {
   let stopping = false;
   let running: Promise<void> | undefined;
   let again = false;
@@ -58,6 +60,7 @@ export function startDrainer({ store, transport, log, timing }: DrainerDeps) {
     /** Kept as failed, and counted: the log line gives how many the outbox holds so. */
     async function giveUp(reason: string) {
       const failed = await store.giveUp(claimed, reason);
+      metrics.mailFailed.inc();
       log.error({ id, template, to, attempts, reason, failed }, 'mail given up');
     }
     if (!claimed.mail || claimed.expiresAt.getTime() <= Date.now())
@@ -75,10 +78,14 @@ export function startDrainer({ store, transport, log, timing }: DrainerDeps) {
         { id, template, to, attempt: attempts, willRetry, err: describe(err) },
         'mail delivery failed',
       );
-      if (willRetry) return store.retryLater(claimed, delayMs, errorCode(err));
+      if (willRetry) {
+        metrics.mailRetries.inc();
+        return store.retryLater(claimed, delayMs, errorCode(err));
+      }
       return giveUp(forGood ? errorCode(err) : 'expired');
     }
     await store.sent(claimed);
+    metrics.mailSent.inc();
     log.info({ id, template, to, messageId, attempts }, 'mail sent');
     // It took more than one try: the server is back, and whatever waits for it can go now.
     if (attempts > 1 && (await store.wakeWaiting()) > 0) again = true;

@@ -8,6 +8,7 @@ import { retryWithBackoff, type RetryOptions } from './retry.ts';
 import { describe, retryable } from './smtp-errors.ts';
 import { createSmtpTransport, type SmtpOptions } from './smtp-transport.ts';
 import type { MailTemplate, MailTemplates } from './templates.ts';
+import { NO_METRICS, type Metrics } from '../metrics/metrics.ts';
 
 export type MailOptions = {
   /** smtp: deliver through `smtp`. outbox: write .eml files into `outboxDir` (development). */
@@ -57,7 +58,7 @@ export type AnyMailMessage = { [T in MailTemplate]: MailMessage<T> }[MailTemplat
 export type SendResult = { sent: true; messageId: string } | { sent: false; error: string };
 
 /** Background mail is kept in the database, sealed with this key, until it is sent. */
-export type MailerDeps = { log: Logger; db: Db; sealingKey: Buffer };
+export type MailerDeps = { log: Logger; db: Db; sealingKey: Buffer; metrics?: Metrics | undefined };
 
 const UNITS_MS = { expiresInMinutes: 60_000, expiresInHours: 3_600_000, expiresInDays: 86_400_000 };
 
@@ -76,7 +77,10 @@ function deliverBy(data: object, maxAgeMs: number): Date {
 }
 
 /** Renders mails from views/mail/ and delivers them over SMTP or into the development outbox. */
-export function createMailer(options: MailOptions, { log, db, sealingKey }: MailerDeps) {
+export function createMailer(
+  options: MailOptions,
+  { log, db, sealingKey, metrics = NO_METRICS }: MailerDeps,
+) {
   const renderer = createMailRenderer(options.productName);
   const transport =
     options.transport === 'smtp'
@@ -86,6 +90,11 @@ export function createMailer(options: MailOptions, { log, db, sealingKey }: Mail
   const backgroundRetry = options.backgroundRetry ?? BACKGROUND_MAIL_RETRY;
   const timing = options.outbox ?? DEFAULT_OUTBOX_TIMING;
   const store = createOutboxStore(db, sealingKey);
+  metrics.onScrape(async () => {
+    const { pending, failed } = await store.depth();
+    metrics.mailQueue.set({ status: 'pending' }, pending);
+    metrics.mailQueue.set({ status: 'failed' }, failed);
+  });
   let drainer: Drainer | undefined;
   const pending = new Set<Promise<unknown>>();
   const stopping = new AbortController();
@@ -122,6 +131,7 @@ export function createMailer(options: MailOptions, { log, db, sealingKey }: Mail
       const messageId = await retryWithBackoff(() => transport.deliver(mail), retry, {
         retryable,
         onFailure(err, attempt, willRetry) {
+          if (willRetry) metrics.mailRetries.inc();
           log.warn(
             { template, to, attempt, willRetry, err: describe(err) },
             'mail delivery failed',
@@ -129,9 +139,11 @@ export function createMailer(options: MailOptions, { log, db, sealingKey }: Mail
         },
         signal: stopping.signal,
       });
+      metrics.mailSent.inc();
       log.info({ template, to, messageId }, 'mail sent');
       return { sent: true, messageId };
     } catch (err) {
+      metrics.mailFailed.inc();
       log.error({ template, to, err: describe(err) }, 'mail not sent');
       return { sent: false, error: (err as Error).message };
     }
@@ -171,7 +183,7 @@ export function createMailer(options: MailOptions, { log, db, sealingKey }: Mail
     },
     /** Starts sending what the outbox holds (a server process; the CLI leaves it to one). */
     start(): void {
-      drainer ??= startDrainer({ store, transport, log, timing });
+      drainer ??= startDrainer({ store, transport, log, timing, metrics });
     },
     /** Resolves when mail can go out now (SMTP server reachable and login accepted); for /readyz. */
     verify: () => transport.verify(),

@@ -42,6 +42,16 @@ export function createOutboxStore(db: Db, sealingKey: Buffer) {
       return id;
     },
 
+    /** How many mails the outbox holds, waiting (pending, due or not) and given up (failed). */
+    async depth(): Promise<{ pending: number; failed: number }> {
+      const rows: { status: string; n: string | number }[] = await db(TABLE)
+        .select('status')
+        .count({ n: '*' })
+        .groupBy('status');
+      const of = (status: string) => Number(rows.find((r) => r.status === status)?.n ?? 0);
+      return { pending: of('pending'), failed: of('failed') };
+    },
+
     /** Up to `limit` mails due now, held for `leaseMs`, oldest due first. */
     async claim(limit: number, leaseMs: number): Promise<ClaimedMail[]> {
       const claim = randomUUID();

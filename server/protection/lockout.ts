@@ -7,6 +7,7 @@ import type { Audit, AuditEvent, RequestFacts } from '../audit/audit.ts';
 import type { Db } from '../db.ts';
 import type { Logger } from '../log.ts';
 import type { Mailer } from '../mail/mailer.ts';
+import { NO_METRICS, type Metrics } from '../metrics/metrics.ts';
 import { isOwnerLocked, type OwnerLock } from './owner-lock.ts';
 import { type RateLimits, userKey } from './rate-limits.ts';
 
@@ -18,6 +19,7 @@ type Deps = {
   audit: Audit;
   limits: RateLimits;
   log: Logger;
+  metrics?: Metrics | undefined;
 };
 
 /** Whether the account holds failed sign-ins or lockouts for a success to clear. */
@@ -40,7 +42,16 @@ export function isLocked(
  * Counting a failure and deciding the lock is one UPDATE … RETURNING: of concurrent failures
  * exactly one locks, and failures while locked count nothing.
  */
-export function createLockout({ db, config, tokens, mailer, audit, limits, log }: Deps) {
+export function createLockout({
+  db,
+  config,
+  tokens,
+  mailer,
+  audit,
+  limits,
+  log,
+  metrics = NO_METRICS,
+}: Deps) {
   const { threshold, periodsSeconds } = config.lockout;
   const periods = periodsSeconds.map(() => '?').join(', ');
 
@@ -107,6 +118,7 @@ export function createLockout({ db, config, tokens, mailer, audit, limits, log }
       );
       const row = rows[0] as { lockouts: number; locked_until: Date; locked: boolean } | undefined;
       if (!row?.locked) return false;
+      metrics.lockouts.inc();
       void announce(user, row.lockouts, new Date(row.locked_until), facts).catch((err: unknown) =>
         log.error({ err, userId: user.id }, 'account-locked record or email failed'),
       );

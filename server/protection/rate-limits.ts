@@ -12,6 +12,7 @@ import type { Limit } from '../../config/setting.ts';
 import type { RateLimitName } from '../../config/protection.ts';
 import type { Db } from '../db.ts';
 import type { Logger } from '../log.ts';
+import { NO_METRICS, type Metrics } from '../metrics/metrics.ts';
 
 export type Verdict = { ok: true } | { ok: false; retryAfterSeconds: number };
 export type LimitKey = [RateLimitName, string];
@@ -72,6 +73,7 @@ type Deps = {
   db: Db;
   redis?: RedisClient | undefined;
   log: Logger;
+  metrics?: Metrics | undefined;
 };
 
 /**
@@ -79,7 +81,7 @@ type Deps = {
  * in PostgreSQL's rate_limits table. Keys are latchkey:rl:<limit>:<key>. When the store fails,
  * requests are let through and the failure logged: a limiter outage must not be a sign-in outage.
  */
-export function createRateLimits({ limits, db, redis, log }: Deps) {
+export function createRateLimits({ limits, db, redis, log, metrics = NO_METRICS }: Deps) {
   const limiters = new Map<RateLimitName, RateLimiterAbstract>();
   const pg = knexAsPgClient(db);
   for (const [name, limit] of Object.entries(limits) as [RateLimitName, Limit | undefined][]) {
@@ -116,7 +118,10 @@ export function createRateLimits({ limits, db, redis, log }: Deps) {
         try {
           return await step(limiter, key, name);
         } catch (err) {
-          if (err instanceof RateLimiterRes) return refused(err);
+          if (err instanceof RateLimiterRes) {
+            metrics.rateLimitRefusals.inc({ limit: name });
+            return refused(err);
+          }
           log.warn({ err, limit: name }, 'rate limiter unavailable; request let through');
           return OK;
         }

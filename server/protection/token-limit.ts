@@ -3,6 +3,7 @@ import type { Middleware } from 'koa';
 import type Provider from 'oidc-provider';
 import { senderKey, type RateLimits } from './rate-limits.ts';
 import { refuse } from '../http/too-many.ts';
+import { NO_METRICS, type Metrics } from '../metrics/metrics.ts';
 
 /** oidc-provider refuses token request bodies over 56 KiB; no more than that is read here. */
 const BODY_LIMIT = 56 * 1024;
@@ -83,7 +84,11 @@ const publicKey = (clientId: string, ip: string) => `${clientId}@${ip}`;
  * before a request costs no I/O. A client may go one request per process over the limit.
  * Over it: an OAuth error (RFC 6749 §5.2 shape), 429 and Retry-After.
  */
-export function createTokenLimit(limits: RateLimits, path = '/token') {
+export function createTokenLimit(
+  limits: RateLimits,
+  metrics: Metrics = NO_METRICS,
+  path = '/token',
+) {
   const blockedUntil = new Map<string, number>();
 
   function retryAfter(key: string): number | undefined {
@@ -112,6 +117,7 @@ export function createTokenLimit(limits: RateLimits, path = '/token') {
     const wait =
       claimed && (retryAfter(claimed) || retryAfter(publicKey(claimed, senderKey(ctx.ip))));
     if (!wait) return next();
+    metrics.rateLimitRefusals.inc({ limit: 'token_client' });
     refuse(ctx, wait);
     ctx.set('Cache-Control', 'no-store');
     ctx.body = {

@@ -1,6 +1,7 @@
 import argon2 from 'argon2';
 import pLimit from 'p-limit';
 import { defaultArgon2Concurrency } from '../../config/defaults.ts';
+import { NO_METRICS, type Metrics } from '../metrics/metrics.ts';
 
 export type Argon2Params = { memoryCost: number; timeCost: number; parallelism: number };
 
@@ -8,15 +9,21 @@ export type Argon2Params = { memoryCost: number; timeCost: number; parallelism: 
  * argon2id hashing, at most `concurrency` hashes at once; the rest wait their turn here, so
  * other users of libuv's thread pool (DNS lookups, files) wait for at most one hash.
  */
-export function createPasswordHasher({
-  concurrency = defaultArgon2Concurrency(),
-  ...params
-}: Argon2Params & { concurrency?: number }) {
+export function createPasswordHasher(
+  { concurrency = defaultArgon2Concurrency(), ...params }: Argon2Params & { concurrency?: number },
+  metrics: Metrics = NO_METRICS,
+) {
   const options: NonNullable<Parameters<typeof argon2.hash>[1]> = {
     type: argon2.argon2id as 2,
     ...params,
   };
-  const limit = pLimit(concurrency);
+  const slots = pLimit(concurrency);
+  metrics.onScrape(() => metrics.argon2Queue.set({}, slots.pendingCount));
+  /** `work` in its turn, the wait for a slot measured. */
+  const limit = <T>(work: () => Promise<T>): Promise<T> => {
+    const waited = metrics.argon2Wait.startTimer();
+    return slots(() => (waited(), work()));
+  };
   // Verified against when the email is unknown, so that answer costs the same time as a wrong password.
   const dummy = argon2.hash('latchkey-timing-equaliser', options);
 
