@@ -50,7 +50,13 @@ const COMMON_RESPONSES: ZodOpenApiResponsesObject = {
 };
 
 function operation(route: ApiRoute): ZodOpenApiOperationObject {
-  const responses: Record<string, ZodOpenApiResponseObject> = { ...COMMON_RESPONSES } as never;
+  const responses: Record<string, ZodOpenApiResponseObject> = {
+    ...COMMON_RESPONSES,
+    ...(route.body && {
+      '413': problem('The body is larger than 64 KiB'),
+      '415': problem('The body is not application/json'),
+    }),
+  } as never;
   for (const [status, answer] of Object.entries(route.responses)) {
     const content =
       answer.content ??
