@@ -1,0 +1,113 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { apiAudience, apiCall, apiClient, type Json } from '../support/admin-api.ts';
+import { codeAt, Flow } from '../support/flow.ts';
+import { REDIRECT_URI, relyingParty } from '../support/relying-party.ts';
+import { startTestServer, storageEnv, type TestServer } from '../support/server.ts';
+
+// People calling the admin API with a token from a code flow: what they are refused, that the
+// refusal is on the audit trail, and that "signed in with a second factor" stays true.
+
+describe('admin API called by people', () => {
+  let server: TestServer;
+  let rp: Awaited<ReturnType<typeof relyingParty>>;
+  let helpdesk: string;
+  const params = { scope: 'openid users:read users:write', resource: '' };
+
+  beforeAll(async () => {
+    server = await startTestServer({
+      ...(await storageEnv('embedded')),
+      RATE_LIMIT_ADMIN_API: '3/1m',
+    });
+    params.resource = apiAudience(server);
+    const { clientId, clientSecret } = await server.clients.create({
+      name: 'Admin console',
+      redirectUris: [REDIRECT_URI],
+      apiScopes: ['users:read', 'users:write'],
+    });
+    rp = await relyingParty(server.url, clientId, clientSecret);
+    helpdesk = await (await apiClient(server, ['users:write'], 'Helpdesk')).token();
+  });
+  afterAll(async () => {
+    await server?.cleanup();
+  });
+
+  async function person(email: string, roles: string[]) {
+    const user = { email, password: 'correct horse battery staple 42' };
+    const { id } = await server.users.create({ ...user, roles, emailVerified: true });
+    return { ...user, id };
+  }
+
+  /** A person's admin API token, signed in with password and authenticator app. */
+  async function withSecondFactor(user: { email: string; password: string }) {
+    const first = new Flow(server, rp, user);
+    await first.start(params);
+    await first.login();
+    const { secret } = await first.enrolAuthenticator();
+    const flow = new Flow(server, rp, user);
+    await flow.start({ ...params, prompt: 'login' });
+    await flow.login();
+    await flow.submit('/mfa/totp', { code: await codeAt(secret, 30) });
+    const tokens = await flow.tokens({ resource: params.resource });
+    return { flow, token: tokens.access_token };
+  }
+
+  const callsOf = async (actor: string): Promise<Json[]> =>
+    server.db('audit_events').where({ type: 'admin_api_call', actor_id: actor });
+
+  it('audits the call of a person refused for want of the admin role', async () => {
+    const user = await person('not-an-admin@example.test', []);
+    const flow = new Flow(server, rp, user);
+    await flow.start(params);
+    await flow.login();
+    const { access_token } = await flow.tokens({ resource: params.resource });
+    const refused = await apiCall(server, access_token, 'GET', '/users');
+    expect(refused.status).toBe(403);
+    expect(await callsOf(user.id), 'an admin_api_call failure row for the person').toHaveLength(1);
+  });
+
+  it('audits a call refused for its rate', async () => {
+    const job = await apiClient(server, ['users:read'], 'Busy job');
+    const token = await job.token();
+    const answers = [];
+    for (let i = 0; i < 4; i++) answers.push(await apiCall(server, token, 'GET', '/users'));
+    const limited = answers.at(-1)!;
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(await callsOf(job.clientId), 'three answered calls and the refused one').toHaveLength(4);
+  });
+
+  it('refuses an admin disabling themselves or dropping their own admin role', async () => {
+    const boss = await person('self-harm@example.test', ['admin']);
+    const { token } = await withSecondFactor(boss);
+    const read = await apiCall(server, token, 'GET', `/users/${boss.id}`);
+    expect(read.status).toBe(200);
+    const ifMatch = { 'if-match': read.headers.get('etag')! };
+    const demoted = await apiCall(server, token, 'PATCH', `/users/${boss.id}`, {
+      body: { roles: [] },
+      headers: ifMatch,
+    });
+    expect(demoted.status, 'dropping their own admin role').toBe(403);
+    const disabled = await apiCall(server, token, 'PATCH', `/users/${boss.id}`, {
+      body: { disabled: true },
+      headers: ifMatch,
+    });
+    expect(disabled.status, 'disabling themselves').toBe(403);
+    expect((await server.users.findById(boss.id))!.disabled).toBe(false);
+  });
+
+  it('stops a person using the API once their second factors were reset', async () => {
+    const boss = await person('lost-phone@example.test', ['admin']);
+    const { flow, token } = await withSecondFactor(boss);
+    expect((await apiCall(server, token, 'GET', '/users?limit=1')).status).toBe(200);
+    const reset = await apiCall(server, helpdesk, 'POST', `/users/${boss.id}/reset-mfa`);
+    expect(reset.status).toBe(200);
+    expect(reset.body.authenticatorApp).toBe(true);
+
+    // The same browser session signs in to the console again, no second factor asked: its
+    // token still says acr mfa, though the person has no second factor any more.
+    await flow.start(params);
+    const fresh = await flow.tokens({ resource: params.resource });
+    const res = await apiCall(server, fresh.access_token, 'GET', '/users?limit=1');
+    expect(res.status, 'a token minted after the reset').toBe(403);
+  });
+});
