@@ -57,6 +57,31 @@ describe('admin API scopes cannot be widened through the API', () => {
     expect(after.body.apiScopes).toEqual(['clients:read', 'clients:write']);
   });
 
+  it('refuses a clients:write caller taking the secret of a client with scopes it does not hold', async () => {
+    const strong = await apiClient(server, ['users:read', 'users:write'], 'Provisioning job');
+    const job = await apiClient(server, ['clients:write']);
+    const res = await apiCall(
+      server,
+      await job.token(),
+      'POST',
+      `/clients/${strong.clientId}/rotate-secret`,
+      {
+        body: { overlapSeconds: 0 },
+      },
+    );
+    let usersRead = 0;
+    if (res.body.clientSecret) {
+      const minted = await tokenRequest(
+        server.url,
+        { clientId: strong.clientId, clientSecret: res.body.clientSecret },
+        { grant_type: 'client_credentials', resource: apiAudience(server), scope: 'users:read' },
+      );
+      usersRead = (await apiCall(server, String(minted.body.access_token), 'GET', '/users')).status;
+    }
+    expect(usersRead, "with the other client's new secret, it reads users").not.toBe(200);
+    expect(res.status).toBe(403);
+  });
+
   it('refuses a users:write machine client making a user an admin', async () => {
     // An admin (with a second factor) gets every scope the admin console client allows: the
     // role is worth more than users:write itself.
