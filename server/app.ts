@@ -27,6 +27,8 @@ export async function buildApp(deps: ServiceDeps) {
   const { config, db, log, views, audit, tokenLimit, directory, metrics } = services;
   // The first password checked must not wait for zxcvbn's threads to build their dictionaries.
   services.strength.start();
+  // A client changed by another process (or the CLI) is read again here at once.
+  services.clients.listenForChanges();
 
   // The provider is rebuilt when the signing keys change; requests use whichever is current.
   let provider: Provider | undefined;

@@ -2,6 +2,7 @@ import type { Config } from '../config/load.ts';
 import { createAdapterFactory } from '../adapters/index.ts';
 import type { RedisClient } from '../adapters/redis.ts';
 import { createAudit } from './audit/audit.ts';
+import { clientChangeNews } from './clients/change-news.ts';
 import { createClientStore } from './clients/store.ts';
 import type { Db } from './db.ts';
 import { createDirectory } from './ldap/directory.ts';
@@ -74,7 +75,12 @@ export function createServices({
   // zxcvbn on worker threads: a burst of new passwords must not stall the event loop.
   const strength = createStrengthPool(config.passwordCheck);
   const policy = createPasswordPolicy(config.passwordPolicy, { db, passwords, strength });
-  const clients = createClientStore(db, config.sealingKey, config.clientCacheSeconds);
+  const clients = createClientStore(
+    db,
+    config.sealingKey,
+    config.clientCacheSeconds,
+    clientChangeNews(redis, log),
+  );
   const adapter = createAdapterFactory({
     db,
     redis,
@@ -151,6 +157,7 @@ export function createServices({
       await mailer.close();
       await strength.close();
       directory?.close();
+      clients.close();
     },
   };
 }

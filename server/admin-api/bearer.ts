@@ -33,7 +33,15 @@ export function actorOf(caller: ApiCaller): AuditEvent['actor'] {
     : { type: 'admin', id: caller.userId };
 }
 
-type Deps = Pick<Services, 'config' | 'users'> & { provider: () => Provider; keys: KeyManager };
+/** Who a call's record names: the actor, and for a person the client they used. */
+export type CallActor = { actor: AuditEvent['actor']; client?: string | undefined };
+
+export const callActorOf = (caller: ApiCaller): CallActor => ({
+  actor: actorOf(caller),
+  client: caller.kind === 'person' ? caller.clientId : undefined,
+});
+
+type Deps = Pick<Services, 'config' | 'mfa'> & { provider: () => Provider; keys: KeyManager };
 
 const REALM = 'Bearer realm="latchkey-admin"';
 const invalid = (detail: string) =>
@@ -52,7 +60,7 @@ const asList = (aud: unknown): string[] =>
  * only while they hold the admin role, are not disabled, and signed in with a second factor.
  * A JWT cannot be revoked before it expires, as no JWT access token can; an opaque one can.
  */
-export function bearerVerifier({ config, users, provider, keys }: Deps) {
+export function bearerVerifier({ config, mfa, provider, keys }: Deps) {
   const audience = adminApiAudience(config.issuer);
   let jwks: { fingerprint: string; set: ReturnType<typeof createLocalJWKSet> } | undefined;
 
@@ -139,12 +147,17 @@ export function bearerVerifier({ config, users, provider, keys }: Deps) {
 
     if (facts.grantId && !(await Grant.find(facts.grantId)))
       throw invalid('The access token was revoked.');
-    const user = await users.findById(facts.accountId);
+    // The user with their second factors, in one query: a token of a sign-in with a factor
+    // the user has since lost (reset, removed) no longer counts as one.
+    const found = await mfa.userWithState(facts.accountId);
+    const user = found?.user;
     if (!user || user.disabled) throw invalid('The account of this access token cannot be used.');
-    if (!user.roles.includes(ADMIN_ROLE) || facts.acr !== ACR.mfa)
+    const hasFactor = found.state.totp || found.state.passkeys > 0;
+    if (!user.roles.includes(ADMIN_ROLE) || facts.acr !== ACR.mfa || !hasFactor)
       throw new ApiProblem(
         'forbidden',
         'A person needs the admin role and a sign-in with a second factor to use this API.',
+        { actor: { actor: { type: 'admin', id: user.id }, client: facts.clientId } },
       );
     return { kind: 'person', userId: user.id, clientId: facts.clientId, scopes };
   };

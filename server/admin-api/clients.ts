@@ -15,7 +15,7 @@ import {
 } from './client-views.ts';
 import type { Services } from '../services.ts';
 import { actorOf, type ApiCaller } from './bearer.ts';
-import { changedMeanwhile, entityTag, expectedVersion } from './conditional.ts';
+import { changedMeanwhile, entityTag, expectedVersion, ifMatch } from './conditional.ts';
 import { problemSchema } from './openapi.ts';
 import { decodeCursor, encodeCursor, pageOf, pageQuery } from './pages.ts';
 import { ApiProblem } from './problems.ts';
@@ -23,9 +23,6 @@ import { apiRoute, type ApiRoute } from './route.ts';
 import { ADMIN_API_PATH } from './scopes.ts';
 
 const idParams = z.object({ id: z.string().meta({ description: 'The client_id' }) });
-const ifMatch = z.object({
-  'if-match': z.string().optional().meta({ description: 'The ETag of the version you read' }),
-});
 const etagHeader = {
   ETag: { description: 'The version, for If-Match', schema: { type: 'string' } },
 } as const;
@@ -50,6 +47,20 @@ export function clientRoutes(deps: Deps): ApiRoute[] {
   function changeable(id: string) {
     if (id === ACCOUNT_CLIENT_ID)
       throw new ApiProblem('forbidden', 'The built-in account client cannot be changed.');
+  }
+
+  /**
+   * clients:write must not be a way to every other scope: a caller gives a client only admin API
+   * scopes it holds itself, and changes, rotates the secret of or deletes only clients whose
+   * scopes it holds (else it could take a stronger client's secret, or its redirect URIs).
+   */
+  function withinCallerScopes(caller: ApiCaller, scopes: readonly string[] | undefined) {
+    const beyond = (scopes ?? []).filter((s) => !(caller.scopes as ReadonlySet<string>).has(s));
+    if (beyond.length)
+      throw new ApiProblem(
+        'forbidden',
+        `Only a caller holding ${beyond.join(', ')} may give or act on a client with those scopes.`,
+      );
   }
 
   const record =
@@ -119,6 +130,7 @@ export function clientRoutes(deps: Deps): ApiRoute[] {
         },
       },
       async handle({ body, caller, ctx }) {
+        withinCallerScopes(caller, body.apiScopes);
         const { client, clientSecret } = await db.transaction(async (trx) => {
           const made = await registerClient(clients, body, trx);
           await record(ctx, caller, 'client_created', made.clientId, { name: body.name })(trx);
@@ -156,6 +168,8 @@ export function clientRoutes(deps: Deps): ApiRoute[] {
       async handle({ params, body, caller, ctx }) {
         changeable(params.id);
         const current = await clientOr404(params.id);
+        withinCallerScopes(caller, inputOf(current.metadata).apiScopes);
+        withinCallerScopes(caller, body.apiScopes);
         const version = expectedVersion(ctx);
         const { idTokenAlg, ...rest } = body;
         const changed: ClientInput = {
@@ -175,7 +189,7 @@ export function clientRoutes(deps: Deps): ApiRoute[] {
           return clients.get(params.id, trx);
         });
         if (!client) throw changedMeanwhile();
-        clients.forget(params.id);
+        await clients.forget(params.id);
         return { status: 200, body: viewOf(client), headers: { ETag: entityTag(client.version) } };
       },
     }),
@@ -208,7 +222,7 @@ export function clientRoutes(deps: Deps): ApiRoute[] {
       },
       async handle({ params, body, caller, ctx }) {
         changeable(params.id);
-        await clientOr404(params.id);
+        withinCallerScopes(caller, inputOf((await clientOr404(params.id)).metadata).apiScopes);
         const overlap = body.overlapSeconds ?? config.clientSecretOverlapSeconds;
         const done = await db.transaction(async (trx) => {
           const rotated = await clients.rotateSecret(params.id, overlap, trx);
@@ -217,7 +231,7 @@ export function clientRoutes(deps: Deps): ApiRoute[] {
           return { ...rotated, client: (await clients.get(params.id, trx))! };
         });
         if (!done) throw new ApiProblem('conflict', 'A public client has no secret to rotate.');
-        clients.forget(params.id);
+        await clients.forget(params.id);
         return {
           status: 200,
           body: {
@@ -243,6 +257,7 @@ export function clientRoutes(deps: Deps): ApiRoute[] {
       },
       async handle({ params, caller, ctx }) {
         changeable(params.id);
+        withinCallerScopes(caller, inputOf((await clientOr404(params.id)).metadata).apiScopes);
         const found =
           CLIENT_ID.test(params.id) &&
           (await removeClient(deps, params.id, (trx, grants) =>

@@ -1,4 +1,5 @@
 import type { Context } from 'koa';
+import { z } from 'zod';
 import { ApiProblem } from './problems.ts';
 
 // A resource's version is PostgreSQL's own row version, `xmin`: it changes with every update of
@@ -31,3 +32,8 @@ export function expectedVersion(ctx: Context): string {
 /** The answer to a change whose If-Match no longer names the current version. */
 export const changedMeanwhile = () =>
   new ApiProblem('precondition-failed', 'It changed since you read it: GET it again, then retry.');
+
+/** The If-Match header of a change, as the document shows it (expectedVersion reads it). */
+export const ifMatch = z.object({
+  'if-match': z.string().optional().meta({ description: 'The ETag of the version you read' }),
+});

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ApiProblem } from './problems.ts';
+import { holdsNul } from './route.ts';
 
 /** The query of a paginated list: how many, and where the last page ended. */
 export const pageQuery = z.object({
@@ -35,8 +36,9 @@ export function encodeCursor(position: unknown): string {
 export function decodeCursor<T extends z.ZodType>(cursor: string | undefined, schema: T) {
   if (cursor === undefined) return undefined;
   try {
-    const parsed = schema.safeParse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')));
-    if (parsed.success) return parsed.data as z.output<T>;
+    const position: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    const parsed = holdsNul(position) ? undefined : schema.safeParse(position);
+    if (parsed?.success) return parsed.data as z.output<T>;
   } catch {
     // not JSON: refused below
   }

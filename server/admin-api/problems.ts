@@ -1,4 +1,5 @@
 import type { Context } from 'koa';
+import type { CallActor } from './bearer.ts';
 
 /**
  * The admin API's errors as RFC 9457 problem details. `type` is stable per kind of error
@@ -39,16 +40,23 @@ export class ApiProblem extends Error {
   readonly status: number;
   readonly errors: FieldProblem[] | undefined;
   readonly headers: Record<string, string>;
+  /** Who was refused, when it is known before the call is (a person without the admin role). */
+  readonly actor: CallActor | undefined;
   constructor(
     type: ProblemType,
     detail: string,
-    { errors, headers = {} }: { errors?: FieldProblem[]; headers?: Record<string, string> } = {},
+    {
+      errors,
+      headers = {},
+      actor,
+    }: { errors?: FieldProblem[]; headers?: Record<string, string>; actor?: CallActor } = {},
   ) {
     super(detail);
     this.type = type;
     this.status = PROBLEM_TYPES[type];
     this.errors = errors;
     this.headers = headers;
+    this.actor = actor;
   }
 }
 

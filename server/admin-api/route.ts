@@ -81,7 +81,19 @@ const issues = (where: FieldProblem['in'], error: z.ZodError): FieldProblem[] =>
     message: issue.message,
   }));
 
+/** Whether a string anywhere in `value` holds a NUL, which PostgreSQL text cannot store. */
+export function holdsNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (Array.isArray(value)) return value.some(holdsNul);
+  if (value && typeof value === 'object')
+    return Object.entries(value).some(([key, v]) => key.includes('\u0000') || holdsNul(v));
+  return false;
+}
+
 function check<S extends Schema>(schema: S, value: unknown, where: FieldProblem['in']) {
+  // Refused here, once for every route and field, before any of it can reach SQL.
+  if (holdsNul(value))
+    throw new ApiProblem('invalid-request', `The request's ${where} holds a NUL character.`);
   const parsed = schema.safeParse(value);
   if (!parsed.success)
     throw new ApiProblem('invalid-request', `The request's ${where} is not valid.`, {

@@ -2,14 +2,20 @@ import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { isUnavailable, RETRY_AFTER_SECONDS } from '../../adapters/outages.ts';
 import { requestFacts } from '../audit/audit.ts';
+import { senderKey } from '../protection/rate-limits.ts';
 import type { Services } from '../services.ts';
-import { actorOf, type ApiCaller, type BearerVerifier } from './bearer.ts';
+import { callActorOf, type ApiCaller, type BearerVerifier, type CallActor } from './bearer.ts';
 import { openApiDocument } from './openapi.ts';
 import { ApiProblem, sendProblem } from './problems.ts';
-import { runRoute, type ApiRoute } from './route.ts';
+import { runRoute, type ApiAnswer, type ApiRoute } from './route.ts';
 import { ADMIN_API_PATH } from './scopes.ts';
 
 type Deps = Pick<Services, 'config' | 'limits' | 'audit' | 'log'> & { verify: BearerVerifier };
+
+const tooMany = (retryAfterSeconds: number) =>
+  new ApiProblem('too-many-requests', 'Too many calls: wait, then try again.', {
+    headers: { 'Retry-After': String(retryAfterSeconds) },
+  });
 
 const callerKey = (caller: ApiCaller) =>
   caller.kind === 'client' ? `c:${caller.clientId}` : `p:${caller.userId}:${caller.clientId}`;
@@ -30,46 +36,63 @@ export function adminApiRouter(deps: Deps, routes: ApiRoute[], version: string):
     ctx.body = document;
   });
 
-  async function called(ctx: Context, route: ApiRoute, caller: ApiCaller, status: number) {
-    await audit(
+  /** The record of a call: its operation and answer, with the caller as the actor. */
+  const called = (ctx: Context, route: ApiRoute, { actor, client }: CallActor, status: number) =>
+    audit(
       {
         type: 'admin_api_call',
         outcome: status < 400 ? 'success' : 'failure',
-        actor: actorOf(caller),
-        detail: {
-          operation: route.operationId,
-          status,
-          ...(caller.kind === 'person' && { client: caller.clientId }),
-        },
+        actor,
+        detail: { operation: route.operationId, status, ...(client && { client }) },
       },
       requestFacts(ctx),
     );
+
+  /** Who calls, or a refusal: made-up tokens meet the limit too, counted by address. */
+  async function callerOf(ctx: Context, route: ApiRoute): Promise<ApiCaller> {
+    try {
+      return await verify(ctx);
+    } catch (err) {
+      if (!(err instanceof ApiProblem)) throw err;
+      if (err.actor) await called(ctx, route, err.actor, err.status);
+      if (err.type === 'invalid-token') {
+        const verdict = await limits.consume(['admin_api', `ip:${senderKey(ctx.ip)}`]);
+        if (!verdict.ok) throw tooMany(verdict.retryAfterSeconds);
+      }
+      throw err;
+    }
   }
 
   for (const route of routes)
     router[route.method](koaPath(route.path), async (ctx) => {
-      const caller = await verify(ctx);
-      const verdict = await limits.consume(['admin_api', callerKey(caller)]);
-      if (!verdict.ok)
-        throw new ApiProblem('too-many-requests', 'Too many calls: wait, then try again.', {
-          headers: { 'Retry-After': String(verdict.retryAfterSeconds) },
-        });
+      const caller = await callerOf(ctx, route);
+      const actor = callActorOf(caller);
+      let answer: ApiAnswer;
       try {
+        const verdict = await limits.consume(['admin_api', callerKey(caller)]);
+        if (!verdict.ok) throw tooMany(verdict.retryAfterSeconds);
         if (!caller.scopes.has(route.scope))
           throw new ApiProblem('insufficient-scope', `This route needs the scope ${route.scope}.`, {
             headers: {
               'WWW-Authenticate': `Bearer realm="latchkey-admin", error="insufficient_scope", scope="${route.scope}"`,
             },
           });
-        const answer = await runRoute(route, ctx, caller);
-        for (const [name, value] of Object.entries(answer.headers ?? {})) ctx.set(name, value);
-        ctx.status = answer.status;
-        if (answer.body !== undefined) ctx.body = answer.body;
+        answer = await runRoute(route, ctx, caller);
       } catch (err) {
-        if (err instanceof ApiProblem) await called(ctx, route, caller, err.status);
+        if (err instanceof ApiProblem) await called(ctx, route, actor, err.status);
         throw err;
       }
-      await called(ctx, route, caller, ctx.status);
+      // A change committed with its own audit row: its answer (a secret shown once) must not
+      // be lost to a failed record of the call. A read is answered only once recorded.
+      try {
+        await called(ctx, route, actor, answer.status);
+      } catch (err) {
+        if (route.method === 'get') throw err;
+        log.error({ err, operation: route.operationId }, 'admin API call not recorded');
+      }
+      for (const [name, value] of Object.entries(answer.headers ?? {})) ctx.set(name, value);
+      ctx.status = answer.status;
+      if (answer.body !== undefined) ctx.body = answer.body;
     });
 
   const routed = router.routes();

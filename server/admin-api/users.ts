@@ -8,12 +8,19 @@ import { invitationMail } from '../users/reset-link.ts';
 import type { SignedOut } from '../users/sign-out.ts';
 import { UserExistsError, type User } from '../users/store.ts';
 import { actorOf, type ApiCaller } from './bearer.ts';
-import { changedMeanwhile, entityTag, expectedVersion, rowVersion } from './conditional.ts';
+import {
+  changedMeanwhile,
+  entityTag,
+  expectedVersion,
+  ifMatch,
+  rowVersion,
+} from './conditional.ts';
 import { userOr404 } from './lookups.ts';
 import { problemSchema } from './openapi.ts';
 import { decodeCursor, encodeCursor } from './pages.ts';
 import { ApiProblem } from './problems.ts';
 import { apiRoute, type ApiRoute } from './route.ts';
+import { guardAdminRole } from './admin-role.ts';
 import {
   DIRECTORY_FIELDS,
   idParams,
@@ -87,6 +94,7 @@ export function userRoutes(deps: Deps): ApiRoute[] {
   async function change(ctx: Context, caller: ApiCaller, user: Versioned, body: UserChange) {
     const version = expectedVersion(ctx);
     const fields = Object.keys(body) as (keyof UserChange)[];
+    guardAdminRole(caller, user, body);
     if (user.source === 'ldap') {
       const managed = fields.filter((f) => (DIRECTORY_FIELDS as readonly string[]).includes(f));
       if (managed.length)
@@ -222,6 +230,7 @@ export function userRoutes(deps: Deps): ApiRoute[] {
         409: { description: 'Another user has this email address', schema: problemSchema },
       },
       async handle({ body, caller, ctx }) {
+        guardAdminRole(caller, undefined, body);
         const passwordHash = body.password && (await checkedHash(body.password, body));
         let created: User;
         try {
@@ -260,6 +269,7 @@ export function userRoutes(deps: Deps): ApiRoute[] {
       summary: 'Change names, roles, disabled or email; needs If-Match',
       tag: TAG,
       params: idParams,
+      headers: ifMatch,
       body: userChangeSchema,
       responses: {
         200: { description: 'The user as it now is', schema: userSchema, headers: ETAG },

@@ -24,7 +24,7 @@ export async function removeClient(
     await record(trx, revoked.length);
     return true;
   });
-  clients.forget(clientId);
+  await clients.forget(clientId);
   // What of those grants Redis holds (access tokens, codes) no longer works: deleted here, or
   // left to expire should Redis not answer.
   try {

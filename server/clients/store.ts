@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { AdapterPayload } from 'oidc-provider';
 import { affected, type Db } from '../db.ts';
+import type { ClientChangeNews } from './change-news.ts';
 import type { AdminScope } from '../admin-api/scopes.ts';
 import { rowVersion } from '../admin-api/conditional.ts';
 import { seal, unseal } from '../security/seal.ts';
@@ -110,7 +111,12 @@ type Cached = {
 
 const MAX_CACHED = 10_000;
 
-export function createClientStore(db: Db, sealingKey: Buffer, cacheSeconds: number) {
+export function createClientStore(
+  db: Db,
+  sealingKey: Buffer,
+  cacheSeconds: number,
+  news?: ClientChangeNews,
+) {
   const cache = new Map<string, Cached>();
   const RECORD_COLUMNS = [
     'client_id',
@@ -250,9 +256,22 @@ export function createClientStore(db: Db, sealingKey: Buffer, cacheSeconds: numb
       return affected(await trx('clients').where({ client_id: clientId }).delete()) > 0;
     },
 
-    /** Drops this process's cached copy: after a change commits, it is read again. */
-    forget(clientId: string): void {
+    /**
+     * Drops the cached copies of a client, this process's and (through Redis) every other's:
+     * after a change commits, it is read again everywhere.
+     */
+    async forget(clientId: string): Promise<void> {
       cache.delete(clientId);
+      await news?.tell(clientId);
+    },
+
+    /** Drops the cached copy whenever another process says the client changed. */
+    listenForChanges(): void {
+      news?.listen((clientId) => cache.delete(clientId));
+    },
+
+    close(): void {
+      news?.close();
     },
 
     /**

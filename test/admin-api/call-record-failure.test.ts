@@ -16,7 +16,7 @@ describe('admin API when the record of a call cannot be written', () => {
       ...(await storageEnv('postgres+redis')),
       RATE_LIMIT_ADMIN_API: 'off',
     });
-    admin = await (await apiClient(server, ['clients:write'])).token();
+    admin = await (await apiClient(server, ['clients:write', 'keys:write'])).token();
   });
   afterAll(async () => {
     await server?.cleanup();

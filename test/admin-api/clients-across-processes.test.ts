@@ -20,7 +20,7 @@ describe('admin API client changes seen by another process', () => {
     const env = { ...shared, ISSUER: issuer, RATE_LIMIT_ADMIN_API: 'off' };
     one = await startTestServer({ ...env, PORT: String(port) });
     two = await startTestServer({ ...env, PORT: String(await freePort()) });
-    admin = await (await apiClient(one, ['clients:write'])).token();
+    admin = await (await apiClient(one, ['clients:write', 'keys:write'])).token();
   });
   afterAll(async () => {
     await two?.cleanup();
