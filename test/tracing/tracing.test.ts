@@ -71,7 +71,7 @@ describe('OpenTelemetry traces, sent to an OTLP/HTTP receiver', () => {
     if (env) rmSync(env.DATA_DIR!, { recursive: true, force: true });
   });
 
-  it('links the PostgreSQL, Redis and argon2 spans of a sign-in to its HTTP request span', async () => {
+  it('links the PostgreSQL, Redis and argon2 spans of a sign-in to its HTTP request span, named by route', async () => {
     const rp = await relyingParty(server.url, clientId, clientSecret);
     const login = await tryLogin(rp, server.url, USER.email, USER.password);
     expect(login.status).toBe(303);
@@ -96,6 +96,9 @@ describe('OpenTelemetry traces, sent to an OTLP/HTTP receiver', () => {
       [postgres, redis, argon2].every((match) => under(all, match).length > 0),
     );
     const root = loginSpan(spans)!;
+    // Named by route template, oidc-provider's routes too; never by a path with an id in it.
+    expect(root.name).toBe('POST /interaction/:uid/login');
+    expect(spans.filter(isHttpServer).map((s) => s.name)).toContain('GET /auth');
     expect(root.parentSpanId ?? '').toBe('');
     expect(under(spans, argon2)).toHaveLength(1);
     // A Redis span names the command, never its keys (session and token ids) or values.
