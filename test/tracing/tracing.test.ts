@@ -2,14 +2,18 @@ import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Browser } from '../support/browser.ts';
 import { startChildServer, type ChildServer } from '../support/child-server.ts';
 import {
   startOtlpReceiver,
   type OtlpReceiver,
   type ReceivedSpan,
 } from '../support/otlp-receiver.ts';
+import { askForResetLink } from '../support/password-reset.ts';
 import { REDIRECT_URI, relyingParty, tryLogin } from '../support/relying-party.ts';
 import { startTestServer, storageEnv } from '../support/server.ts';
+import { SEEDED, startSlapd, type Slapd } from '../support/slapd.ts';
+import { startSmtpServer, type TestSmtpServer } from '../support/smtp.ts';
 
 const USER = { email: 'tracy.traced@example.test', password: 'a long enough password 7' };
 // Loopback aliases: the server trusts the proxy at PROXY, not the client at 127.0.0.1.
@@ -41,12 +45,16 @@ function getFrom(url: string, localAddress: string, headers: Record<string, stri
 describe('OpenTelemetry traces, sent to an OTLP/HTTP receiver', () => {
   let receiver: OtlpReceiver;
   let server: ChildServer;
+  let slapd: Slapd;
+  let smtp: TestSmtpServer;
   let env: Record<string, string>;
   let clientId: string;
   let clientSecret: string;
 
   beforeAll(async () => {
     receiver = await startOtlpReceiver();
+    slapd = await startSlapd();
+    smtp = await startSmtpServer();
     env = await storageEnv('postgres+redis');
     // The schema, a user and a client, made in process before the traced server starts.
     const setup = await startTestServer(env);
@@ -57,6 +65,11 @@ describe('OpenTelemetry traces, sent to an OTLP/HTTP receiver', () => {
     await setup.close();
     server = await startChildServer({
       ...env,
+      ...slapd.env(),
+      MAIL_TRANSPORT: 'smtp',
+      SMTP_HOST: '127.0.0.1',
+      SMTP_PORT: String(smtp.port),
+      SMTP_SECURITY: 'none',
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
       OTEL_SERVICE_NAME: 'latchkey-under-test',
       // Export at once rather than every 5 s.
@@ -66,8 +79,11 @@ describe('OpenTelemetry traces, sent to an OTLP/HTTP receiver', () => {
     });
   });
   afterAll(async () => {
-    await server?.stop();
+    // The SDK's shutdown (the last batch sent) is part of a clean stop.
+    if (server) expect(await server.stop('SIGTERM')).toBe(0);
     await receiver?.close();
+    await smtp?.stop();
+    await slapd?.cleanup();
     if (env) rmSync(env.DATA_DIR!, { recursive: true, force: true });
   });
 
@@ -150,5 +166,43 @@ describe('OpenTelemetry traces, sent to an OTLP/HTTP receiver', () => {
     expect(span.traceId).not.toBe(traceId);
     expect(span.parentSpanId ?? '').toBe('');
     expect(spans.some((s) => s.traceId === traceId)).toBe(false);
+  });
+  it("spans a directory sign-in: the LDAP search and the user's bind, under its request", async () => {
+    const rp = await relyingParty(server.url, clientId, clientSecret);
+    const alice = SEEDED.alice;
+    expect((await tryLogin(rp, server.url, alice.uid, alice.password)).status).toBe(303);
+    const ldapUnderLogin = (all: ReceivedSpan[], name: string) =>
+      all.filter(
+        (s) =>
+          s.name === name &&
+          all.some(
+            (root) =>
+              root.name === 'POST /interaction/:uid/login' &&
+              root.traceId === s.traceId &&
+              descendsFrom(s, root, all),
+          ),
+      );
+    const spans = await receiver.waitFor(
+      (all) =>
+        ldapUnderLogin(all, 'ldap.search').length > 0 &&
+        ldapUnderLogin(all, 'ldap.bind').length > 0,
+    );
+    // Neither the DN nor the filter: both name the user.
+    for (const span of [
+      ...ldapUnderLogin(spans, 'ldap.search'),
+      ...ldapUnderLogin(spans, 'ldap.bind'),
+    ])
+      expect(JSON.stringify(span.attributes)).not.toContain('alice');
+  });
+
+  it('spans an SMTP delivery, with the server and never the recipient', async () => {
+    const rp = await relyingParty(server.url, clientId, clientSecret);
+    await askForResetLink({ server, rp }, new Browser(), USER.email);
+    await smtp.waitForMessage((mail) => JSON.stringify(mail.to).includes(USER.email));
+    const spans = await receiver.waitFor((all) => all.some((s) => s.name === 'smtp.send'));
+    const send = spans.find((s) => s.name === 'smtp.send')!;
+    expect(send.attributes['server.address']).toBe('127.0.0.1');
+    expect(Number(send.attributes['server.port'])).toBe(smtp.port);
+    expect(JSON.stringify(spans)).not.toContain(USER.email);
   });
 });
