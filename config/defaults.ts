@@ -84,6 +84,14 @@ export const settings = {
   METRICS_PORT: setting('', z.union([z.literal(''), int(0, 65535)])),
   /** Address the metrics listener binds; a Prometheus in another container needs 0.0.0.0. */
   METRICS_HOST: setting('0.0.0.0', z.string().min(1)),
+  /**
+   * OpenTelemetry's standard variable: the OTLP/HTTP collector that receives traces (the
+   * exporter posts JSON to <this>/v1/traces). Unset: no tracing, and no tracing SDK is even
+   * loaded. The SDK reads the other OTEL_* variables itself (README: Tracing).
+   */
+  OTEL_EXPORTER_OTLP_ENDPOINT: setting('', optionalUrl),
+  /** The service.name of every span; several deployments reporting to one collector differ here. */
+  OTEL_SERVICE_NAME: setting('latchkey', z.string().min(1)),
 
   /** First-start admin account; the password is printed once when not given. */
   ADMIN_EMAIL: setting('admin@example.com', z.email()),

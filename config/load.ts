@@ -112,6 +112,11 @@ export function loadConfig(env: Record<string, string | undefined>) {
       port: c.METRICS_PORT === '' ? undefined : c.METRICS_PORT,
       host: c.METRICS_HOST,
     },
+    /** OpenTelemetry traces; endpoint undefined: tracing off (server/tracing/sdk.ts). */
+    tracing: {
+      endpoint: c.OTEL_EXPORTER_OTLP_ENDPOINT || undefined,
+      serviceName: c.OTEL_SERVICE_NAME,
+    },
     admin: { email: c.ADMIN_EMAIL.toLowerCase(), password: c.ADMIN_PASSWORD || undefined },
     demoClient: { enabled: c.DEMO_CLIENT && !production, redirectUri: c.DEMO_CLIENT_REDIRECT_URI },
     argon2: {

@@ -3,6 +3,7 @@
 // stderr). Exits non-zero when the server fails or any response or flow is not a success.
 // BENCH_CPU_PROF=<dir> runs each server with --cpu-prof and leaves the profiles in <dir>;
 // BENCH_LOG_LEVEL=debug keeps a log line (with its duration) for every request.
+// `--observability` runs only the rows that price metrics and tracing (scripts/bench/observability.ts).
 // First, as in the server: the argon2 ceiling is measured on a thread pool sized like the server's.
 import '../server/thread-pool.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,6 +12,7 @@ import {
   argon2Verifies,
   basicAuth,
   hammer,
+  opaqueClientCredentials,
   passwordLoginFlow,
   runJobs,
   sessionFlow,
@@ -18,7 +20,15 @@ import {
   type Measurement,
   type RelyingParty,
 } from './bench/load.ts';
-import { API, cleanupStack, startTarget, type Storage, type Target } from './bench/target.ts';
+import { benchObservability, observabilityReport } from './bench/observability.ts';
+import {
+  API,
+  cleanupStack,
+  startTarget,
+  type Cleanup,
+  type Storage,
+  type Target,
+} from './bench/target.ts';
 
 import {
   STORAGES,
@@ -50,6 +60,7 @@ const note = (line: string) => console.error(`bench: ${line}`);
 
 async function main(): Promise<number> {
   const started = performance.now();
+  const onlyObservability = process.argv.includes('--observability');
   const results: Results = {
     argon2: [],
     endpoints: [],
@@ -58,19 +69,27 @@ async function main(): Promise<number> {
     rss: [],
     responsiveness: [],
     serverLogs: [],
+    observability: [],
   };
   let fatal: Error | undefined;
   try {
-    for (const concurrency of ARGON2_CONCURRENCY) {
-      const m = await argon2Verifies(ARGON2_VERIFIES * concurrency, concurrency, ARGON2);
-      note(`argon2, ${concurrency} at a time: ${fmt(m.perSecond, 1)} verifies/s`);
-      results.argon2.push(m);
+    if (!onlyObservability) {
+      for (const concurrency of ARGON2_CONCURRENCY) {
+        const m = await argon2Verifies(ARGON2_VERIFIES * concurrency, concurrency, ARGON2);
+        note(`argon2, ${concurrency} at a time: ${fmt(m.perSecond, 1)} verifies/s`);
+        results.argon2.push(m);
+      }
+      for (const storage of STORAGES) await benchStorage(storage, results);
     }
-    for (const storage of STORAGES) await benchStorage(storage, results);
+    await withCleanup((cleanup) => benchObservability(results, cleanup, note));
   } catch (err) {
     fatal = err as Error;
   }
-  console.log(report(results, performance.now() - started));
+  const elapsedMs = performance.now() - started;
+  const sections = onlyObservability
+    ? [`Wall time: ${fmt(elapsedMs / 1000)} s.`]
+    : [report(results, elapsedMs)];
+  console.log([...sections, ...observabilityReport(results)].join('\n'));
   const failures = failureLines(results);
   if (fatal) failures.push(`FAILED: ${fatal.stack ?? fatal.message}`);
   if (failures.length) console.log(`\n${failures.join('\n')}`);
@@ -88,37 +107,51 @@ function failureLines(results: Results): string[] {
       what: `${r.storage} registrations at ${r.registrations.concurrency}`,
       m: r.registrations,
     })),
+    ...results.observability.map((r) => ({
+      what: `client_credentials with ${r.variant}`,
+      m: r.measurement,
+    })),
   ];
   return runs
     .filter(({ m }) => m.failed > 0)
     .map(({ what, m }) => `FAILED: ${what}: ${m.failed} failures; first: ${m.firstFailure}`);
 }
 
-async function benchStorage(storage: Storage, results: Results): Promise<void> {
+/** Runs `work` with a cleanup stack that runs when it ends, or on Ctrl-C. */
+async function withCleanup(work: (cleanup: Cleanup) => Promise<void>): Promise<void> {
   const cleanup = cleanupStack();
   const stopOnSignal = () => void cleanup.run().then(() => process.exit(130));
   process.once('SIGINT', stopOnSignal).once('SIGTERM', stopOnSignal);
-  let target: Target | undefined;
   try {
-    note(`${storage}: starting`);
-    target = await startTarget(storage, cleanup);
-    // Let the server's start-up queries reach pg_stat before the first reading.
-    if (target.readPgCounters) await sleep(PG_STATS_SETTLE_MS);
-    await benchTokenEndpoints(target, results);
-    await benchFlows(target, results);
-    await benchResponsiveness(target, results);
-    results.rss.push({ storage, peakMiB: target.peakRssMiB() });
+    await work(cleanup);
   } finally {
-    // The start-up banner is plain text; log lines (warnings and errors here) are JSON.
-    const logLines =
-      target
-        ?.output()
-        .split('\n')
-        .filter((l) => l.startsWith('{')) ?? [];
-    results.serverLogs.push({ storage, lines: logLines });
     await cleanup.run();
     process.off('SIGINT', stopOnSignal).off('SIGTERM', stopOnSignal);
   }
+}
+
+async function benchStorage(storage: Storage, results: Results): Promise<void> {
+  let target: Target | undefined;
+  await withCleanup(async (cleanup) => {
+    try {
+      note(`${storage}: starting`);
+      target = await startTarget(storage, cleanup);
+      // Let the server's start-up queries reach pg_stat before the first reading.
+      if (target.readPgCounters) await sleep(PG_STATS_SETTLE_MS);
+      await benchTokenEndpoints(target, results);
+      await benchFlows(target, results);
+      await benchResponsiveness(target, results);
+      results.rss.push({ storage, peakMiB: target.peakRssMiB() });
+    } finally {
+      // The start-up banner is plain text; log lines (warnings and errors here) are JSON.
+      const logLines =
+        target
+          ?.output()
+          .split('\n')
+          .filter((l) => l.startsWith('{')) ?? [];
+      results.serverLogs.push({ storage, lines: logLines });
+    }
+  });
 }
 
 async function benchTokenEndpoints(target: Target, results: Results): Promise<void> {
@@ -164,11 +197,7 @@ async function tokenEndpoints(target: Target): Promise<Record<string, Endpoint>>
     scope: 'read',
   });
   return {
-    [OPAQUE]: post(
-      token,
-      'grant_type=client_credentials',
-      (body) => accessToken(body)?.split('.').length === 1,
-    ),
+    [OPAQUE]: opaqueClientCredentials(target.url, target.service),
     [JWT]: post(token, jwtRequest.toString(), (body) => accessToken(body)?.split('.').length === 3),
     [INTROSPECTION]: post(`${token}/introspection`, `token=${introspected}`, (body) =>
       body.includes('"active":true'),

@@ -1,4 +1,5 @@
 import { pino, type Logger, type DestinationStream } from 'pino';
+import { traceFields } from './tracing/span.ts';
 
 export type { Logger };
 
@@ -49,6 +50,8 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
     {
       level,
       base: undefined,
+      // The trace id beside the request id: one search finds a request's lines and its spans.
+      mixin: traceFields,
       formatters: { log: (object) => maskDeep(object) as Record<string, unknown> },
       hooks: {
         // The message, and values interpolated into it ("%s", "%o", "%j"): all masked.

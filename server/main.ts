@@ -14,6 +14,11 @@ try {
   process.exit(1);
 }
 
+// Tracing starts before the server opens anything; its SDK is loaded only when it is on.
+const stopTracing = config.tracing.endpoint
+  ? (await import('./tracing/sdk.ts')).startTracing(config)
+  : undefined;
+
 const log = createLogger(config.logLevel);
 const running = await startLatchkey(config, log).catch((err: Error) => {
   log.fatal({ err }, 'could not start');
@@ -43,12 +48,16 @@ console.log(lines.join('\n'));
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, () => {
     log.info({ signal }, 'shutting down');
-    running.close().then(
-      () => process.exit(0),
-      (err) => {
-        log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+    running
+      .close()
+      // The spans still in the batch are sent before the process ends.
+      .then(() => stopTracing?.())
+      .then(
+        () => process.exit(0),
+        (err) => {
+          log.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
   });
 }

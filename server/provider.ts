@@ -11,6 +11,7 @@ import type { Services } from './services.ts';
 import { providerOutagePages } from './http/errors.ts';
 import { ACCOUNT_CLIENT_ID, accountClient } from './account-pages/access.ts';
 import { auditProtocolEvents } from './audit/protocol-events.ts';
+import { noteProviderRoute } from './metrics/http.ts';
 import { countProtocolEvents } from './metrics/protocol.ts';
 import { adminApiClaims } from './admin-api/token-claims.ts';
 import { adminApiAudience, isAdminScope } from './admin-api/scopes.ts';
@@ -370,6 +371,8 @@ export function createProvider(
       () => metrics.refreshReuse.inc(),
     ),
   );
+  // The route template, for the HTTP metrics and the span's name: only when either is on.
+  if (metrics.enabled || config.tracing.endpoint) provider.use(noteProviderRoute);
   countProtocolEvents(provider, metrics);
   return provider;
 }

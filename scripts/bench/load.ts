@@ -93,6 +93,21 @@ export function basicAuth(client: Client): string {
   return `Basic ${Buffer.from(pair).toString('base64')}`;
 }
 
+const accessToken = (body: string) => (JSON.parse(body) as { access_token?: string }).access_token;
+
+/** client_credentials for an opaque access token: the hot path of a service-to-service API. */
+export function opaqueClientCredentials(url: string, client: Client): Endpoint {
+  return {
+    url: `${url}/token`,
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: basicAuth(client),
+    },
+    body: 'grant_type=client_credentials',
+    verify: (body) => accessToken(body)?.split('.').length === 1,
+  };
+}
+
 /** Sends `amount` requests over `connections` keep-alive connections. */
 export function hammer(
   endpoint: Endpoint,

@@ -26,6 +26,21 @@ export const ARGON2 = {
 // PGSTAT_IDLE_INTERVAL (10 s): counters read sooner miss the last second of a run.
 export const PG_STATS_SETTLE_MS = 10_500;
 
+/**
+ * The cost of metrics and tracing: client_credentials (opaque) on three servers over one
+ * PostgreSQL + Redis, hammered in turn, the order rotated each round so that drift (another
+ * process on the machine, PostgreSQL's caches) falls on each alike.
+ */
+export const OBSERVABILITY_ROUNDS = 8;
+export const OBSERVABILITY_CONNECTIONS = 10;
+export const OBSERVABILITY_REQUESTS = 2000;
+/** Per server before the rounds: 500 left the first round ~40% slower than the last (JIT). */
+export const OBSERVABILITY_WARMUP = 3000;
+/** The bound: metrics cost at most 5% of client_credentials throughput. */
+export const METRICS_MAX_COST = 0.05;
+export const OBSERVABILITY = ['off', 'metrics on', 'tracing on'] as const;
+export type Observability = (typeof OBSERVABILITY)[number];
+
 export const OPAQUE = 'client_credentials, opaque';
 export const JWT = 'client_credentials, JWT';
 export const INTROSPECTION = 'introspection';
@@ -48,4 +63,5 @@ export type Results = {
   rss: { storage: Storage; peakMiB: number }[];
   responsiveness: ({ storage: Storage } & Responsiveness)[];
   serverLogs: { storage: Storage; lines: string[] }[];
+  observability: { variant: Observability; measurement: Measurement }[];
 };

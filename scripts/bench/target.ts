@@ -76,6 +76,8 @@ export type Target = {
   output(): string;
   /** PostgreSQL storage only. */
   readPgCounters?: () => Promise<PgCounters>;
+  /** The server's environment: another server on the same storage starts from it. */
+  env: Record<string, string>;
 };
 
 export async function startTarget(storage: Storage, cleanup: Cleanup): Promise<Target> {
@@ -128,7 +130,24 @@ export async function startTarget(storage: Storage, cleanup: Cleanup): Promise<T
   ]);
 
   const server = await startServer(env, url, cleanup);
-  return { storage, url, web, service, readPgCounters, ...server };
+  return { storage, url, web, service, readPgCounters, env, ...server };
+}
+
+/**
+ * One more server process on the target's storage (PostgreSQL + Redis: PGlite allows one), its
+ * environment changed by `extra`; same users and clients, its own port and issuer.
+ */
+export async function startSibling(
+  target: Target,
+  extra: Record<string, string>,
+  cleanup: Cleanup,
+): Promise<Target> {
+  if (target.storage === 'embedded') throw new Error('PGlite allows one server process');
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const env = { ...target.env, PORT: String(port), ISSUER: url, ...extra };
+  const server = await startServer(env, url, cleanup);
+  return { ...target, url, env, ...server };
 }
 
 async function runCli(env: Record<string, string>, ...args: string[]): Promise<string> {

@@ -3,6 +3,15 @@ import proxyaddr from 'proxy-addr';
 
 const FORWARDED = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host'] as const;
 
+/** Whether a peer address is one of the named proxies (none are when the list is empty). */
+export function trustedPeer(
+  trustProxy: readonly string[],
+): (address: string | undefined) => boolean {
+  if (trustProxy.length === 0) return () => false;
+  const trust = proxyaddr.compile([...trustProxy]);
+  return (address) => trust(address ?? '', 0);
+}
+
 /**
  * Decides once, for this app and oidc-provider's alike, what the forwarded headers may say.
  * From a peer that is not a named proxy they are dropped, so nobody sets their own IP. From a
@@ -12,9 +21,10 @@ const FORWARDED = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host'] a
  */
 export function clientAddress(trustProxy: readonly string[]): Middleware {
   const trust = proxyaddr.compile([...trustProxy]);
+  const trusted = trustedPeer(trustProxy);
   return async (ctx, next) => {
     const { headers } = ctx.req;
-    if (trustProxy.length > 0 && trust(ctx.req.socket.remoteAddress ?? '', 0)) {
+    if (trusted(ctx.req.socket.remoteAddress)) {
       headers['x-forwarded-for'] = proxyaddr(ctx.req, trust);
     } else {
       for (const name of FORWARDED) delete headers[name];

@@ -2,6 +2,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { Client, InvalidCredentialsError, ResultCodeError } from 'ldapts';
 import type { LdapConfig } from '../../config/ldap.ts';
 import { isUnavailable, withDeadline } from '../../adapters/outages.ts';
+import { inSpan } from '../tracing/span.ts';
 
 /** The directory did not answer, or answered that it cannot serve (busy, unavailable). */
 export class DirectoryUnavailableError extends Error {
@@ -70,7 +71,8 @@ export async function openConnection(
     await withDeadline(
       (async () => {
         if (config.startTls) await client.startTLS(tlsOptions(config, host));
-        if (bind) await client.bind(bind.dn, bind.password);
+        // No DN in the span: a user's bind names the user.
+        if (bind) await inSpan('ldap.bind', {}, () => client.bind(bind.dn, bind.password));
       })(),
       config.connectTimeoutMs + config.timeoutMs,
       `connecting to ${config.url}`,

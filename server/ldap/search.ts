@@ -1,4 +1,5 @@
 import type { Entry, Filter } from 'ldapts';
+import { inSpan, startSpan } from '../tracing/span.ts';
 import type { Connection } from './connection.ts';
 
 export type SearchInput = {
@@ -23,14 +24,20 @@ export async function* searchPages(
   input: SearchInput,
   pageSize: number,
 ): AsyncGenerator<Entry[]> {
-  for await (const page of client.searchPaginated(input.base, {
-    scope: input.scope ?? 'sub',
-    filter: input.filter,
-    attributes: input.attributes,
-    explicitBufferAttributes: input.binary ?? [],
-    paged: { pageSize },
-  })) {
-    if (page.searchEntries.length) yield page.searchEntries;
+  // Not the active span: a generator's pauses are the caller's time, not the search's.
+  const span = startSpan('ldap.search', { 'ldap.paged': true });
+  try {
+    for await (const page of client.searchPaginated(input.base, {
+      scope: input.scope ?? 'sub',
+      filter: input.filter,
+      attributes: input.attributes,
+      explicitBufferAttributes: input.binary ?? [],
+      paged: { pageSize },
+    })) {
+      if (page.searchEntries.length) yield page.searchEntries;
+    }
+  } finally {
+    span.end();
   }
 }
 
@@ -54,12 +61,15 @@ export async function searchFew(
   input: SearchInput,
   limit: number,
 ): Promise<Entry[]> {
-  const { searchEntries } = await client.search(input.base, {
-    scope: input.scope ?? 'sub',
-    filter: input.filter,
-    attributes: input.attributes,
-    explicitBufferAttributes: input.binary ?? [],
-    sizeLimit: limit,
-  });
+  // No filter in the span: a sign-in's filter holds the login typed.
+  const { searchEntries } = await inSpan('ldap.search', {}, () =>
+    client.search(input.base, {
+      scope: input.scope ?? 'sub',
+      filter: input.filter,
+      attributes: input.attributes,
+      explicitBufferAttributes: input.binary ?? [],
+      sizeLimit: limit,
+    }),
+  );
   return searchEntries;
 }

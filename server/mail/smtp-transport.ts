@@ -1,5 +1,6 @@
 import nodemailer from 'nodemailer';
 import type { Logger } from '../log.ts';
+import { inSpan } from '../tracing/span.ts';
 import type { MailTransport } from './transport.ts';
 
 export type SmtpOptions = {
@@ -49,7 +50,12 @@ export function createSmtpTransport(smtp: SmtpOptions, log: Logger): MailTranspo
 
   return {
     async deliver({ from, to, subject, text, html }) {
-      const info = await transporter.sendMail({ from, to, subject, text, html });
+      // The server, not the recipient: an address is personal data, and no span carries one.
+      const info = await inSpan(
+        'smtp.send',
+        { 'server.address': smtp.host, 'server.port': smtp.port },
+        () => transporter.sendMail({ from, to, subject, text, html }),
+      );
       return info.messageId;
     },
     async verify() {

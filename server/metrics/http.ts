@@ -3,13 +3,13 @@ import type { Context, Middleware } from 'koa';
 import type { Metrics } from './metrics.ts';
 
 /**
- * The route template a request matched, for the HTTP metrics: never the raw path, whose ids
+ * The route template a request matched, for the HTTP metrics and span names: never the raw path, whose ids
  * would make a series per interaction. oidc-provider answers requests with a Koa context of its
  * own, so its router's match is passed back by the request object (noteProviderRoute).
  */
 const providerRoutes = new WeakMap<IncomingMessage, string>();
 
-const routeOf = (ctx: Context): string =>
+export const routeOf = (ctx: Context): string =>
   providerRoutes.get(ctx.req) ??
   (typeof ctx._matchedRoute === 'string' ? ctx._matchedRoute : 'other');
 

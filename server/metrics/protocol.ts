@@ -1,5 +1,4 @@
 import type Provider from 'oidc-provider';
-import { noteProviderRoute } from './http.ts';
 import type { Metrics } from './metrics.ts';
 
 type Entities = { AccessToken?: { format?: string }; ClientCredentials?: { format?: string } };
@@ -14,7 +13,6 @@ const REFRESH_REUSED = 'refresh token already used';
  */
 export function countProtocolEvents(provider: Provider, metrics: Metrics): void {
   if (!metrics.enabled) return;
-  provider.use(noteProviderRoute);
   provider.on('grant.success', (ctx) => {
     const grantType = String(ctx.oidc.params?.grant_type);
     const entities = ctx.oidc.entities as Entities;

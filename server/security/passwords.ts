@@ -2,6 +2,7 @@ import argon2 from 'argon2';
 import pLimit from 'p-limit';
 import { defaultArgon2Concurrency } from '../../config/defaults.ts';
 import { NO_METRICS, type Metrics } from '../metrics/metrics.ts';
+import { inSpan } from '../tracing/span.ts';
 
 export type Argon2Params = { memoryCost: number; timeCost: number; parallelism: number };
 
@@ -28,7 +29,9 @@ export function createPasswordHasher(
   const dummy = argon2.hash('latchkey-timing-equaliser', options);
 
   return {
-    hash: (password: string) => limit(() => argon2.hash(password, options)),
+    // The span holds the wait for a slot too: that wait is what a slow sign-in may be made of.
+    hash: (password: string) =>
+      inSpan('argon2.hash', {}, () => limit(() => argon2.hash(password, options))),
 
     /** Verifies, and says whether the stored hash should be replaced because parameters changed. */
     async verify(
@@ -36,7 +39,9 @@ export function createPasswordHasher(
       password: string,
     ): Promise<{ ok: boolean; rehash: boolean }> {
       const against = hash ?? (await dummy);
-      const ok = await limit(() => argon2.verify(against, password)).catch(() => false);
+      const ok = await inSpan('argon2.verify', {}, () =>
+        limit(() => argon2.verify(against, password)),
+      ).catch(() => false);
       if (!ok || !hash) return { ok: false, rehash: false };
       return { ok: true, rehash: argon2.needsRehash(hash, options) };
     },
