@@ -29,3 +29,16 @@ export function guardAdminRole(
       'You cannot disable yourself or drop your own admin role: another admin can.',
     );
 }
+
+/**
+ * An admin's account is worth every scope: moving its address, resetting its factors or its
+ * password, disabling or deleting it would hand it (or its power) to whoever asks. Only a caller
+ * holding every scope may act on it with a change.
+ */
+export function guardAdminAccount(caller: ApiCaller, user: Pick<User, 'roles'>): void {
+  if (user.roles.includes(ADMIN_ROLE) && !ADMIN_SCOPES.every((scope) => caller.scopes.has(scope)))
+    throw new ApiProblem(
+      'forbidden',
+      "Only a caller holding every admin API scope may change an admin's account.",
+    );
+}

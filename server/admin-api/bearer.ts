@@ -4,6 +4,7 @@ import type Provider from 'oidc-provider';
 import type { AuditEvent } from '../audit/audit.ts';
 import type { KeyManager } from '../keys/manager.ts';
 import { ACR } from '../mfa/mfa.ts';
+import { sessionStands } from '../users/session-rule.ts';
 import type { Services } from '../services.ts';
 import { ApiProblem } from './problems.ts';
 import { ADMIN_ROLE, adminApiAudience, isAdminScope, type AdminScope } from './scopes.ts';
@@ -21,6 +22,8 @@ type TokenFacts = {
   scope: string;
   audience: string[];
   acr: unknown;
+  /** When the person signed in (epoch seconds). */
+  authTime: unknown;
   /** The grant of a person's opaque token: revoking it ends the token. */
   grantId: string | undefined;
   senderConstrained: boolean;
@@ -97,6 +100,7 @@ export function bearerVerifier({ config, mfa, provider, keys }: Deps) {
       scope: typeof claims.scope === 'string' ? claims.scope : '',
       audience: asList(claims.aud),
       acr: claims.acr,
+      authTime: claims.auth_time,
       grantId: undefined,
       senderConstrained: claims.cnf !== undefined,
     };
@@ -117,6 +121,7 @@ export function bearerVerifier({ config, mfa, provider, keys }: Deps) {
       scope: token.scope ?? '',
       audience: asList(token.aud),
       acr: extra.acr,
+      authTime: extra.auth_time,
       grantId: person?.grantId,
       senderConstrained: token.isSenderConstrained(),
     };
@@ -153,6 +158,10 @@ export function bearerVerifier({ config, mfa, provider, keys }: Deps) {
     const user = found?.user;
     if (!user || user.disabled) throw invalid('The account of this access token cannot be used.');
     const hasFactor = found.state.totp || found.state.passkeys > 0;
+    // A sign-in from before the account was last signed out everywhere (a password reset, a
+    // factor reset) no longer counts, as its browser session no longer stands.
+    if (!sessionStands(user, { loginTs: facts.authTime }))
+      throw invalid('The sign-in of this access token was ended.');
     if (!user.roles.includes(ADMIN_ROLE) || facts.acr !== ACR.mfa || !hasFactor)
       throw new ApiProblem(
         'forbidden',

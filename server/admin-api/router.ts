@@ -54,12 +54,16 @@ export function adminApiRouter(deps: Deps, routes: ApiRoute[], version: string):
       return await verify(ctx);
     } catch (err) {
       if (!(err instanceof ApiProblem)) throw err;
-      if (err.actor) await called(ctx, route, err.actor, err.status);
-      if (err.type === 'invalid-token') {
-        const verdict = await limits.consume(['admin_api', `ip:${senderKey(ctx.ip)}`]);
-        if (!verdict.ok) throw tooMany(verdict.retryAfterSeconds);
-      }
-      throw err;
+      // Refusals meet the limit too: a refused person by who they are, a made-up token by address.
+      const key = err.actor
+        ? `p:${err.actor.actor.id}:${err.actor.client}`
+        : err.type === 'invalid-token'
+          ? `ip:${senderKey(ctx.ip)}`
+          : undefined;
+      const verdict = key ? await limits.consume(['admin_api', key]) : { ok: true as const };
+      const refusal = verdict.ok ? err : tooMany(verdict.retryAfterSeconds);
+      if (err.actor) await called(ctx, route, err.actor, refusal.status);
+      throw refusal;
     }
   }
 

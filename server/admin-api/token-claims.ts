@@ -2,11 +2,12 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 import { adminApiAudience } from './scopes.ts';
 
 type IssuedToken = { kind: string; aud?: string | string[] | undefined };
-type Source = { acr?: unknown } | undefined;
+type Source = { acr?: unknown; authTime?: unknown } | undefined;
 
 /**
  * What an access token for the admin API carries besides oidc-provider's claims: a person's
- * token the `acr` of the sign-in it comes from (bearer.ts wants a second factor), a client's own
+ * token the `acr` and `auth_time` of the sign-in it comes from (bearer.ts wants a second factor,
+ * and a sign-in since the account was last signed out everywhere), a client's own
  * token `gty` client_credentials, which tells the two apart in a JWT. Undefined for any other
  * token.
  */
@@ -20,5 +21,5 @@ export function adminApiClaims(
   if (token.kind === 'ClientCredentials') return { gty: 'client_credentials' };
   const entities = (ctx?.oidc?.entities ?? {}) as Record<string, Source>;
   const source = entities.AuthorizationCode ?? entities.RefreshToken ?? entities.DeviceCode;
-  return { acr: source?.acr };
+  return { acr: source?.acr, auth_time: source?.authTime };
 }

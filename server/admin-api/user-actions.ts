@@ -8,6 +8,7 @@ import { forcePasswordReset } from '../users/force-reset.ts';
 import { actorOf } from './bearer.ts';
 import { userOr404 } from './lookups.ts';
 import { problemSchema } from './openapi.ts';
+import { guardAdminAccount } from './admin-role.ts';
 import { ApiProblem } from './problems.ts';
 import { apiRoute, type ApiRoute } from './route.ts';
 
@@ -83,6 +84,7 @@ export function userActionRoutes(services: Services): ApiRoute[] {
       },
       async handle({ params, caller, ctx }) {
         const user = await userOr404(users, params.id);
+        guardAdminAccount(caller, user);
         const body = await unlockByAdmin(services, user, actorOf(caller), requestFacts(ctx));
         return { status: 200, body };
       },
@@ -101,6 +103,7 @@ export function userActionRoutes(services: Services): ApiRoute[] {
       },
       async handle({ params, caller, ctx }) {
         const user = await userOr404(users, params.id);
+        guardAdminAccount(caller, user);
         const body = await resetSecondFactors(services, user, actorOf(caller), requestFacts(ctx));
         return { status: 200, body };
       },
@@ -123,6 +126,7 @@ export function userActionRoutes(services: Services): ApiRoute[] {
       },
       async handle({ params, caller, ctx }) {
         const user = await userOr404(users, params.id);
+        guardAdminAccount(caller, user);
         if (user.source === 'ldap')
           throw new ApiProblem('conflict', 'A directory user: its password is changed there.');
         const event = {

@@ -20,7 +20,7 @@ import { problemSchema } from './openapi.ts';
 import { decodeCursor, encodeCursor } from './pages.ts';
 import { ApiProblem } from './problems.ts';
 import { apiRoute, type ApiRoute } from './route.ts';
-import { guardAdminRole } from './admin-role.ts';
+import { guardAdminAccount, guardAdminRole } from './admin-role.ts';
 import {
   DIRECTORY_FIELDS,
   idParams,
@@ -94,6 +94,7 @@ export function userRoutes(deps: Deps): ApiRoute[] {
   async function change(ctx: Context, caller: ApiCaller, user: Versioned, body: UserChange) {
     const version = expectedVersion(ctx);
     const fields = Object.keys(body) as (keyof UserChange)[];
+    guardAdminAccount(caller, user);
     guardAdminRole(caller, user, body);
     if (user.source === 'ldap') {
       const managed = fields.filter((f) => (DIRECTORY_FIELDS as readonly string[]).includes(f));
@@ -306,6 +307,7 @@ export function userRoutes(deps: Deps): ApiRoute[] {
         // admin; the account center asks the owner for a fresh sign-in first.
         if (caller.kind === 'person' && caller.userId === user.id)
           throw new ApiProblem('forbidden', 'Delete your own account from the account center.');
+        guardAdminAccount(caller, user);
         // Deleted here, it would come back at the next sign-in or sync (as the CLI says).
         if (user.source === 'ldap')
           throw new ApiProblem('conflict', 'A directory user: remove it in the directory.');

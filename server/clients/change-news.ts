@@ -6,8 +6,9 @@ const CHANNEL = 'latchkey:clients:changed';
 /**
  * Tells every process that a client changed, so each drops its cached copy at once: a secret
  * rotated with no overlap (a leaked one) or a deleted client must not keep working elsewhere
- * for CLIENT_CACHE_SECONDS. Redis pub/sub; without Redis there is only one process. A message
- * lost to a Redis outage leaves the other copies to run out with the cache, as before.
+ * for CLIENT_CACHE_SECONDS. Redis pub/sub; without Redis there is only one process. Messages
+ * sent while a process was not subscribed are lost, so it forgets every cached client when it
+ * subscribes again.
  */
 export function clientChangeNews(redis: RedisClient | undefined, log: Logger) {
   let subscriber: RedisClient | undefined;
@@ -26,13 +27,14 @@ export function clientChangeNews(redis: RedisClient | undefined, log: Logger) {
     },
 
     /** Hears of changes for as long as the process runs (a server's; the CLI only tells). */
-    listen(onChange: (clientId: string) => void): void {
+    listen(onChange: (clientId: string) => void, onMissed: () => void): void {
       if (!redis || subscriber) return;
       const listener = (redis as { duplicate(): RedisClient }).duplicate();
       subscriber = listener;
       // Subscribed once connected (no offline queue), and again after each reconnection.
+      // While it was not subscribed, news may have been missed: forget every cached client.
       listener.on('ready', () => {
-        listener.subscribe(CHANNEL).catch((err: Error) => {
+        listener.subscribe(CHANNEL).then(onMissed, (err: Error) => {
           log.warn({ error: err.message }, 'client changes not heard');
         });
       });

@@ -267,7 +267,10 @@ export function createClientStore(
 
     /** Drops the cached copy whenever another process says the client changed. */
     listenForChanges(): void {
-      news?.listen((clientId) => cache.delete(clientId));
+      news?.listen(
+        (clientId) => cache.delete(clientId),
+        () => cache.clear(),
+      );
     },
 
     close(): void {

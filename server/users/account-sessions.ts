@@ -2,6 +2,7 @@ import type { AdapterFactory } from '../../adapters/index.ts';
 import type { Stored } from '../../adapters/types.ts';
 import type { Audit, AuditEvent, RequestFacts } from '../audit/audit.ts';
 import type { Db } from '../db.ts';
+import type { Logger } from '../log.ts';
 import { csrfBindings } from '../http/csrf-bindings.ts';
 import type { Csrf } from '../security/csrf.ts';
 import { deviceName } from './devices.ts';
@@ -26,7 +27,14 @@ export type SessionView = {
   current: boolean;
 };
 
-type Deps = { db: Db; adapter: AdapterFactory; signOut: AccountSignOut; audit: Audit; csrf: Csrf };
+type Deps = {
+  db: Db;
+  log: Logger;
+  adapter: AdapterFactory;
+  signOut: AccountSignOut;
+  audit: Audit;
+  csrf: Csrf;
+};
 type Actor = AuditEvent['actor'];
 
 /** Ending sessions: the account's owner did it, or an admin (`actor`). */
@@ -44,7 +52,7 @@ const ended = (type: string, accountId: string, actor: Actor, detail: Record<str
  * signs in to an app with a grant of its own: loadExistingGrant in provider.ts), and so their
  * refresh tokens; an app the user also uses in a session that stays keeps working.
  */
-export function accountSessions({ db, adapter, signOut, audit, csrf }: Deps) {
+export function accountSessions({ db, log, adapter, signOut, audit, csrf }: Deps) {
   const handleOf = (sessionId: string) => csrf.token(csrfBindings.sessionHandle(sessionId));
 
   function view({ id, payload }: Stored, currentId: string): SessionView {
@@ -113,9 +121,9 @@ export function accountSessions({ db, adapter, signOut, audit, csrf }: Deps) {
     /**
      * Ends every session of the account but `currentId` (the owner's own; none for an admin),
      * through the account-wide sign-out (a request of an ended session in flight cannot write
-     * it back: session-rule.ts), and the grants of the apps used only in them. The kept
-     * session is saved first, as signed in now (were that to fail, nothing is done); the
-     * sign-out, the grants and the audit row then commit together.
+     * it back: session-rule.ts), and the grants of the apps used only in them, which commit
+     * together with the audit row; the asking session is then saved as signed in as of the
+     * sign-out. Nothing is done when the asking session no longer stands (ended meanwhile).
      */
     async endOthers(
       accountId: string,
@@ -129,9 +137,11 @@ export function accountSessions({ db, adapter, signOut, audit, csrf }: Deps) {
         others,
         sessions.filter(({ id }) => id === currentId),
       );
+      const current = sessions.find(({ id }) => id === currentId);
       const validFrom = Math.floor(Date.now() / 1000);
-      if (currentId) await signOut.keepSession(accountId, currentId, validFrom);
       const signedOut = await db.transaction(async (trx) => {
+        // The asking session stays only if it still stands (it may have been ended meanwhile).
+        if (currentId && !(await signOut.standsWithin(trx, accountId, current))) return undefined;
         const out = await signOut.endSessionsWithin(
           trx,
           accountId,
@@ -143,6 +153,13 @@ export function accountSessions({ db, adapter, signOut, audit, csrf }: Deps) {
         await audit.within(trx, ended(type, accountId, actor, detail), facts);
         return out;
       });
+      if (!signedOut) return { sessions: 0, grants: 0 };
+      // Signed in as of the sign-out: the asking browser stays in. Should that write fail, it
+      // is signed out too, with the others (nothing is left half-done for them).
+      if (currentId)
+        await signOut.keepSession(accountId, currentId, validFrom).catch((err: Error) => {
+          log.warn({ error: err.message }, 'the asking session was signed out with the others');
+        });
       await signOut.cleanUp(signedOut);
       return { sessions: others.length, grants: signedOut.grants.length };
     },

@@ -4,6 +4,8 @@ import type { Stored } from '../../adapters/types.ts';
 import { revokeGrantsWithin } from '../../adapters/postgres.ts';
 import type { Db } from '../db.ts';
 import type { Logger } from '../log.ts';
+import { sessionStands } from './session-rule.ts';
+import type { User } from './store.ts';
 
 /** What a sign-out within a transaction leaves to delete once it commits (`cleanUp`). */
 export type SignedOut = {
@@ -71,6 +73,17 @@ export function createAccountSignOut({
 
   return {
     keepSession,
+
+    /**
+     * Whether the session `kept` (as read before `trx`) still stands, checked against the user
+     * row locked in `trx`: a sign-out that ended it and committed meanwhile (its owner's) is
+     * seen, and the sign-out of `trx` then leaves it out. The caller keeps it (keepSession)
+     * once `trx` commits.
+     */
+    async standsWithin(trx: Knex.Transaction, accountId: string, kept: Stored | undefined) {
+      const user = await trx<User>('users').where({ id: accountId }).forUpdate().first();
+      return !!user && kept?.payload.accountId === accountId && sessionStands(user, kept.payload);
+    },
 
     /**
      * Ends sessions of the account as part of `trx`, with the change's audit row: `only` the

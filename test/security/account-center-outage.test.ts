@@ -113,7 +113,8 @@ describe('the sessions page when Redis stops taking writes mid-request', () => {
     } finally {
       await control.call('CLIENT', 'UNPAUSE');
     }
-    expect(status).toBe(503);
+    // Done (the sign-out commits in PostgreSQL) or refused.
+    expect([303, 503]).toContain(status);
 
     // Redis is back. Nothing done: this browser is still signed in and still lists the other
     // session, to end it again. Or all done: the other browser's app no longer refreshes.
