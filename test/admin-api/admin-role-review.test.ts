@@ -1,9 +1,14 @@
 import { ADMIN_SCOPES } from '../../server/admin-api/scopes.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiAudience, apiCall, apiClient, type Json } from '../support/admin-api.ts';
+import {
+  apiCall,
+  apiClient,
+  type Json,
+  adminConsole,
+  person as personOf,
+} from '../support/admin-api.ts';
 import { codeAt, Flow } from '../support/flow.ts';
 import { recipients, smtpEnv } from '../support/mailbox.ts';
-import { REDIRECT_URI, relyingParty } from '../support/relying-party.ts';
 import { startTestServer, storageEnv, type TestServer } from '../support/server.ts';
 import { startSmtpServer, type TestSmtpServer } from '../support/smtp.ts';
 
@@ -13,8 +18,8 @@ import { startSmtpServer, type TestSmtpServer } from '../support/smtp.ts';
 describe('admin API: the admin role and refusals, other paths (review)', () => {
   let server: TestServer;
   let smtp: TestSmtpServer;
-  let rp: Awaited<ReturnType<typeof relyingParty>>;
-  const params = { scope: 'openid users:read users:write', resource: '' };
+  let rp: Awaited<ReturnType<typeof adminConsole>>['rp'];
+  let params: { scope: string; resource: string };
 
   beforeAll(async () => {
     smtp = await startSmtpServer();
@@ -23,24 +28,14 @@ describe('admin API: the admin role and refusals, other paths (review)', () => {
       ...smtpEnv(smtp),
       RATE_LIMIT_ADMIN_API: '6/1m',
     });
-    params.resource = apiAudience(server);
-    const { clientId, clientSecret } = await server.clients.create({
-      name: 'Admin console',
-      redirectUris: [REDIRECT_URI],
-      apiScopes: ['users:read', 'users:write'],
-    });
-    rp = await relyingParty(server.url, clientId, clientSecret);
+    ({ rp, params } = await adminConsole(server, ['users:read', 'users:write']));
   });
   afterAll(async () => {
     await server?.cleanup();
     await smtp?.stop();
   });
 
-  async function person(email: string, roles: string[]) {
-    const user = { email, password: 'correct horse battery staple 42' };
-    const { id } = await server.users.create({ ...user, roles, emailVerified: true });
-    return { ...user, id };
-  }
+  const person = (email: string, roles: string[]) => personOf(server, email, roles);
 
   /** A helpdesk job of its own (the rate limit counts per client): users:read and users:write. */
   const helpdeskToken = async () =>

@@ -1,8 +1,13 @@
 import { ADMIN_SCOPES } from '../../server/admin-api/scopes.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiAudience, apiCall, apiClient, type Json } from '../support/admin-api.ts';
+import {
+  apiCall,
+  apiClient,
+  type Json,
+  adminConsole,
+  person as personOf,
+} from '../support/admin-api.ts';
 import { codeAt, Flow } from '../support/flow.ts';
-import { REDIRECT_URI, relyingParty } from '../support/relying-party.ts';
 import { startTestServer, storageEnv, type TestServer } from '../support/server.ts';
 
 // People calling the admin API with a token from a code flow: what they are refused, that the
@@ -10,22 +15,16 @@ import { startTestServer, storageEnv, type TestServer } from '../support/server.
 
 describe('admin API called by people', () => {
   let server: TestServer;
-  let rp: Awaited<ReturnType<typeof relyingParty>>;
+  let rp: Awaited<ReturnType<typeof adminConsole>>['rp'];
   let helpdesk: string;
-  const params = { scope: 'openid users:read users:write', resource: '' };
+  let params: { scope: string; resource: string };
 
   beforeAll(async () => {
     server = await startTestServer({
       ...(await storageEnv('embedded')),
       RATE_LIMIT_ADMIN_API: '3/1m',
     });
-    params.resource = apiAudience(server);
-    const { clientId, clientSecret } = await server.clients.create({
-      name: 'Admin console',
-      redirectUris: [REDIRECT_URI],
-      apiScopes: ['users:read', 'users:write'],
-    });
-    rp = await relyingParty(server.url, clientId, clientSecret);
+    ({ rp, params } = await adminConsole(server, ['users:read', 'users:write']));
     // Acting on an admin's account takes every scope (admin-role.ts guardAdminAccount).
     helpdesk = await (await apiClient(server, [...ADMIN_SCOPES], 'Helpdesk')).token();
   });
@@ -33,11 +32,7 @@ describe('admin API called by people', () => {
     await server?.cleanup();
   });
 
-  async function person(email: string, roles: string[]) {
-    const user = { email, password: 'correct horse battery staple 42' };
-    const { id } = await server.users.create({ ...user, roles, emailVerified: true });
-    return { ...user, id };
-  }
+  const person = (email: string, roles: string[]) => personOf(server, email, roles);
 
   /** A person's admin API token, signed in with password and authenticator app. */
   async function withSecondFactor(user: { email: string; password: string }) {

@@ -2,7 +2,12 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { expect } from 'vitest';
 import type { AdminScope } from '../../server/admin-api/scopes.ts';
-import { tokenRequest, type ClientCredentials } from './relying-party.ts';
+import {
+  REDIRECT_URI,
+  relyingParty,
+  tokenRequest,
+  type ClientCredentials,
+} from './relying-party.ts';
 import type { TestServer } from './server.ts';
 
 export const apiAudience = (server: TestServer) => `${server.url}/api/v1`;
@@ -87,4 +92,24 @@ export function documentChecker(document: Document) {
     ).toEqual([]);
     expect(valid).toBe(true);
   };
+}
+
+/** An admin console: a code-flow client allowed `scopes` of the admin API, as a relying party. */
+export async function adminConsole(server: TestServer, scopes: AdminScope[]) {
+  const { clientId, clientSecret } = await server.clients.create({
+    name: 'Admin console',
+    redirectUris: [REDIRECT_URI],
+    apiScopes: scopes,
+  });
+  return {
+    rp: await relyingParty(server.url, clientId, clientSecret),
+    params: { scope: `openid ${scopes.join(' ')}`, resource: apiAudience(server) },
+  };
+}
+
+/** A person with `roles` who can sign in with a password. */
+export async function person(server: TestServer, email: string, roles: string[]) {
+  const user = { email, password: 'correct horse battery staple 42' };
+  const { id } = await server.users.create({ ...user, roles, emailVerified: true });
+  return { ...user, id };
 }
