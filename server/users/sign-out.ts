@@ -53,7 +53,10 @@ export function createAccountSignOut({
    * at once.
    */
   const markSignedOut = (trx: Knex, accountId: string, validFrom: number) =>
-    trx('users').where({ id: accountId }).update({ sessions_valid_from: validFrom });
+    trx('users')
+      .where({ id: accountId })
+      // Never back: a sign-out that took its time later may have committed first.
+      .update({ sessions_valid_from: trx.raw('GREATEST(sessions_valid_from, ?)', [validFrom]) });
 
   /**
    * Notes on the user row that the session `uid` ended, until `until` (epoch seconds), and in

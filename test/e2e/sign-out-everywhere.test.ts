@@ -65,4 +65,15 @@ describe.each(STORAGES)('signing an account out everywhere on %s storage', (stor
     await signIn(rp, new Browser(), server.url, { ...USER, params: { prompt: '' }, shown });
     expect(shown).toEqual(['login']);
   });
+
+  it('never moves the sign-out time back: of two sign-outs, the later time stands', async () => {
+    // A sign-out that computed its time later may commit first; the earlier one then must not
+    // let back in what the later one ended.
+    const later = Math.floor(Date.now() / 1000) + 100;
+    await server.db('users').where({ id: userId }).update({ sessions_valid_from: later });
+    await server.signOut.endSessions(userId);
+    const { sessions_valid_from: after } = await server.db('users').where({ id: userId }).first();
+    expect(Number(after)).toBe(later);
+    await server.db('users').where({ id: userId }).update({ sessions_valid_from: 0 });
+  });
 });
