@@ -6,8 +6,9 @@ import {
   type Json,
   adminConsole,
   person as personOf,
+  signInWithSecondFactor,
 } from '../support/admin-api.ts';
-import { codeAt, Flow } from '../support/flow.ts';
+import { Flow } from '../support/flow.ts';
 import { recipients, smtpEnv } from '../support/mailbox.ts';
 import { startTestServer, storageEnv, type TestServer } from '../support/server.ts';
 import { startSmtpServer, type TestSmtpServer } from '../support/smtp.ts';
@@ -82,15 +83,11 @@ describe('admin API: the admin role and refusals, other paths (review)', () => {
     const boss = await person('stolen-phone@example.test', ['admin']);
     // Resetting an admin's factors takes every scope (admin-role.ts guardAdminAccount).
     const helpdesk = await (await apiClient(server, [...ADMIN_SCOPES], 'Head of IT')).token();
-    const first = new Flow(server, rp, boss);
-    await first.start(params);
-    await first.login();
-    const { secret } = await first.enrolAuthenticator();
-    const thief = new Flow(server, rp, boss);
-    await thief.start({ ...params, prompt: 'login' });
-    await thief.login();
-    await thief.submit('/mfa/totp', { code: await codeAt(secret, 30) });
-    const before = await thief.tokens({ resource: params.resource });
+    const { flow: thief, tokens: before } = await signInWithSecondFactor(
+      server,
+      { rp, params },
+      boss,
+    );
     expect((await apiCall(server, before.access_token, 'GET', '/users?limit=1')).status).toBe(200);
 
     expect((await apiCall(server, helpdesk, 'POST', `/users/${boss.id}/reset-mfa`)).status).toBe(

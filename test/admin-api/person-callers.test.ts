@@ -6,8 +6,9 @@ import {
   type Json,
   adminConsole,
   person as personOf,
+  signInWithSecondFactor,
 } from '../support/admin-api.ts';
-import { codeAt, Flow } from '../support/flow.ts';
+import { Flow } from '../support/flow.ts';
 import { startTestServer, storageEnv, type TestServer } from '../support/server.ts';
 
 // People calling the admin API with a token from a code flow: what they are refused, that the
@@ -36,15 +37,7 @@ describe('admin API called by people', () => {
 
   /** A person's admin API token, signed in with password and authenticator app. */
   async function withSecondFactor(user: { email: string; password: string }) {
-    const first = new Flow(server, rp, user);
-    await first.start(params);
-    await first.login();
-    const { secret } = await first.enrolAuthenticator();
-    const flow = new Flow(server, rp, user);
-    await flow.start({ ...params, prompt: 'login' });
-    await flow.login();
-    await flow.submit('/mfa/totp', { code: await codeAt(secret, 30) });
-    const tokens = await flow.tokens({ resource: params.resource });
+    const { flow, tokens } = await signInWithSecondFactor(server, { rp, params }, user);
     return { flow, token: tokens.access_token };
   }
 

@@ -2,6 +2,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { expect } from 'vitest';
 import type { AdminScope } from '../../server/admin-api/scopes.ts';
+import { codeAt, Flow } from './flow.ts';
 import {
   REDIRECT_URI,
   relyingParty,
@@ -112,4 +113,27 @@ export async function person(server: TestServer, email: string, roles: string[])
   const user = { email, password: 'correct horse battery staple 42' };
   const { id } = await server.users.create({ ...user, roles, emailVerified: true });
   return { ...user, id };
+}
+
+/**
+ * A person's admin API tokens from a sign-in with an authenticator app: enrolled in one browser
+ * (the account pages), then a fresh sign-in in another with password and code. The second
+ * browser's flow is returned too, to sign in again from the same session.
+ */
+export async function signInWithSecondFactor(
+  server: TestServer,
+  console: Awaited<ReturnType<typeof adminConsole>>,
+  user: { email: string; password: string },
+) {
+  const { rp, params } = console;
+  const first = new Flow(server, rp, user);
+  await first.start(params);
+  await first.login();
+  const { secret } = await first.enrolAuthenticator();
+  const flow = new Flow(server, rp, user);
+  await flow.start({ ...params, prompt: 'login' });
+  await flow.login();
+  await flow.submit('/mfa/totp', { code: await codeAt(secret, 30) });
+  const tokens = await flow.tokens({ resource: params.resource });
+  return { flow, secret, tokens };
 }
