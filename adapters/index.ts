@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { MemoryAccounts, MemoryAdapter, type MemoryStore } from './memory.ts';
 import { modelsThat } from './models.ts';
 import { answeringOutages } from './outages.ts';
 import { PostgresAccounts, PostgresAdapter } from './postgres.ts';
@@ -12,12 +13,17 @@ import type {
   StorageAdapter,
 } from './types.ts';
 
-const REDIS_MODELS = new Set<string>(modelsThat('shortLived'));
+const SHORT_LIVED = new Set<string>(modelsThat('shortLived'));
 const GRANT_MODELS = modelsThat('ofGrant');
 
 export type AdapterDeps = {
   db: Knex;
   redis?: RedisClient | undefined;
+  /**
+   * Where the short-lived models live without Redis, in the one process that owns the embedded
+   * database (write-behind.ts); else in the database.
+   */
+  memory?: MemoryStore | undefined;
   /** Reads a registered client's metadata (secret unsealed); the Client model is read-only here. */
   findClient: (clientId: string) => Promise<AdapterPayload | undefined>;
   refreshReuseGraceSeconds: number;
@@ -48,16 +54,19 @@ export const REFRESH_TOKEN_BITS = 264;
 const REFRESH_TOKEN_ID_LENGTH = Math.ceil(REFRESH_TOKEN_BITS / 6);
 
 export function createAdapterFactory(deps: AdapterDeps): AdapterFactory {
-  const { db, redis, timeoutMs } = deps;
+  const { db, redis, memory, timeoutMs } = deps;
   const postgresAccounts = answeringOutages(new PostgresAccounts(db));
-  const redisAccounts = redis && answeringOutages(new RedisAccounts(redis));
+  const shortLivedAccounts = redis
+    ? answeringOutages(new RedisAccounts(redis))
+    : memory && new MemoryAccounts(memory);
+  const shortLived = (model: string): StorageAdapter | undefined => {
+    if (!SHORT_LIVED.has(model)) return undefined;
+    if (redis) return answeringOutages(new RedisAdapter(redis, model));
+    return memory && new MemoryAdapter(memory, model);
+  };
   const make: MakeAdapter = (model) => {
     if (model === 'Client') return answeringOutages(new ClientAdapter(deps.findClient));
-    const store = answeringOutages(
-      redis && REDIS_MODELS.has(model)
-        ? new RedisAdapter(redis, model)
-        : new PostgresAdapter(db, model),
-    );
+    const store = shortLived(model) ?? answeringOutages(new PostgresAdapter(db, model));
     if (model !== 'RefreshToken') return store;
     const shaped = withIdLength(store, REFRESH_TOKEN_ID_LENGTH);
     // The consume comes last in a token request: half the dependency timeout is left for it.
@@ -69,7 +78,7 @@ export function createAdapterFactory(deps: AdapterDeps): AdapterFactory {
     );
   };
   return withAccountOps(make, (model) =>
-    redisAccounts && REDIS_MODELS.has(model) ? redisAccounts : postgresAccounts,
+    shortLivedAccounts && SHORT_LIVED.has(model) ? shortLivedAccounts : postgresAccounts,
   );
 }
 

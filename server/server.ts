@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config/load.ts';
 import { sweepExpired } from '../adapters/postgres.ts';
+import { openMemoryStore } from '../adapters/write-behind.ts';
 import { sweepGivenUpMail } from './mail/outbox-store.ts';
 import { buildApp, type Latchkey } from './app.ts';
 import { startAuditRetention } from './audit/retention.ts';
@@ -20,6 +21,12 @@ import { createMetrics } from './metrics/metrics.ts';
 const KEEP_ALIVE_MS = 65_000;
 /** While closing, how often connections that finished their response are closed. */
 const IDLE_SWEEP_MS = 100;
+/**
+ * Embedded: how long a change to short-lived state waits to be written to the database, with the
+ * others of that time in one statement. A process killed outright loses at most this much; a
+ * stop writes everything first.
+ */
+const WRITE_BEHIND_MS = 200;
 
 export type Running = Latchkey & {
   url: string;
@@ -71,7 +78,23 @@ export async function startLatchkey(config: Config, log: Logger): Promise<Runnin
   }
 
   const metrics = createMetrics({ enabled: config.metrics.port !== undefined });
-  const latchkey = await buildApp({ config, db, redis, log, ipLocation, metrics });
+  // Embedded without Redis: this process is the only one, and keeps short-lived state itself.
+  const shortLived =
+    !config.databaseUrl && !redis
+      ? await openMemoryStore(db, {
+          intervalMs: WRITE_BEHIND_MS,
+          onError: (err) => log.warn({ err }, 'short-lived state not yet written; will retry'),
+        })
+      : undefined;
+  const latchkey = await buildApp({
+    config,
+    db,
+    redis,
+    memory: shortLived?.store,
+    log,
+    ipLocation,
+    metrics,
+  });
   const bootstrapReport = await bootstrap(config, latchkey.users, latchkey.clients);
 
   const sweeper = setInterval(() => {
@@ -135,6 +158,7 @@ export async function startLatchkey(config: Config, log: Logger): Promise<Runnin
       await retentionStopped;
       await directorySync?.stop();
       await latchkey.close();
+      await shortLived?.close();
       await closeDb(db);
       await closeRedis(redis);
     })();

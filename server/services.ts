@@ -1,5 +1,6 @@
 import type { Config } from '../config/load.ts';
 import { createAdapterFactory } from '../adapters/index.ts';
+import type { MemoryStore } from '../adapters/memory.ts';
 import type { RedisClient } from '../adapters/redis.ts';
 import { createAudit } from './audit/audit.ts';
 import { clientChangeNews } from './clients/change-news.ts';
@@ -40,6 +41,11 @@ export type ServiceDeps = {
   config: Config;
   db: Db;
   redis?: RedisClient | undefined;
+  /**
+   * The embedded server's short-lived state (sessions, codes, tokens, rate-limit counters): in
+   * this process, the one that owns the database (adapters/write-behind.ts).
+   */
+  memory?: MemoryStore | undefined;
   log: Logger;
   /** The GeoIP lookup, opened by the server at start (openIpLocation); none: no locations. */
   ipLocation?: IpLocation | undefined;
@@ -58,6 +64,7 @@ export function createServices({
   config,
   db,
   redis,
+  memory,
   log,
   ipLocation,
   metrics = NO_METRICS,
@@ -84,6 +91,7 @@ export function createServices({
   const adapter = createAdapterFactory({
     db,
     redis,
+    memory,
     findClient: (id) => clients.findForProvider(id),
     refreshReuseGraceSeconds: config.refreshReuseGraceSeconds,
     timeoutMs: config.dependencyTimeoutMs,
@@ -96,7 +104,14 @@ export function createServices({
     failureWindowSeconds: config.auditFailureWindowSeconds,
     metrics,
   });
-  const limits = createRateLimits({ limits: config.rateLimits, db, redis, log, metrics });
+  const limits = createRateLimits({
+    limits: config.rateLimits,
+    db,
+    redis,
+    inProcess: !!memory,
+    log,
+    metrics,
+  });
   const tokenLimit = createTokenLimit(limits, metrics);
   const mfa = createMfa(db, config);
   const passkeys = createPasskeys(db, createChallenges(adapter), config);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import {
+  RateLimiterMemory,
   RateLimiterPostgres,
   RateLimiterRedis,
   RateLimiterRes,
@@ -72,16 +73,27 @@ type Deps = {
   limits: Readonly<Record<RateLimitName, Limit | undefined>>;
   db: Db;
   redis?: RedisClient | undefined;
+  /** Counters in this process: the embedded server, the one process that owns its database. */
+  inProcess?: boolean | undefined;
   log: Logger;
   metrics?: Metrics | undefined;
 };
 
 /**
  * The rate limits of config, shared by every process: counters in Redis when configured, else
- * in PostgreSQL's rate_limits table. Keys are latchkey:rl:<limit>:<key>. When the store fails,
- * requests are let through and the failure logged: a limiter outage must not be a sign-in outage.
+ * in PostgreSQL's rate_limits table; the embedded server, the only process on its database,
+ * keeps them in memory (a restart starts them afresh; lockouts live on the user row). Keys are
+ * latchkey:rl:<limit>:<key>. When the store fails, requests are let through and the failure
+ * logged: a limiter outage must not be a sign-in outage.
  */
-export function createRateLimits({ limits, db, redis, log, metrics = NO_METRICS }: Deps) {
+export function createRateLimits({
+  limits,
+  db,
+  redis,
+  inProcess = false,
+  log,
+  metrics = NO_METRICS,
+}: Deps) {
   const limiters = new Map<RateLimitName, RateLimiterAbstract>();
   const pg = knexAsPgClient(db);
   for (const [name, limit] of Object.entries(limits) as [RateLimitName, Limit | undefined][]) {
@@ -95,14 +107,16 @@ export function createRateLimits({ limits, db, redis, log, metrics = NO_METRICS 
       name,
       redis
         ? new RateLimiterRedis({ ...common, storeClient: redis })
-        : new RateLimiterPostgres({
-            ...common,
-            storeClient: pg,
-            storeType: 'client',
-            tableName: 'rate_limits',
-            tableCreated: true,
-            clearExpiredByTimeout: false,
-          }),
+        : inProcess
+          ? new RateLimiterMemory(common)
+          : new RateLimiterPostgres({
+              ...common,
+              storeClient: pg,
+              storeType: 'client',
+              tableName: 'rate_limits',
+              tableCreated: true,
+              clearExpiredByTimeout: false,
+            }),
     );
   }
 
@@ -216,7 +230,8 @@ export function createRateLimits({ limits, db, redis, log, metrics = NO_METRICS 
 
     /** Deletes PostgreSQL counters that expired over an hour ago (Redis expires its own). */
     async sweep(trx: Db = db): Promise<void> {
-      if (!redis) await deleteInBatches(trx, 'rate_limits', 'expire < ?', [Date.now() - 3600_000]);
+      if (!redis && !inProcess)
+        await deleteInBatches(trx, 'rate_limits', 'expire < ?', [Date.now() - 3600_000]);
     },
   };
 }

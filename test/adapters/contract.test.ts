@@ -3,6 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresAccounts, PostgresAdapter, sweepExpired } from '../../adapters/postgres.ts';
 import { RedisAccounts, RedisAdapter, type RedisClient } from '../../adapters/redis.ts';
 import { withAccountOps, withReuseGrace, type AdapterFactory } from '../../adapters/index.ts';
+import { MemoryAccounts, MemoryAdapter, MemoryStore } from '../../adapters/memory.ts';
+import { modelsThat } from '../../adapters/models.ts';
 import { openDb, type Db } from '../../server/db.ts';
 import { migrate } from '../../server/migrate.ts';
 import { openRedis } from '../../server/redis.ts';
@@ -24,6 +26,15 @@ const redisStore = (redis: RedisClient) =>
     () => new RedisAccounts(redis),
   );
 
+// The embedded server's split: short-lived models in its memory, grants and refresh tokens in PGlite.
+const embeddedServer = (db: Db, store: MemoryStore) => {
+  const inMemory = new Set<string>(modelsThat('shortLived'));
+  return withAccountOps(
+    (m) => (inMemory.has(m) ? new MemoryAdapter(store, m) : new PostgresAdapter(db, m)),
+    (m) => (m === 'Session' ? new MemoryAccounts(store) : new PostgresAccounts(db)),
+  );
+};
+
 const backends: Record<string, () => Promise<Backend>> = {
   'PostgreSQL server': async () => {
     const db = openDb({ databaseUrl: await freshPostgresUrl(), dataDir: '', poolMax: 4 });
@@ -33,6 +44,10 @@ const backends: Record<string, () => Promise<Backend>> = {
   PGlite: async () => {
     const { db, cleanup } = await tempEmbeddedDb();
     return { db, make: postgres(db), close: cleanup };
+  },
+  'memory over PGlite': async () => {
+    const { db, cleanup } = await tempEmbeddedDb();
+    return { make: embeddedServer(db, new MemoryStore()), close: cleanup };
   },
   Redis: async () => {
     const redis = openRedis(redisSettings({ redisUrl: await freshRedisUrl() }))!;

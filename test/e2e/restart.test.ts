@@ -1,4 +1,5 @@
 import { rmSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeProtectedHeader } from 'jose';
 import * as oidc from 'openid-client';
 import { describe, expect, it } from 'vitest';
@@ -11,8 +12,14 @@ import {
   silentAuthorizationUrl,
 } from '../support/relying-party.ts';
 import { STORAGES, startTestServer, storageEnv } from '../support/server.ts';
+import { freePort } from '../support/services.ts';
 
 const USER = { email: 'restart@example.test', password: 'a long enough password' };
+
+/** Whether the server says the access token is active (RFC 7662), asked as the app. */
+async function active(rp: oidc.Configuration, accessToken: string): Promise<boolean> {
+  return (await oidc.tokenIntrospection(rp, accessToken)).active;
+}
 
 describe.each(STORAGES)('restart on %s storage', (storage) => {
   it('keeps users, clients, keys, sessions and refresh tokens across a stop and start', async () => {
@@ -34,6 +41,7 @@ describe.each(STORAGES)('restart on %s storage', (storage) => {
     const second = await startChildServer(env, port);
     try {
       const rp = await relyingParty(second.url, client.clientId, client.clientSecret);
+      expect(await active(rp, tokens.access_token)).toBe(true);
       const refreshed = await oidc.refreshTokenGrant(rp, tokens.refresh_token!);
       expect(refreshed.access_token).toBeTruthy();
       expect(decodeProtectedHeader(refreshed.id_token!).kid).toBe(kid);
@@ -44,6 +52,36 @@ describe.each(STORAGES)('restart on %s storage', (storage) => {
       expect(url.searchParams.get('code')).toBeTruthy();
     } finally {
       expect(await second.stop('SIGTERM')).toBe(0);
+      rmSync(env.DATA_DIR!, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps what a killed process had written a moment before it died', async () => {
+    const env = await storageEnv(storage);
+    const setup = await startTestServer(env);
+    await setup.users.create({ ...USER, emailVerified: true });
+    const client = await setup.clients.create({ name: 'Kill app', redirectUris: [REDIRECT_URI] });
+    await setup.close();
+
+    const port = await freePort();
+    const doomed = await startChildServer(env, port);
+    const browser = new Browser();
+    let rp = await relyingParty(doomed.url, client.clientId, client.clientSecret);
+    const tokens = await signIn(rp, browser, doomed.url, USER);
+    // Longer than the embedded server waits before writing short-lived state (server.ts).
+    await sleep(1000);
+    await doomed.stop('SIGKILL');
+
+    const next = await startChildServer(env, port);
+    try {
+      rp = await relyingParty(next.url, client.clientId, client.clientSecret);
+      expect(await active(rp, tokens.access_token)).toBe(true);
+      const silent = await silentAuthorizationUrl(rp);
+      const { url } = await browser.follow(await browser.get(silent), next.url);
+      expect(url.searchParams.get('code')).toBeTruthy();
+      expect((await oidc.refreshTokenGrant(rp, tokens.refresh_token!)).access_token).toBeTruthy();
+    } finally {
+      expect(await next.stop('SIGTERM')).toBe(0);
       rmSync(env.DATA_DIR!, { recursive: true, force: true });
     }
   });

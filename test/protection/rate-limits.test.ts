@@ -102,8 +102,11 @@ describe('without TRUST_PROXY, X-Forwarded-For is ignored', () => {
   let rp: oidc.Configuration;
 
   beforeAll(async () => {
+    // PostgreSQL without Redis: the counters are rows, shared by every process.
+    const { DATA_DIR, DATABASE_URL } = await storageEnv('postgres+redis');
     server = await startTestServer({
-      ...(await storageEnv('embedded')),
+      DATA_DIR: DATA_DIR!,
+      DATABASE_URL: DATABASE_URL!,
       RATE_LIMIT_LOGIN_IP: '3/1m',
     });
     rp = await webClient(server);
@@ -125,6 +128,25 @@ describe('without TRUST_PROXY, X-Forwarded-For is ignored', () => {
     expect(keys).toContain('latchkey:rl:login_ip:127.0.0.1');
     // Every check reached the store: none was let through on an error.
     expect(server.logs.join('')).not.toContain('rate limiter unavailable');
+  });
+});
+
+describe('the embedded server counts in its own memory', () => {
+  let server: TestServer;
+
+  beforeAll(async () => {
+    server = await startTestServer({
+      ...(await storageEnv('embedded')),
+      RATE_LIMIT_LOGIN_IP: '3/1m',
+    });
+  });
+  afterAll(() => server?.cleanup());
+
+  it('refuses the attempt over the limit, with no counter written to the database', async () => {
+    const rp = await webClient(server);
+    for (let i = 0; i < 3; i++) expect((await wrongPassword(server, rp)).status).toBe(400);
+    expect((await wrongPassword(server, rp)).status).toBe(429);
+    expect(await server.db('rate_limits').select('key')).toEqual([]);
   });
 });
 

@@ -1,0 +1,267 @@
+import type { AccountStore, AdapterPayload, EndSessions, Stored, StorageAdapter } from './types.ts';
+
+/** One stored payload: its JSON as written (every read parses a copy of its own) and its keys. */
+export type Entry = {
+  model: string;
+  id: string;
+  json: string;
+  grantId?: string | undefined;
+  accountId?: string | undefined;
+  uid?: string | undefined;
+  userCode?: string | undefined;
+  /** Epoch milliseconds; undefined: it does not expire. */
+  expiresAt?: number | undefined;
+  /** Epoch seconds of the first consume. */
+  consumed?: number | undefined;
+};
+
+const keyOf = (model: string, id: string) => `${model}:${id}`;
+const live = (entry: Entry, now = Date.now()) =>
+  entry.expiresAt === undefined || entry.expiresAt > now;
+
+// The sessions listed per account (AccountStore); grants are never held here.
+const LISTED = 'Session';
+
+/**
+ * Short-lived protocol state in this process's memory, for the embedded database, where one
+ * process owns the data: what Redis holds for many processes. Every step is synchronous, so each
+ * is atomic (a consume, a take). What changed is noted for the write-behind (write-behind.ts),
+ * which keeps a copy in the database so that a restart loses nothing.
+ */
+export class MemoryStore {
+  private readonly entries = new Map<string, Entry>();
+  /** `grant:<model>:<grantId>` and `account:<accountId>`: the keys of the entries that name them. */
+  private readonly sets = new Map<string, Set<string>>();
+  /** `uid:<model>:<uid>` and `userCode:<model>:<code>`: the key of the entry that has it. */
+  private readonly lookups = new Map<string, string>();
+  private changed = new Set<string>();
+
+  /** Stores a payload as it comes from oidc-provider; `expiresIn` seconds, 0: no expiry. */
+  put(model: string, id: string, payload: AdapterPayload, expiresIn: number): void {
+    this.set(
+      {
+        model,
+        id,
+        json: JSON.stringify(payload),
+        grantId: payload.grantId,
+        accountId: payload.accountId,
+        uid: payload.uid,
+        userCode: payload.userCode,
+        expiresAt: expiresIn ? Date.now() + expiresIn * 1000 : undefined,
+      },
+      true,
+    );
+  }
+
+  /** Puts an entry back as it was stored (loading at start): not a change to write. */
+  restore(entry: Entry): void {
+    if (live(entry)) this.set(entry, false);
+  }
+
+  get(model: string, id: string): Entry | undefined {
+    const key = keyOf(model, id);
+    const entry = this.entries.get(key);
+    if (entry && !live(entry)) {
+      // Expired: the database's sweep deletes its copy.
+      this.remove(key, false);
+      return undefined;
+    }
+    return entry;
+  }
+
+  /** The entry that has the uid or user code. */
+  lookup(kind: 'uid' | 'userCode', model: string, value: string): Entry | undefined {
+    const key = this.lookups.get(`${kind}:${model}:${value}`);
+    const entry = key === undefined ? undefined : this.entries.get(key);
+    return entry && entry[kind] === value ? this.get(entry.model, entry.id) : undefined;
+  }
+
+  /** Marks the entry consumed; true for its first consume only. */
+  consume(model: string, id: string): boolean {
+    const entry = this.get(model, id);
+    if (!entry || entry.consumed !== undefined) return false;
+    entry.consumed = Date.now() / 1000;
+    this.changed.add(keyOf(model, id));
+    return true;
+  }
+
+  delete(model: string, id: string): Entry | undefined {
+    const entry = this.get(model, id);
+    if (entry) this.remove(keyOf(model, id), true);
+    return entry;
+  }
+
+  /** Deletes the model's entries of the grant. */
+  deleteOfGrant(model: string, grantId: string): void {
+    for (const key of [...(this.sets.get(`grant:${model}:${grantId}`) ?? [])])
+      this.remove(key, true);
+  }
+
+  /** The live sessions that name the account. */
+  sessionsOf(accountId: string): Entry[] {
+    const found: Entry[] = [];
+    for (const key of [...(this.sets.get(`account:${accountId}`) ?? [])]) {
+      const entry = this.entries.get(key);
+      if (entry && entry.accountId === accountId && this.get(entry.model, entry.id))
+        found.push(entry);
+    }
+    return found;
+  }
+
+  /** Entries changed since the last call (their latest state; undefined: deleted), for writing. */
+  takeChanges(): { key: string; model: string; id: string; entry: Entry | undefined }[] {
+    const keys = this.changed;
+    this.changed = new Set();
+    return [...keys].map((key) => {
+      const split = key.indexOf(':');
+      return {
+        key,
+        model: key.slice(0, split),
+        id: key.slice(split + 1),
+        entry: this.entries.get(key),
+      };
+    });
+  }
+
+  /** Notes keys again whose write failed, unless changed since (the next write has them). */
+  giveBack(keys: string[]): void {
+    for (const key of keys) this.changed.add(key);
+  }
+
+  hasChanges(): boolean {
+    return this.changed.size > 0;
+  }
+
+  /** Drops the expired entries (their copies are the database sweep's); returns how many. */
+  sweep(now = Date.now()): number {
+    let swept = 0;
+    for (const [key, entry] of this.entries)
+      if (!live(entry, now)) {
+        this.remove(key, false);
+        swept++;
+      }
+    return swept;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  private set(entry: Entry, changed: boolean): void {
+    const key = keyOf(entry.model, entry.id);
+    if (this.entries.has(key)) this.remove(key, false);
+    this.entries.set(key, entry);
+    if (entry.grantId) this.addTo(`grant:${entry.model}:${entry.grantId}`, key);
+    if (entry.accountId && entry.model === LISTED) this.addTo(`account:${entry.accountId}`, key);
+    if (entry.uid) this.lookups.set(`uid:${entry.model}:${entry.uid}`, key);
+    if (entry.userCode) this.lookups.set(`userCode:${entry.model}:${entry.userCode}`, key);
+    if (changed) this.changed.add(key);
+  }
+
+  private remove(key: string, changed: boolean): void {
+    const entry = this.entries.get(key);
+    if (!entry) return;
+    this.entries.delete(key);
+    if (entry.grantId) this.removeFrom(`grant:${entry.model}:${entry.grantId}`, key);
+    if (entry.accountId && entry.model === LISTED)
+      this.removeFrom(`account:${entry.accountId}`, key);
+    for (const kind of ['uid', 'userCode'] as const) {
+      const lookup = `${kind}:${entry.model}:${entry[kind]}`;
+      if (entry[kind] && this.lookups.get(lookup) === key) this.lookups.delete(lookup);
+    }
+    if (changed) this.changed.add(key);
+  }
+
+  private addTo(set: string, key: string): void {
+    let members = this.sets.get(set);
+    if (!members) this.sets.set(set, (members = new Set()));
+    members.add(key);
+  }
+
+  private removeFrom(set: string, key: string): void {
+    const members = this.sets.get(set);
+    if (members?.delete(key) && members.size === 0) this.sets.delete(set);
+  }
+}
+
+function payloadOf(entry: Entry | undefined): AdapterPayload | undefined {
+  if (!entry) return undefined;
+  const payload = JSON.parse(entry.json) as AdapterPayload;
+  if (entry.consumed !== undefined) payload.consumed = entry.consumed;
+  return payload;
+}
+
+/** oidc-provider storage of one model in a MemoryStore. */
+export class MemoryAdapter implements StorageAdapter {
+  private readonly store: MemoryStore;
+  private readonly model: string;
+  constructor(store: MemoryStore, model: string) {
+    this.store = store;
+    this.model = model;
+  }
+
+  async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+    this.store.put(this.model, id, payload, expiresIn);
+  }
+
+  async find(id: string): Promise<AdapterPayload | undefined> {
+    return payloadOf(this.store.get(this.model, id));
+  }
+
+  async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+    return payloadOf(this.store.lookup('uid', this.model, uid));
+  }
+
+  async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+    return payloadOf(this.store.lookup('userCode', this.model, userCode));
+  }
+
+  async consume(id: string): Promise<void> {
+    this.store.consume(this.model, id);
+  }
+
+  async consumeOnce(id: string): Promise<boolean> {
+    return this.store.consume(this.model, id);
+  }
+
+  async destroy(id: string): Promise<void> {
+    this.store.delete(this.model, id);
+  }
+
+  async take(id: string): Promise<AdapterPayload | undefined> {
+    return payloadOf(this.store.delete(this.model, id));
+  }
+
+  async revokeByGrantId(grantId: string): Promise<void> {
+    this.store.deleteOfGrant(this.model, grantId);
+  }
+}
+
+/** An account's sessions in a MemoryStore (its grants live in the database). */
+export class MemoryAccounts implements AccountStore {
+  private readonly store: MemoryStore;
+  constructor(store: MemoryStore) {
+    this.store = store;
+  }
+
+  async sessionsOf(accountId: string): Promise<Stored[]> {
+    return this.store.sessionsOf(accountId).map((entry) => ({
+      id: entry.id,
+      payload: payloadOf(entry)!,
+    }));
+  }
+
+  async endSessions(accountId: string, { except, only }: EndSessions = {}): Promise<number> {
+    let ended = 0;
+    for (const { id } of this.store.sessionsOf(accountId))
+      if (id !== except && (only === undefined || id === only)) {
+        this.store.delete(LISTED, id);
+        ended++;
+      }
+    return ended;
+  }
+
+  async grantsOf(): Promise<Stored[]> {
+    throw new Error('grants are not held in memory');
+  }
+}

@@ -1,0 +1,95 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MemoryAdapter, MemoryStore } from '../../adapters/memory.ts';
+import { openMemoryStore, type DurableMemoryStore } from '../../adapters/write-behind.ts';
+import type { Db } from '../../server/db.ts';
+import { tempEmbeddedDb } from '../support/embedded-db.ts';
+
+// The embedded server keeps short-lived state in memory and writes it behind to PGlite
+// (adapters/write-behind.ts): what a new process loads must be what the last one held.
+describe('short-lived state written behind to the embedded database', () => {
+  let db: Db;
+  let cleanup: () => Promise<void>;
+  const opened: DurableMemoryStore[] = [];
+  const errors: unknown[] = [];
+  const open = async (intervalMs = 60_000) => {
+    const durable = await openMemoryStore(db, { intervalMs, onError: (e) => errors.push(e) });
+    opened.push(durable);
+    return durable;
+  };
+
+  beforeEach(async () => {
+    ({ db, cleanup } = await tempEmbeddedDb());
+    errors.length = 0;
+  });
+  afterEach(async () => {
+    for (const durable of opened.splice(0)) await durable.close().catch(() => undefined);
+    await cleanup();
+  });
+
+  it('loads in a new store what the last one held when it closed', async () => {
+    const first = await open();
+    const sessions = new MemoryAdapter(first.store, 'Session');
+    const codes = new MemoryAdapter(first.store, 'AuthorizationCode');
+    const tokens = new MemoryAdapter(first.store, 'AccessToken');
+    await sessions.upsert('s1', { accountId: 'u1', uid: 'uid-1', loginTs: 1 }, 600);
+    await codes.upsert('c1', { grantId: 'g1' }, 600);
+    await codes.consume('c1');
+    await tokens.upsert('gone', { grantId: 'g1' }, 600);
+    await tokens.upsert('taken', { grantId: 'g2' }, 600);
+    await first.flush();
+    // Changes after a write are written too: a delete and a take remove the stored copies.
+    await tokens.destroy('gone');
+    await tokens.take('taken');
+    await sessions.upsert('s1', { accountId: 'u1', uid: 'uid-1', loginTs: 2 }, 600);
+    await first.close();
+
+    const second = await open();
+    const reloaded = (model: string) => new MemoryAdapter(second.store, model);
+    expect(await reloaded('Session').findByUid('uid-1')).toMatchObject({ loginTs: 2 });
+    expect((await reloaded('AuthorizationCode').find('c1'))?.consumed).toBeTypeOf('number');
+    expect(await reloaded('AuthorizationCode').consumeOnce('c1')).toBe(false);
+    expect(await reloaded('AccessToken').find('gone')).toBeUndefined();
+    expect(await reloaded('AccessToken').find('taken')).toBeUndefined();
+    expect(second.store.sessionsOf('u1').map((entry) => entry.id)).toEqual(['s1']);
+    expect(errors).toEqual([]);
+  });
+
+  it('writes on its own within the interval, without a close', async () => {
+    const first = await open(50);
+    await new MemoryAdapter(first.store, 'Interaction').upsert('i1', { uid: 'i1' }, 600);
+    await expect
+      .poll(
+        async () => (await db('oidc_payloads').where({ model: 'Interaction', id: 'i1' })).length,
+      )
+      .toBe(1);
+  });
+
+  it('does not load what expired while it was stopped', async () => {
+    const first = await open();
+    await new MemoryAdapter(first.store, 'Interaction').upsert('brief', { uid: 'b' }, 1);
+    await first.close();
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const second = await open();
+    expect(second.store.size).toBe(0);
+  });
+
+  it('keeps a change whose write failed, and writes it once the database takes it', async () => {
+    const first = await open();
+    await new MemoryAdapter(first.store, 'Session').upsert('kept', { accountId: 'u2' }, 600);
+    await db.raw('ALTER TABLE oidc_payloads RENAME TO oidc_payloads_away');
+    await expect(first.flush()).rejects.toThrow();
+    await db.raw('ALTER TABLE oidc_payloads_away RENAME TO oidc_payloads');
+    await first.close();
+    expect(await db('oidc_payloads').where({ model: 'Session', id: 'kept' })).toHaveLength(1);
+  });
+});
+
+describe('short-lived state in memory', () => {
+  it('of concurrent consumes of a code, exactly one is the first', async () => {
+    const store = new MemoryStore();
+    const codes = new MemoryAdapter(store, 'AuthorizationCode');
+    await codes.upsert('c2', { grantId: 'g3' }, 600);
+    const firsts = await Promise.all(Array.from({ length: 5 }, () => codes.consumeOnce('c2')));
+    expect(firsts.filter(Boolean)).toHaveLength(1);
+  });
+});
