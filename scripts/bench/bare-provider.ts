@@ -1,11 +1,13 @@
 // The benchmark's reference: a bare oidc-provider (the version in node_modules, Latchkey's own),
-// configured in the style of the project's example (example/support/configuration.js and
-// example/routes/koa.js), run by the benchmark as a child process like Latchkey's server. Its
-// adapter is oidc-provider's in-memory default, or the example's Redis adapter when the
-// configuration gives a Redis URL. Its login step verifies the password with argon2id (Latchkey's
-// parameters, against a hash made at start); its consent step creates the grant, and a new session
-// of the same account and client gets a grant from that consent, as Latchkey's does. Its pages are
-// shaped for the benchmark's browser (scripts/bench/load.ts). Configured by BARE_CONFIG (JSON).
+// configured in the style of its repository's example (panva/node-oidc-provider,
+// example/support/configuration.js and example/routes/koa.js), run by the benchmark as a child
+// process like Latchkey's server. Its adapter is oidc-provider's in-memory default, or the
+// example's Redis adapter when the configuration gives a Redis URL. Its login step verifies the
+// password with argon2id (Latchkey's parameters, against a hash made at start); its consent step
+// creates the grant, and a new session of the same account and client gets a grant from that
+// consent, as Latchkey's does. Its pages are shaped for the benchmark's browser
+// (scripts/bench/load.ts). No rate limits, audit, or anything else of Latchkey's: the engine
+// alone. Configured by BARE_CONFIG (JSON).
 // First, as in Latchkey's server: libuv's thread pool (argon2) sized to the cores.
 import '../../server/thread-pool.ts';
 import { generateKeyPairSync } from 'node:crypto';
@@ -33,6 +35,8 @@ export type BareConfig = {
   redisUrl?: string | undefined;
 };
 
+type Jwks = NonNullable<Configuration['jwks']>;
+
 const config = JSON.parse(process.env.BARE_CONFIG ?? '') as BareConfig;
 const ACCOUNT_ID = 'bench-account';
 // The benchmark's browser posts back the hidden `csrf` field; this server, reached by nothing
@@ -48,7 +52,10 @@ const signingKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey
   format: 'jwk',
 });
 
-/** Consents given, by account and client: a new session's grant is built from them. */
+/**
+ * Consents given, by account and client: a new session's grant is built from them. In this
+ * process on both adapters (one process; Latchkey keeps them in its database).
+ */
 const consents = new Map<string, { scope: string; claims: string[] }>();
 
 async function adapter(): Promise<Configuration['adapter']> {
@@ -77,7 +84,7 @@ const configuration: Configuration = {
   ],
   clientDefaults: { id_token_signed_response_alg: 'ES256' },
   cookies: { keys: ['bare-reference-cookie-key-0123456789abcdef'] },
-  jwks: { keys: [{ ...signingKey, use: 'sig', alg: 'ES256' }] as never },
+  jwks: { keys: [{ ...signingKey, use: 'sig', alg: 'ES256' }] as Jwks['keys'] },
   interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
   ttl: config.ttl,
   claims: { email: ['email', 'email_verified'], profile: ['name'] },
