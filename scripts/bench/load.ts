@@ -7,7 +7,8 @@ import { createRequire } from 'node:module';
 import argon2 from 'argon2';
 import { formAction, hiddenInput } from '../../test/support/browser.ts';
 import { Browser, request, type Page } from './http-client.ts';
-import { CLOCK_TICK_MS, REDIRECT_URI, USER, type Client } from './target.ts';
+import { CLOCK_TICK_MS } from './process.ts';
+import { REDIRECT_URI, USER, type Client } from './target.ts';
 
 export type Measurement = {
   concurrency: number;

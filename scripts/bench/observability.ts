@@ -13,8 +13,9 @@ import {
   type Observability,
   type Results,
 } from './plan.ts';
-import { fmt } from './report.ts';
-import { startSibling, startTarget, type Cleanup, type Target } from './target.ts';
+import { fmt, median } from './format.ts';
+import type { Cleanup } from './process.ts';
+import { startSibling, startTarget, type Target } from './target.ts';
 
 export async function benchObservability(
   results: Results,
@@ -57,12 +58,6 @@ export async function benchObservability(
     }
   }
 }
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length / 2;
-  return sorted.length % 2 ? sorted[Math.floor(mid)]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
 
 /**
  * The report's section. A ratio is taken within each round, between runs minutes apart at

@@ -5,9 +5,22 @@ import type { Responsiveness } from './responsiveness.ts';
 import type { Storage } from './target.ts';
 
 export const STORAGES: Storage[] = ['embedded', 'postgres+redis'];
-export const TOKEN_CONNECTIONS = [1, 10, 50];
-export const TOKEN_REQUESTS = 3000;
-export const TOKEN_WARMUP = 500;
+/** The bare oidc-provider reference (bare-provider.ts): its default in-memory adapter, its example's Redis adapter. */
+export type Bare = 'bare in-memory' | 'bare+redis';
+export type ServerName = Storage | Bare;
+/**
+ * Every server runs at once and each point is measured on each in turn, the order rotated from
+ * one to the next, so that drift on a shared machine falls on each alike (the issue's "A/B/C
+ * alternated"). 50 connections, where the ratios are read, is measured twice.
+ */
+export const SERVERS: ServerName[] = ['bare+redis', 'postgres+redis', 'embedded', 'bare in-memory'];
+export const TOKEN_POINTS = [
+  { connections: 1, requests: 2000, rounds: 1 },
+  { connections: 10, requests: 3000, rounds: 1 },
+  { connections: 50, requests: 8000, rounds: 2 },
+];
+/** Per server and endpoint, at 10 connections, before the first point (the JIT warms up). */
+export const TOKEN_WARMUP = 2000;
 export const FLOW_WORKERS = [1, 4, 8];
 export const PASSWORD_FLOWS = 200;
 export const SESSION_FLOWS = 400;
@@ -47,7 +60,20 @@ export const INTROSPECTION = 'introspection';
 export const PASSWORD_LOGIN = 'password login';
 export const EXISTING_SESSION = 'existing session';
 
-export type Run = { storage: Storage; name: string; measurement: Measurement };
+/**
+ * What each Latchkey row is divided by: a bare row of the same point and round. Token endpoints
+ * against the Redis adapter (Latchkey keeps tokens in Redis, or in its embedded database), flows
+ * against the in-memory adapter (the most the engine can do with the same argon2 verify).
+ */
+export const REFERENCE: Partial<Record<string, Bare>> = {
+  [OPAQUE]: 'bare+redis',
+  [INTROSPECTION]: 'bare+redis',
+  [PASSWORD_LOGIN]: 'bare in-memory',
+  [EXISTING_SESSION]: 'bare in-memory',
+};
+
+/** `round` counts from 0: the points measured twice have rounds 0 and 1. */
+export type Run = { server: ServerName; name: string; round: number; measurement: Measurement };
 export type PgActivity = {
   name: string;
   per: 'request' | 'flow';
@@ -60,8 +86,8 @@ export type Results = {
   endpoints: Run[];
   flows: Run[];
   pg: PgActivity[];
-  rss: { storage: Storage; peakMiB: number }[];
+  rss: { server: ServerName; peakMiB: number }[];
   responsiveness: ({ storage: Storage } & Responsiveness)[];
-  serverLogs: { storage: Storage; lines: string[] }[];
+  serverLogs: { server: ServerName; lines: string[] }[];
   observability: { variant: Observability; measurement: Measurement }[];
 };

@@ -1,14 +1,13 @@
 // The server under test: its storage (a PGlite folder, or throwaway PostgreSQL + Redis), the
 // clients and user made through the CLI, and the built server running as a child process.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { freePort, startPostgres, startRedis } from '../../test/support/services.ts';
+import { ROOT, startServerProcess, type Cleanup, type ServerProcess } from './process.ts';
 
 export type Storage = 'embedded' | 'postgres+redis';
 export type Client = { id: string; secret: string };
@@ -17,63 +16,18 @@ export const API = 'https://api.bench.test';
 export const REDIRECT_URI = 'http://rp.bench.test/callback';
 export const USER = { email: 'bench@example.test', password: 'bench-password-0123456789' };
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const run = promisify(execFile);
-
-const CLEANUP_STEP_TIMEOUT_MS = 20_000;
-
-/** Steps that undo what was started, run newest first, each even when another fails. */
-export function cleanupStack() {
-  const steps: Array<() => unknown> = [];
-  return {
-    defer(step: () => unknown) {
-      steps.push(step);
-    },
-    async run() {
-      for (let step = steps.pop(); step; step = steps.pop()) {
-        try {
-          await withTimeout(step(), CLEANUP_STEP_TIMEOUT_MS);
-        } catch (err) {
-          console.error('bench: cleanup step failed:', err);
-        }
-      }
-    },
-  };
-}
-export type Cleanup = ReturnType<typeof cleanupStack>;
-
-// A cleanup step must not hang the run: the test support's Redis stop() waits forever for an
-// 'exit' that already happened when Redis was stopped first (Ctrl-C on the process group).
-async function withTimeout(step: unknown, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<void>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-  });
-  try {
-    await Promise.race([step, timedOut]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Counters of the server's database: rows inserted/updated/deleted and transactions. */
 export type PgCounters = { rowsWritten: number; transactions: number };
 
-export type Target = {
+export type Target = ServerProcess & {
   storage: Storage;
   url: string;
   /** Confidential code-flow client with REDIRECT_URI. */
   web: Client;
   /** Confidential client_credentials client. */
   service: Client;
-  /** Throws, with the server's output, when the server process has exited. */
-  assertAlive(): void;
-  /** Peak resident set size of the server process so far (VmHWM). */
-  peakRssMiB(): number;
-  /** CPU milliseconds the server process has used so far (all threads). */
-  cpuMs(): number;
-  /** What the server printed (LOG_LEVEL=warn, so warnings and errors only). */
-  output(): string;
   /** PostgreSQL storage only. */
   readPgCounters?: () => Promise<PgCounters>;
   /** The server's environment: another server on the same storage starts from it. */
@@ -166,72 +120,9 @@ async function createClient(env: Record<string, string>, args: string[]): Promis
   return { id, secret };
 }
 
-/** BENCH_CPU_PROF=<dir> runs the server with --cpu-prof; the profile is written when it stops. */
-function profilerArgs(): string[] {
-  const dir = process.env.BENCH_CPU_PROF;
-  return dir ? ['--cpu-prof', '--cpu-prof-dir', dir] : [];
-}
-
-async function startServer(env: Record<string, string>, url: string, cleanup: Cleanup) {
-  const child = spawn(process.execPath, [...profilerArgs(), 'dist/server/main.js'], {
-    cwd: ROOT,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  cleanup.defer(() => stopProcess(child));
-  let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
-  const assertAlive = () => {
-    if (child.exitCode !== null || child.signalCode !== null)
-      throw new Error(`server exited (${child.exitCode ?? child.signalCode}):\n${output}`);
-  };
-  const deadline = Date.now() + 30_000;
-  while (!(await isReady(url))) {
-    assertAlive();
-    if (Date.now() > deadline) throw new Error(`server not ready in 30 s:\n${output}`);
-    await sleep(100);
-  }
-  return {
-    assertAlive,
-    peakRssMiB: () => peakRssMiB(child.pid!),
-    cpuMs: () => cpuMs(child.pid!),
-    output: () => output,
-  };
-}
-
-function isReady(url: string): Promise<boolean> {
-  return fetch(`${url}/readyz`).then(
-    async (res) => (await res.arrayBuffer(), res.ok),
-    () => false,
-  );
-}
-
-/** SIGTERM (graceful, so a --cpu-prof profile gets written), SIGKILL if it lingers. */
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-function peakRssMiB(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
-  if (!kib) throw new Error(`no VmHWM in /proc/${pid}/status`);
-  return Number(kib) / 1024;
-}
-
-// USER_HZ, the unit of the times in /proc/stat and /proc/<pid>/stat, is 100 on every mainstream Linux.
-export const CLOCK_TICK_MS = 10;
-
-function cpuMs(pid: number): number {
-  // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_MS;
+/** The built server; LOG_LEVEL=warn, so it prints warnings and errors only. */
+function startServer(env: Record<string, string>, url: string, cleanup: Cleanup) {
+  return startServerProcess('dist/server/main.js', env, `${url}/readyz`, cleanup);
 }
 
 async function pgCounterReader(url: string, cleanup: Cleanup) {

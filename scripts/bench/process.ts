@@ -1,0 +1,143 @@
+// A server under test as a child process of the benchmark: started, awaited, measured (peak RSS
+// and CPU from /proc, so every server is measured alike) and stopped.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+const READY_TIMEOUT_MS = 30_000;
+const CLEANUP_STEP_TIMEOUT_MS = 20_000;
+
+/** Steps that undo what was started, run newest first, each even when another fails. */
+export function cleanupStack() {
+  const steps: Array<() => unknown> = [];
+  return {
+    defer(step: () => unknown) {
+      steps.push(step);
+    },
+    async run() {
+      for (let step = steps.pop(); step; step = steps.pop()) {
+        try {
+          await withTimeout(step(), CLEANUP_STEP_TIMEOUT_MS);
+        } catch (err) {
+          console.error('bench: cleanup step failed:', err);
+        }
+      }
+    },
+  };
+}
+export type Cleanup = ReturnType<typeof cleanupStack>;
+
+/** Runs `work` with a cleanup stack that runs when it ends, or on Ctrl-C. */
+export async function withCleanup<T>(work: (cleanup: Cleanup) => Promise<T>): Promise<T> {
+  const cleanup = cleanupStack();
+  const stopOnSignal = () => void cleanup.run().then(() => process.exit(130));
+  process.once('SIGINT', stopOnSignal).once('SIGTERM', stopOnSignal);
+  try {
+    return await work(cleanup);
+  } finally {
+    await cleanup.run();
+    process.off('SIGINT', stopOnSignal).off('SIGTERM', stopOnSignal);
+  }
+}
+
+// A cleanup step must not hang the run: the test support's Redis stop() waits forever for an
+// 'exit' that already happened when Redis was stopped first (Ctrl-C on the process group).
+async function withTimeout(step: unknown, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<void>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+  });
+  try {
+    await Promise.race([step, timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export type ServerProcess = {
+  /** Throws, with the server's output, when the server process has exited. */
+  assertAlive(): void;
+  /** Peak resident set size of the server process so far (VmHWM). */
+  peakRssMiB(): number;
+  /** CPU milliseconds the server process has used so far (all threads). */
+  cpuMs(): number;
+  /** What the server printed. */
+  output(): string;
+};
+
+/** BENCH_CPU_PROF=<dir> runs the server with --cpu-prof; the profile is written when it stops. */
+function profilerArgs(): string[] {
+  const dir = process.env.BENCH_CPU_PROF;
+  return dir ? ['--cpu-prof', '--cpu-prof-dir', dir] : [];
+}
+
+/** Runs `script` (relative to the repository) with this Node until `readyUrl` answers 2xx. */
+export async function startServerProcess(
+  script: string,
+  env: Record<string, string>,
+  readyUrl: string,
+  cleanup: Cleanup,
+): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [...profilerArgs(), script], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  cleanup.defer(() => stopProcess(child));
+  let output = '';
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  const assertAlive = () => {
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`${script} exited (${child.exitCode ?? child.signalCode}):\n${output}`);
+  };
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (!(await isReady(readyUrl))) {
+    assertAlive();
+    if (Date.now() > deadline) throw new Error(`${script} not ready in 30 s:\n${output}`);
+    await sleep(100);
+  }
+  return {
+    assertAlive,
+    peakRssMiB: () => peakRssMiB(child.pid!),
+    cpuMs: () => cpuMs(child.pid!),
+    output: () => output,
+  };
+}
+
+function isReady(url: string): Promise<boolean> {
+  return fetch(url).then(
+    async (res) => (await res.arrayBuffer(), res.ok),
+    () => false,
+  );
+}
+
+/** SIGTERM (graceful, so a --cpu-prof profile gets written), SIGKILL if it lingers. */
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function peakRssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
+  if (!kib) throw new Error(`no VmHWM in /proc/${pid}/status`);
+  return Number(kib) / 1024;
+}
+
+// USER_HZ, the unit of the times in /proc/stat and /proc/<pid>/stat, is 100 on every mainstream Linux.
+export const CLOCK_TICK_MS = 10;
+
+function cpuMs(pid: number): number {
+  // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_MS;
+}
