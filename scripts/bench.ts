@@ -3,6 +3,7 @@
 // stderr). Exits non-zero when the server fails or any response or flow is not a success.
 // BENCH_CPU_PROF=<dir> runs each server with --cpu-prof and leaves the profiles in <dir>;
 // BENCH_LOG_LEVEL=debug keeps a log line (with its duration) for every request.
+// `--scale` runs only the scale measurements (scripts/bench/scale/).
 // `--observability` runs only the rows that price metrics and tracing (scripts/bench/observability.ts).
 // First, as in the server: the argon2 ceiling is measured on a thread pool sized like the server's.
 import '../server/thread-pool.ts';
@@ -55,6 +56,7 @@ import {
 } from './bench/plan.ts';
 import { fmt, report } from './bench/report.ts';
 import { healthzUnderRegistrations } from './bench/responsiveness.ts';
+import { benchScale } from './bench/scale/main.ts';
 
 const note = (line: string) => console.error(`bench: ${line}`);
 
@@ -286,4 +288,5 @@ async function withPgActivity(
   });
 }
 
-process.exitCode = await main();
+// `--scale`: the scale runs only (scripts/bench/scale/main.ts).
+process.exitCode = process.argv.includes('--scale') ? await benchScale() : await main();

@@ -70,6 +70,8 @@ export type Target = {
   assertAlive(): void;
   /** Peak resident set size of the server process so far (VmHWM). */
   peakRssMiB(): number;
+  /** Resident set size of the server process now (VmRSS). */
+  rssMiB(): number;
   /** CPU milliseconds the server process has used so far (all threads). */
   cpuMs(): number;
   /** What the server printed (LOG_LEVEL=warn, so warnings and errors only). */
@@ -195,6 +197,7 @@ async function startServer(env: Record<string, string>, url: string, cleanup: Cl
   return {
     assertAlive,
     peakRssMiB: () => peakRssMiB(child.pid!),
+    rssMiB: () => rssMiB(child.pid!),
     cpuMs: () => cpuMs(child.pid!),
     output: () => output,
   };
@@ -217,10 +220,14 @@ async function stopProcess(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-function peakRssMiB(pid: number): number {
+const peakRssMiB = (pid: number) => statusMiB(pid, 'VmHWM');
+export const rssMiB = (pid: number) => statusMiB(pid, 'VmRSS');
+
+/** A memory figure of /proc/<pid>/status (VmHWM, VmRSS) in MiB. */
+function statusMiB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
-  if (!kib) throw new Error(`no VmHWM in /proc/${pid}/status`);
+  const kib = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1];
+  if (!kib) throw new Error(`no ${field} in /proc/${pid}/status`);
   return Number(kib) / 1024;
 }
 
