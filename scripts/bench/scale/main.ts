@@ -2,6 +2,7 @@
 // part of the default run. BENCH_SCALE=users,sessions,directory,audit picks the parts to run.
 import { cleanupStack } from '../target.ts';
 import { fmt } from '../report.ts';
+import { benchSessions, sessionsReport } from './sessions.ts';
 import { benchUsers, usersReport } from './users.ts';
 
 const note = (line: string) => console.error(`bench --scale: ${line}`);
@@ -10,6 +11,10 @@ type Part = { name: string; run(cleanup: ReturnType<typeof cleanupStack>): Promi
 
 const PARTS: Part[] = [
   { name: 'users', run: async (cleanup) => usersReport(await benchUsers(cleanup, note)) },
+  {
+    name: 'sessions',
+    run: async (cleanup) => sessionsReport(await benchSessions(cleanup, note)),
+  },
 ];
 
 /** Runs the parts one after the other, each on its own services; prints the markdown report. */
