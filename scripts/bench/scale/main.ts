@@ -2,6 +2,8 @@
 // part of the default run. BENCH_SCALE=users,sessions,directory,audit picks the parts to run.
 import { cleanupStack } from '../target.ts';
 import { fmt } from '../report.ts';
+import { auditReport, benchAudit } from './audit.ts';
+import { benchDirectory, directoryReport } from './directory.ts';
 import { benchSessions, sessionsReport } from './sessions.ts';
 import { benchUsers, usersReport } from './users.ts';
 
@@ -15,6 +17,11 @@ const PARTS: Part[] = [
     name: 'sessions',
     run: async (cleanup) => sessionsReport(await benchSessions(cleanup, note)),
   },
+  {
+    name: 'directory',
+    run: async (cleanup) => directoryReport(await benchDirectory(cleanup, note)),
+  },
+  { name: 'audit', run: async (cleanup) => auditReport(await benchAudit(cleanup, note)) },
 ];
 
 /** Runs the parts one after the other, each on its own services; prints the markdown report. */
