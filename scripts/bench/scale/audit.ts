@@ -83,9 +83,9 @@ export async function benchAudit(cleanup: Cleanup, note: (l: string) => void) {
     capturing(db, () => activityOf(db, user, { before, limit: ACTIVITY_PAGE_SIZE }));
   const [first, firstSql] = await activity();
   await explain(`account center: ${user}'s first page`, firstSql);
-  const [second] = await activity(first.next);
-  const [, thirdSql] = await activity(second.next);
-  await explain(`account center: ${user}'s third page (cursor)`, thirdSql);
+  if (!first.next) throw new Error(`${user} has one page of activity only`);
+  const [, secondSql] = await activity(first.next);
+  await explain(`account center: ${user}'s second page (cursor)`, secondSql);
 
   const list = async (name: string, filter: AuditFilter, after?: AuditPosition) => {
     const read = { order: 'desc' as const, limit: ADMIN_PAGE + 1, batch: ADMIN_PAGE + 1, after };
