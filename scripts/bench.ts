@@ -5,6 +5,7 @@
 // or flow is not a success.
 // BENCH_CPU_PROF=<dir> runs each server with --cpu-prof and leaves the profiles in <dir>;
 // BENCH_LOG_LEVEL=debug keeps a log line (with its duration) for every request.
+// `--scale` runs only the scale measurements (scripts/bench/scale/).
 // `--observability` runs only the rows that price metrics and tracing (scripts/bench/observability.ts).
 // First, as in the server: the argon2 ceiling is measured on a thread pool sized like the server's.
 import '../server/thread-pool.ts';
@@ -15,6 +16,7 @@ import { benchObservability, observabilityReport } from './bench/observability.t
 import { ARGON2, ARGON2_CONCURRENCY, ARGON2_VERIFIES, type Results } from './bench/plan.ts';
 import { withCleanup } from './bench/process.ts';
 import { report } from './bench/report.ts';
+import { benchScale } from './bench/scale/main.ts';
 
 const note = (line: string) => console.error(`bench: ${line}`);
 
@@ -93,4 +95,5 @@ function failureLines(results: Results): string[] {
     .map(({ what, m }) => `FAILED: ${what}: ${m.failed} failures; first: ${m.firstFailure}`);
 }
 
-process.exitCode = await main();
+// `--scale`: the scale runs only (scripts/bench/scale/main.ts).
+process.exitCode = process.argv.includes('--scale') ? await benchScale() : await main();

@@ -62,6 +62,8 @@ export type ServerProcess = {
   assertAlive(): void;
   /** Peak resident set size of the server process so far (VmHWM). */
   peakRssMiB(): number;
+  /** Resident set size of the server process now (VmRSS). */
+  rssMiB(): number;
   /** CPU milliseconds the server process has used so far (all threads). */
   cpuMs(): number;
   /** What the server printed. */
@@ -102,7 +104,8 @@ export async function startServerProcess(
   }
   return {
     assertAlive,
-    peakRssMiB: () => peakRssMiB(child.pid!),
+    peakRssMiB: () => statusMiB(child.pid!, 'VmHWM'),
+    rssMiB: () => statusMiB(child.pid!, 'VmRSS'),
     cpuMs: () => cpuMs(child.pid!),
     output: () => output,
   };
@@ -125,10 +128,11 @@ async function stopProcess(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-function peakRssMiB(pid: number): number {
+/** A memory figure of /proc/<pid>/status (VmHWM, VmRSS) in MiB. */
+function statusMiB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
-  if (!kib) throw new Error(`no VmHWM in /proc/${pid}/status`);
+  const kib = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1];
+  if (!kib) throw new Error(`no ${field} in /proc/${pid}/status`);
   return Number(kib) / 1024;
 }
 

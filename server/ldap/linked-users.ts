@@ -50,6 +50,13 @@ export class DirectoryConflictError extends Error {
 export const findLinked = (db: Knex, directoryId: string) =>
   db<LinkedUser>('users').where({ directory_id: directoryId }).first();
 
+/** The local users linked to these entries (a page of a sync), by directory id. */
+export async function findLinkedMany(db: Knex, ids: string[]): Promise<Map<string, LinkedUser>> {
+  if (!ids.length) return new Map();
+  const found: LinkedUser[] = await db<LinkedUser>('users').whereIn('directory_id', ids);
+  return new Map(found.map((u) => [u.directory_id!, u]));
+}
+
 const sameRoles = (a: string[], b: string[]) =>
   JSON.stringify([...a].sort()) === JSON.stringify([...b].sort());
 
@@ -173,6 +180,48 @@ export async function applyLink(db: Knex, plan: LinkPlan): Promise<Applied> {
   }
 }
 
+/** Rows per INSERT: far below PostgreSQL's 65,535 parameters, whatever LDAP_PAGE_SIZE is. */
+const CREATE_CHUNK = 1000;
+
+/**
+ * Carries out many `create` plans at once (a page of a first sync): deletes the unverified
+ * local accounts holding their emails, as applyLink does one by one, and inserts them all, in
+ * one savepoint. Undefined, and nothing done, when any of them conflicts: the caller then
+ * applies each on its own, so only the conflicting entries fail.
+ */
+export async function createMany(
+  db: Knex,
+  plans: Extract<LinkPlan, { action: 'create' }>[],
+): Promise<{ replaced: { replaced: string; userId: string }[] } | undefined> {
+  const lower = (email: unknown) => String(email).trim().toLowerCase();
+  try {
+    return await db.transaction(async (trx) => {
+      const deleted: { id: string; email: string }[] = await trx('users')
+        // A PostgreSQL array, one parameter whatever the page's size.
+        .whereRaw('lower(email) = ANY(?::text[])', [plans.map((p) => lower(p.row.email))])
+        .where({ source: 'local', email_verified: false })
+        .delete()
+        .returning(['id', 'email']);
+      const created = new Map<string, string>();
+      for (let i = 0; i < plans.length; i += CREATE_CHUNK) {
+        const rows = plans
+          .slice(i, i + CREATE_CHUNK)
+          .map((p) => ({ ...p.row, directory_synced_at: trx.fn.now() }));
+        const inserted: { id: string; email: string }[] = await trx('users')
+          .insert(rows)
+          .returning(['id', 'email']);
+        for (const u of inserted) created.set(lower(u.email), u.id);
+      }
+      return {
+        replaced: deleted.map((d) => ({ replaced: d.id, userId: created.get(lower(d.email))! })),
+      };
+    });
+  } catch (err) {
+    if ((err as { code?: string }).code === '23505') return undefined;
+    throw err;
+  }
+}
+
 /** After the replacing commits: ends what the replaced account had, and says so in the audit. */
 export async function endReplaced(
   replaced: string,
@@ -189,13 +238,41 @@ export async function endReplaced(
   );
 }
 
-/** Enabled directory users whose entries were not in `seen` (a full listing). */
-export async function unseenLinked(db: Knex, seen: Set<string>): Promise<LinkedUser[]> {
-  const linked: LinkedUser[] = await db<LinkedUser>('users').where({
-    source: 'ldap',
-    disabled: false,
-  });
-  return linked.filter((u) => !seen.has(u.directory_id!));
+/**
+ * The ids of the entries a sync has listed, in a temporary table of its transaction rather
+ * than in memory: a full sync of a large directory holds one page at a time.
+ */
+export type SeenIds = { table: string; count: number; add(ids: string[]): Promise<void> };
+
+const SEEN_TABLE = 'directory_sync_seen';
+
+export async function seenTable(trx: Knex.Transaction): Promise<SeenIds> {
+  await trx.raw(
+    `CREATE TEMPORARY TABLE IF NOT EXISTS ${SEEN_TABLE} (id text PRIMARY KEY) ON COMMIT DROP`,
+  );
+  await trx.raw(`TRUNCATE ${SEEN_TABLE}`);
+  const seen: SeenIds = {
+    table: SEEN_TABLE,
+    count: 0,
+    async add(ids) {
+      if (!ids.length) return;
+      await trx(SEEN_TABLE)
+        .insert(ids.map((id) => ({ id })))
+        .onConflict('id')
+        .ignore();
+      seen.count += ids.length;
+    },
+  };
+  return seen;
+}
+
+/** Enabled directory users whose entries a full listing did not name (`seen`'s table). */
+export async function unseenLinked(db: Knex, seenTable: string): Promise<LinkedUser[]> {
+  return db<LinkedUser>('users')
+    .where({ source: 'ldap', disabled: false })
+    .whereNotExists((q) =>
+      q.select(db.raw('1')).from(seenTable).whereRaw(`${seenTable}.id = users.directory_id`),
+    );
 }
 
 /** The entry is gone (deleted, or moved out of the user base or filter). */

@@ -15,9 +15,10 @@ export type SearchInput = {
 export const NO_ATTRIBUTES = ['1.1'];
 
 /**
- * Every matching entry, page by page (RFC 2696 simple paged results), so a directory's size
- * limit (OpenLDAP's 500, AD's MaxPageSize 1000) never truncates the answer. Search references
- * (AD's referrals to its DNS partitions) are not followed.
+ * Every matching entry, page by page (RFC 2696 simple paged results): AD's MaxPageSize (1000)
+ * limits a page, not the whole answer. OpenLDAP caps a paged search's total at the hard size
+ * limit (500) unless the service account has `size.prtotal=unlimited` (docs/directory.md).
+ * Search references (AD's referrals to its DNS partitions) are not followed.
  */
 export async function* searchPages(
   client: Connection,

@@ -6,22 +6,33 @@ import type { Audit, AuditEvent } from '../audit/audit.ts';
 import type { Db } from '../db.ts';
 import { withAdvisoryLock } from '../locks.ts';
 import type { Logger } from '../log.ts';
-import { firstValue, stableId, toDirectoryUser, userAttributes } from './entries.ts';
+import type { Connection } from './connection.ts';
+import {
+  firstValue,
+  stableId,
+  toDirectoryUser,
+  userAttributes,
+  type DirectoryUser,
+} from './entries.ts';
 import { changedSince } from './filters.ts';
 import { loadGroupIndex, rolesOf } from './groups.ts';
 import {
   applyLink,
   countActiveLinked,
+  createMany,
   endReplaced,
-  findLinked,
+  findLinkedMany,
   markMissing,
   planLink,
+  seenTable,
   signOutDisabled,
   unseenLinked,
+  type LinkPlan,
+  type SeenIds,
 } from './linked-users.ts';
 import type { ConnectionPool } from './pool.ts';
 import type { DirectorySettings } from './presets.ts';
-import { searchAll } from './search.ts';
+import { searchAll, searchPages } from './search.ts';
 import { recordSyncRun } from './sync-report.ts';
 
 export type SyncSummary = {
@@ -75,6 +86,28 @@ function chooseMode(state: SyncState | undefined, options: SyncOptions, config: 
   return age >= config.fullSyncIntervalSeconds ? 'full' : 'incremental';
 }
 
+type Planned<P extends LinkPlan = LinkPlan> = { user: DirectoryUser; plan: P };
+
+/** What a run did so far, and what is left to do once it commits. */
+type RunWork = {
+  summary: SyncSummary;
+  toSignOut: string[];
+  toEndReplaced: { replaced: string; userId: string }[];
+  /** The ids of the entries listed (a full run disables the accounts of the others). */
+  seen: SeenIds;
+  highWater: string;
+};
+
+/** Counts a change carried out, and remembers whom to sign out. */
+function counted(work: RunWork, { user, plan }: Planned) {
+  const { summary } = work;
+  if (plan.action === 'create') summary.created++;
+  else if (plan.action === 'disable') summary.disabled++;
+  else summary.updated++;
+  if (plan.action === 'disable') work.toSignOut.push(plan.user.id);
+  summary.changes.push({ action: plan.action, directoryId: user.id, dn: user.dn });
+}
+
 /**
  * Brings local directory users in line with the directory: creates, updates, disables (and
  * signs out) accounts. One process at a time (an advisory lock); undefined when another holds
@@ -91,105 +124,160 @@ export function createDirectorySync(deps: SyncDeps) {
     Boolean(a) && (!b || (s.modifiedIsNumber ? Number(a) > Number(b) : a > b));
   const later = (a: string, b: string) => (isAfter(b, a) ? b : a);
 
-  /** Users (all, or changed since) and the group index, read before any local change. */
-  async function readDirectory(mode: 'full' | 'incremental', since: string | null) {
+  /** Which mode the run takes, the group index and the newest group change. */
+  async function readGroups(
+    client: Connection,
+    mode: 'full' | 'incremental',
+    since: string | null,
+  ) {
+    let newestGroup = '';
+    if (s.groupBase) {
+      const groups = await searchAll(
+        client,
+        {
+          base: s.groupBase,
+          filter: since ? changedSince(s.groupFilter, modified, since) : s.groupFilter,
+          attributes: [modified],
+        },
+        config.pageSize,
+      );
+      for (const group of groups) newestGroup = later(newestGroup, markOf(group));
+      // Strictly after: `>=` also matches the change the last run ended with.
+      if (mode === 'incremental' && groups.some((g) => isAfter(markOf(g), since!))) mode = 'full';
+    }
+    const groupsOf = await loadGroupIndex(client, s, config.pageSize);
+    return { mode, groupsOf, newestGroup };
+  }
+
+  /**
+   * Reads the users (all, or changed since) a page at a time and brings each page in line as it
+   * comes, so memory holds one page, not the directory. Everything happens in the run's
+   * transaction: an outage midway fails the whole run and changes nothing, and never disables
+   * the users not yet listed. In a savepoint of its own, so that the pool's one retry on a
+   * fresh connection starts again from a clean slate.
+   */
+  function readAndApply(trx: Knex.Transaction, state: SyncState | undefined, options: SyncOptions) {
     return pool.use(
-      async (client) => {
-        let newestGroup = '';
-        if (s.groupBase) {
-          const groups = await searchAll(
+      (client) =>
+        trx.transaction(async (attempt) => {
+          const since = state?.high_water ?? null;
+          const read = await readGroups(client, chooseMode(state, options, config), since);
+          const work: RunWork = {
+            summary: {
+              mode: read.mode,
+              dryRun: Boolean(options.dryRun),
+              created: 0,
+              updated: 0,
+              disabled: 0,
+              errors: 0,
+              problems: [],
+              changes: [],
+            },
+            toSignOut: [],
+            toEndReplaced: [],
+            seen: await seenTable(attempt),
+            highWater: later(since ?? '', read.newestGroup),
+          };
+          const filter =
+            read.mode === 'full' ? s.userFilter : changedSince(s.userFilter, modified, since!);
+          const pages = searchPages(
             client,
             {
-              base: s.groupBase,
-              filter: since ? changedSince(s.groupFilter, modified, since) : s.groupFilter,
-              attributes: [modified],
+              base: s.userBase,
+              filter,
+              attributes: userAttributes(s),
+              binary: s.binaryId ? [s.attributes.id] : [],
             },
             config.pageSize,
           );
-          for (const group of groups) newestGroup = later(newestGroup, markOf(group));
-          // Strictly after: `>=` also matches the change the last run ended with.
-          if (mode === 'incremental' && groups.some((g) => isAfter(markOf(g), since!)))
-            mode = 'full';
-        }
-        const filter =
-          mode === 'full' ? s.userFilter : changedSince(s.userFilter, modified, since!);
-        const entries = await searchAll(
-          client,
-          {
-            base: s.userBase,
-            filter,
-            attributes: userAttributes(s),
-            binary: s.binaryId ? [s.attributes.id] : [],
-          },
-          config.pageSize,
-        );
-        const groupsOf = await loadGroupIndex(client, s, config.pageSize);
-        return { mode, entries, groupsOf, newestGroup };
-      },
-      // Many pages, each bounded by LDAP_TIMEOUT_MS. All is read before anything changes here:
-      // an outage midway fails the whole run, and never disables the users not yet listed.
+          for await (const page of pages) await applyPage(attempt, page, read.groupsOf, work);
+          return work;
+        }),
+      // Many pages, each bounded by LDAP_TIMEOUT_MS.
       { unbounded: true },
     );
+  }
+
+  /** One page of entries: their accounts found in one query, new ones created in batches. */
+  async function applyPage(
+    trx: Knex.Transaction,
+    entries: Entry[],
+    groupsOf: (user: DirectoryUser) => Set<string>,
+    work: RunWork,
+  ) {
+    const { summary } = work;
+    const failed = (dn: string, err: unknown) => {
+      summary.errors++;
+      summary.problems.push(`${dn}: ${(err as Error).message}`);
+    };
+    const users: DirectoryUser[] = [];
+    const present: string[] = [];
+    for (const entry of entries) {
+      try {
+        const user = toDirectoryUser(entry, s);
+        users.push(user);
+        present.push(user.id);
+        work.highWater = later(work.highWater, user.modified ?? '');
+      } catch (err) {
+        // The entry still counts as present: a missing email must not disable its account.
+        try {
+          present.push(stableId(entry, s));
+        } catch {
+          // no id either: nothing links it to an account
+        }
+        failed(entry.dn, err);
+      }
+    }
+    await work.seen.add(present);
+    const linked = await findLinkedMany(
+      trx,
+      users.map((u) => u.id),
+    );
+    const creates: Planned<Extract<LinkPlan, { action: 'create' }>>[] = [];
+    const others: Planned[] = [];
+    for (const user of users) {
+      const roles = rolesOf(groupsOf(user), s.groupRoles);
+      const plan = planLink(linked.get(user.id), user, roles, config.emailVerified);
+      if (plan.action === 'create') creates.push({ user, plan });
+      else if (plan.action !== 'skip' && plan.action !== 'unchanged') others.push({ user, plan });
+    }
+    // The page's new accounts in one statement; when one of them conflicts, each on its own.
+    const batch =
+      creates.length > 1
+        ? await createMany(
+            trx,
+            creates.map((c) => c.plan),
+          )
+        : undefined;
+    if (batch) {
+      work.toEndReplaced.push(...batch.replaced);
+      for (const created of creates) counted(work, created);
+    }
+    for (const one of batch ? others : [...creates, ...others]) {
+      try {
+        // A savepoint each: one entry's conflict must not undo the others.
+        const { user: applied, replaced } = await applyLink(trx, one.plan);
+        if (replaced) work.toEndReplaced.push({ replaced, userId: applied!.id });
+        counted(work, one);
+      } catch (err) {
+        failed(one.user.dn, err);
+      }
+    }
   }
 
   async function run(trx: Knex.Transaction, options: SyncOptions) {
     const state: SyncState | undefined = await trx('directory_sync')
       .where({ id: STATE_ID })
       .first();
-    const read = await readDirectory(chooseMode(state, options, config), state?.high_water ?? null);
-    const summary: SyncSummary = {
-      mode: read.mode,
-      dryRun: Boolean(options.dryRun),
-      created: 0,
-      updated: 0,
-      disabled: 0,
-      errors: 0,
-      problems: [],
-      changes: [],
-    };
-    const toSignOut: string[] = [];
-    const toEndReplaced: { replaced: string; userId: string }[] = [];
-    const seen = new Set<string>();
-    let highWater = later(state?.high_water ?? '', read.newestGroup);
-
+    const work = await readAndApply(trx, state, options);
+    const { summary, toSignOut } = work;
     const record = (action: string, directoryId: string, dn: string | null) =>
       summary.changes.push({ action, directoryId, dn });
-
-    for (const entry of read.entries) {
-      try {
-        const user = toDirectoryUser(entry, s);
-        seen.add(user.id);
-        highWater = later(highWater, user.modified ?? '');
-        const plan = planLink(
-          await findLinked(trx, user.id),
-          user,
-          rolesOf(read.groupsOf(user), s.groupRoles),
-          config.emailVerified,
-        );
-        if (plan.action === 'skip' || plan.action === 'unchanged') continue;
-        // A savepoint each: one entry's conflict must not undo the others.
-        const { user: linked, replaced } = await applyLink(trx, plan);
-        if (replaced) toEndReplaced.push({ replaced, userId: linked!.id });
-        if (plan.action === 'create') summary.created++;
-        else if (plan.action === 'disable') summary.disabled++;
-        else summary.updated++;
-        if (plan.action === 'disable') toSignOut.push(plan.user.id);
-        record(plan.action, user.id, user.dn);
-      } catch (err) {
-        // The entry still counts as present: a missing email must not disable its account.
-        try {
-          seen.add(stableId(entry, s));
-        } catch {
-          // no id either: nothing links it to an account
-        }
-        summary.errors++;
-        summary.problems.push(`${entry.dn}: ${(err as Error).message}`);
-      }
-    }
+    const highWater = work.highWater;
 
     if (summary.mode === 'full') {
-      const unseen = await unseenLinked(trx, seen);
-      if (seen.size === 0 && (await countActiveLinked(trx)) > 0) {
+      const unseen = await unseenLinked(trx, work.seen.table);
+      if (work.seen.count === 0 && (await countActiveLinked(trx)) > 0) {
         // A wrong base or filter lists nobody; that is not everyone leaving at once.
         summary.errors++;
         summary.problems.push(`the directory listed no users: ${unseen.length} accounts kept`);
@@ -213,7 +301,7 @@ export function createDirectorySync(deps: SyncDeps) {
       })
       .onConflict('id')
       .merge();
-    return { summary, toSignOut, toEndReplaced };
+    return { summary, toSignOut, toEndReplaced: work.toEndReplaced };
   }
 
   return async function sync(options: SyncOptions = {}): Promise<SyncSummary | undefined> {

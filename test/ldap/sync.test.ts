@@ -216,3 +216,34 @@ describe('directory sync against OpenLDAP', () => {
     ).toHaveLength(1);
   });
 });
+
+describe('directory sync a page at a time (LDAP_PAGE_SIZE 2)', () => {
+  const ldap = useSlapdDirectory({ settings: { LDAP_PAGE_SIZE: '2' } });
+
+  it('creates every user across pages, fails only the entry whose email a verified local account holds, and disables only the deleted one', async () => {
+    // In bob's page: his new account conflicts, so the page's creates are made one by one.
+    await ldap.t.services.users.create({
+      email: bob.email,
+      password: 'a verified local password',
+      emailVerified: true,
+    });
+    const first = await ldap.t.directory.sync({ full: true });
+    expect(first).toMatchObject({ created: 3, errors: 1 });
+    expect(first!.problems).toEqual([expect.stringMatching(/uid=bob.*another local account/)]);
+    for (const { email } of [alice, dave, jsmith])
+      expect(await ldap.t.localUser(email)).toMatchObject({ source: 'ldap', disabled: false });
+    expect(await ldap.t.localUser(bob.email)).toMatchObject({ source: 'local' });
+
+    await ldap.slapd.asAdmin((admin) => admin.del(dave.dn));
+    const second = await ldap.t.directory.sync({ full: true });
+    expect(second).toMatchObject({ created: 0, updated: 0, disabled: 1 });
+    expect(second!.changes).toEqual([
+      { action: 'missing', directoryId: expect.any(String), dn: dave.dn },
+    ]);
+    expect(await ldap.t.localUser(dave.email)).toMatchObject({
+      disabled: true,
+      directory_state: 'missing',
+    });
+    expect(await ldap.t.localUser(alice.email)).toMatchObject({ disabled: false });
+  });
+});

@@ -43,6 +43,7 @@ function configLdif(
   dir: string,
   tls: { ca: string; cert: string; key: string },
   requireTls: boolean,
+  maxSizeMiB: number,
 ): string {
   return `dn: cn=config
 objectClass: olcGlobal
@@ -87,11 +88,12 @@ olcSuffix: ${BASE_DN}
 olcRootDN: ${ADMIN.dn}
 olcRootPW: ${ADMIN.password}
 olcDbDirectory: ${join(dir, 'db')}
-olcDbMaxSize: 67108864
+olcDbMaxSize: ${maxSizeMiB * 1024 * 1024}
 olcDbNoSync: TRUE
 olcDbIndex: objectClass eq
 olcDbIndex: uid,mail,member,memberUid eq
 olcDbIndex: entryUUID eq
+olcLimits: dn.exact="${SERVICE.dn}" size.prtotal=unlimited
 olcAccess: {0}to attrs=userPassword by anonymous auth by * none
 olcAccess: {1}to dn.subtree="${GROUPS}" by users read by * none
 olcAccess: {2}to * by dn.exact="${SERVICE.dn}" read by self read by * none
@@ -106,9 +108,15 @@ olcPPolicyDefault: cn=default,ou=policies,${BASE_DN}
 
 /**
  * Starts one. With `requireTls`, simple binds over a connection without TLS are refused
- * (confidentialityRequired), which proves a StartTLS client really upgraded.
+ * (confidentialityRequired), which proves a StartTLS client really upgraded. `moreLdif` (a file)
+ * is loaded after the seed, before the server starts (the scale benchmark's generated people);
+ * `maxSizeMiB` bounds the database.
  */
-export async function startSlapd({ requireTls = false } = {}): Promise<Slapd> {
+export async function startSlapd({
+  requireTls = false,
+  moreLdif = undefined as string | undefined,
+  maxSizeMiB = 64,
+} = {}): Promise<Slapd> {
   const dir = mkdtempSync(join(tmpdir(), 'latchkey-slapd-'));
   mkdirSync(join(dir, 'config'));
   mkdirSync(join(dir, 'db'));
@@ -117,13 +125,20 @@ export async function startSlapd({ requireTls = false } = {}): Promise<Slapd> {
   const server = issueServerCert(ca, dir, 'slapd', { ips: ['127.0.0.1'] });
   writeFileSync(
     join(dir, 'config.ldif'),
-    configLdif(dir, { ca: ca.certFile, cert: server.certFile, key: server.keyFile }, requireTls),
+    configLdif(
+      dir,
+      { ca: ca.certFile, cert: server.certFile, key: server.keyFile },
+      requireTls,
+      maxSizeMiB,
+    ),
   );
   writeFileSync(join(dir, 'seed.ldif'), seedLdif());
   const slapadd = (args: string[]) =>
     execFileSync('slapadd', [...args, '-F', join(dir, 'config')], { stdio: 'pipe' });
   slapadd(['-n0', '-l', join(dir, 'config.ldif')]);
   slapadd(['-n1', '-l', join(dir, 'seed.ldif')]);
+  // -q: no consistency checks, for speed (the file is generated).
+  if (moreLdif) slapadd(['-q', '-n1', '-l', moreLdif]);
 
   const [port, ldapsPort] = [await freePort(), await freePort()];
   const url = `ldap://127.0.0.1:${port}`;
