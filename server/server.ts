@@ -7,15 +7,20 @@ import { buildApp, type Latchkey } from './app.ts';
 import { startAuditRetention } from './audit/retention.ts';
 import { bootstrap, type BootstrapReport } from './bootstrap.ts';
 import { closeDb, openDb } from './db.ts';
-import { migrate } from './migrate.ts';
 import { withAdvisoryLock } from './locks.ts';
 import { startDirectorySync } from './ldap/directory.ts';
 import { closeRedis, openRedis } from './redis.ts';
-import { resealLegacy } from './security/reseal.ts';
 import { openIpLocation } from './ip-location.ts';
 import type { Logger } from './log.ts';
-import { startMetricsListener, type MetricsListener } from './metrics/listener.ts';
+import { answerScrapes } from './cluster/metrics.ts';
+import {
+  collectProcessMetrics,
+  scrapeOf,
+  startMetricsListener,
+  type MetricsListener,
+} from './metrics/listener.ts';
 import { createMetrics } from './metrics/metrics.ts';
+import { prepareStorage } from './setup.ts';
 
 const KEEP_ALIVE_MS = 65_000;
 /** While closing, how often connections that finished their response are closed. */
@@ -31,14 +36,22 @@ export type Running = Latchkey & {
   close(): Promise<void>;
 };
 
-/** Opens storage, migrates, builds the app and listens; the one way a Latchkey process starts. */
-export async function startLatchkey(config: Config, log: Logger): Promise<Running> {
+/**
+ * Opens storage, migrates, builds the app and listens; the one way a Latchkey process starts.
+ * `worker`: a cluster worker (WORKERS > 1), whose primary migrated and bootstrapped before
+ * forking it and serves METRICS_PORT with the figures this process gives it (cluster/metrics.ts).
+ */
+export async function startLatchkey(
+  config: Config,
+  log: Logger,
+  { worker = false } = {},
+): Promise<Running> {
   // First: a GEOIP_DB that cannot be read stops the start before any storage is touched.
   const ipLocation = await openIpLocation(config.geoipDb);
   const storage = { databaseUrl: config.databaseUrl, dataDir: config.dataDir, log };
   // Migrating and resealing may rightly take longer than a request may wait: on PostgreSQL they
   // have a connection of their own, without the dependency timeout.
-  const setupDb = config.databaseUrl ? openDb({ ...storage, poolMax: 2 }) : undefined;
+  const setupDb = config.databaseUrl && !worker ? openDb({ ...storage, poolMax: 2 }) : undefined;
   const db = openDb({
     ...storage,
     poolMax: config.databasePoolMax,
@@ -58,21 +71,13 @@ export async function startLatchkey(config: Config, log: Logger): Promise<Runnin
   // Without a listener ioredis prints every failed reconnect to stderr; /readyz reports the outage.
   redis?.on('error', (err: Error) => log.warn({ error: err.message }, 'redis connection error'));
   await redis?.connect();
-  try {
-    const applied = await migrate(setupDb ?? db);
-    if (applied.length) log.info({ applied }, 'migrations applied');
-    // One process at a time; one that finds the lock taken goes on (old values still open).
-    const resealed = await withAdvisoryLock(setupDb ?? db, 'reseal', (trx) =>
-      resealLegacy(trx, config.sealingKey),
-    );
-    if (resealed) log.info({ resealed }, 'sealed values bound to their rows');
-  } finally {
-    if (setupDb) await closeDb(setupDb);
-  }
+  // A worker's primary has prepared the storage and bootstrapped before starting it.
+  if (!worker) await prepareStorage(config, log, db, setupDb);
 
   const metrics = createMetrics({ enabled: config.metrics.port !== undefined });
+  if (metrics.enabled) collectProcessMetrics(metrics);
   const latchkey = await buildApp({ config, db, redis, log, ipLocation, metrics });
-  const bootstrapReport = await bootstrap(config, latchkey.users, latchkey.clients);
+  const bootstrapReport = worker ? {} : await bootstrap(config, latchkey.users, latchkey.clients);
 
   const sweeper = setInterval(() => {
     withAdvisoryLock(db, 'sweep', async (trx) => {
@@ -102,12 +107,13 @@ export async function startLatchkey(config: Config, log: Logger): Promise<Runnin
   });
   const { port } = server.address() as AddressInfo;
   let metricsListener: MetricsListener | undefined;
-  if (config.metrics.port !== undefined) {
+  const stopAnswering =
+    metrics.enabled && worker ? answerScrapes(metrics, config.dependencyTimeoutMs, log) : undefined;
+  if (config.metrics.port !== undefined && !worker) {
     metricsListener = await startMetricsListener({
-      metrics,
+      scrape: scrapeOf(metrics, config.dependencyTimeoutMs, log),
       host: config.metrics.host,
       port: config.metrics.port,
-      timeoutMs: config.dependencyTimeoutMs,
       log,
     });
     log.info({ url: metricsListener.url }, 'metrics listening');
@@ -120,6 +126,7 @@ export async function startLatchkey(config: Config, log: Logger): Promise<Runnin
       const retentionStopped = auditRetention.stop();
       latchkey.keys.stop();
       const metricsClosed = metricsListener?.close();
+      stopAnswering?.();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       // A busy connection goes idle when its response ends: close it then, not a keep-alive later.
