@@ -39,9 +39,9 @@ export const settings = {
   /**
    * Worker processes serving PORT (node:cluster): Node runs a process's JavaScript on one core.
    * 0: one per CPU core in production on PostgreSQL + Redis, else 1. The embedded database is
-   * opened by one process only, so it takes 1. With more than one, a primary process migrates,
-   * creates the first admin, serves METRICS_PORT (the workers' figures summed) and restarts a
-   * worker that dies; the pool sizes below are shared among the workers.
+   * opened by one process only, so it takes 1. With more than one, a primary process forks them,
+   * serves METRICS_PORT (the workers' figures combined) and replaces a worker that dies
+   * (server/cluster/); the pool sizes below are shared among the workers.
    */
   WORKERS: setting(0, int(0, 256)),
   /** Folder for the embedded database, development secrets and the development mail outbox. */

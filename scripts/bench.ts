@@ -4,6 +4,7 @@
 // BENCH_CPU_PROF=<dir> runs each server with --cpu-prof and leaves the profiles in <dir>;
 // BENCH_LOG_LEVEL=debug keeps a log line (with its duration) for every request.
 // `--observability` runs only the rows that price metrics and tracing (scripts/bench/observability.ts).
+// `--workers` runs only WORKERS=1 against 2 (scripts/bench/workers.ts).
 // First, as in the server: the argon2 ceiling is measured on a thread pool sized like the server's.
 import '../server/thread-pool.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -55,12 +56,20 @@ import {
 } from './bench/plan.ts';
 import { fmt, report } from './bench/report.ts';
 import { healthzUnderRegistrations } from './bench/responsiveness.ts';
+import {
+  benchWorkers,
+  workersFailures,
+  workersReport,
+  type WorkersResult,
+} from './bench/workers.ts';
 
 const note = (line: string) => console.error(`bench: ${line}`);
 
 async function main(): Promise<number> {
   const started = performance.now();
   const onlyObservability = process.argv.includes('--observability');
+  const onlyWorkers = process.argv.includes('--workers');
+  let workers: WorkersResult | undefined;
   const results: Results = {
     argon2: [],
     endpoints: [],
@@ -73,7 +82,7 @@ async function main(): Promise<number> {
   };
   let fatal: Error | undefined;
   try {
-    if (!onlyObservability) {
+    if (!onlyObservability && !onlyWorkers) {
       for (const concurrency of ARGON2_CONCURRENCY) {
         const m = await argon2Verifies(ARGON2_VERIFIES * concurrency, concurrency, ARGON2);
         note(`argon2, ${concurrency} at a time: ${fmt(m.perSecond, 1)} verifies/s`);
@@ -81,16 +90,19 @@ async function main(): Promise<number> {
       }
       for (const storage of STORAGES) await benchStorage(storage, results);
     }
-    await withCleanup((cleanup) => benchObservability(results, cleanup, note));
+    if (!onlyWorkers) await withCleanup((cleanup) => benchObservability(results, cleanup, note));
+    if (!onlyObservability)
+      await withCleanup(async (cleanup) => void (workers = await benchWorkers(cleanup, note)));
   } catch (err) {
     fatal = err as Error;
   }
   const elapsedMs = performance.now() - started;
-  const sections = onlyObservability
-    ? [`Wall time: ${fmt(elapsedMs / 1000)} s.`]
-    : [report(results, elapsedMs)];
-  console.log([...sections, ...observabilityReport(results)].join('\n'));
-  const failures = failureLines(results);
+  const sections =
+    onlyObservability || onlyWorkers
+      ? [`Wall time: ${fmt(elapsedMs / 1000)} s.`]
+      : [report(results, elapsedMs)];
+  console.log([...sections, ...observabilityReport(results), ...workersReport(workers)].join('\n'));
+  const failures = [...failureLines(results), ...workersFailures(workers)];
   if (fatal) failures.push(`FAILED: ${fatal.stack ?? fatal.message}`);
   if (failures.length) console.log(`\n${failures.join('\n')}`);
   return failures.length ? 1 : 0;

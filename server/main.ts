@@ -3,9 +3,8 @@ import cluster from 'node:cluster';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import { withDevSecrets } from '../config/dev-secrets.ts';
 import { startBanner } from './banner.ts';
-import { runPrimary } from './cluster/primary.ts';
+import { announceReady, runPrimary } from './cluster/primary.ts';
 import { createLogger } from './log.ts';
-import { startLatchkey } from './server.ts';
 
 let config;
 try {
@@ -32,6 +31,8 @@ if (clustered && !worker) {
     process.exit(1);
   });
 } else {
+  // Loaded here, not by the primary: it serves no request, and stays small.
+  const { startLatchkey } = await import('./server.ts');
   // Tracing starts before the server opens anything; its SDK is loaded only when it is on.
   const stopTracing = config.tracing.endpoint
     ? (await import('./tracing/sdk.ts')).startTracing(config)
@@ -42,11 +43,10 @@ if (clustered && !worker) {
     console.error(`Latchkey could not start: ${err.message}`);
     process.exit(1);
   });
+  const { port } = running.server.address() as { port: number };
   // A worker's primary prints the banner, once for all of them.
-  if (!worker) {
-    const { port } = running.server.address() as { port: number };
-    console.log(startBanner(config, port, running.bootstrapReport));
-  }
+  if (worker) announceReady(port, running.bootstrapReport);
+  else console.log(startBanner(config, port, running.bootstrapReport));
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {

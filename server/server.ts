@@ -7,9 +7,11 @@ import { buildApp, type Latchkey } from './app.ts';
 import { startAuditRetention } from './audit/retention.ts';
 import { bootstrap, type BootstrapReport } from './bootstrap.ts';
 import { closeDb, openDb } from './db.ts';
+import { migrate } from './migrate.ts';
 import { withAdvisoryLock } from './locks.ts';
 import { startDirectorySync } from './ldap/directory.ts';
 import { closeRedis, openRedis } from './redis.ts';
+import { resealLegacy } from './security/reseal.ts';
 import { openIpLocation } from './ip-location.ts';
 import type { Logger } from './log.ts';
 import { answerScrapes } from './cluster/metrics.ts';
@@ -20,7 +22,6 @@ import {
   type MetricsListener,
 } from './metrics/listener.ts';
 import { createMetrics } from './metrics/metrics.ts';
-import { prepareStorage } from './setup.ts';
 
 const KEEP_ALIVE_MS = 65_000;
 /** While closing, how often connections that finished their response are closed. */
@@ -38,8 +39,8 @@ export type Running = Latchkey & {
 
 /**
  * Opens storage, migrates, builds the app and listens; the one way a Latchkey process starts.
- * `worker`: a cluster worker (WORKERS > 1), whose primary migrated and bootstrapped before
- * forking it and serves METRICS_PORT with the figures this process gives it (cluster/metrics.ts).
+ * `worker`: a cluster worker (WORKERS > 1), whose primary serves METRICS_PORT with the figures
+ * this process gives it (cluster/metrics.ts).
  */
 export async function startLatchkey(
   config: Config,
@@ -51,7 +52,7 @@ export async function startLatchkey(
   const storage = { databaseUrl: config.databaseUrl, dataDir: config.dataDir, log };
   // Migrating and resealing may rightly take longer than a request may wait: on PostgreSQL they
   // have a connection of their own, without the dependency timeout.
-  const setupDb = config.databaseUrl && !worker ? openDb({ ...storage, poolMax: 2 }) : undefined;
+  const setupDb = config.databaseUrl ? openDb({ ...storage, poolMax: 2 }) : undefined;
   const db = openDb({
     ...storage,
     poolMax: config.databasePoolMax,
@@ -71,13 +72,22 @@ export async function startLatchkey(
   // Without a listener ioredis prints every failed reconnect to stderr; /readyz reports the outage.
   redis?.on('error', (err: Error) => log.warn({ error: err.message }, 'redis connection error'));
   await redis?.connect();
-  // A worker's primary has prepared the storage and bootstrapped before starting it.
-  if (!worker) await prepareStorage(config, log, db, setupDb);
+  try {
+    const applied = await migrate(setupDb ?? db);
+    if (applied.length) log.info({ applied }, 'migrations applied');
+    // One process at a time; one that finds the lock taken goes on (old values still open).
+    const resealed = await withAdvisoryLock(setupDb ?? db, 'reseal', (trx) =>
+      resealLegacy(trx, config.sealingKey),
+    );
+    if (resealed) log.info({ resealed }, 'sealed values bound to their rows');
+  } finally {
+    if (setupDb) await closeDb(setupDb);
+  }
 
   const metrics = createMetrics({ enabled: config.metrics.port !== undefined });
   if (metrics.enabled) collectProcessMetrics(metrics);
   const latchkey = await buildApp({ config, db, redis, log, ipLocation, metrics });
-  const bootstrapReport = worker ? {} : await bootstrap(config, latchkey.users, latchkey.clients);
+  const bootstrapReport = await bootstrap(config, latchkey.users, latchkey.clients);
 
   const sweeper = setInterval(() => {
     withAdvisoryLock(db, 'sweep', async (trx) => {

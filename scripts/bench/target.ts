@@ -1,7 +1,7 @@
 // The server under test: its storage (a PGlite folder, or throwaway PostgreSQL + Redis), the
 // clients and user made through the CLI, and the built server running as a child process.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -68,9 +68,9 @@ export type Target = {
   service: Client;
   /** Throws, with the server's output, when the server process has exited. */
   assertAlive(): void;
-  /** Peak resident set size of the server process so far (VmHWM). */
+  /** Peak resident set size of the server process (with WORKERS, its tree) so far (VmHWM). */
   peakRssMiB(): number;
-  /** CPU milliseconds the server process has used so far (all threads). */
+  /** CPU milliseconds the server process (with WORKERS, its tree) has used so far (all threads). */
   cpuMs(): number;
   /** What the server printed (LOG_LEVEL=warn, so warnings and errors only). */
   output(): string;
@@ -217,21 +217,59 @@ async function stopProcess(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
+/** The process and its descendants (with WORKERS, the primary's workers), as /proc lists them. */
+function processTree(pid: number): number[] {
+  const pids = [pid];
+  for (let i = 0; i < pids.length; i++) {
+    try {
+      for (const task of readdirSync(`/proc/${pids[i]}/task`)) {
+        const children = readFileSync(`/proc/${pids[i]}/task/${task}/children`, 'utf8');
+        pids.push(...children.split(' ').filter(Boolean).map(Number));
+      }
+    } catch {
+      // Exited since it was listed.
+    }
+  }
+  return pids;
+}
+
+/** Of a process tree, the sum of each process's peak: the tree's peak, or a little above it. */
 function peakRssMiB(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
-  if (!kib) throw new Error(`no VmHWM in /proc/${pid}/status`);
-  return Number(kib) / 1024;
+  let kib = 0;
+  for (const member of processTree(pid)) {
+    let status: string;
+    try {
+      status = readFileSync(`/proc/${member}/status`, 'utf8');
+    } catch {
+      if (member === pid) throw new Error(`no /proc/${pid}/status`);
+      continue;
+    }
+    const hwm = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
+    if (!hwm && member === pid) throw new Error(`no VmHWM in /proc/${pid}/status`);
+    kib += Number(hwm ?? 0);
+  }
+  return kib / 1024;
 }
 
 // USER_HZ, the unit of the times in /proc/stat and /proc/<pid>/stat, is 100 on every mainstream Linux.
 export const CLOCK_TICK_MS = 10;
 
+/** CPU of a process tree: each member's own, and that of its children that have exited. */
 function cpuMs(pid: number): number {
-  // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_MS;
+  let ticks = 0;
+  for (const member of processTree(pid)) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${member}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15,
+    // cutime 16, cstime 17 (children waited for).
+    const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+    ticks += [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i]), 0);
+  }
+  return ticks * CLOCK_TICK_MS;
 }
 
 async function pgCounterReader(url: string, cleanup: Cleanup) {

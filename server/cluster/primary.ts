@@ -2,12 +2,9 @@ import cluster, { type Worker } from 'node:cluster';
 import client from 'prom-client';
 import type { Config } from '../../config/load.ts';
 import { startBanner } from '../banner.ts';
-import { bootstrap, type BootstrapReport } from '../bootstrap.ts';
-import { closeDb, openDb } from '../db.ts';
+import type { BootstrapReport } from '../bootstrap.ts';
 import type { Logger } from '../log.ts';
 import { startMetricsListener, type MetricsListener } from '../metrics/listener.ts';
-import { createServices } from '../services.ts';
-import { prepareStorage } from '../setup.ts';
 import { clusterScrape } from './metrics.ts';
 
 /** A worker that ran this long had no start-up trouble: one that dies after is replaced at once. */
@@ -18,35 +15,25 @@ const BACKOFF_MAX_MS = 60_000;
 /** Beyond SHUTDOWN_TIMEOUT_SECONDS, what a worker gets to close its pools and exit. */
 const EXIT_GRACE_MS = 5000;
 
-/**
- * Before any worker serves, once: migrations, old sealed values bound to their rows, and on first
- * start the admin account (and demo client), whose password the banner shows. The first signing
- * keys are the workers' to create: the key manager does it under its advisory lock.
- */
-async function prepareOnce(config: Config, log: Logger): Promise<BootstrapReport> {
-  const db = openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax: 2, log });
-  try {
-    await prepareStorage(config, log, db, undefined);
-    const services = createServices({ config, db, log });
-    try {
-      return await bootstrap(config, services.users, services.clients);
-    } finally {
-      await services.close();
-    }
-  } finally {
-    await closeDb(db);
-  }
+const READY = 'latchkey:ready';
+
+/** What a worker tells the primary once it serves: its port, and what its first start created. */
+type Ready = { type: typeof READY; port: number; report: BootstrapReport };
+
+const isReady = (m: unknown): m is Ready => (m as Ready | undefined)?.type === READY;
+
+/** In a worker, once it listens: tells the primary, which prints the banner once for all. */
+export function announceReady(port: number, report: BootstrapReport): void {
+  process.send?.({ type: READY, port, report } satisfies Ready);
 }
 
 /**
- * The primary process of WORKERS > 1: prepares the storage, forks the workers (node:cluster
- * hands them the connections on PORT in turn), serves METRICS_PORT with their figures combined,
+ * The primary process of WORKERS > 1: forks the workers (node:cluster hands them the connections
+ * on PORT in turn), prints the banner once, serves METRICS_PORT with their figures combined,
  * replaces a worker that dies, and on SIGTERM or SIGINT stops them all, each draining its
- * requests as a single process does. Serves no request itself.
+ * requests as a single process does. Opens no storage and serves no request itself.
  */
 export async function runPrimary(config: Config, log: Logger): Promise<void> {
-  const report = await prepareOnce(config, log);
-
   const registry = config.metrics.port === undefined ? undefined : new client.Registry();
   const restarts = registry
     ? new client.Counter({
@@ -81,23 +68,44 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
     return worker;
   }
 
-  // All listening, or the start fails: a worker that cannot start now would not later either.
-  const port = await new Promise<number>((resolve, reject) => {
-    let listening = 0;
-    const failed = (worker: Worker, code: number | null, signal: string | null) => {
-      cluster.off('listening', up);
-      for (const other of Object.values(cluster.workers ?? {})) other?.process.kill('SIGTERM');
-      reject(new Error(`a worker (pid ${worker.process.pid}) exited at start: ${signal ?? code}`));
-    };
-    const up = (_worker: Worker, address: { port: number }) => {
-      if (++listening < config.workers) return;
-      cluster.off('exit', failed).off('listening', up);
-      resolve(address.port);
-    };
-    cluster.once('exit', failed).on('listening', up);
-    for (let slot = 0; slot < config.workers; slot++) fork(slot);
-  });
-  console.log(startBanner(config, port, report));
+  /** Forks a worker for each slot; resolves when all serve, fails when one exits first. */
+  function startWorkers(slotsToStart: number[]): Promise<Ready[]> {
+    return new Promise((resolve, reject) => {
+      const pending = new Set<number>();
+      const ready: Ready[] = [];
+      const done = () => cluster.off('message', onMessage).off('exit', onExit);
+      const onMessage = (worker: Worker, message: unknown) => {
+        if (!isReady(message) || !pending.delete(worker.id)) return;
+        ready.push(message);
+        if (pending.size > 0) return;
+        done();
+        resolve(ready);
+      };
+      // A worker that cannot start now would not later either: the start fails.
+      const onExit = (worker: Worker, code: number | null, signal: string | null) => {
+        if (!pending.has(worker.id)) return;
+        done();
+        for (const other of Object.values(cluster.workers ?? {})) other?.process.kill('SIGTERM');
+        reject(
+          new Error(`a worker (pid ${worker.process.pid}) exited at start: ${signal ?? code}`),
+        );
+      };
+      cluster.on('message', onMessage).on('exit', onExit);
+      for (const slot of slotsToStart) pending.add(fork(slot).id);
+    });
+  }
+
+  // The first worker migrates and, on first start, creates the admin (and the first signing
+  // keys); the others start once it serves, and find all done. Both are under advisory locks
+  // too (migrate.ts, keys/manager.ts), so a worker started again later changes nothing.
+  const first = await startWorkers([0]);
+  const others = await startWorkers(Array.from({ length: config.workers - 1 }, (_, i) => i + 1));
+  const all = [...first, ...others];
+  const report: BootstrapReport = {
+    admin: all.find((r) => r.report.admin)?.report.admin,
+    demoClient: all.find((r) => r.report.demoClient)?.report.demoClient,
+  };
+  console.log(startBanner(config, first[0]!.port, report));
 
   cluster.on('exit', (worker, code, signal) => {
     const started = slots.get(worker.id)!;

@@ -104,7 +104,8 @@ describe('WORKERS=2 on PostgreSQL + Redis', () => {
       LOG_LEVEL: 'debug',
     };
     server = await startChildServer(env, port);
-    await until('two workers', () => (workerPids(server.child.pid!).length === 2 ? 1 : undefined));
+    // The first worker serves first (it migrates); the banner follows once both do.
+    await until('both workers', () => (server.output().includes('Latchkey is up') ? 1 : undefined));
     const config = loadConfig({ ...TEST_SECRETS, ...env, LOG_LEVEL: 'silent' });
     const db = openDb({ databaseUrl: env.DATABASE_URL, dataDir: env.DATA_DIR!, poolMax: 2 });
     const services = createServices({ config, db, log: createLogger('silent') });
