@@ -36,11 +36,22 @@ export const settings = {
   ISSUER: setting('', z.url()),
   PORT: setting(3000, int(0, 65535)),
   HOST: setting('0.0.0.0', z.string().min(1)),
+  /**
+   * Worker processes serving PORT (node:cluster): Node runs a process's JavaScript on one core.
+   * 0: one per CPU core in production on PostgreSQL + Redis, else 1. The embedded database is
+   * opened by one process only, so it takes 1. With more than one, a primary process forks them,
+   * serves METRICS_PORT (the workers' figures combined) and replaces a worker that dies
+   * (server/cluster/); the pool sizes below are shared among the workers.
+   */
+  WORKERS: setting(0, int(0, 256)),
   /** Folder for the embedded database, development secrets and the development mail outbox. */
   DATA_DIR: setting('./data', z.string().min(1)),
   /** PostgreSQL server; unset means PGlite (Postgres in WASM) in DATA_DIR/pglite. */
   DATABASE_URL: setting('', optionalUrl),
-  /** Connections per process; PostgreSQL's default max_connections is 100, so ~8 processes fit. */
+  /**
+   * Connections per Latchkey process (its workers share them: WORKERS); PostgreSQL's default
+   * max_connections is 100, so ~8 processes fit.
+   */
   DATABASE_POOL_MAX: setting(10, int(1)),
   /**
    * How long a request waits on PostgreSQL or Redis before it answers 503: long enough for a

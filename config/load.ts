@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import {
   defaultArgon2Concurrency,
@@ -89,7 +90,17 @@ export function loadConfig(env: Record<string, string | undefined>) {
     problems.push('RESOURCE_SERVERS: must be a JSON list of {"audience","scopes","format"}');
   }
   const ldap = ldapConfig(c, production, problems);
+  const redis = c.REDIS_URL || c.REDIS_SENTINELS.length || c.REDIS_CLUSTER_NODES.length;
+  const workers = c.WORKERS || (production && c.DATABASE_URL && redis ? availableParallelism() : 1);
+  // PGlite's files are one process's: a second opening them would corrupt the database.
+  if (workers > 1 && !c.DATABASE_URL)
+    problems.push(
+      'WORKERS: the embedded database (no DATABASE_URL) is opened by one process only; set WORKERS=1, or DATABASE_URL',
+    );
   if (problems.length) throw new ConfigError(problems);
+  // Pool sizes are the process tree's: each worker takes its share, and at least `least`.
+  const share = (total: number, least: number) =>
+    workers === 1 ? total : Math.max(least, Math.floor(total / workers));
 
   return deepFreeze({
     production,
@@ -98,7 +109,9 @@ export function loadConfig(env: Record<string, string | undefined>) {
     host: c.HOST,
     dataDir: c.DATA_DIR,
     databaseUrl: c.DATABASE_URL || undefined,
-    databasePoolMax: c.DATABASE_POOL_MAX,
+    /** Processes serving PORT (1: this one, no cluster); the pool sizes here are each one's. */
+    workers,
+    databasePoolMax: share(c.DATABASE_POOL_MAX, 2),
     dependencyTimeoutMs: c.DEPENDENCY_TIMEOUT_MS,
     redisUrl: c.REDIS_URL || undefined,
     redisSentinels: c.REDIS_SENTINELS,
@@ -123,7 +136,7 @@ export function loadConfig(env: Record<string, string | undefined>) {
       memoryCost: c.ARGON2_MEMORY_KIB,
       timeCost: c.ARGON2_TIME_COST,
       parallelism: c.ARGON2_PARALLELISM,
-      concurrency: c.ARGON2_CONCURRENCY || defaultArgon2Concurrency(),
+      concurrency: share(c.ARGON2_CONCURRENCY || defaultArgon2Concurrency(), 1),
     },
     ttl: {
       accessToken: c.ACCESS_TOKEN_TTL,
@@ -180,7 +193,7 @@ export function loadConfig(env: Record<string, string | undefined>) {
     },
     /** The worker threads of the password strength check (server/security/strength-pool.ts). */
     passwordCheck: {
-      threads: c.PASSWORD_CHECK_THREADS || defaultPasswordCheckThreads(),
+      threads: share(c.PASSWORD_CHECK_THREADS || defaultPasswordCheckThreads(), 1),
       queue: c.PASSWORD_CHECK_QUEUE,
     },
     shutdownTimeoutSeconds: c.SHUTDOWN_TIMEOUT_SECONDS,

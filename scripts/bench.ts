@@ -7,6 +7,7 @@
 // BENCH_LOG_LEVEL=debug keeps a log line (with its duration) for every request.
 // `--scale` runs only the scale measurements (scripts/bench/scale/).
 // `--observability` runs only the rows that price metrics and tracing (scripts/bench/observability.ts).
+// `--workers` runs only WORKERS=1 against 2 (scripts/bench/workers.ts).
 // First, as in the server: the argon2 ceiling is measured on a thread pool sized like the server's.
 import '../server/thread-pool.ts';
 import { benchComparison } from './bench/compare.ts';
@@ -17,8 +18,18 @@ import { ARGON2, ARGON2_CONCURRENCY, ARGON2_VERIFIES, type Results } from './ben
 import { withCleanup } from './bench/process.ts';
 import { report } from './bench/report.ts';
 import { benchScale } from './bench/scale/main.ts';
+import {
+  benchWorkers,
+  workersFailures,
+  workersReport,
+  type WorkersResult,
+} from './bench/workers.ts';
 
 const note = (line: string) => console.error(`bench: ${line}`);
+
+let workers: WorkersResult | undefined;
+const benchOneAndTwoWorkers = () =>
+  withCleanup(async (cleanup) => void (workers = await benchWorkers(cleanup, note)));
 
 /** A mode: what it measures into `results`, and the report sections it prints. */
 type Mode = {
@@ -36,8 +47,20 @@ const MODES: Record<string, Mode> = {
       }
       await withCleanup((cleanup) => benchComparison(results, cleanup, note));
       await withCleanup((cleanup) => benchObservability(results, cleanup, note));
+      await benchOneAndTwoWorkers();
     },
-    report: (results, elapsedMs) => [report(results, elapsedMs), ...observabilityReport(results)],
+    report: (results, elapsedMs) => [
+      report(results, elapsedMs),
+      ...observabilityReport(results),
+      ...workersReport(workers),
+    ],
+  },
+  '--workers': {
+    run: benchOneAndTwoWorkers,
+    report: (_results, elapsedMs) => [
+      `Wall time: ${fmt(elapsedMs / 1000)} s.`,
+      ...workersReport(workers),
+    ],
   },
   '--observability': {
     run: (results) => withCleanup((cleanup) => benchObservability(results, cleanup, note)),
@@ -68,7 +91,7 @@ async function main(): Promise<number> {
     fatal = err as Error;
   }
   console.log(mode.report(results, performance.now() - started).join('\n'));
-  const failures = failureLines(results);
+  const failures = [...failureLines(results), ...workersFailures(workers)];
   if (fatal) failures.push(`FAILED: ${fatal.stack ?? fatal.message}`);
   if (failures.length) console.log(`\n${failures.join('\n')}`);
   return failures.length ? 1 : 0;

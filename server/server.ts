@@ -15,7 +15,13 @@ import { closeRedis, openRedis } from './redis.ts';
 import { resealLegacy } from './security/reseal.ts';
 import { openIpLocation } from './ip-location.ts';
 import type { Logger } from './log.ts';
-import { startMetricsListener, type MetricsListener } from './metrics/listener.ts';
+import { answerScrapes } from './cluster/metrics.ts';
+import {
+  collectProcessMetrics,
+  scrapeOf,
+  startMetricsListener,
+  type MetricsListener,
+} from './metrics/listener.ts';
 import { createMetrics } from './metrics/metrics.ts';
 
 const KEEP_ALIVE_MS = 65_000;
@@ -38,8 +44,16 @@ export type Running = Latchkey & {
   close(): Promise<void>;
 };
 
-/** Opens storage, migrates, builds the app and listens; the one way a Latchkey process starts. */
-export async function startLatchkey(config: Config, log: Logger): Promise<Running> {
+/**
+ * Opens storage, migrates, builds the app and listens; the one way a Latchkey process starts.
+ * `worker`: a cluster worker (WORKERS > 1), whose primary serves METRICS_PORT with the figures
+ * this process gives it (cluster/metrics.ts).
+ */
+export async function startLatchkey(
+  config: Config,
+  log: Logger,
+  { worker = false } = {},
+): Promise<Running> {
   // First: a GEOIP_DB that cannot be read stops the start before any storage is touched.
   const ipLocation = await openIpLocation(config.geoipDb);
   const storage = { databaseUrl: config.databaseUrl, dataDir: config.dataDir, log };
@@ -78,6 +92,7 @@ export async function startLatchkey(config: Config, log: Logger): Promise<Runnin
   }
 
   const metrics = createMetrics({ enabled: config.metrics.port !== undefined });
+  if (metrics.enabled) collectProcessMetrics(metrics);
   // Embedded without Redis: this process is the only one, and keeps short-lived state itself.
   const shortLived =
     !config.databaseUrl && !redis
@@ -125,12 +140,13 @@ export async function startLatchkey(config: Config, log: Logger): Promise<Runnin
   });
   const { port } = server.address() as AddressInfo;
   let metricsListener: MetricsListener | undefined;
-  if (config.metrics.port !== undefined) {
+  const stopAnswering =
+    metrics.enabled && worker ? answerScrapes(metrics, config.dependencyTimeoutMs, log) : undefined;
+  if (config.metrics.port !== undefined && !worker) {
     metricsListener = await startMetricsListener({
-      metrics,
+      scrape: scrapeOf(metrics, config.dependencyTimeoutMs, log),
       host: config.metrics.host,
       port: config.metrics.port,
-      timeoutMs: config.dependencyTimeoutMs,
       log,
     });
     log.info({ url: metricsListener.url }, 'metrics listening');
@@ -143,6 +159,7 @@ export async function startLatchkey(config: Config, log: Logger): Promise<Runnin
       const retentionStopped = auditRetention.stop();
       latchkey.keys.stop();
       const metricsClosed = metricsListener?.close();
+      stopAnswering?.();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       // A busy connection goes idle when its response ends: close it then, not a keep-alive later.

@@ -1,7 +1,7 @@
 // A server under test as a child process of the benchmark: started, awaited, measured (peak RSS
 // and CPU from /proc, so every server is measured alike) and stopped.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
@@ -60,11 +60,11 @@ async function withTimeout(step: unknown, ms: number): Promise<void> {
 export type ServerProcess = {
   /** Throws, with the server's output, when the server process has exited. */
   assertAlive(): void;
-  /** Peak resident set size of the server process so far (VmHWM). */
+  /** Peak resident set size of the server process (with WORKERS, its tree) so far (VmHWM). */
   peakRssMiB(): number;
-  /** Resident set size of the server process now (VmRSS). */
+  /** Resident set size of the server process (with WORKERS, its tree) now (VmRSS). */
   rssMiB(): number;
-  /** CPU milliseconds the server process has used so far (all threads). */
+  /** CPU milliseconds the server process (with WORKERS, its tree) has used so far (all threads). */
   cpuMs(): number;
   /** What the server printed. */
   output(): string;
@@ -104,8 +104,8 @@ export async function startServerProcess(
   }
   return {
     assertAlive,
-    peakRssMiB: () => statusMiB(child.pid!, 'VmHWM'),
-    rssMiB: () => statusMiB(child.pid!, 'VmRSS'),
+    peakRssMiB: () => treeMiB(child.pid!, 'VmHWM'),
+    rssMiB: () => treeMiB(child.pid!, 'VmRSS'),
     cpuMs: () => cpuMs(child.pid!),
     output: () => output,
   };
@@ -128,20 +128,60 @@ async function stopProcess(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-/** A memory figure of /proc/<pid>/status (VmHWM, VmRSS) in MiB. */
-function statusMiB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1];
-  if (!kib) throw new Error(`no ${field} in /proc/${pid}/status`);
-  return Number(kib) / 1024;
+/** The process and its descendants (with WORKERS, the primary's workers), as /proc lists them. */
+function processTree(pid: number): number[] {
+  const pids = [pid];
+  for (let i = 0; i < pids.length; i++) {
+    try {
+      for (const task of readdirSync(`/proc/${pids[i]}/task`)) {
+        const children = readFileSync(`/proc/${pids[i]}/task/${task}/children`, 'utf8');
+        pids.push(...children.split(' ').filter(Boolean).map(Number));
+      }
+    } catch {
+      // Exited since it was listed.
+    }
+  }
+  return pids;
+}
+
+/**
+ * A memory figure of /proc/<pid>/status (VmHWM, VmRSS) in MiB, summed over the process tree: for
+ * the peak, the tree's peak or a little above it.
+ */
+function treeMiB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
+  let kib = 0;
+  for (const member of processTree(pid)) {
+    let status: string;
+    try {
+      status = readFileSync(`/proc/${member}/status`, 'utf8');
+    } catch {
+      if (member === pid) throw new Error(`no /proc/${pid}/status`);
+      continue;
+    }
+    const value = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1];
+    if (!value && member === pid) throw new Error(`no ${field} in /proc/${pid}/status`);
+    kib += Number(value ?? 0);
+  }
+  return kib / 1024;
 }
 
 // USER_HZ, the unit of the times in /proc/stat and /proc/<pid>/stat, is 100 on every mainstream Linux.
 export const CLOCK_TICK_MS = 10;
 
+/** CPU of a process tree: each member's own, and that of its children that have exited. */
 function cpuMs(pid: number): number {
-  // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_MS;
+  let ticks = 0;
+  for (const member of processTree(pid)) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${member}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15,
+    // cutime 16, cstime 17 (children waited for).
+    const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+    ticks += [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i]), 0);
+  }
+  return ticks * CLOCK_TICK_MS;
 }

@@ -45,12 +45,18 @@ export function createMetrics({ enabled }: { enabled: boolean }) {
     labelNames: L[] = [],
   ): Counter<L> =>
     (registry ? new client.Counter({ name, help, labelNames, registers }) : NOOP) as Counter<L>;
+  // `aggregator`: how the primary combines the workers' values (WORKERS, server/cluster/):
+  // summed unless said otherwise; state every process reads alike is taken once (max), and a
+  // check is up only when it is up in every worker (min).
   const gauge = <L extends string = never>(
     name: string,
     help: string,
     labelNames: L[] = [],
+    aggregator: client.Aggregator = 'sum',
   ): Gauge<L> =>
-    registry ? new client.Gauge({ name, help, labelNames, registers }) : (NOOP as Gauge<L>);
+    registry
+      ? new client.Gauge({ name, help, labelNames, registers, aggregator })
+      : (NOOP as Gauge<L>);
   const histogram = <L extends string = never>(
     name: string,
     help: string,
@@ -129,6 +135,7 @@ export function createMetrics({ enabled }: { enabled: boolean }) {
       'latchkey_mail_outbox_messages',
       'Mails in the outbox, by status (pending, failed); shared by every process.',
       ['status'],
+      'max',
     ),
 
     // Directory (LDAP / Active Directory).
@@ -150,6 +157,8 @@ export function createMetrics({ enabled }: { enabled: boolean }) {
     directoryLastSync: gauge(
       'latchkey_directory_last_sync_success_timestamp_seconds',
       'When a directory sync (by any process) last committed, Unix time.',
+      [],
+      'max',
     ),
 
     // Signing keys.
@@ -157,10 +166,13 @@ export function createMetrics({ enabled }: { enabled: boolean }) {
       'latchkey_signing_keys',
       'Signing keys by stage (announced, active, retiring).',
       ['state'],
+      'max',
     ),
     nextKeyRotation: gauge(
       'latchkey_signing_keys_next_rotation_timestamp_seconds',
       'When the schedule next announces new signing keys, Unix time.',
+      [],
+      'max',
     ),
 
     // Audit trail.
@@ -180,11 +192,17 @@ export function createMetrics({ enabled }: { enabled: boolean }) {
       'Database pool connections by state (used, free, pending: requests waiting for one).',
       ['state'],
     ),
-    redisUp: gauge('latchkey_redis_connected', '1 while the Redis connection is ready, else 0.'),
+    redisUp: gauge(
+      'latchkey_redis_connected',
+      '1 while the Redis connection is ready (in every worker), else 0.',
+      [],
+      'min',
+    ),
     ready: gauge(
       'latchkey_readiness_check_up',
       'Readiness (/readyz) checks at scrape time, by check (database, redis, ldap, all): 1 ok.',
       ['check'],
+      'min',
     ),
     argon2Queue: gauge(
       'latchkey_argon2_queue_length',

@@ -223,6 +223,49 @@ describe('loadConfig', () => {
   });
 });
 
+describe('WORKERS', () => {
+  const SCALE_OUT = {
+    ...PRODUCTION_OK,
+    DATABASE_URL: 'postgres://db.example.test/latchkey',
+    REDIS_URL: 'redis://redis.example.test',
+  };
+
+  it('is one process per CPU core in production on PostgreSQL + Redis, else one', () => {
+    expect(loadConfig(SCALE_OUT).workers).toBe(availableParallelism());
+    expect(loadConfig({ ...SCALE_OUT, REDIS_URL: '' }).workers).toBe(1);
+    expect(loadConfig({ ...SCALE_OUT, NODE_ENV: 'development' }).workers).toBe(1);
+    expect(loadConfig({ ...TEST_SECRETS }).workers).toBe(1);
+    expect(loadConfig({ ...SCALE_OUT, WORKERS: '3' }).workers).toBe(3);
+  });
+
+  it('refuses more than one with the embedded database: one process owns DATA_DIR', () => {
+    const err = configError({ ...TEST_SECRETS, WORKERS: '2' });
+    expect(err.problems).toEqual([
+      'WORKERS: the embedded database (no DATABASE_URL) is opened by one process only; set WORKERS=1, or DATABASE_URL',
+    ]);
+    expect(loadConfig({ ...TEST_SECRETS, WORKERS: '1' }).workers).toBe(1);
+  });
+
+  it('shares the pools among the workers, so the process tree uses what one process would', () => {
+    const shared = loadConfig({
+      ...SCALE_OUT,
+      WORKERS: '4',
+      DATABASE_POOL_MAX: '20',
+      ARGON2_CONCURRENCY: '8',
+      PASSWORD_CHECK_THREADS: '2',
+    });
+    expect(shared.databasePoolMax).toBe(5);
+    expect(shared.argon2.concurrency).toBe(2);
+    // Each worker keeps at least what it needs to work: two connections, one thread.
+    expect(shared.passwordCheck.threads).toBe(1);
+    expect(
+      loadConfig({ ...SCALE_OUT, WORKERS: '8', DATABASE_POOL_MAX: '10' }).databasePoolMax,
+    ).toBe(2);
+    const one = loadConfig({ ...SCALE_OUT, WORKERS: '1', DATABASE_POOL_MAX: '1' });
+    expect(one.databasePoolMax).toBe(1);
+  });
+});
+
 describe('thread pool', () => {
   // Starts libuv's pool (a file read) and counts its threads.
   const poolThreads = async (env: Record<string, string>) => {
