@@ -24,4 +24,6 @@ VOLUME /data
 EXPOSE 3000
 HEALTHCHECK --interval=30s --timeout=3s CMD node -e "fetch('http://127.0.0.1:'+process.env.PORT+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 STOPSIGNAL SIGTERM
-CMD ["node", "dist/server/main.js"]
+# AsyncLocalStorage (oidc-provider's, ours, OpenTelemetry's) without promise hooks: Node 24's
+# default, about 15% less CPU per token request here (npm run bench).
+CMD ["node", "--experimental-async-context-frame", "dist/server/main.js"]

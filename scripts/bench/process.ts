@@ -82,8 +82,9 @@ export async function startServerProcess(
   env: Record<string, string>,
   readyUrl: string,
   cleanup: Cleanup,
+  nodeFlags: string[] = [],
 ): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [...profilerArgs(), script], {
+  const child = spawn(process.execPath, [...nodeFlags, ...profilerArgs(), script], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -12,6 +12,9 @@ import { ROOT, startServerProcess, type Cleanup, type ServerProcess } from './pr
 export type Storage = 'embedded' | 'postgres+redis';
 export type Client = { id: string; secret: string };
 
+/** How `npm start` (package.json) and the container image (Dockerfile) run the server. */
+export const LATCHKEY_NODE_FLAGS = ['--experimental-async-context-frame'];
+
 export const API = 'https://api.bench.test';
 export const REDIRECT_URI = 'http://rp.bench.test/callback';
 export const USER = { email: 'bench@example.test', password: 'bench-password-0123456789' };
@@ -52,8 +55,9 @@ export async function startTarget(storage: Storage, cleanup: Cleanup): Promise<T
     ADMIN_PASSWORD: 'bench-admin-password',
     DEMO_CLIENT: 'false',
     RESOURCE_SERVERS: JSON.stringify([{ audience: API, scopes: 'read write', format: 'jwt' }]),
-    // One client makes every token request: the limit stays on (its cost is measured) but high.
-    RATE_LIMIT_TOKEN_CLIENT: '100000000/1m',
+    // One client makes every token request: its per-client limit is off, as in the issue's
+    // measurement (it costs about 6% of client_credentials' server CPU).
+    RATE_LIMIT_TOKEN_CLIENT: 'off',
     // One user signs in from one address in every flow: the in-flight caps stay on (their cost
     // is measured) but above the flow workers.
     LOGIN_IN_FLIGHT_ACCOUNT: '64',
@@ -122,7 +126,13 @@ async function createClient(env: Record<string, string>, args: string[]): Promis
 
 /** The built server; LOG_LEVEL=warn, so it prints warnings and errors only. */
 function startServer(env: Record<string, string>, url: string, cleanup: Cleanup) {
-  return startServerProcess('dist/server/main.js', env, `${url}/readyz`, cleanup);
+  return startServerProcess(
+    'dist/server/main.js',
+    env,
+    `${url}/readyz`,
+    cleanup,
+    LATCHKEY_NODE_FLAGS,
+  );
 }
 
 async function pgCounterReader(url: string, cleanup: Cleanup) {

@@ -19,7 +19,8 @@ export async function startChildServer(
 ): Promise<ChildServer> {
   const listen = port ?? (await freePort());
   const url = `http://127.0.0.1:${listen}`;
-  const child = spawn(process.execPath, ['server/main.ts'], {
+  // As `npm start` runs it (package.json).
+  const child = spawn(process.execPath, ['--experimental-async-context-frame', 'server/main.ts'], {
     env: {
       PATH: process.env.PATH,
       ...TEST_SECRETS,
