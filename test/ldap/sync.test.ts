@@ -247,3 +247,29 @@ describe('directory sync a page at a time (LDAP_PAGE_SIZE 2)', () => {
     expect(await ldap.t.localUser(alice.email)).toMatchObject({ disabled: false });
   });
 });
+
+describe('directory sync when a new entry holds a value the database refuses', () => {
+  const ldap = useSlapdDirectory();
+
+  it('fails only that entry: the other new account is created and the deleted one disabled', async () => {
+    expect(await ldap.t.directory.sync({ full: true })).toMatchObject({ created: 4, errors: 0 });
+    // PostgreSQL text cannot hold NUL; the directory's cn (a directoryString) can.
+    const nul = {
+      dn: `uid=nul,${PEOPLE}`,
+      attributes: { ...ERIN.attributes, uid: 'nul', cn: 'Nul\u0000Name', mail: 'nul@example.test' },
+    };
+    await ldap.slapd.asAdmin(async (admin) => {
+      await admin.add(ERIN.dn, ERIN.attributes);
+      await admin.add(nul.dn, nul.attributes);
+      await admin.del(dave.dn);
+    });
+    const summary = await ldap.t.directory.sync({ full: true });
+    expect(summary).toMatchObject({ created: 1, disabled: 1, errors: 1 });
+    expect(summary!.problems).toEqual([expect.stringContaining(nul.dn)]);
+    expect(await ldap.t.localUser(ERIN.attributes.mail)).toMatchObject({ source: 'ldap' });
+    expect(await ldap.t.localUser(dave.email)).toMatchObject({
+      disabled: true,
+      directory_state: 'missing',
+    });
+  });
+});
