@@ -21,6 +21,10 @@ const live = (entry: Entry, now = Date.now()) =>
 
 // The sessions listed per account (AccountStore); grants are never held here.
 const LISTED = 'Session';
+// Interactions are made by anyone who opens an authorization URL, signed in or not, and last an
+// hour: past this many bytes of them the oldest go (its sign-in starts again), so that requests
+// cannot fill the process's memory. Logins in progress take 1-2 kB each.
+export const INTERACTION_BUDGET_BYTES = 32 * 1024 * 1024;
 
 /**
  * Short-lived protocol state in this process's memory, for the embedded database, where one
@@ -35,6 +39,14 @@ export class MemoryStore {
   /** `uid:<model>:<uid>` and `userCode:<model>:<code>`: the key of the entry that has it. */
   private readonly lookups = new Map<string, string>();
   private changed = new Set<string>();
+  /** Interactions in the order they were stored, and the bytes of their JSON. */
+  private readonly interactions = new Set<string>();
+  private interactionBytes = 0;
+  /**
+   * Writes the keys' state to the database now: consumes and deletes, so that a crash cannot
+   * bring back a spent code or an ended session (write-behind.ts sets it; never throws).
+   */
+  persist: (keys: string[]) => Promise<void> = async () => undefined;
 
   /** Stores a payload as it comes from oidc-provider; `expiresIn` seconds, 0: no expiry. */
   put(model: string, id: string, payload: AdapterPayload, expiresIn: number): void {
@@ -91,10 +103,11 @@ export class MemoryStore {
     return entry;
   }
 
-  /** Deletes the model's entries of the grant. */
-  deleteOfGrant(model: string, grantId: string): void {
-    for (const key of [...(this.sets.get(`grant:${model}:${grantId}`) ?? [])])
-      this.remove(key, true);
+  /** Deletes the model's entries of the grant; returns their keys. */
+  deleteOfGrant(model: string, grantId: string): string[] {
+    const keys = [...(this.sets.get(`grant:${model}:${grantId}`) ?? [])];
+    for (const key of keys) this.remove(key, true);
+    return keys;
   }
 
   /** The live sessions that name the account. */
@@ -108,10 +121,21 @@ export class MemoryStore {
     return found;
   }
 
-  /** Entries changed since the last call (their latest state; undefined: deleted), for writing. */
-  takeChanges(): { key: string; model: string; id: string; entry: Entry | undefined }[] {
-    const keys = this.changed;
-    this.changed = new Set();
+  /**
+   * Entries changed since they were last taken (their latest state; undefined: deleted), for
+   * writing: all of them, or those of `only`.
+   */
+  takeChanges(
+    only?: string[],
+  ): { key: string; model: string; id: string; entry: Entry | undefined }[] {
+    let keys: Iterable<string>;
+    if (only) {
+      keys = only.filter((key) => this.changed.has(key));
+      for (const key of keys) this.changed.delete(key);
+    } else {
+      keys = this.changed;
+      this.changed = new Set();
+    }
     return [...keys].map((key) => {
       const split = key.indexOf(':');
       return {
@@ -156,12 +180,21 @@ export class MemoryStore {
     if (entry.uid) this.lookups.set(`uid:${entry.model}:${entry.uid}`, key);
     if (entry.userCode) this.lookups.set(`userCode:${entry.model}:${entry.userCode}`, key);
     if (changed) this.changed.add(key);
+    if (entry.model === 'Interaction') {
+      this.interactions.add(key);
+      this.interactionBytes += entry.json.length;
+      for (const oldest of this.interactions) {
+        if (this.interactionBytes <= INTERACTION_BUDGET_BYTES) break;
+        this.remove(oldest, true);
+      }
+    }
   }
 
   private remove(key: string, changed: boolean): void {
     const entry = this.entries.get(key);
     if (!entry) return;
     this.entries.delete(key);
+    if (this.interactions.delete(key)) this.interactionBytes -= entry.json.length;
     if (entry.grantId) this.removeFrom(`grant:${entry.model}:${entry.grantId}`, key);
     if (entry.accountId && entry.model === LISTED)
       this.removeFrom(`account:${entry.accountId}`, key);
@@ -217,23 +250,27 @@ export class MemoryAdapter implements StorageAdapter {
   }
 
   async consume(id: string): Promise<void> {
-    this.store.consume(this.model, id);
+    await this.consumeOnce(id);
   }
 
   async consumeOnce(id: string): Promise<boolean> {
-    return this.store.consume(this.model, id);
+    const first = this.store.consume(this.model, id);
+    if (first) await this.store.persist([keyOf(this.model, id)]);
+    return first;
   }
 
   async destroy(id: string): Promise<void> {
-    this.store.delete(this.model, id);
+    if (this.store.delete(this.model, id)) await this.store.persist([keyOf(this.model, id)]);
   }
 
   async take(id: string): Promise<AdapterPayload | undefined> {
-    return payloadOf(this.store.delete(this.model, id));
+    const taken = this.store.delete(this.model, id);
+    if (taken) await this.store.persist([keyOf(this.model, id)]);
+    return payloadOf(taken);
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
-    this.store.deleteOfGrant(this.model, grantId);
+    await this.store.persist(this.store.deleteOfGrant(this.model, grantId));
   }
 }
 
@@ -252,13 +289,14 @@ export class MemoryAccounts implements AccountStore {
   }
 
   async endSessions(accountId: string, { except, only }: EndSessions = {}): Promise<number> {
-    let ended = 0;
+    const ended: string[] = [];
     for (const { id } of this.store.sessionsOf(accountId))
       if (id !== except && (only === undefined || id === only)) {
         this.store.delete(LISTED, id);
-        ended++;
+        ended.push(keyOf(LISTED, id));
       }
-    return ended;
+    await this.store.persist(ended);
+    return ended.length;
   }
 
   async grantsOf(): Promise<Stored[]> {

@@ -52,6 +52,15 @@ const UNAVAILABLE_MESSAGES = [
  * Whether an error means that PostgreSQL, Redis or the directory could not be reached or did
  * not answer in time (as opposed to a bug or bad input): such a request answers 503, try again shortly.
  */
+// SQLSTATE classes 22 (data exception: a NUL in text or JSON, say) and 23 (integrity: a
+// duplicate key): a row the database will never take as it is, however often it is tried.
+const PG_REFUSED_ROW = /^2[23]/;
+
+/** Whether PostgreSQL refused the row itself, rather than being out of reach. */
+export function isRefusedRow(err: unknown): boolean {
+  return PG_REFUSED_ROW.test(String((err as { code?: unknown } | undefined)?.code ?? ''));
+}
+
 export function isUnavailable(err: unknown): boolean {
   for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
     const { name, code, message, cause } = e as {

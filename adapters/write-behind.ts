@@ -1,10 +1,13 @@
+import { setImmediate } from 'node:timers/promises';
 import type { Knex } from 'knex';
 import { MemoryStore, type Entry } from './memory.ts';
+import { isRefusedRow } from './outages.ts';
 import { modelsThat } from './models.ts';
 
 const TABLE = 'oidc_payloads';
-// Rows per statement.
-const CHUNK = 1000;
+// Rows per statement. PGlite runs on the server's own thread: each statement holds the event loop
+// (about 36 µs of CPU a row), so the rows go in small statements with other work between them.
+const CHUNK = 200;
 // Expired entries are dropped from memory this often.
 const SWEEP_EVERY_MS = 60_000;
 
@@ -53,11 +56,21 @@ export async function openMemoryStore(
     .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', db.fn.now()));
   for (const row of rows) store.restore(entryOf(row));
 
-  let writing: Promise<void> | undefined;
+  // One write at a time, in the order asked: a later write always holds the later state.
+  let queue: Promise<unknown> = Promise.resolve();
+  const enqueue = (only?: string[]) => {
+    const write = queue.then(() => writeChanges(db, store, onError, only));
+    queue = write.catch(() => undefined);
+    return write;
+  };
+  let pending: Promise<void> | undefined;
   const flush = () =>
-    (writing ??= writeChanges(db, store).finally(() => {
-      writing = undefined;
+    (pending ??= enqueue().finally(() => {
+      pending = undefined;
     }));
+  store.persist = async (keys) => {
+    if (keys.length) await enqueue(keys).catch(onError);
+  };
   let lastSweep = Date.now();
   const timer = setInterval(() => {
     if (Date.now() - lastSweep >= SWEEP_EVERY_MS) {
@@ -72,33 +85,78 @@ export async function openMemoryStore(
     flush,
     async close() {
       clearInterval(timer);
-      await writing?.catch(() => undefined);
-      // A change made while the last write ran is written too.
-      while (store.hasChanges()) await flush();
+      // What is still to write, written; a database that refuses it is reported, not waited on.
+      for (let attempt = 0; attempt < 3 && store.hasChanges(); attempt++)
+        await flush().catch(onError);
+      await queue;
     },
   };
 }
 
-async function writeChanges(db: Knex, store: MemoryStore): Promise<void> {
-  const changes = store.takeChanges();
-  if (!changes.length) return;
+/**
+ * Writes the changes (all, or those of `only`) in one transaction. When that fails, each is
+ * tried alone: one row the database refuses must not hold back the others. A refused row is
+ * kept in memory only (reported by model); the rest, failing for any other reason, wait for the
+ * next write.
+ */
+async function writeChanges(
+  db: Knex,
+  store: MemoryStore,
+  onError: (err: unknown) => void,
+  only?: string[],
+): Promise<void> {
+  // Taken when the connection is this write's: the state written is the latest.
+  let changes: Change[] = [];
   try {
-    const gone = changes.filter((change) => !change.entry).map(({ model, id }) => ({ model, id }));
-    const kept = changes.flatMap(({ entry }) => (entry ? [entry] : []));
     await db.transaction(async (trx) => {
-      for (let i = 0; i < gone.length; i += CHUNK)
-        await trx.raw(DELETE, [JSON.stringify(gone.slice(i, i + CHUNK))]);
-      for (let i = 0; i < kept.length; i += CHUNK)
-        await trx.raw(UPSERT, [
-          `[${kept
-            .slice(i, i + CHUNK)
-            .map(rowJson)
-            .join(',')}]`,
-        ]);
+      changes = store.takeChanges(only);
+      await writeRows(trx, changes);
     });
+    return;
   } catch (err) {
-    store.giveBack(changes.map((change) => change.key));
-    throw err;
+    if (changes.length <= 1 && !isRefusedRow(err)) {
+      store.giveBack(changes.map((change) => change.key));
+      throw err;
+    }
+  }
+  const refusedModels = new Set<string>();
+  const retry: string[] = [];
+  let failure: unknown;
+  for (const change of changes)
+    try {
+      await db.transaction((trx) => writeRows(trx, [change]));
+    } catch (err) {
+      if (isRefusedRow(err)) refusedModels.add(change.model);
+      else {
+        retry.push(change.key);
+        failure = err;
+      }
+    }
+  store.giveBack(retry);
+  if (refusedModels.size)
+    onError(
+      new Error(`the database refused rows of ${[...refusedModels].join(', ')}; kept in memory`),
+    );
+  if (retry.length) throw failure;
+}
+
+type Change = ReturnType<MemoryStore['takeChanges']>[number];
+
+async function writeRows(trx: Knex, changes: Change[]): Promise<void> {
+  const gone = changes.filter((change) => !change.entry).map(({ model, id }) => ({ model, id }));
+  const kept = changes.flatMap(({ entry }) => (entry ? [entry] : []));
+  for (let i = 0; i < gone.length; i += CHUNK) {
+    await trx.raw(DELETE, [JSON.stringify(gone.slice(i, i + CHUNK))]);
+    await setImmediate();
+  }
+  for (let i = 0; i < kept.length; i += CHUNK) {
+    await trx.raw(UPSERT, [
+      `[${kept
+        .slice(i, i + CHUNK)
+        .map(rowJson)
+        .join(',')}]`,
+    ]);
+    await setImmediate();
   }
 }
 

@@ -20,6 +20,9 @@ const EMAIL = new RegExp(
 );
 // Deeper than this a value is replaced, not copied: a log line never carries an unmasked remainder.
 const MAX_DEPTH = 4;
+// What a database error may carry of the statement: PGlite's errors hold its bound values, which
+// can be tokens, codes or session ids (the message and SQLSTATE say what went wrong).
+const STATEMENT_FIELDS = new Set(['params', 'parameters', 'bindings', 'where']);
 
 /** "alice@example.com" → "al***@example.com": enough to tell accounts apart in a log, no more. */
 export function maskEmails(text: string): string {
@@ -34,7 +37,8 @@ function maskDeep(value: unknown, depth = 0): unknown {
     // Still an Error (same prototype), so pino's serializer keeps its type; the stack repeats
     // the message, so it is masked too.
     const masked = Object.create(Object.getPrototypeOf(value)) as Error & Record<string, unknown>;
-    for (const [k, v] of Object.entries(value)) masked[k] = maskDeep(v, depth + 1);
+    for (const [k, v] of Object.entries(value))
+      if (!STATEMENT_FIELDS.has(k)) masked[k] = maskDeep(v, depth + 1);
     masked.message = maskEmails(value.message);
     if (value.stack) masked.stack = maskEmails(value.stack);
     if (value.cause !== undefined) masked.cause = maskDeep(value.cause, depth + 1);

@@ -98,7 +98,12 @@ export async function startLatchkey(
     !config.databaseUrl && !redis
       ? await openMemoryStore(db, {
           intervalMs: WRITE_BEHIND_MS,
-          onError: (err) => log.warn({ err }, 'short-lived state not yet written; will retry'),
+          // The message and SQLSTATE only: the statement's values are tokens and session ids.
+          onError: (err) =>
+            log.warn(
+              { error: (err as Error).message, code: (err as { code?: string }).code },
+              'short-lived state not yet written; will retry',
+            ),
         })
       : undefined;
   const latchkey = await buildApp({

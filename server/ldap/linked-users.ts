@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import type { AccountSignOut } from '../users/sign-out.ts';
 import type { User } from '../users/store.ts';
 import type { Audit, AuditEvent } from '../audit/audit.ts';
+import { isRefusedRow } from '../../adapters/outages.ts';
 import { sameDn } from './dn.ts';
 import type { DirectoryUser } from './entries.ts';
 
@@ -186,8 +187,9 @@ const CREATE_CHUNK = 1000;
 /**
  * Carries out many `create` plans at once (a page of a first sync): deletes the unverified
  * local accounts holding their emails, as applyLink does one by one, and inserts them all, in
- * one savepoint. Undefined, and nothing done, when any of them conflicts: the caller then
- * applies each on its own, so only the conflicting entries fail.
+ * one savepoint. Undefined, and nothing done, when the database refuses any of them (a
+ * conflict, a value it cannot hold): the caller then applies each on its own, so only those
+ * entries fail.
  */
 export async function createMany(
   db: Knex,
@@ -217,7 +219,8 @@ export async function createMany(
       };
     });
   } catch (err) {
-    if ((err as { code?: string }).code === '23505') return undefined;
+    // A duplicate, or a value the database refuses (a NUL): each entry alone, each error its own.
+    if (isRefusedRow(err)) return undefined;
     throw err;
   }
 }

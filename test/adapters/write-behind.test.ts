@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MemoryAdapter, MemoryStore } from '../../adapters/memory.ts';
+import { INTERACTION_BUDGET_BYTES, MemoryAdapter, MemoryStore } from '../../adapters/memory.ts';
 import { openMemoryStore, type DurableMemoryStore } from '../../adapters/write-behind.ts';
 import type { Db } from '../../server/db.ts';
 import { tempEmbeddedDb } from '../support/embedded-db.ts';
@@ -91,5 +91,19 @@ describe('short-lived state in memory', () => {
     await codes.upsert('c2', { grantId: 'g3' }, 600);
     const firsts = await Promise.all(Array.from({ length: 5 }, () => codes.consumeOnce('c2')));
     expect(firsts.filter(Boolean)).toHaveLength(1);
+  });
+
+  it('keeps interactions, which anyone can make, within a budget: the oldest go first', async () => {
+    const store = new MemoryStore();
+    const interactions = new MemoryAdapter(store, 'Interaction');
+    const sessions = new MemoryAdapter(store, 'Session');
+    await sessions.upsert('signed-in', { accountId: 'u9' }, 600);
+    const mib = 'x'.repeat(1024 * 1024);
+    const count = INTERACTION_BUDGET_BYTES / mib.length + 8;
+    for (let i = 0; i < count; i++) await interactions.upsert(`i${i}`, { uid: `u${i}`, mib }, 3600);
+    expect(await interactions.find('i0')).toBeUndefined();
+    expect(await interactions.find(`i${count - 1}`)).toBeDefined();
+    expect(store.size).toBeLessThanOrEqual(INTERACTION_BUDGET_BYTES / mib.length + 1);
+    expect(await sessions.find('signed-in')).toBeDefined();
   });
 });
