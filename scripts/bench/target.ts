@@ -66,6 +66,8 @@ export type Target = {
   web: Client;
   /** Confidential client_credentials client. */
   service: Client;
+  /** The server's process id. */
+  pid: number;
   /** Throws, with the server's output, when the server process has exited. */
   assertAlive(): void;
   /** Peak resident set size of the server process so far (VmHWM). */
@@ -173,7 +175,9 @@ function profilerArgs(): string[] {
 }
 
 async function startServer(env: Record<string, string>, url: string, cleanup: Cleanup) {
-  const child = spawn(process.execPath, [...profilerArgs(), 'dist/server/main.js'], {
+  // BENCH_NODE_ARGS in a server's environment: Node/V8 options for it (the memory probe's A/B).
+  const nodeArgs = env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...profilerArgs(), ...nodeArgs, 'dist/server/main.js'], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -193,6 +197,7 @@ async function startServer(env: Record<string, string>, url: string, cleanup: Cl
     await sleep(100);
   }
   return {
+    pid: child.pid!,
     assertAlive,
     peakRssMiB: () => peakRssMiB(child.pid!),
     cpuMs: () => cpuMs(child.pid!),
