@@ -1,5 +1,5 @@
 import { BlockList, isIP } from 'node:net';
-import maxmind, { type CityResponse, type Reader } from 'maxmind';
+import type { CityResponse, Reader } from 'maxmind';
 import { ConfigError } from '../config/load.ts';
 
 /** "Lisbon, Portugal": where an IP address is, roughly, as far as a GeoIP database says. */
@@ -50,6 +50,8 @@ export async function openIpLocation(path: string | undefined): Promise<IpLocati
   if (!path) return noIpLocation;
   let reader: Reader<CityResponse>;
   try {
+    // Loaded only when a database is configured.
+    const { default: maxmind } = await import('maxmind');
     reader = await maxmind.open<CityResponse>(path);
   } catch (err) {
     throw new ConfigError([

@@ -1,4 +1,5 @@
 import './thread-pool.ts';
+import './heap-growth.ts';
 import cluster from 'node:cluster';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import { withDevSecrets } from '../config/dev-secrets.ts';

@@ -58,6 +58,8 @@ async function withTimeout(step: unknown, ms: number): Promise<void> {
 }
 
 export type ServerProcess = {
+  /** The server's process id. */
+  pid: number;
   /** Throws, with the server's output, when the server process has exited. */
   assertAlive(): void;
   /** Peak resident set size of the server process (with WORKERS, its tree) so far (VmHWM). */
@@ -104,6 +106,7 @@ export async function startServerProcess(
     await sleep(100);
   }
   return {
+    pid: child.pid!,
     assertAlive,
     peakRssMiB: () => treeMiB(child.pid!, 'VmHWM'),
     rssMiB: () => treeMiB(child.pid!, 'VmRSS'),

@@ -131,7 +131,8 @@ function startServer(env: Record<string, string>, url: string, cleanup: Cleanup)
     env,
     `${url}/readyz`,
     cleanup,
-    LATCHKEY_NODE_FLAGS,
+    // BENCH_NODE_ARGS in a server's environment: Node/V8 options for it (the memory probe's A/B).
+    [...LATCHKEY_NODE_FLAGS, ...(env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [])],
   );
 }
 

@@ -1,15 +1,12 @@
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-} from '@simplewebauthn/server';
 import type { Db } from '../db.ts';
 import { affected } from '../db.ts';
 import type { Challenges } from './challenges.ts';
 import { parseAuthentication, parseRegistration } from './passkey-responses.ts';
 
 /** How long the browser's own passkey prompt waits for the user (WebAuthn L3 §5.4, timeout). */
+// Loaded at the first passkey ceremony: ~5 MiB of heap that a server without passkeys never needs.
+const webauthn = () => import('@simplewebauthn/server');
+
 export const PASSKEY_TIMEOUT_MS = 120_000;
 /** A passkey's name is a label in a list: anything longer is cut. */
 export const PASSKEY_NAME_MAX = 60;
@@ -84,7 +81,9 @@ export function createPasskeys(
       user: { id: string; email: string; name?: string | null },
       binding: string,
     ) {
-      const options = await generateRegistrationOptions({
+      const options = await (
+        await webauthn()
+      ).generateRegistrationOptions({
         rpName: productName,
         rpID,
         userName: user.email,
@@ -112,13 +111,17 @@ export function createPasskeys(
       const expectedChallenge = await challenges.take(`register:${userId}:${binding}`);
       const response = parseRegistration(json);
       if (!expectedChallenge || !response) return undefined;
-      const verified = await verifyRegistrationResponse({
-        response,
-        expectedChallenge,
-        expectedOrigin: origin,
-        expectedRPID: rpID,
-        requireUserVerification: false,
-      }).catch(() => undefined);
+      const verified = await (
+        await webauthn()
+      )
+        .verifyRegistrationResponse({
+          response,
+          expectedChallenge,
+          expectedOrigin: origin,
+          expectedRPID: rpID,
+          requireUserVerification: false,
+        })
+        .catch(() => undefined);
       if (!verified?.verified) return undefined;
       const { credential, credentialDeviceType, credentialBackedUp } = verified.registrationInfo;
       const inserted = await table()
@@ -145,7 +148,9 @@ export function createPasskeys(
     async authenticationOptions(binding: string, userId?: string) {
       const allowCredentials = userId ? await descriptors(userId) : undefined;
       if (allowCredentials?.length === 0) return undefined;
-      const options = await generateAuthenticationOptions({
+      const options = await (
+        await webauthn()
+      ).generateAuthenticationOptions({
         rpID,
         timeout: PASSKEY_TIMEOUT_MS,
         userVerification: userId ? 'preferred' : 'required',
@@ -177,19 +182,23 @@ export function createPasskeys(
       // WebAuthn L3 §7.2 step 6: a user handle, when given, must be the credential's owner.
       if (handle && Buffer.from(handle, 'base64url').toString('utf8') !== row.user_id)
         return { ok: false, reason: 'wrong_passkey' };
-      const verified = await verifyAuthenticationResponse({
-        response,
-        expectedChallenge,
-        expectedOrigin: origin,
-        expectedRPID: rpID,
-        credential: {
-          id: row.id,
-          publicKey: new Uint8Array(row.public_key),
-          counter: Number(row.counter),
-          transports: row.transports,
-        },
-        requireUserVerification: !userId,
-      }).catch(() => undefined);
+      const verified = await (
+        await webauthn()
+      )
+        .verifyAuthenticationResponse({
+          response,
+          expectedChallenge,
+          expectedOrigin: origin,
+          expectedRPID: rpID,
+          credential: {
+            id: row.id,
+            publicKey: new Uint8Array(row.public_key),
+            counter: Number(row.counter),
+            transports: row.transports,
+          },
+          requireUserVerification: !userId,
+        })
+        .catch(() => undefined);
       if (!verified?.verified) return { ok: false, reason: 'wrong_passkey' };
       const info = verified.authenticationInfo;
       await table()

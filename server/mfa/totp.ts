@@ -1,6 +1,5 @@
 import { createHmac } from 'node:crypto';
 import { generateURI, ScureBase32Plugin, verify } from 'otplib';
-import QRCode from 'qrcode';
 import { affected, type Db } from '../db.ts';
 import { seal, unseal } from '../security/seal.ts';
 
@@ -27,6 +26,8 @@ const cleanCode = (code: string) => code.replace(/\s+/g, '');
 export function createTotpFactors(db: Db, sealingKey: Buffer, productName: string) {
   async function enrolment(user: { email: string }, secret: string): Promise<TotpEnrolment> {
     const uri = generateURI({ issuer: productName, label: user.email, secret });
+    // qrcode is loaded at the first enrolment, not by every server at start.
+    const { default: QRCode } = await import('qrcode');
     const qrSvg = await QRCode.toString(uri, { type: 'svg', margin: 1, errorCorrectionLevel: 'M' });
     return { secret, uri, qrSvg };
   }
