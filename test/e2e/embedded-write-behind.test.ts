@@ -1,6 +1,5 @@
 import { rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import * as oidc from 'openid-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Browser } from '../support/browser.ts';
 import { startChildServer } from '../support/child-server.ts';
@@ -11,6 +10,7 @@ import {
   relyingParty,
   signIn,
   silentAuthorizationUrl,
+  isActive,
   tokenRequest,
 } from '../support/relying-party.ts';
 import { startTestServer, storageEnv, type TestServer } from '../support/server.ts';
@@ -21,10 +21,6 @@ import { freePort } from '../support/services.ts';
 // a failed write must not show secrets, and what a crash loses must fail closed.
 
 const USER = { email: 'behind@example.test', password: 'a long enough password' };
-
-async function active(rp: oidc.Configuration, accessToken: string): Promise<boolean> {
-  return (await oidc.tokenIntrospection(rp, accessToken)).active;
-}
 
 describe('embedded short-lived state written behind', () => {
   const dataDirs: string[] = [];
@@ -57,7 +53,7 @@ describe('embedded short-lived state written behind', () => {
     const next: TestServer = await startTestServer(env);
     try {
       rp = await relyingParty(next.url, client.clientId, client.clientSecret);
-      expect(await active(rp, tokens.access_token)).toBe(true);
+      expect(await isActive(rp, tokens.access_token)).toBe(true);
       const { url: back } = await browser.follow(
         await browser.get(await silentAuthorizationUrl(rp)),
         next.url,

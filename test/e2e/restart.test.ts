@@ -10,16 +10,12 @@ import {
   relyingParty,
   signIn,
   silentAuthorizationUrl,
+  isActive,
 } from '../support/relying-party.ts';
 import { STORAGES, startTestServer, storageEnv } from '../support/server.ts';
 import { freePort } from '../support/services.ts';
 
 const USER = { email: 'restart@example.test', password: 'a long enough password' };
-
-/** Whether the server says the access token is active (RFC 7662), asked as the app. */
-async function active(rp: oidc.Configuration, accessToken: string): Promise<boolean> {
-  return (await oidc.tokenIntrospection(rp, accessToken)).active;
-}
 
 describe.each(STORAGES)('restart on %s storage', (storage) => {
   it('keeps users, clients, keys, sessions and refresh tokens across a stop and start', async () => {
@@ -41,7 +37,7 @@ describe.each(STORAGES)('restart on %s storage', (storage) => {
     const second = await startChildServer(env, port);
     try {
       const rp = await relyingParty(second.url, client.clientId, client.clientSecret);
-      expect(await active(rp, tokens.access_token)).toBe(true);
+      expect(await isActive(rp, tokens.access_token)).toBe(true);
       const refreshed = await oidc.refreshTokenGrant(rp, tokens.refresh_token!);
       expect(refreshed.access_token).toBeTruthy();
       expect(decodeProtectedHeader(refreshed.id_token!).kid).toBe(kid);
@@ -75,7 +71,7 @@ describe.each(STORAGES)('restart on %s storage', (storage) => {
     const next = await startChildServer(env, port);
     try {
       rp = await relyingParty(next.url, client.clientId, client.clientSecret);
-      expect(await active(rp, tokens.access_token)).toBe(true);
+      expect(await isActive(rp, tokens.access_token)).toBe(true);
       const silent = await silentAuthorizationUrl(rp);
       const { url } = await browser.follow(await browser.get(silent), next.url);
       expect(url.searchParams.get('code')).toBeTruthy();

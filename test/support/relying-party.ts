@@ -116,6 +116,11 @@ export async function authorizationRequest(
   return { url, verifier, state };
 }
 
+/** Whether the server says the access token is active (RFC 7662), asked as the app. */
+export async function isActive(rp: oidc.Configuration, accessToken: string): Promise<boolean> {
+  return (await oidc.tokenIntrospection(rp, accessToken)).active;
+}
+
 /** An authorization request with prompt=none: answered with a code only if the browser has a session. */
 export async function silentAuthorizationUrl(rp: oidc.Configuration): Promise<URL> {
   return oidc.buildAuthorizationUrl(rp, {
