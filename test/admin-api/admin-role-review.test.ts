@@ -6,6 +6,7 @@ import {
   type Json,
   adminConsole,
   person as personOf,
+  signInWithPasswordOnly,
   signInWithSecondFactor,
 } from '../support/admin-api.ts';
 import { Flow } from '../support/flow.ts';
@@ -110,10 +111,7 @@ describe('admin API: the admin role and refusals, other paths (review)', () => {
     // A 403 from the verifier is neither counted per caller (the caller is unknown yet) nor
     // per address (only invalid-token is): every call writes an audit row, without end.
     const user = await person('audit-flooder@example.test', []);
-    const flow = new Flow(server, rp, user);
-    await flow.start(params);
-    await flow.login();
-    const { access_token } = await flow.tokens({ resource: params.resource });
+    const { access_token } = await signInWithPasswordOnly(server, { rp, params }, user);
     const statuses: number[] = [];
     for (let i = 0; i < 10; i++)
       statuses.push((await apiCall(server, access_token, 'GET', '/users')).status);

@@ -6,9 +6,9 @@ import {
   type Json,
   adminConsole,
   person as personOf,
+  signInWithPasswordOnly,
   signInWithSecondFactor,
 } from '../support/admin-api.ts';
-import { Flow } from '../support/flow.ts';
 import { startTestServer, storageEnv, type TestServer } from '../support/server.ts';
 
 // People calling the admin API with a token from a code flow: what they are refused, that the
@@ -46,10 +46,7 @@ describe('admin API called by people', () => {
 
   it('audits the call of a person refused for want of the admin role', async () => {
     const user = await person('not-an-admin@example.test', []);
-    const flow = new Flow(server, rp, user);
-    await flow.start(params);
-    await flow.login();
-    const { access_token } = await flow.tokens({ resource: params.resource });
+    const { access_token } = await signInWithPasswordOnly(server, { rp, params }, user);
     const refused = await apiCall(server, access_token, 'GET', '/users');
     expect(refused.status).toBe(403);
     expect(await callsOf(user.id), 'an admin_api_call failure row for the person').toHaveLength(1);

@@ -120,6 +120,18 @@ export async function person(server: TestServer, email: string, roles: string[])
  * (the account pages), then a fresh sign-in in another with password and code. The second
  * browser's flow is returned too, to sign in again from the same session.
  */
+/** A person's admin API token from a sign-in with the password alone (no second factor). */
+export async function signInWithPasswordOnly(
+  server: TestServer,
+  { rp, params }: Awaited<ReturnType<typeof adminConsole>>,
+  user: { email: string; password: string },
+) {
+  const flow = new Flow(server, rp, user);
+  await flow.start(params);
+  await flow.login();
+  return flow.tokens({ resource: params.resource });
+}
+
 export async function signInWithSecondFactor(
   server: TestServer,
   console: Awaited<ReturnType<typeof adminConsole>>,
