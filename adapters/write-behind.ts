@@ -96,8 +96,8 @@ export async function openMemoryStore(
 /**
  * Writes the changes (all, or those of `only`) in one transaction. When that fails, each is
  * tried alone: one row the database refuses must not hold back the others. A refused row is
- * kept in memory only (reported by model); the rest, failing for any other reason, wait for the
- * next write.
+ * kept in memory only (reported by model); at the first other failure, it and the rest wait for
+ * the next write.
  */
 async function writeChanges(
   db: Knex,
@@ -122,7 +122,12 @@ async function writeChanges(
   const refusedModels = new Set<string>();
   const retry: string[] = [];
   let failure: unknown;
-  for (const change of changes)
+  for (const change of changes) {
+    // The database is out of reach (not refusing a row): the rest wait too, untried.
+    if (failure !== undefined) {
+      retry.push(change.key);
+      continue;
+    }
     try {
       await db.transaction((trx) => writeRows(trx, [change]));
     } catch (err) {
@@ -132,6 +137,7 @@ async function writeChanges(
         failure = err;
       }
     }
+  }
   store.giveBack(retry);
   if (refusedModels.size)
     onError(
