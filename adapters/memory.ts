@@ -39,6 +39,11 @@ export class MemoryStore {
   /** `uid:<model>:<uid>` and `userCode:<model>:<code>`: the key of the entry that has it. */
   private readonly lookups = new Map<string, string>();
   private changed = new Set<string>();
+  /**
+   * Keys put since no write took them: no copy of theirs is in the database. A consume or delete
+   * of one need not be written through (a crash loses the entry whole), only written behind.
+   */
+  private readonly unwritten = new Set<string>();
   /** Interactions in the order they were stored, and the bytes of their JSON. */
   private readonly interactions = new Set<string>();
   private interactionBytes = 0;
@@ -136,6 +141,7 @@ export class MemoryStore {
       keys = this.changed;
       this.changed = new Set();
     }
+    for (const key of keys) this.unwritten.delete(key);
     return [...keys].map((key) => {
       const split = key.indexOf(':');
       return {
@@ -147,13 +153,19 @@ export class MemoryStore {
     });
   }
 
+  /** Of the keys, those whose entry may have a copy in the database (written or being written). */
+  writtenOf(keys: string[]): string[] {
+    return keys.filter((key) => !this.unwritten.has(key));
+  }
+
   /** Notes keys again whose write failed, unless changed since (the next write has them). */
   giveBack(keys: string[]): void {
     for (const key of keys) this.changed.add(key);
   }
 
-  hasChanges(): boolean {
-    return this.changed.size > 0;
+  /** Whether anything (of `only`) changed since it was last taken. */
+  hasChanges(only?: string[]): boolean {
+    return only ? only.some((key) => this.changed.has(key)) : this.changed.size > 0;
   }
 
   /** Drops the expired entries (their copies are the database sweep's); returns how many. */
@@ -173,13 +185,17 @@ export class MemoryStore {
 
   private set(entry: Entry, changed: boolean): void {
     const key = keyOf(entry.model, entry.id);
-    if (this.entries.has(key)) this.remove(key, false);
+    const existed = this.entries.has(key);
+    if (existed) this.remove(key, false);
     this.entries.set(key, entry);
     if (entry.grantId) this.addTo(`grant:${entry.model}:${entry.grantId}`, key);
     if (entry.accountId && entry.model === LISTED) this.addTo(`account:${entry.accountId}`, key);
     if (entry.uid) this.lookups.set(`uid:${entry.model}:${entry.uid}`, key);
     if (entry.userCode) this.lookups.set(`userCode:${entry.model}:${entry.userCode}`, key);
-    if (changed) this.changed.add(key);
+    if (changed) {
+      this.changed.add(key);
+      if (!existed) this.unwritten.add(key);
+    }
     if (entry.model === 'Interaction') {
       this.interactions.add(key);
       this.interactionBytes += entry.json.length;
@@ -202,7 +218,9 @@ export class MemoryStore {
       const lookup = `${kind}:${entry.model}:${entry[kind]}`;
       if (entry[kind] && this.lookups.get(lookup) === key) this.lookups.delete(lookup);
     }
-    if (changed) this.changed.add(key);
+    // Deleted before any write took it: there is nothing to write.
+    if (changed && this.unwritten.delete(key)) this.changed.delete(key);
+    else if (changed) this.changed.add(key);
   }
 
   private addTo(set: string, key: string): void {

@@ -69,7 +69,8 @@ export async function openMemoryStore(
       pending = undefined;
     }));
   store.persist = async (keys) => {
-    if (keys.length) await enqueue(keys).catch(onError);
+    const due = store.writtenOf(keys);
+    if (due.length) await enqueue(due).catch(onError);
   };
   let lastSweep = Date.now();
   const timer = setInterval(() => {
@@ -105,6 +106,7 @@ async function writeChanges(
   onError: (err: unknown) => void,
   only?: string[],
 ): Promise<void> {
+  if (!store.hasChanges(only)) return;
   // Taken when the connection is this write's: the state written is the latest.
   let changes: Change[] = [];
   try {

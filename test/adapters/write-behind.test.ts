@@ -54,6 +54,41 @@ describe('short-lived state written behind to the embedded database', () => {
     expect(errors).toEqual([]);
   });
 
+  it('writes a consume through at once, but only of what is already in the database', async () => {
+    const durable = await open();
+    const codes = new MemoryAdapter(durable.store, 'AuthorizationCode');
+    const stored = () => db('oidc_payloads').where({ model: 'AuthorizationCode' }).orderBy('id');
+    await codes.upsert('written', { grantId: 'g1' }, 600);
+    await durable.flush();
+    await codes.upsert('fresh', { grantId: 'g1' }, 600);
+    expect(await codes.consumeOnce('written')).toBe(true);
+    expect(await codes.consumeOnce('fresh')).toBe(true);
+    // A crash now loses the fresh code whole: no copy of it, spent or not, is there to restore.
+    expect(await stored()).toEqual([
+      expect.objectContaining({ id: 'written', consumed_at: expect.any(Date) }),
+    ]);
+    await durable.flush();
+    expect(await stored()).toEqual([
+      expect.objectContaining({ id: 'fresh', consumed_at: expect.any(Date) }),
+      expect.objectContaining({ id: 'written', consumed_at: expect.any(Date) }),
+    ]);
+  });
+
+  it('has nothing to write for an entry deleted before any write took it', async () => {
+    const durable = await open();
+    const interactions = new MemoryAdapter(durable.store, 'Interaction');
+    await interactions.upsert('brief', { uid: 'b' }, 600);
+    const statements: string[] = [];
+    const onQuery = (query: { sql: string }) => statements.push(query.sql);
+    db.on('query', onQuery);
+    await interactions.destroy('brief');
+    await durable.flush();
+    db.off('query', onQuery);
+    expect(statements).toEqual([]);
+    await durable.close();
+    expect(await db('oidc_payloads').where({ model: 'Interaction' })).toEqual([]);
+  });
+
   it('writes on its own within the interval, without a close', async () => {
     const first = await open(50);
     await new MemoryAdapter(first.store, 'Interaction').upsert('i1', { uid: 'i1' }, 600);
