@@ -169,6 +169,7 @@ export function createServices({
     noticeSignIn: newDeviceNotice({ ...notices, db, audit, devices: createDeviceStore(db) }),
     /** Ends what the graph started: waits for mail being stored or sent, ends threads and connections. */
     async close(): Promise<void> {
+      await audit.flush();
       await mailer.close();
       await strength.close();
       directory?.close();

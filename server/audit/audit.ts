@@ -91,6 +91,9 @@ function combine(rows: Row[]): Row[] {
  * a counted row are the only thing ever changed in the trail.
  */
 const MAX_BATCH = 500;
+// Events told of after their request was answered (`audit.soon`) wait this long for others to go
+// in with them: one insert for the many a busy server has, rather than one each.
+const LINGER_MS = 100;
 
 export function createAudit(
   db: Db,
@@ -99,7 +102,8 @@ export function createAudit(
 ) {
   type Pending = { row: Row; written: () => void; failed: (err: unknown) => void };
   const waiting: Pending[] = [];
-  let writing = false;
+  let draining: Promise<void> | undefined;
+  let lingering: NodeJS.Timeout | undefined;
 
   /** Rejects when the rows are not committed, but for a lone row refused for its data. */
   async function insert(rows: Row[]): Promise<void> {
@@ -125,8 +129,16 @@ export function createAudit(
     }
   }
 
-  async function drain(): Promise<void> {
-    writing = true;
+  /** Writes what waits, joining the write under way if there is one. */
+  function drain(): Promise<void> {
+    clearTimeout(lingering);
+    lingering = undefined;
+    if (!waiting.length) return draining ?? Promise.resolve();
+    return (draining ??= drainAll());
+  }
+
+  async function drainAll(): Promise<void> {
+    // Done the moment the queue is seen empty: an event pushed later starts the next drain.
     try {
       while (waiting.length) {
         // Bounded: PostgreSQL takes at most 65,535 parameters in one statement.
@@ -140,7 +152,7 @@ export function createAudit(
         }
       }
     } finally {
-      writing = false;
+      draining = undefined;
     }
   }
 
@@ -178,11 +190,25 @@ export function createAudit(
     if (!row) return Promise.resolve();
     return new Promise<void>((written, failed) => {
       waiting.push({ row, written, failed });
-      if (!writing) void drain();
+      void drain();
     });
   }
 
   return Object.assign(audit, {
+    /**
+     * Records an event that nothing waits for: one told of once its request was answered. It
+     * goes in with the next insert, at the latest LINGER_MS on; a failure is logged by insert().
+     */
+    soon(event: AuditEvent, facts: RequestFacts = {}): void {
+      const row = rowOf(event, facts);
+      if (!row) return;
+      waiting.push({ row, written: () => undefined, failed: () => undefined });
+      lingering ??= setTimeout(() => void drain(), LINGER_MS).unref();
+    },
+    /** Writes what waits (at a stop); never throws. */
+    async flush(): Promise<void> {
+      while (waiting.length || draining) await drain();
+    },
     /**
      * Writes the event's row in `trx`, the transaction of the change it records: the change and
      * its record commit together or not at all. Any failure rejects (and so rolls the change

@@ -10,14 +10,13 @@ import { requestFacts } from './audit.ts';
 export function auditProtocolEvents(provider: Provider, audit: Audit): void {
   // oidc-provider tells of these once its answer is decided, so they cannot fail the exchange:
   // a row that could not be written is logged by audit(), and left.
-  const record = (event: AuditEvent, facts?: RequestFacts) =>
-    audit(event, facts).catch(() => undefined);
+  const record = (event: AuditEvent, facts?: RequestFacts) => audit.soon(event, facts);
   provider.on('grant.success', (ctx) => {
     const grantType = String(ctx.oidc.params?.grant_type);
     if (grantType !== 'authorization_code' && grantType !== 'refresh_token') return;
     const accountId = ctx.oidc.account?.accountId;
     const client = ctx.oidc.client?.clientId;
-    void record(
+    record(
       {
         type: grantType === 'refresh_token' ? 'token_refreshed' : 'token_issued',
         outcome: 'success',
@@ -30,7 +29,7 @@ export function auditProtocolEvents(provider: Provider, audit: Audit): void {
   });
   provider.on('grant.revoked', (ctx, grantId) => {
     const { accountId, client } = grantOwner(ctx, grantId);
-    void record(
+    record(
       {
         type: 'grant_revoked',
         outcome: 'success',
@@ -43,7 +42,7 @@ export function auditProtocolEvents(provider: Provider, audit: Audit): void {
   });
   provider.on('end_session.success', (ctx) => {
     const accountId = ctx.oidc.session?.accountId;
-    void record(
+    record(
       {
         type: 'sign_out',
         outcome: 'success',

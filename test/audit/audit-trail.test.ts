@@ -230,4 +230,28 @@ describe('audit trail', () => {
     expect(inserts).toHaveLength(1 + 1 + 11);
     expect(logs.join('')).toContain('audit events not recorded');
   });
+
+  it('writes events nothing waits for a little later, many in one insert, and all of them at a stop', async () => {
+    const audit = createAudit(db, createLogger('silent'));
+    const statements: string[] = [];
+    const seen = (q: { sql: string }) => statements.push(q.sql);
+    db.on('query', seen);
+    const event = (n: number) => ({
+      type: 'later_event',
+      outcome: 'success' as const,
+      actor: { type: 'system' as const },
+      detail: { n },
+    });
+    try {
+      for (let n = 0; n < 5; n++) audit.soon(event(n));
+      expect(await eventually('later_event', 5)).toHaveLength(5);
+      audit.soon(event(5));
+      await audit.flush();
+      expect(await rows('later_event')).toHaveLength(6);
+    } finally {
+      db.off('query', seen);
+    }
+    const inserts = statements.filter((sql) => sql.startsWith('insert into "audit_events"'));
+    expect(inserts).toHaveLength(2);
+  });
 });

@@ -101,6 +101,10 @@ describe('account lockout (PostgreSQL + Redis, real SMTP)', () => {
     });
     expect(tokens.claims()?.email).toBe(USER.email);
 
+    // The token's event is told of once the token request was answered: it comes a little later.
+    await expect
+      .poll(async () => (await auditRows()).some((r) => r.type === 'token_issued'))
+      .toBe(true);
     const rows = await auditRows();
     // Alike refusals share a row that counts them (a window may end mid-test: rows in a row
     // with the same label are added up).
