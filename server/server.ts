@@ -75,6 +75,9 @@ export async function startLatchkey(
     maxRetriesPerRequest: 2,
     commandTimeout: config.dependencyTimeoutMs,
     retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
+    // Commands issued in the same tick go in one write: introspection's two lookups, and those of
+    // concurrent requests (−8% of introspection's server CPU, measured A/B).
+    enableAutoPipelining: true,
   });
   // Without a listener ioredis prints every failed reconnect to stderr; /readyz reports the outage.
   redis?.on('error', (err: Error) => log.warn({ error: err.message }, 'redis connection error'));
