@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { withGrantCache } from './grant-cache.ts';
 import { MemoryAccounts, MemoryAdapter, type MemoryStore } from './memory.ts';
 import { modelsThat } from './models.ts';
 import { answeringOutages } from './outages.ts';
@@ -67,6 +68,8 @@ export function createAdapterFactory(deps: AdapterDeps): AdapterFactory {
   const make: MakeAdapter = (model) => {
     if (model === 'Client') return answeringOutages(new ClientAdapter(deps.findClient));
     const store = shortLived(model) ?? answeringOutages(new PostgresAdapter(db, model));
+    // One process owns the embedded database: it sees every change to a grant (grant-cache.ts).
+    if (model === 'Grant' && memory) return withGrantCache(store);
     if (model !== 'RefreshToken') return store;
     const shaped = withIdLength(store, REFRESH_TOKEN_ID_LENGTH);
     // The consume comes last in a token request: half the dependency timeout is left for it.

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { grantsChanged } from './grant-cache.ts';
 import { DeadlineError } from './outages.ts';
 import type { AccountStore, AdapterPayload, EndSessions, Stored, StorageAdapter } from './types.ts';
 
@@ -184,9 +185,14 @@ export function revokeGrantsOfClientWithin(trx: Knex, clientId: string): Promise
 }
 
 async function deleteGrants(trx: Knex, grants: Knex.QueryBuilder): Promise<string[]> {
-  const ids = ((await grants.delete().returning('id')) as { id: string }[]).map((r) => r.id);
-  if (ids.length) await trx(TABLE).whereIn('grant_id', ids).delete();
-  return ids;
+  grantsChanged();
+  try {
+    const ids = ((await grants.delete().returning('id')) as { id: string }[]).map((r) => r.id);
+    if (ids.length) await trx(TABLE).whereIn('grant_id', ids).delete();
+    return ids;
+  } finally {
+    grantsChanged();
+  }
 }
 
 /** Deletes expired rows of every model; returns how many. Run periodically by one process. */

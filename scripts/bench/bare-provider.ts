@@ -199,3 +199,5 @@ router.post('/interaction/:uid/consent', async (ctx) => {
 
 provider.use(router.routes());
 provider.listen(config.port, '127.0.0.1');
+// A stop by signal exits normally, so that BENCH_CPU_PROF's profile is written.
+process.once('SIGTERM', () => process.exit(0));

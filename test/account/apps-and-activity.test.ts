@@ -41,6 +41,10 @@ describe.each(STORAGES)('connected apps and security activity on %s storage', (s
     const phone = new Browser({ userAgent: PHONE });
     const onLaptop = await signIn(rp, laptop, server.url, USER);
     const onPhone = await signIn(rp, phone, server.url, USER);
+    // Signed in and allowed: the app gets its tokens without asking (the grant is read again).
+    const allowed: string[] = [];
+    await signIn(rp, laptop, server.url, { ...USER, params: { prompt: '' }, shown: allowed });
+    expect(allowed).toEqual([]);
     const html = await appsPage(laptop);
     expect(html).toContain('Photo Album');
     expect(html).toContain('See your name');
