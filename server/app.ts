@@ -7,6 +7,7 @@ import { healthRouter, readinessCheck } from './health.ts';
 import { clientAddress } from './http/client-address.ts';
 import { errorPages } from './http/errors.ts';
 import { homePage } from './http/home.ts';
+import { ownRoutes } from './http/own-routes.ts';
 import { issuerOrigin } from './http/issuer-origin.ts';
 import { requestId } from './http/request-id.ts';
 import { securityHeaders } from './http/security-headers.ts';
@@ -76,12 +77,16 @@ export async function buildApp(deps: ServiceDeps) {
   app.use(errorPages(views));
   app.use(staticFiles(join(VIEWS_DIR, 'static')));
   app.use(homePage(views, config.productName));
-  app.use(healthRouter(readiness).routes());
   app.use(adminApi(services, currentProvider, keys));
-  app.use(interactionRouter({ ...services, provider: currentProvider }).routes());
-  app.use(accountRouter({ ...services, provider: currentProvider }).routes());
-  app.use(unlockRouter(services).routes());
-  app.use(secureAccountRouter(services).routes());
+  app.use(
+    ownRoutes([
+      healthRouter(readiness),
+      interactionRouter({ ...services, provider: currentProvider }),
+      accountRouter({ ...services, provider: currentProvider }),
+      unlockRouter(services),
+      secureAccountRouter(services),
+    ]),
+  );
   app.use(tokenLimit.refuseBlocked);
   app.use(async (ctx) => {
     ctx.respond = false;
