@@ -124,6 +124,7 @@ export async function startLatchkey(
     withAdvisoryLock(db, 'sweep', async (trx) => {
       await latchkey.limits.sweep(trx);
       await sweepGivenUpMail(trx);
+      await latchkey.tokens.sweep(trx);
       return sweepExpired(trx);
     })
       .then((n) => n && log.info({ deleted: n }, 'expired protocol rows swept'))

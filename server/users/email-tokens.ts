@@ -126,10 +126,13 @@ export function createEmailTokens(db: Db) {
       return row?.at ? (Date.now() - new Date(row.at).getTime()) / 1000 : undefined;
     },
 
-    /** Deletes tokens that expired more than a day ago (kept a while so a late click says "expired"). */
-    async sweep(): Promise<number> {
+    /**
+     * Deletes tokens that expired more than a day ago (kept a while so a late click says
+     * "expired"); in `trx`, the periodic sweep's.
+     */
+    async sweep(trx: Knex = db): Promise<number> {
       return affected(
-        await db('email_tokens')
+        await trx('email_tokens')
           .where('expires_at', '<', new Date(Date.now() - 24 * 3600 * 1000))
           .delete(),
       );

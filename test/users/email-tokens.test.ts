@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmailTokens, type EmailTokens } from '../../server/users/email-tokens.ts';
 import { createUserStore } from '../../server/users/store.ts';
@@ -98,6 +99,19 @@ describe.each(Object.keys(databases))('single-use tokens for emailed links on %s
       tokens.redeem(token, 'reset_password'),
     ]);
     expect(results.filter((r) => r.ok)).toHaveLength(1);
+  });
+
+  it('sweeps, in the periodic sweep transaction, the tokens expired over a day ago only', async () => {
+    const old = await tokens.issue(userId, 'verify_email', 60);
+    const recent = await tokens.issue(userId, 'verify_email', 60);
+    // Stored by the hash only (email-tokens.ts).
+    const hashOf = (token: string) => createHash('sha256').update(token).digest('base64url');
+    await db('email_tokens')
+      .where({ token_hash: hashOf(old) })
+      .update({ expires_at: new Date(Date.now() - 25 * 3600 * 1000) });
+    expect(await db.transaction((trx) => tokens.sweep(trx))).toBe(1);
+    expect(await db('email_tokens').where({ token_hash: hashOf(old) })).toHaveLength(0);
+    expect(await db('email_tokens').where({ token_hash: hashOf(recent) })).toHaveLength(1);
   });
 
   it('tells how long ago the last token of a purpose was sent', async () => {
