@@ -294,3 +294,24 @@ describe.each(Object.keys(backends))('adapter contract on %s', (name) => {
     });
   });
 });
+
+describe('Redis, after it forgot the scripts (a restart, SCRIPT FLUSH)', () => {
+  it('writes, finds, consumes and takes as before: each script is sent again', async () => {
+    const redis = openRedis(redisSettings({ redisUrl: await freshRedisUrl() }))!;
+    try {
+      const make = redisStore(redis);
+      await make('Session').upsert('before', { uid: 'uid-before', accountId: 'u1' }, 60);
+      await redis.script('FLUSH');
+      await make('Session').upsert('after', { uid: 'uid-after', accountId: 'u1' }, 60);
+      expect(await make('Session').findByUid('uid-after')).toMatchObject({ accountId: 'u1' });
+      await redis.script('FLUSH');
+      await make('AuthorizationCode').upsert('code', { grantId: 'g1' }, 60);
+      await redis.script('FLUSH');
+      expect(await make('AuthorizationCode').consumeOnce('code')).toBe(true);
+      await redis.script('FLUSH');
+      expect(await make('Session').take('before')).toMatchObject({ accountId: 'u1' });
+    } finally {
+      await redis.quit();
+    }
+  });
+});
