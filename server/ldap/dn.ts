@@ -5,79 +5,90 @@
 export type Rdn = { type: string; value: string }[];
 
 const HEX_PAIR = /^[0-9a-fA-F]{2}$/;
+const ATTRIBUTE_TYPE = /^([a-zA-Z][a-zA-Z0-9-]*|\d+(\.\d+)*)$/;
 /** What escapeDnValue escapes; most values have none of it. */
 const NEEDS_ESCAPE = /["+,;<>\\=\0]|^[# ]| $/;
+
+const endsValue = (char: string | undefined) => char === ',' || char === '+' || char === ';';
+
+/**
+ * The value that starts at `start` and holds an escape, unescaped, and where it ends. Hex
+ * escapes are bytes, decoded as UTF-8 once a run of them ends (`\C3\AB` is one character);
+ * the text between them is taken in slices.
+ */
+function escapedValue(dn: string, start: number): [value: string, end: number] {
+  let value = '';
+  let bytes: number[] = [];
+  let significant = 0; // length up to the last escaped or non-space character
+  const flush = () => {
+    if (!bytes.length) return;
+    value += Buffer.from(bytes).toString('utf8');
+    bytes = [];
+    significant = value.length;
+  };
+  let i = start;
+  let plain = i;
+  const takePlain = () => {
+    if (plain === i) return;
+    flush();
+    value += dn.slice(plain, i);
+    let last = i;
+    while (last > plain && dn[last - 1] === ' ') last--;
+    if (last > plain) significant = value.length - (i - last);
+  };
+  while (i < dn.length && !endsValue(dn[i])) {
+    if (dn[i] !== '\\') {
+      i++;
+      continue;
+    }
+    takePlain();
+    const pair = dn.slice(i + 1, i + 3);
+    if (HEX_PAIR.test(pair)) {
+      bytes.push(parseInt(pair, 16));
+      i += 3;
+    } else if (i + 1 < dn.length) {
+      flush();
+      const char = String.fromCodePoint(dn.codePointAt(i + 1)!);
+      value += char;
+      significant = value.length;
+      i += 1 + char.length;
+    } else throw new Error(`invalid DN (escape at end): ${JSON.stringify(dn)}`);
+    plain = i;
+  }
+  takePlain();
+  flush();
+  return [value.slice(0, significant), i];
+}
 
 /** Parses a DN string into RDNs of unescaped values; throws on malformed input. */
 export function parseDn(dn: string): Rdn[] {
   const rdns: Rdn[] = [];
   let rdn: Rdn = [];
   let i = 0;
-  const fail = (why: string): never => {
-    throw new Error(`invalid DN (${why}): ${JSON.stringify(dn)}`);
-  };
-  const skipSpaces = () => {
-    while (dn[i] === ' ') i++;
-  };
-  const ends = (char: string | undefined) => char === ',' || char === '+' || char === ';';
   if (!dn.trim()) return [];
   while (i <= dn.length) {
-    skipSpaces();
+    while (dn[i] === ' ') i++;
     const typeStart = i;
     while (i < dn.length && dn[i] !== '=') i++;
     const type = dn.slice(typeStart, i).trim();
-    if (i >= dn.length || !/^([a-zA-Z][a-zA-Z0-9-]*|\d+(\.\d+)*)$/.test(type))
-      fail('attribute type');
+    if (i >= dn.length || !ATTRIBUTE_TYPE.test(type))
+      throw new Error(`invalid DN (attribute type): ${JSON.stringify(dn)}`);
     i++; // '='
-    skipSpaces();
-    let value = '';
-    if (dn[i] === '#') {
+    while (dn[i] === ' ') i++;
+    const start = i;
+    while (i < dn.length && !endsValue(dn[i]) && dn[i] !== '\\') i++;
+    let value: string;
+    if (dn[start] === '#') {
       // A BER-encoded value in hex: kept as written, compared case-insensitively.
-      const start = i;
-      while (i < dn.length && !ends(dn[i])) i++;
+      while (i < dn.length && !endsValue(dn[i])) i++;
       value = dn.slice(start, i).trim();
+    } else if (dn[i] === '\\') {
+      [value, i] = escapedValue(dn, start);
     } else {
-      // Hex escapes are bytes, decoded as UTF-8 once a run of them ends (`\C3\AB` is one
-      // character); the text between them is kept as it is, in slices rather than by character.
-      let bytes: number[] = [];
-      let significant = 0; // length up to the last escaped or non-space character
-      const flush = () => {
-        if (!bytes.length) return;
-        value += Buffer.from(bytes).toString('utf8');
-        bytes = [];
-        significant = value.length;
-      };
-      let plain = i;
-      const takePlain = () => {
-        if (plain === i) return;
-        flush();
-        const text = dn.slice(plain, i);
-        value += text;
-        const trimmed = text.replace(/ +$/, '');
-        if (trimmed) significant = value.length - (text.length - trimmed.length);
-      };
-      while (i < dn.length && !ends(dn[i])) {
-        if (dn[i] !== '\\') {
-          i++;
-          continue;
-        }
-        takePlain();
-        const pair = dn.slice(i + 1, i + 3);
-        if (HEX_PAIR.test(pair)) {
-          bytes.push(parseInt(pair, 16));
-          i += 3;
-        } else if (i + 1 < dn.length) {
-          flush();
-          const char = String.fromCodePoint(dn.codePointAt(i + 1)!);
-          value += char;
-          significant = value.length;
-          i += 1 + char.length;
-        } else fail('escape at end');
-        plain = i;
-      }
-      takePlain();
-      flush();
-      value = value.slice(0, significant);
+      // Nothing escaped, as most values: the text less its trailing spaces.
+      let last = i;
+      while (last > start && dn[last - 1] === ' ') last--;
+      value = dn.slice(start, last);
     }
     rdn.push({ type, value });
     if (dn[i] === '+') {
