@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { isUnavailable } from '../../adapters/outages.ts';
 import { requestedSync } from '../ldap/directory.ts';
-import { lastSyncRun } from '../ldap/sync-report.ts';
+import { lastSyncRun, PROBLEMS_KEPT } from '../ldap/sync-report.ts';
+import { LISTED } from '../ldap/sync-summary.ts';
 import type { Services } from '../services.ts';
 import { actorOf } from './bearer.ts';
 import { problemSchema } from './openapi.ts';
@@ -13,8 +14,12 @@ const counts = {
   updated: z.number().int(),
   disabled: z.number().int().meta({ description: 'Disabled, or gone from the directory' }),
   errors: z.number().int().meta({ description: 'Entries that could not be synced' }),
-  problems: z.array(z.string()).meta({ description: 'One line per error, naming the entry' }),
 };
+/** One line per error, naming the entry: the first `listed` of them. */
+const problems = (listed: number) =>
+  z.array(z.string()).meta({
+    description: `One line per error, naming the entry: the first ${listed} errors`,
+  });
 
 const syncRunSchema = z
   .object({
@@ -26,6 +31,7 @@ const syncRunSchema = z
       description: 'Null when the run failed before reading the directory',
     }),
     ...counts,
+    problems: problems(PROBLEMS_KEPT),
     error: z.string().nullable().meta({ description: 'Why the whole run failed' }),
     by: z.object({
       type: z.enum(['user', 'client', 'admin', 'system']),
@@ -51,9 +57,24 @@ const reportSchema = z
     mode: z.enum(['full', 'incremental']),
     dryRun: z.boolean(),
     ...counts,
+    problems: problems(LISTED),
+    problemsOmitted: z
+      .number()
+      .int()
+      .meta({
+        description: `Errors beyond the first ${LISTED}, which \`problems\` lists`,
+      }),
     changes: z
       .array(z.object({ action: z.string(), directoryId: z.string(), dn: z.string().nullable() }))
-      .meta({ description: 'What changed (or would, in a dry run), one entry each' }),
+      .meta({
+        description: `What changed (or would, in a dry run), one entry each: the first ${LISTED} changes`,
+      }),
+    changesOmitted: z
+      .number()
+      .int()
+      .meta({
+        description: `Changes beyond the first ${LISTED}, counted in \`created\`, \`updated\` and \`disabled\` but not listed`,
+      }),
   })
   .meta({ id: 'DirectorySyncReport' });
 

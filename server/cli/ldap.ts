@@ -1,6 +1,6 @@
 import { userInfo } from 'node:os';
 import { requestedSync, type Directory } from '../ldap/directory.ts';
-import type { SyncSummary } from '../ldap/sync.ts';
+import type { SyncSummary } from '../ldap/sync-summary.ts';
 import { need, type Command } from './command.ts';
 
 // latchkey ldap ...: the directory of the service graph, as the server has it.
@@ -17,7 +17,9 @@ function describeSync(summary: SyncSummary): string {
       ? `${mode} sync, dry run (nothing changed): would create ${created}, update ${updated}, disable ${disabled}; ${errors} errors`
       : `${mode} sync: created ${created}, updated ${updated}, disabled ${disabled}; ${errors} errors`,
     ...summary.changes.map((c) => `  ${c.action}\t${c.directoryId}\t${c.dn ?? ''}`),
+    ...(summary.changesOmitted ? [`  … and ${summary.changesOmitted} more changes`] : []),
     ...summary.problems.map((p) => `  error\t${p}`),
+    ...(summary.problemsOmitted ? [`  … and ${summary.problemsOmitted} more errors`] : []),
   ];
   return lines.join('\n');
 }

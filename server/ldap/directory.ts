@@ -19,7 +19,8 @@ import { rolesOf } from './groups.ts';
 import { createConnectionPool } from './pool.ts';
 import { directorySettings, type DirectorySettings } from './presets.ts';
 import { NO_ATTRIBUTES, searchFew } from './search.ts';
-import { createDirectorySync, type SyncOptions, type SyncSummary } from './sync.ts';
+import { createDirectorySync, type SyncOptions } from './sync.ts';
+import type { SyncSummary } from './sync-summary.ts';
 
 export type DirectoryDeps = {
   /** config.ldap: present when LDAP_URL is set. */

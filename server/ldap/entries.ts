@@ -37,18 +37,24 @@ export function userAttributes(s: DirectorySettings): string[] {
   ];
 }
 
+/** An attribute's values, found whatever case the server gave its name in. */
+function valuesOf(entry: Entry, attribute: string): Entry[string] | undefined {
+  // Mostly spelled as asked: no list of the entry's names to search.
+  if (Object.hasOwn(entry, attribute)) return entry[attribute];
+  const key = Object.keys(entry).find((k) => k.toLowerCase() === attribute.toLowerCase());
+  return key === undefined ? undefined : entry[key];
+}
+
 /** The first value of an attribute, found whatever case the server gave its name in. */
 export function firstValue(entry: Entry, attribute: string): string | Buffer | undefined {
-  const key = Object.keys(entry).find((k) => k.toLowerCase() === attribute.toLowerCase());
-  const value = key === undefined ? undefined : entry[key];
+  const value = valuesOf(entry, attribute);
   const first = Array.isArray(value) ? value[0] : value;
   return first === '' ? undefined : first;
 }
 
 /** All values of an attribute as strings. */
 export function allValues(entry: Entry, attribute: string): string[] {
-  const key = Object.keys(entry).find((k) => k.toLowerCase() === attribute.toLowerCase());
-  const value = key === undefined ? undefined : entry[key];
+  const value = valuesOf(entry, attribute);
   return (Array.isArray(value) ? value : value === undefined ? [] : [value]).map(String);
 }
 

@@ -54,7 +54,11 @@ export const findLinked = (db: Knex, directoryId: string) =>
 /** The local users linked to these entries (a page of a sync), by directory id. */
 export async function findLinkedMany(db: Knex, ids: string[]): Promise<Map<string, LinkedUser>> {
   if (!ids.length) return new Map();
-  const found: LinkedUser[] = await db<LinkedUser>('users').whereIn('directory_id', ids);
+  // A PostgreSQL array: one parameter whatever the page's size.
+  const found: LinkedUser[] = await db<LinkedUser>('users').whereRaw(
+    'directory_id = ANY(?::text[])',
+    [ids],
+  );
   return new Map(found.map((u) => [u.directory_id!, u]));
 }
 
@@ -259,33 +263,45 @@ export async function seenTable(trx: Knex.Transaction): Promise<SeenIds> {
     count: 0,
     async add(ids) {
       if (!ids.length) return;
-      await trx(SEEN_TABLE)
-        .insert(ids.map((id) => ({ id })))
-        .onConflict('id')
-        .ignore();
+      await trx.raw(
+        `INSERT INTO ${SEEN_TABLE} (id) SELECT unnest(?::text[]) ON CONFLICT (id) DO NOTHING`,
+        [ids],
+      );
       seen.count += ids.length;
     },
   };
   return seen;
 }
 
-/** Enabled directory users whose entries a full listing did not name (`seen`'s table). */
-export async function unseenLinked(db: Knex, seenTable: string): Promise<LinkedUser[]> {
-  return db<LinkedUser>('users')
-    .where({ source: 'ldap', disabled: false })
-    .whereNotExists((q) =>
-      q.select(db.raw('1')).from(seenTable).whereRaw(`${seenTable}.id = users.directory_id`),
-    );
-}
-
-/** The entry is gone (deleted, or moved out of the user base or filter). */
-export async function markMissing(db: Knex, user: LinkedUser): Promise<void> {
-  await db('users').where({ id: user.id }).update({
-    disabled: true,
-    directory_state: 'missing',
-    directory_synced_at: db.fn.now(),
-    updated_at: db.fn.now(),
-  });
+/**
+ * Disables, as missing, up to `limit` enabled directory users whose entries a full listing did
+ * not name (`seenTable`), and returns them; none once all are. The entry is gone (deleted, or
+ * moved out of the user base or filter). A batch at a time: a directory emptied by mistake
+ * must not load every account at once.
+ */
+export async function markUnseenMissing(
+  db: Knex,
+  seenTable: string,
+  limit: number,
+): Promise<Pick<LinkedUser, 'id' | 'directory_id' | 'directory_dn'>[]> {
+  return db('users')
+    .whereIn('id', (unseen) =>
+      unseen
+        .select('id')
+        .from('users')
+        .where({ source: 'ldap', disabled: false })
+        .whereNotExists((q) =>
+          q.select(db.raw('1')).from(seenTable).whereRaw(`${seenTable}.id = users.directory_id`),
+        )
+        .limit(limit),
+    )
+    .update({
+      disabled: true,
+      directory_state: 'missing',
+      directory_synced_at: db.fn.now(),
+      updated_at: db.fn.now(),
+    })
+    .returning(['id', 'directory_id', 'directory_dn']);
 }
 
 /** An audit event the directory caused: no person acted. */

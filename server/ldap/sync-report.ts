@@ -1,10 +1,10 @@
 import type { AuditEvent } from '../audit/audit.ts';
 import type { Db } from '../db.ts';
-import type { SyncSummary } from './sync.ts';
+import type { SyncSummary } from './sync-summary.ts';
 
 const STATE_ID = 'ldap';
 /** Problems kept with the last run: enough to see what went wrong, bounded for a big directory. */
-const PROBLEMS_KEPT = 20;
+export const PROBLEMS_KEPT = 20;
 
 /** How the last sync that ran for real (not a dry run) ended. */
 export type SyncRun = {

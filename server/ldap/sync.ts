@@ -15,38 +15,26 @@ import {
   type DirectoryUser,
 } from './entries.ts';
 import { changedSince } from './filters.ts';
-import { loadGroupIndex, rolesOf } from './groups.ts';
+import { rolesOf, type Member } from './groups.ts';
 import {
   applyLink,
   countActiveLinked,
   createMany,
   endReplaced,
   findLinkedMany,
-  markMissing,
+  markUnseenMissing,
   planLink,
   seenTable,
   signOutDisabled,
-  unseenLinked,
   type LinkPlan,
   type SeenIds,
 } from './linked-users.ts';
+import { syncMemberships, type GroupsOf } from './memberships.ts';
 import type { ConnectionPool } from './pool.ts';
 import type { DirectorySettings } from './presets.ts';
-import { searchAll, searchPages } from './search.ts';
+import { searchPages } from './search.ts';
 import { recordSyncRun } from './sync-report.ts';
-
-export type SyncSummary = {
-  mode: 'full' | 'incremental';
-  dryRun: boolean;
-  created: number;
-  updated: number;
-  disabled: number;
-  errors: number;
-  /** One line per error, naming the entry (DNs, no emails). */
-  problems: string[];
-  /** What changed (or would, in a dry run). */
-  changes: { action: string; directoryId: string; dn: string | null }[];
-};
+import { emptySummary, listChange, listProblem, type SyncSummary } from './sync-summary.ts';
 
 export type SyncOptions = {
   dryRun?: boolean;
@@ -96,6 +84,7 @@ type RunWork = {
   /** The ids of the entries listed (a full run disables the accounts of the others). */
   seen: SeenIds;
   highWater: string;
+  groupsOfPage: (users: Member[]) => Promise<GroupsOf>;
 };
 
 /** Counts a change carried out, and remembers whom to sign out. */
@@ -105,7 +94,7 @@ function counted(work: RunWork, { user, plan }: Planned) {
   else if (plan.action === 'disable') summary.disabled++;
   else summary.updated++;
   if (plan.action === 'disable') work.toSignOut.push(plan.user.id);
-  summary.changes.push({ action: plan.action, directoryId: user.id, dn: user.dn });
+  listChange(summary, { action: plan.action, directoryId: user.id, dn: user.dn });
 }
 
 /**
@@ -124,7 +113,7 @@ export function createDirectorySync(deps: SyncDeps) {
     Boolean(a) && (!b || (s.modifiedIsNumber ? Number(a) > Number(b) : a > b));
   const later = (a: string, b: string) => (isAfter(b, a) ? b : a);
 
-  /** Which mode the run takes, the group index and the newest group change. */
+  /** Which mode the run takes, and the newest group change. */
   async function readGroups(
     client: Connection,
     mode: 'full' | 'incremental',
@@ -132,7 +121,7 @@ export function createDirectorySync(deps: SyncDeps) {
   ) {
     let newestGroup = '';
     if (s.groupBase) {
-      const groups = await searchAll(
+      const groups = searchPages(
         client,
         {
           base: s.groupBase,
@@ -141,12 +130,12 @@ export function createDirectorySync(deps: SyncDeps) {
         },
         config.pageSize,
       );
-      for (const group of groups) newestGroup = later(newestGroup, markOf(group));
+      for await (const page of groups)
+        for (const group of page) newestGroup = later(newestGroup, markOf(group));
       // Strictly after: `>=` also matches the change the last run ended with.
-      if (mode === 'incremental' && groups.some((g) => isAfter(markOf(g), since!))) mode = 'full';
+      if (mode === 'incremental' && isAfter(newestGroup, since!)) mode = 'full';
     }
-    const groupsOf = await loadGroupIndex(client, s, config.pageSize);
-    return { mode, groupsOf, newestGroup };
+    return { mode, newestGroup };
   }
 
   /**
@@ -163,20 +152,12 @@ export function createDirectorySync(deps: SyncDeps) {
           const since = state?.high_water ?? null;
           const read = await readGroups(client, chooseMode(state, options, config), since);
           const work: RunWork = {
-            summary: {
-              mode: read.mode,
-              dryRun: Boolean(options.dryRun),
-              created: 0,
-              updated: 0,
-              disabled: 0,
-              errors: 0,
-              problems: [],
-              changes: [],
-            },
+            summary: emptySummary(read.mode, Boolean(options.dryRun)),
             toSignOut: [],
             toEndReplaced: [],
             seen: await seenTable(attempt),
             highWater: later(since ?? '', read.newestGroup),
+            groupsOfPage: await syncMemberships(attempt, client, s, config.pageSize),
           };
           const filter =
             read.mode === 'full' ? s.userFilter : changedSince(s.userFilter, modified, since!);
@@ -190,7 +171,7 @@ export function createDirectorySync(deps: SyncDeps) {
             },
             config.pageSize,
           );
-          for await (const page of pages) await applyPage(attempt, page, read.groupsOf, work);
+          for await (const page of pages) await applyPage(attempt, page, work);
           return work;
         }),
       // Many pages, each bounded by LDAP_TIMEOUT_MS.
@@ -199,17 +180,9 @@ export function createDirectorySync(deps: SyncDeps) {
   }
 
   /** One page of entries: their accounts found in one query, new ones created in batches. */
-  async function applyPage(
-    trx: Knex.Transaction,
-    entries: Entry[],
-    groupsOf: (user: DirectoryUser) => Set<string>,
-    work: RunWork,
-  ) {
-    const { summary } = work;
-    const failed = (dn: string, err: unknown) => {
-      summary.errors++;
-      summary.problems.push(`${dn}: ${(err as Error).message}`);
-    };
+  async function applyPage(trx: Knex.Transaction, entries: Entry[], work: RunWork) {
+    const failed = (dn: string, err: unknown) =>
+      listProblem(work.summary, `${dn}: ${(err as Error).message}`);
     const users: DirectoryUser[] = [];
     const present: string[] = [];
     for (const entry of entries) {
@@ -233,6 +206,7 @@ export function createDirectorySync(deps: SyncDeps) {
       trx,
       users.map((u) => u.id),
     );
+    const groupsOf = await work.groupsOfPage(users);
     const creates: Planned<Extract<LinkPlan, { action: 'create' }>>[] = [];
     const others: Planned[] = [];
     for (const user of users) {
@@ -271,22 +245,26 @@ export function createDirectorySync(deps: SyncDeps) {
       .first();
     const work = await readAndApply(trx, state, options);
     const { summary, toSignOut } = work;
-    const record = (action: string, directoryId: string, dn: string | null) =>
-      summary.changes.push({ action, directoryId, dn });
     const highWater = work.highWater;
 
     if (summary.mode === 'full') {
-      const unseen = await unseenLinked(trx, work.seen.table);
-      if (work.seen.count === 0 && (await countActiveLinked(trx)) > 0) {
+      const active = work.seen.count === 0 ? await countActiveLinked(trx) : 0;
+      if (active > 0) {
         // A wrong base or filter lists nobody; that is not everyone leaving at once.
-        summary.errors++;
-        summary.problems.push(`the directory listed no users: ${unseen.length} accounts kept`);
+        listProblem(summary, `the directory listed no users: ${active} accounts kept`);
       } else {
-        for (const user of unseen) {
-          await markMissing(trx, user);
-          summary.disabled++;
-          toSignOut.push(user.id);
-          record('missing', user.directory_id!, user.directory_dn);
+        for (;;) {
+          const gone = await markUnseenMissing(trx, work.seen.table, config.pageSize);
+          if (!gone.length) break;
+          for (const user of gone) {
+            summary.disabled++;
+            toSignOut.push(user.id);
+            listChange(summary, {
+              action: 'missing',
+              directoryId: user.directory_id!,
+              dn: user.directory_dn,
+            });
+          }
         }
       }
     }
@@ -338,16 +316,14 @@ export function createDirectorySync(deps: SyncDeps) {
       try {
         await endReplaced(replaced, userId, { signOut, audit });
       } catch (err) {
-        summary.errors++;
-        summary.problems.push(`signing out ${replaced}: ${(err as Error).message}`);
+        listProblem(summary, `signing out ${replaced}: ${(err as Error).message}`);
       }
     }
     for (const id of toSignOut) {
       try {
         await signOutDisabled(id, { signOut, audit });
       } catch (err) {
-        summary.errors++;
-        summary.problems.push(`signing out ${id}: ${(err as Error).message}`);
+        listProblem(summary, `signing out ${id}: ${(err as Error).message}`);
       }
     }
     const { mode, dryRun, created, updated, disabled, errors } = summary;

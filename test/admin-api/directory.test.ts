@@ -62,6 +62,8 @@ describe.each(STORAGES)('admin API directory sync against OpenLDAP (%s)', (stora
       disabled: 0,
       errors: 0,
       problems: [],
+      problemsOmitted: 0,
+      changesOmitted: 0,
     });
     expect(res.body.changes.map((c: { action: string }) => c.action)).toEqual(
       Array(4).fill('create'),

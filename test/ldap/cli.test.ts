@@ -6,7 +6,7 @@ import { closeDb, openDb, type Db } from '../../server/db.ts';
 import { runCli } from '../support/cli.ts';
 import { freshPostgresUrl } from '../support/databases.ts';
 import { SECRETS } from '../support/directory.ts';
-import { SEEDED, startSlapd, type Slapd } from '../support/slapd.ts';
+import { PEOPLE, SEEDED, startSlapd, type Slapd } from '../support/slapd.ts';
 
 const { alice } = SEEDED;
 
@@ -67,6 +67,25 @@ describe('latchkey ldap commands as a real process', () => {
       ['admin', true],
       ['admin', false],
     ]);
+  });
+
+  it('ldap sync lists the first 100 changes, and says how many more it made', async () => {
+    await slapd.asAdmin(async (admin) => {
+      for (let i = 0; i < 103; i++)
+        await admin.add(`uid=more${i},${PEOPLE}`, {
+          objectClass: 'inetOrgPerson',
+          uid: `more${i}`,
+          cn: `More ${i}`,
+          sn: 'More',
+          mail: `more${i}@example.test`,
+        });
+    });
+    const res = await runCli(['ldap', 'sync'], env);
+    expect(res.code).toBe(0);
+    expect(res.stdout).toMatch(/^full sync: created 103, updated 0, disabled 0; 0 errors\n/);
+    expect(res.stdout.match(/^ {2}create\t/gm)).toHaveLength(100);
+    expect(res.stdout).toContain('\n  … and 3 more changes\n');
+    expect(await db('users').where({ source: 'ldap' })).toHaveLength(107);
   });
 
   it('explains what is missing', async () => {
