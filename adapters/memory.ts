@@ -160,7 +160,10 @@ export class MemoryStore {
 
   /** Notes keys again whose write failed, unless changed since (the next write has them). */
   giveBack(keys: string[]): void {
-    for (const key of keys) this.changed.add(key);
+    for (const key of keys) {
+      this.changed.add(key);
+      this.unwritten.delete(key);
+    }
   }
 
   /** Whether anything (of `only`) changed since it was last taken. */
@@ -193,8 +196,9 @@ export class MemoryStore {
     if (entry.uid) this.lookups.set(`uid:${entry.model}:${entry.uid}`, key);
     if (entry.userCode) this.lookups.set(`userCode:${entry.model}:${entry.userCode}`, key);
     if (changed) {
+      // A key with a change still to write (a delete of its stored copy) may be in the database.
+      if (!existed && !this.changed.has(key)) this.unwritten.add(key);
       this.changed.add(key);
-      if (!existed) this.unwritten.add(key);
     }
     if (entry.model === 'Interaction') {
       this.interactions.add(key);

@@ -89,6 +89,45 @@ describe('short-lived state written behind to the embedded database', () => {
     expect(await db('oidc_payloads').where({ model: 'Interaction' })).toEqual([]);
   });
 
+  // WebAuthn challenges are kept under fixed ids ("mfa:<uid>", "register:<user>:<binding>").
+  it('does not bring back a taken challenge whose id was stored again while its delete waited', async () => {
+    const first = await open();
+    const challenges = new MemoryAdapter(first.store, 'WebAuthnChallenge');
+    await challenges.upsert('mfa:uid-1', { challenge: 'c1' }, 300);
+    await first.flush();
+    // The first take's delete is written through, queued; the id is stored again meanwhile.
+    const taking = challenges.take('mfa:uid-1');
+    await challenges.upsert('mfa:uid-1', { challenge: 'c2' }, 300);
+    const takingAgain = challenges.take('mfa:uid-1');
+    expect((await taking)?.challenge).toBe('c1');
+    expect((await takingAgain)?.challenge).toBe('c2');
+    await first.close();
+    const second = await open();
+    expect(
+      await new MemoryAdapter(second.store, 'WebAuthnChallenge').find('mfa:uid-1'),
+    ).toBeUndefined();
+  });
+
+  it('does not bring back an interaction evicted, saved again and finished within one interval', async () => {
+    const first = await open();
+    const interactions = new MemoryAdapter(first.store, 'Interaction');
+    await interactions.upsert('victim', { uid: 'victim', stage: 'login' }, 3600);
+    await first.flush();
+    // Another sender's flood evicts it (a delete left to the write-behind)...
+    const mib = 'x'.repeat(1024 * 1024);
+    const flood = INTERACTION_BUDGET_BYTES / mib.length + 1;
+    for (let i = 0; i < flood; i++)
+      await interactions.upsert(`flood${i}`, { uid: `f${i}`, mib }, 3600);
+    expect(await interactions.find('victim')).toBeUndefined();
+    // ...while the victim's request in flight saves it, then its resume destroys it.
+    await interactions.upsert('victim', { uid: 'victim', stage: 'result' }, 3600);
+    await interactions.destroy('victim');
+    for (let i = 0; i < flood; i++) await interactions.destroy(`flood${i}`);
+    await first.close();
+    const second = await open();
+    expect(await new MemoryAdapter(second.store, 'Interaction').find('victim')).toBeUndefined();
+  });
+
   it('writes on its own within the interval, without a close', async () => {
     const first = await open(50);
     await new MemoryAdapter(first.store, 'Interaction').upsert('i1', { uid: 'i1' }, 600);
