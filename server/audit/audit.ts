@@ -202,6 +202,8 @@ export function createAudit(
     soon(event: AuditEvent, facts: RequestFacts = {}): void {
       const row = rowOf(event, facts);
       if (!row) return;
+      // Its time is when it was told of, not when it is written: the trail keeps events in order.
+      row.at = new Date();
       waiting.push({ row, written: () => undefined, failed: () => undefined });
       lingering ??= setTimeout(() => void drain(), LINGER_MS).unref();
     },

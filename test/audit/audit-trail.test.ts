@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import knexFactory, { type Knex } from 'knex';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAudit } from '../../server/audit/audit.ts';
+import { createAudit, userEvent } from '../../server/audit/audit.ts';
 import { createLogger } from '../../server/log.ts';
 import { Browser } from '../support/browser.ts';
 import {
@@ -253,5 +253,23 @@ describe('audit trail', () => {
     }
     const inserts = statements.filter((sql) => sql.startsWith('insert into "audit_events"'));
     expect(inserts).toHaveLength(2);
+  });
+
+  it('orders an event told of before a change recorded in its own transaction before it', async () => {
+    const audit = createAudit(db, createLogger('silent'));
+    // oidc-provider tells of a refresh; then the user removes the app (a row in that change's
+    // transaction), before the refresh's row is written.
+    audit.soon({
+      type: 'ordered_refresh',
+      outcome: 'success',
+      actor: { type: 'client', id: 'app' },
+      subject: 'ordered-user',
+    });
+    await db.transaction((trx) => audit.within(trx, userEvent('ordered_removal', 'ordered-user')));
+    await audit.flush();
+    const trail = await db('audit_events')
+      .where({ subject: 'ordered-user' })
+      .orderBy([{ column: 'at' }, { column: 'id' }]);
+    expect(trail.map((row: Row) => row.type)).toEqual(['ordered_refresh', 'ordered_removal']);
   });
 });
