@@ -25,7 +25,14 @@ export function openRedis(
   if (config.redisClusterNodes.length) {
     // The Cluster keeps an offline queue of its own (no command timeout applies there), and
     // ioredis gives each node connection one regardless of redisOptions: say it to the Cluster.
-    const { lazyConnect, enableOfflineQueue, ...redisOptions } = options;
+    // Auto-pipelining stays off there: ioredis's Cluster batches fail our scripts ("All keys in
+    // the pipeline should belong to the same slots allocation group").
+    const {
+      lazyConnect,
+      enableOfflineQueue,
+      enableAutoPipelining: _off,
+      ...redisOptions
+    } = options;
     return new Cluster(config.redisClusterNodes, {
       ...(lazyConnect !== undefined && { lazyConnect }),
       ...(enableOfflineQueue !== undefined && { enableOfflineQueue }),
