@@ -65,8 +65,11 @@ export function createAdapterFactory(deps: AdapterDeps): AdapterFactory {
     if (redis) return answeringOutages(new RedisAdapter(redis, model));
     return memory && new MemoryAdapter(memory, model);
   };
-  const make: MakeAdapter = (model) => {
-    if (model === 'Client') return answeringOutages(new ClientAdapter(deps.findClient));
+  const make: MakeAdapter = (model) =>
+    model === 'Client'
+      ? answeringOutages(new ClientAdapter(deps.findClient))
+      : refusingExpired(storeOf(model));
+  const storeOf = (model: string): StorageAdapter => {
     const store = shortLived(model) ?? answeringOutages(new PostgresAdapter(db, model));
     // One process owns the embedded database: it sees every change to a grant (grant-cache.ts).
     if (model === 'Grant' && memory) return withGrantCache(store);
@@ -116,6 +119,21 @@ export function withReuseGrace<A extends Adapter>(inner: A, graceSeconds: number
         return rest;
       }
       return payload;
+    },
+  });
+}
+
+/**
+ * A payload saved with no time left (oidc-provider saves an interaction with what remains of
+ * it, and accepts one a little past its expiry) is expired: its stored copy goes, and nothing
+ * is written. Stored with a TTL of 0 it would never expire, and anyone who can start an
+ * interaction could pile such copies up. Only a payload saved with no TTL at all lasts.
+ */
+function refusingExpired<A extends StorageAdapter>(inner: A): A {
+  return Object.assign(Object.create(inner) as A, {
+    async upsert(id: string, payload: AdapterPayload, expiresIn: number | undefined) {
+      if (expiresIn === undefined || expiresIn > 0) return inner.upsert(id, payload, expiresIn!);
+      await inner.destroy(id);
     },
   });
 }

@@ -114,7 +114,7 @@ export class RedisAdapter implements StorageAdapter {
         key,
         ...together.map(([indexKey]) => indexKey),
         json,
-        expiresIn,
+        expiresIn ?? 0,
         ...together.flatMap(([, kind, value]) => [kind, value]),
       ),
       ...apart.map((entry) => this.writeIndex(entry, expiresIn)),
