@@ -173,10 +173,13 @@ export function createAudit(
         request_id: facts.requestId ?? null,
         detail: JSON.stringify(detail),
         count: 1,
+        // Every row's time is when its event was told of, by this clock: one written a little
+        // later (`soon`) still comes before a change recorded after it.
+        at: new Date(),
       };
       if (event.outcome === 'failure' && failureWindowSeconds > 0) {
         row.aggregate_key = aggregateKey(row, detail, failureWindowSeconds);
-        row.last_at = db.fn.now();
+        row.last_at = row.at;
       }
       return row;
     } catch (err) {
@@ -202,8 +205,6 @@ export function createAudit(
     soon(event: AuditEvent, facts: RequestFacts = {}): void {
       const row = rowOf(event, facts);
       if (!row) return;
-      // Its time is when it was told of, not when it is written: the trail keeps events in order.
-      row.at = new Date();
       waiting.push({ row, written: () => undefined, failed: () => undefined });
       lingering ??= setTimeout(() => void drain(), LINGER_MS).unref();
     },
