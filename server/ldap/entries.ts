@@ -83,6 +83,22 @@ export function stableId(entry: Entry, s: DirectorySettings): string {
   return String(value).toLowerCase();
 }
 
+/** What links an entry to its account and its groups, and whether the directory disabled it. */
+export type EntryBasics = Pick<DirectoryUser, 'id' | 'dn' | 'username' | 'disabled'>;
+
+/**
+ * An entry's basics, which an entry that is no user (no email) still has; UnusableEntryError
+ * when it lacks a stable id.
+ */
+export function entryBasics(entry: Entry, s: DirectorySettings): EntryBasics {
+  return {
+    id: stableId(entry, s),
+    dn: entry.dn,
+    username: text(entry, s.attributes.username),
+    disabled: s.isDisabled(text(entry, s.disabledAttribute)),
+  };
+}
+
 /** Reads a user entry; UnusableEntryError when it lacks a stable id or an email address. */
 export function toDirectoryUser(entry: Entry, s: DirectorySettings): DirectoryUser {
   const a = s.attributes;
@@ -90,14 +106,11 @@ export function toDirectoryUser(entry: Entry, s: DirectorySettings): DirectoryUs
   if (!email || !email.includes('@'))
     throw new UnusableEntryError(`no email address in ${a.email.join(' or ')}`);
   return {
-    id: stableId(entry, s),
-    dn: entry.dn,
-    username: text(entry, a.username),
+    ...entryBasics(entry, s),
     email,
     name: text(entry, a.name),
     givenName: text(entry, a.givenName),
     familyName: text(entry, a.familyName),
-    disabled: s.isDisabled(text(entry, s.disabledAttribute)),
     modified: text(entry, a.modified),
   };
 }

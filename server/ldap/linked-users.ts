@@ -103,17 +103,35 @@ export function planLink(
 
   // An account an admin disabled here stays as it is (its state stays `active`): only what the
   // directory disabled, the directory enables again.
-  if (entry.disabled && !local.disabled)
-    return {
-      action: 'disable',
-      user: local,
-      patch: { ...patch, disabled: true, directory_state: 'disabled' },
-    };
   if (!entry.disabled && local.directory_state !== 'active')
     return {
       action: 'enable',
       user: local,
       patch: { ...patch, disabled: false, directory_state: 'active' },
+    };
+  return planUpdate(local, patch, entry.disabled);
+}
+
+/**
+ * For a linked entry that is no user any more (it lost its email): the directory still decides
+ * the account's roles, and disables it when it says so. Nothing else changes: a missing email
+ * neither disables the account nor enables it again.
+ */
+export function planUnusable(local: LinkedUser, roles: string[], disabled: boolean): LinkPlan {
+  return planUpdate(
+    local,
+    sameRoles(local.roles, roles) ? {} : { roles: JSON.stringify(roles) },
+    disabled,
+  );
+}
+
+/** `patch`, and the account disabled when the directory disabled it and it is not yet. */
+function planUpdate(local: LinkedUser, patch: Patch, disabled: boolean): LinkPlan {
+  if (disabled && !local.disabled)
+    return {
+      action: 'disable',
+      user: local,
+      patch: { ...patch, disabled: true, directory_state: 'disabled' },
     };
   return Object.keys(patch).length
     ? { action: 'update', user: local, patch }

@@ -8,11 +8,12 @@ import { withAdvisoryLock } from '../locks.ts';
 import type { Logger } from '../log.ts';
 import type { Connection } from './connection.ts';
 import {
+  entryBasics,
   firstValue,
-  stableId,
   toDirectoryUser,
   userAttributes,
   type DirectoryUser,
+  type EntryBasics,
 } from './entries.ts';
 import { changedSince } from './filters.ts';
 import { rolesOf, type Member } from './groups.ts';
@@ -24,6 +25,7 @@ import {
   findLinkedMany,
   markUnseenMissing,
   planLink,
+  planUnusable,
   seenTable,
   signOutDisabled,
   type LinkPlan,
@@ -74,7 +76,7 @@ function chooseMode(state: SyncState | undefined, options: SyncOptions, config: 
   return age >= config.fullSyncIntervalSeconds ? 'full' : 'incremental';
 }
 
-type Planned<P extends LinkPlan = LinkPlan> = { user: DirectoryUser; plan: P };
+type Planned<P extends LinkPlan = LinkPlan> = { user: Pick<DirectoryUser, 'id' | 'dn'>; plan: P };
 
 /** What a run did so far, and what is left to do once it commits. */
 type RunWork = {
@@ -184,29 +186,27 @@ export function createDirectorySync(deps: SyncDeps) {
     const failed = (dn: string, err: unknown) =>
       listProblem(work.summary, `${dn}: ${(err as Error).message}`);
     const users: DirectoryUser[] = [];
-    const present: string[] = [];
+    /** Entries that are no user (no email) but still have their stable id. */
+    const unusable: EntryBasics[] = [];
     for (const entry of entries) {
       try {
         const user = toDirectoryUser(entry, s);
         users.push(user);
-        present.push(user.id);
         work.highWater = later(work.highWater, user.modified ?? '');
       } catch (err) {
-        // The entry still counts as present: a missing email must not disable its account.
+        failed(entry.dn, err);
         try {
-          present.push(stableId(entry, s));
+          unusable.push(entryBasics(entry, s));
         } catch {
           // no id either: nothing links it to an account
         }
-        failed(entry.dn, err);
       }
     }
+    // An unusable entry still counts as present: a missing email must not disable its account.
+    const present = [...users, ...unusable].map((u) => u.id);
     await work.seen.add(present);
-    const linked = await findLinkedMany(
-      trx,
-      users.map((u) => u.id),
-    );
-    const groupsOf = await work.groupsOfPage(users);
+    const linked = await findLinkedMany(trx, present);
+    const groupsOf = await work.groupsOfPage([...users, ...unusable]);
     const creates: Planned<Extract<LinkPlan, { action: 'create' }>>[] = [];
     const others: Planned[] = [];
     for (const user of users) {
@@ -214,6 +214,14 @@ export function createDirectorySync(deps: SyncDeps) {
       const plan = planLink(linked.get(user.id), user, roles, config.emailVerified);
       if (plan.action === 'create') creates.push({ user, plan });
       else if (plan.action !== 'skip' && plan.action !== 'unchanged') others.push({ user, plan });
+    }
+    // Its account keeps the rest, but not roles its groups no longer give (nor its sessions,
+    // once the directory disables it): losing the email must not freeze them.
+    for (const entry of unusable) {
+      const local = linked.get(entry.id);
+      if (!local) continue;
+      const plan = planUnusable(local, rolesOf(groupsOf(entry), s.groupRoles), entry.disabled);
+      if (plan.action !== 'unchanged') others.push({ user: entry, plan });
     }
     // The page's new accounts in one statement; when one of them conflicts, each on its own.
     const batch =
