@@ -172,7 +172,8 @@ export function requestedSync(
 
 /**
  * Runs a sync every LDAP_SYNC_INTERVAL_SECONDS (incremental, full when the last full one is
- * older than LDAP_FULL_SYNC_INTERVAL_SECONDS). Of several processes one runs it at a time.
+ * older than LDAP_FULL_SYNC_INTERVAL_SECONDS). Of several processes (WORKERS, replicas) one
+ * runs it at a time, and one that finds a run ended within half the interval leaves it.
  */
 export function startDirectorySync({
   directory,
@@ -187,7 +188,7 @@ export function startDirectorySync({
   let running: Promise<unknown> | undefined;
   const timer = setInterval(() => {
     running ??= directory
-      .sync()
+      .sync({ unlessRanWithinSeconds: config.syncIntervalSeconds / 2 })
       .catch((err: Error) => log.error({ error: err.message }, 'directory sync failed'))
       .finally(() => (running = undefined));
   }, config.syncIntervalSeconds * 1000).unref();

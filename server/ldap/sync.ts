@@ -44,6 +44,11 @@ export type SyncOptions = {
   full?: boolean;
   /** Who asked, for the audit trail: the scheduler (system) or an admin at the CLI. */
   actor?: AuditEvent['actor'];
+  /**
+   * The scheduler's: nothing is done (undefined) when a run ended less than this long ago, as
+   * another process's does when every worker has the schedule.
+   */
+  unlessRanWithinSeconds?: number;
 };
 
 export type SyncDeps = {
@@ -68,7 +73,16 @@ class DryRunDone extends Error {
   }
 }
 
-type SyncState = { high_water: string | null; last_full_at: Date | null };
+type SyncState = {
+  high_water: string | null;
+  last_full_at: Date | null;
+  last_run_at: Date | null;
+};
+
+const ranWithin = (state: SyncState | undefined, seconds: number | undefined) =>
+  seconds !== undefined &&
+  state?.last_run_at != null &&
+  Date.now() - new Date(state.last_run_at).getTime() < seconds * 1000;
 
 function chooseMode(state: SyncState | undefined, options: SyncOptions, config: LdapConfig) {
   if (options.full || !state?.high_water || !state.last_full_at) return 'full';
@@ -251,6 +265,7 @@ export function createDirectorySync(deps: SyncDeps) {
     const state: SyncState | undefined = await trx('directory_sync')
       .where({ id: STATE_ID })
       .first();
+    if (ranWithin(state, options.unlessRanWithinSeconds)) return undefined;
     const work = await readAndApply(trx, state, options);
     const { summary, toSignOut } = work;
     const highWater = work.highWater;

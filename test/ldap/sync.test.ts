@@ -108,6 +108,15 @@ describe('directory sync against OpenLDAP', () => {
     });
   });
 
+  it("leaves a scheduled run when another process's run ended within the time given", async () => {
+    const before = await ldap.t.db('directory_sync').first();
+    expect(await ldap.t.directory.sync({ unlessRanWithinSeconds: 60 })).toBeUndefined();
+    expect(await ldap.t.db('directory_sync').first()).toEqual(before);
+    expect(await ldap.t.directory.sync({ unlessRanWithinSeconds: 0 })).toMatchObject({
+      mode: 'incremental',
+    });
+  });
+
   it('picks up an added, a changed, a disabled and a deleted entry: dry run first, then for real', async () => {
     await ldap.slapd.asAdmin(async (admin) => {
       await admin.add(ERIN.dn, ERIN.attributes);
