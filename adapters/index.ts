@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { withGrantCache } from './grant-cache.ts';
-import { MemoryAccounts, MemoryAdapter, type MemoryStore } from './memory.ts';
+import type { MemoryStore } from './memory.ts';
+import { MemoryAccounts, MemoryAdapter } from './memory-adapter.ts';
 import { modelsThat } from './models.ts';
 import { answeringOutages } from './outages.ts';
 import { PostgresAccounts, PostgresAdapter } from './postgres.ts';

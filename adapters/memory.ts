@@ -1,4 +1,4 @@
-import type { AccountStore, AdapterPayload, EndSessions, Stored, StorageAdapter } from './types.ts';
+import type { AdapterPayload } from './types.ts';
 
 /** One stored payload: its JSON as written (every read parses a copy of its own) and its keys. */
 export type Entry = {
@@ -15,12 +15,12 @@ export type Entry = {
   consumed?: number | undefined;
 };
 
-const keyOf = (model: string, id: string) => `${model}:${id}`;
+export const keyOf = (model: string, id: string) => `${model}:${id}`;
 const live = (entry: Entry, now = Date.now()) =>
   entry.expiresAt === undefined || entry.expiresAt > now;
 
 // The sessions listed per account (AccountStore); grants are never held here.
-const LISTED = 'Session';
+export const LISTED = 'Session';
 // Interactions are made by anyone who opens an authorization URL, signed in or not, and last an
 // hour: past this many bytes of them the oldest go (its sign-in starts again), so that requests
 // cannot fill the process's memory. Logins in progress take 1-2 kB each.
@@ -236,92 +236,5 @@ export class MemoryStore {
   private removeFrom(set: string, key: string): void {
     const members = this.sets.get(set);
     if (members?.delete(key) && members.size === 0) this.sets.delete(set);
-  }
-}
-
-function payloadOf(entry: Entry | undefined): AdapterPayload | undefined {
-  if (!entry) return undefined;
-  const payload = JSON.parse(entry.json) as AdapterPayload;
-  if (entry.consumed !== undefined) payload.consumed = entry.consumed;
-  return payload;
-}
-
-/** oidc-provider storage of one model in a MemoryStore. */
-export class MemoryAdapter implements StorageAdapter {
-  private readonly store: MemoryStore;
-  private readonly model: string;
-  constructor(store: MemoryStore, model: string) {
-    this.store = store;
-    this.model = model;
-  }
-
-  async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
-    this.store.put(this.model, id, payload, expiresIn);
-  }
-
-  async find(id: string): Promise<AdapterPayload | undefined> {
-    return payloadOf(this.store.get(this.model, id));
-  }
-
-  async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-    return payloadOf(this.store.lookup('uid', this.model, uid));
-  }
-
-  async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
-    return payloadOf(this.store.lookup('userCode', this.model, userCode));
-  }
-
-  async consume(id: string): Promise<void> {
-    await this.consumeOnce(id);
-  }
-
-  async consumeOnce(id: string): Promise<boolean> {
-    const first = this.store.consume(this.model, id);
-    if (first) await this.store.persist([keyOf(this.model, id)]);
-    return first;
-  }
-
-  async destroy(id: string): Promise<void> {
-    if (this.store.delete(this.model, id)) await this.store.persist([keyOf(this.model, id)]);
-  }
-
-  async take(id: string): Promise<AdapterPayload | undefined> {
-    const taken = this.store.delete(this.model, id);
-    if (taken) await this.store.persist([keyOf(this.model, id)]);
-    return payloadOf(taken);
-  }
-
-  async revokeByGrantId(grantId: string): Promise<void> {
-    await this.store.persist(this.store.deleteOfGrant(this.model, grantId));
-  }
-}
-
-/** An account's sessions in a MemoryStore (its grants live in the database). */
-export class MemoryAccounts implements AccountStore {
-  private readonly store: MemoryStore;
-  constructor(store: MemoryStore) {
-    this.store = store;
-  }
-
-  async sessionsOf(accountId: string): Promise<Stored[]> {
-    return this.store.sessionsOf(accountId).map((entry) => ({
-      id: entry.id,
-      payload: payloadOf(entry)!,
-    }));
-  }
-
-  async endSessions(accountId: string, { except, only }: EndSessions = {}): Promise<number> {
-    const ended: string[] = [];
-    for (const { id } of this.store.sessionsOf(accountId))
-      if (id !== except && (only === undefined || id === only)) {
-        this.store.delete(LISTED, id);
-        ended.push(keyOf(LISTED, id));
-      }
-    await this.store.persist(ended);
-    return ended.length;
-  }
-
-  async grantsOf(): Promise<Stored[]> {
-    throw new Error('grants are not held in memory');
   }
 }

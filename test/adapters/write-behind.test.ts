@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { INTERACTION_BUDGET_BYTES, MemoryAdapter, MemoryStore } from '../../adapters/memory.ts';
+import { INTERACTION_BUDGET_BYTES, MemoryStore } from '../../adapters/memory.ts';
+import { MemoryAdapter } from '../../adapters/memory-adapter.ts';
 import { openMemoryStore, type DurableMemoryStore } from '../../adapters/write-behind.ts';
 import type { Db } from '../../server/db.ts';
 import { tempEmbeddedDb } from '../support/embedded-db.ts';
