@@ -15,7 +15,6 @@ import { staticFiles } from './http/static-files.ts';
 import { interactionRouter } from './interactions/router.ts';
 import { httpMetrics } from './metrics/http.ts';
 import { sampleState } from './metrics/state.ts';
-import { traceRoute } from './tracing/route.ts';
 import { startKeyManager } from './keys/manager.ts';
 import { secureAccountRouter } from './protection/secure-account-router.ts';
 import { unlockRouter } from './protection/unlock-router.ts';
@@ -69,7 +68,8 @@ export async function buildApp(deps: ServiceDeps) {
 
   // Every request passes these steps, in this order.
   if (metrics.enabled) app.use(httpMetrics(metrics));
-  if (config.tracing.endpoint) app.use(traceRoute);
+  // Loaded only with tracing on: @opentelemetry/core is otherwise idle heap.
+  if (config.tracing.endpoint) app.use((await import('./tracing/route.ts')).traceRoute);
   app.use(clientAddress(config.trustProxy));
   app.use(issuerOrigin(config.issuer));
   app.use(requestId(log));

@@ -1,8 +1,6 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
 import knexFactory, { type Knex } from 'knex';
-import ClientPgLite from 'knex-pglite';
 import type { Logger } from './log.ts';
 
 export type Db = Knex;
@@ -20,8 +18,17 @@ export type DbOptions = {
   log?: Logger | undefined;
 };
 
-/** PostgreSQL when a URL is given, else PGlite (Postgres in WASM) kept in dataDir/pglite. */
-export function openDb({ databaseUrl, dataDir, poolMax, timeoutMs, log }: DbOptions): Db {
+/**
+ * PostgreSQL when a URL is given, else PGlite (Postgres in WASM) kept in dataDir/pglite. PGlite
+ * is loaded only then: with PostgreSQL its modules would be ~1 MiB of idle heap.
+ */
+export async function openDb({
+  databaseUrl,
+  dataDir,
+  poolMax,
+  timeoutMs,
+  log,
+}: DbOptions): Promise<Db> {
   if (databaseUrl) {
     return knexFactory({
       client: 'pg',
@@ -47,12 +54,17 @@ export function openDb({ databaseUrl, dataDir, poolMax, timeoutMs, log }: DbOpti
   }
   const filename = join(dataDir, 'pglite');
   mkdirSync(filename, { recursive: true });
+  const [{ PGlite }, { default: ClientPgLite }] = await Promise.all([
+    import('@electric-sql/pglite'),
+    import('knex-pglite'),
+  ]);
   const release = claimEmbedded(join(dataDir, 'pglite.pid'));
   const pglite = new PGlite(filename, { postgresqlconf: EMBEDDED_SETTINGS });
   // knex-pglite takes an instance of ours in `connection` (its types do not say so).
   const connection = { pglite } as unknown as Knex.StaticConnectionConfig;
   const db = knexFactory({ client: ClientPgLite, dialect: 'postgres', connection });
   releases.set(db, release);
+  embedded.add(db);
   return db;
 }
 
@@ -82,6 +94,8 @@ export function serverTimeouts(timeoutMs: number) {
 }
 
 const releases = new WeakMap<Db, () => void>();
+/** The databases openDb made on PGlite. */
+const embedded = new WeakSet<Db>();
 
 /** Closes the pool and, for PGlite, hands the data folder back so another process may open it. */
 export async function closeDb(db: Db): Promise<void> {
@@ -137,7 +151,7 @@ function isRunning(pid: number, started: string | undefined): boolean {
 }
 
 export function isPglite(db: Db): boolean {
-  return db.client.config.client === ClientPgLite;
+  return embedded.has(db);
 }
 
 /** Rows an update or delete touched (one helper with the adapters'). */

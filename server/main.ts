@@ -4,7 +4,7 @@ import cluster from 'node:cluster';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import { withDevSecrets } from '../config/dev-secrets.ts';
 import { startBanner } from './banner.ts';
-import { announceReady, runPrimary } from './cluster/primary.ts';
+import { announceReady } from './cluster/ready.ts';
 import { createLogger } from './log.ts';
 
 let config;
@@ -26,6 +26,7 @@ const log = clustered
   : createLogger(config.logLevel);
 
 if (clustered && !worker) {
+  const { runPrimary } = await import('./cluster/primary.ts');
   await runPrimary(config, log).catch((err: Error) => {
     log.fatal({ err }, 'could not start');
     console.error(`Latchkey could not start: ${err.message}`);

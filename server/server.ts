@@ -15,14 +15,8 @@ import { closeRedis, openRedis } from './redis.ts';
 import { resealLegacy } from './security/reseal.ts';
 import { openIpLocation } from './ip-location.ts';
 import type { Logger } from './log.ts';
-import { answerScrapes } from './cluster/metrics.ts';
-import {
-  collectProcessMetrics,
-  scrapeOf,
-  startMetricsListener,
-  type MetricsListener,
-} from './metrics/listener.ts';
-import { createMetrics } from './metrics/metrics.ts';
+import type { MetricsListener } from './metrics/listener.ts';
+import { createMetrics, NO_METRICS } from './metrics/metrics.ts';
 
 const KEEP_ALIVE_MS = 65_000;
 /** While closing, how often connections that finished their response are closed. */
@@ -59,8 +53,8 @@ export async function startLatchkey(
   const storage = { databaseUrl: config.databaseUrl, dataDir: config.dataDir, log };
   // Migrating and resealing may rightly take longer than a request may wait: on PostgreSQL they
   // have a connection of their own, without the dependency timeout.
-  const setupDb = config.databaseUrl ? openDb({ ...storage, poolMax: 2 }) : undefined;
-  const db = openDb({
+  const setupDb = config.databaseUrl ? await openDb({ ...storage, poolMax: 2 }) : undefined;
+  const db = await openDb({
     ...storage,
     poolMax: config.databasePoolMax,
     timeoutMs: config.dependencyTimeoutMs,
@@ -96,8 +90,11 @@ export async function startLatchkey(
     if (setupDb) await closeDb(setupDb);
   }
 
-  const metrics = createMetrics({ enabled: config.metrics.port !== undefined });
-  if (metrics.enabled) collectProcessMetrics(metrics);
+  // prom-client and the listener are loaded only when metrics are on.
+  const exposition =
+    config.metrics.port === undefined ? undefined : await import('./metrics/listener.ts');
+  const metrics = exposition ? createMetrics({ prom: await import('prom-client') }) : NO_METRICS;
+  if (exposition) exposition.collectProcessMetrics(metrics);
   // Embedded without Redis: this process is the only one, and keeps short-lived state itself.
   const shortLived =
     !config.databaseUrl && !redis
@@ -152,12 +149,18 @@ export async function startLatchkey(
   const { port } = server.address() as AddressInfo;
   let metricsListener: MetricsListener | undefined;
   const stopAnswering =
-    metrics.enabled && worker ? answerScrapes(metrics, config.dependencyTimeoutMs, log) : undefined;
-  if (config.metrics.port !== undefined && !worker) {
-    metricsListener = await startMetricsListener({
-      scrape: scrapeOf(metrics, config.dependencyTimeoutMs, log),
+    exposition && worker
+      ? (await import('./cluster/metrics.ts')).answerScrapes(
+          metrics,
+          config.dependencyTimeoutMs,
+          log,
+        )
+      : undefined;
+  if (exposition && !worker) {
+    metricsListener = await exposition.startMetricsListener({
+      scrape: exposition.scrapeOf(metrics, config.dependencyTimeoutMs, log),
       host: config.metrics.host,
-      port: config.metrics.port,
+      port: config.metrics.port!,
       log,
     });
     log.info({ url: metricsListener.url }, 'metrics listening');

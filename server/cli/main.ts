@@ -83,7 +83,7 @@ let db: Db | undefined;
 const redis = openRedis(config, { lazyConnect: true });
 let services: Services | undefined;
 try {
-  db = openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax: 2 });
+  db = await openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax: 2 });
   if (argv[0] !== 'migrate') await migrate(db);
   const { name, command, values: v, arg } = parse(argv);
   services = createServices({ config, db, redis, log: createLogger('warn') });

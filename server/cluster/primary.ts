@@ -6,6 +6,7 @@ import type { BootstrapReport } from '../bootstrap.ts';
 import type { Logger } from '../log.ts';
 import { startMetricsListener, type MetricsListener } from '../metrics/listener.ts';
 import { clusterScrape } from './metrics.ts';
+import { isReady, type Ready } from './ready.ts';
 
 /** A worker that ran this long had no start-up trouble: one that dies after is replaced at once. */
 const STABLE_MS = 30_000;
@@ -14,18 +15,6 @@ const BACKOFF_FIRST_MS = 1000;
 const BACKOFF_MAX_MS = 60_000;
 /** Beyond SHUTDOWN_TIMEOUT_SECONDS, what a worker gets to close its pools and exit. */
 const EXIT_GRACE_MS = 5000;
-
-const READY = 'latchkey:ready';
-
-/** What a worker tells the primary once it serves: its port, and what its first start created. */
-type Ready = { type: typeof READY; port: number; report: BootstrapReport };
-
-const isReady = (m: unknown): m is Ready => (m as Ready | undefined)?.type === READY;
-
-/** In a worker, once it listens: tells the primary, which prints the banner once for all. */
-export function announceReady(port: number, report: BootstrapReport): void {
-  process.send?.({ type: READY, port, report } satisfies Ready);
-}
 
 /**
  * The primary process of WORKERS > 1: forks the workers (node:cluster hands them the connections

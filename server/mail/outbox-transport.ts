@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { access, constants, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import nodemailer from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import type { Logger } from '../log.ts';
 import type { MailTransport } from './transport.ts';
 
@@ -16,11 +16,16 @@ function fileTime(date: Date): string {
  * they are never logged, at any level (production refuses this transport: config/load.ts).
  */
 export function createOutboxTransport(dir: string, log: Logger): MailTransport {
-  const composer = nodemailer.createTransport({ streamTransport: true, buffer: true });
+  // nodemailer is loaded by the first message (as the SMTP transport's is).
+  let composer: Promise<Transporter> | undefined;
+  const composerOf = () =>
+    (composer ??= import('nodemailer').then(({ default: nodemailer }) =>
+      nodemailer.createTransport({ streamTransport: true, buffer: true }),
+    ));
   return {
     async deliver(mail) {
       const { from, to, subject, text, html, template } = mail;
-      const info = await composer.sendMail({ from, to, subject, text, html });
+      const info = await (await composerOf()).sendMail({ from, to, subject, text, html });
       const file = join(
         dir,
         `${fileTime(new Date())}-${template}-${randomBytes(4).toString('hex')}.eml`,
@@ -36,7 +41,10 @@ export function createOutboxTransport(dir: string, log: Logger): MailTransport {
       await access(dir, constants.W_OK);
     },
     close() {
-      composer.close();
+      void composer?.then(
+        (made) => made.close(),
+        () => undefined,
+      );
     },
   };
 }

@@ -1,4 +1,4 @@
-import nodemailer from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import type { Logger } from '../log.ts';
 import { inSpan } from '../tracing/span.ts';
 import type { MailTransport } from './transport.ts';
@@ -42,11 +42,17 @@ export function createSmtpTransport(smtp: SmtpOptions, log: Logger): MailTranspo
     greetingTimeout: GREETING_TIMEOUT_MS,
     socketTimeout: SOCKET_TIMEOUT_MS,
   };
-  const transporter = smtp.pool
-    ? nodemailer.createTransport({ ...options, pool: true })
-    : nodemailer.createTransport(options);
-  // An 'error' event nobody listens to would end the process; a failed send rejects anyway.
-  transporter.on('error', (err) => log.error({ err }, 'mail transport error'));
+  // nodemailer (~3 MiB of heap) is loaded by the first message: many servers send none for hours.
+  let transporter: Promise<Transporter> | undefined;
+  const transporterOf = () =>
+    (transporter ??= import('nodemailer').then(({ default: nodemailer }) => {
+      const made = smtp.pool
+        ? nodemailer.createTransport({ ...options, pool: true })
+        : nodemailer.createTransport(options);
+      // An 'error' event nobody listens to would end the process; a failed send rejects anyway.
+      made.on('error', (err) => log.error({ err }, 'mail transport error'));
+      return made;
+    }));
 
   return {
     async deliver({ from, to, subject, text, html }) {
@@ -54,15 +60,18 @@ export function createSmtpTransport(smtp: SmtpOptions, log: Logger): MailTranspo
       const info = await inSpan(
         'smtp.send',
         { 'server.address': smtp.host, 'server.port': smtp.port },
-        () => transporter.sendMail({ from, to, subject, text, html }),
+        async () => (await transporterOf()).sendMail({ from, to, subject, text, html }),
       );
       return info.messageId;
     },
     async verify() {
-      await transporter.verify();
+      await (await transporterOf()).verify();
     },
     close() {
-      transporter.close();
+      void transporter?.then(
+        (made) => made.close(),
+        () => undefined,
+      );
     },
   };
 }

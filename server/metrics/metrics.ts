@@ -1,4 +1,4 @@
-import client from 'prom-client';
+import type * as PromClient from 'prom-client';
 
 // Every metric Latchkey exports, in one place (Prometheus naming: the `latchkey_` prefix, base
 // units, `_total` counters). Labels take only values from a fixed set written in the code:
@@ -32,19 +32,23 @@ const WAIT_BUCKETS = [0.001, 0.005, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 /** Audit rows written in one group commit (at most 500). */
 const BATCH_BUCKETS = [1, 2, 5, 10, 25, 50, 100, 250, 500];
 
+/** prom-client, which the server loads only when metrics are on (~2 MiB of heap otherwise idle). */
+export type Prom = typeof PromClient;
+
 /**
- * The metrics of one process. Disabled (METRICS_PORT unset, the CLI), every metric is a no-op
- * and nothing is registered or sampled: counting costs one empty call.
+ * The metrics of one process, registered with `prom`. Without it (METRICS_PORT unset, the CLI)
+ * every metric is a no-op and nothing is registered or sampled: counting costs one empty call.
  */
-export function createMetrics({ enabled }: { enabled: boolean }) {
-  const registry = enabled ? new client.Registry() : undefined;
+export function createMetrics({ prom }: { prom?: Prom | undefined }) {
+  const registry = prom ? new prom.Registry() : undefined;
+  const enabled = prom !== undefined;
   const registers = registry ? [registry] : [];
   const counter = <L extends string = never>(
     name: string,
     help: string,
     labelNames: L[] = [],
   ): Counter<L> =>
-    (registry ? new client.Counter({ name, help, labelNames, registers }) : NOOP) as Counter<L>;
+    (prom ? new prom.Counter({ name, help, labelNames, registers }) : NOOP) as Counter<L>;
   // `aggregator`: how the primary combines the workers' values (WORKERS, server/cluster/):
   // summed unless said otherwise; state every process reads alike is taken once (max), and a
   // check is up only when it is up in every worker (min).
@@ -52,19 +56,17 @@ export function createMetrics({ enabled }: { enabled: boolean }) {
     name: string,
     help: string,
     labelNames: L[] = [],
-    aggregator: client.Aggregator = 'sum',
+    aggregator: PromClient.Aggregator = 'sum',
   ): Gauge<L> =>
-    registry
-      ? new client.Gauge({ name, help, labelNames, registers, aggregator })
-      : (NOOP as Gauge<L>);
+    prom ? new prom.Gauge({ name, help, labelNames, registers, aggregator }) : (NOOP as Gauge<L>);
   const histogram = <L extends string = never>(
     name: string,
     help: string,
     buckets: number[],
     labelNames: L[] = [],
   ): Histogram<L> =>
-    registry
-      ? new client.Histogram({ name, help, labelNames, buckets, registers })
+    prom
+      ? new prom.Histogram({ name, help, labelNames, buckets, registers })
       : (NOOP as Histogram<L>);
 
   /** Run at each scrape, before the metrics are read: gauges of state held elsewhere. */
@@ -219,4 +221,4 @@ export function createMetrics({ enabled }: { enabled: boolean }) {
 export type Metrics = ReturnType<typeof createMetrics>;
 
 /** What code counts into when metrics are off: every metric a no-op. */
-export const NO_METRICS: Metrics = createMetrics({ enabled: false });
+export const NO_METRICS: Metrics = createMetrics({});

@@ -38,7 +38,7 @@ const embeddedServer = (db: Db, store: MemoryStore) => {
 
 const backends: Record<string, () => Promise<Backend>> = {
   'PostgreSQL server': async () => {
-    const db = openDb({ databaseUrl: await freshPostgresUrl(), dataDir: '', poolMax: 4 });
+    const db = await openDb({ databaseUrl: await freshPostgresUrl(), dataDir: '', poolMax: 4 });
     await migrate(db);
     return { db, make: postgres(db), close: () => db.destroy() };
   },

@@ -12,12 +12,12 @@ const deps = { findClient: async () => undefined, refreshReuseGraceSeconds: 0 };
 
 const storages: Record<string, () => Promise<Storage>> = {
   'PostgreSQL alone': async () => {
-    const db = openDb({ databaseUrl: await freshPostgresUrl(), dataDir: '', poolMax: 2 });
+    const db = await openDb({ databaseUrl: await freshPostgresUrl(), dataDir: '', poolMax: 2 });
     await migrate(db);
     return { make: createAdapterFactory({ db, ...deps }), close: () => db.destroy() };
   },
   'PostgreSQL + Redis': async () => {
-    const db = openDb({ databaseUrl: await freshPostgresUrl(), dataDir: '', poolMax: 2 });
+    const db = await openDb({ databaseUrl: await freshPostgresUrl(), dataDir: '', poolMax: 2 });
     await migrate(db);
     const redisUrl = await freshRedisUrl();
     const redis = openRedis({

@@ -64,7 +64,7 @@ describe('audit retention', () => {
 
   beforeAll(async () => {
     url = await freshPostgresUrl();
-    db = openDb({ databaseUrl: url, dataDir: tmpdir(), poolMax: 4 });
+    db = await openDb({ databaseUrl: url, dataDir: tmpdir(), poolMax: 4 });
     await migrate(db);
   });
   afterAll(async () => {
@@ -148,7 +148,7 @@ describe('audit retention', () => {
 
   it('two processes running at once archive every row exactly once', async () => {
     const old = await insert(Array.from({ length: 60 }, (_, i) => ago(60, i)));
-    const other = openDb({ databaseUrl: url, dataDir: tmpdir(), poolMax: 4 });
+    const other = await openDb({ databaseUrl: url, dataDir: tmpdir(), poolMax: 4 });
     // Each process retries until nothing is left, so both keep taking turns at the lock.
     const worker = async (pool: Db) => {
       const files: string[] = [];

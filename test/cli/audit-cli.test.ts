@@ -30,7 +30,7 @@ describe.each(['postgres', 'embedded'] as const)('latchkey audit on %s', (storag
 
   /** Opens the database only while `job` runs: PGlite admits one process at a time. */
   async function withDb<T>(job: (db: Db) => Promise<T>): Promise<T> {
-    const db = openDb({ databaseUrl: env.DATABASE_URL, dataDir: env.DATA_DIR!, poolMax: 2 });
+    const db = await openDb({ databaseUrl: env.DATABASE_URL, dataDir: env.DATA_DIR!, poolMax: 2 });
     try {
       return await job(db);
     } finally {

@@ -30,7 +30,7 @@ describe('latchkey CLI as a real process', () => {
       ...TEST_SECRETS,
     };
     const config = loadConfig(env);
-    db = openDb({ databaseUrl: env.DATABASE_URL, dataDir: env.DATA_DIR!, poolMax: 2 });
+    db = await openDb({ databaseUrl: env.DATABASE_URL, dataDir: env.DATA_DIR!, poolMax: 2 });
     services = createServices({ config, db, log: createLogger('silent') });
     users = services.users;
   });

@@ -27,7 +27,7 @@ const everlasting: Record<string, (server: TestServer) => Promise<number>> = {
     }
   },
   postgres: async (server) => {
-    const db = openDb({ databaseUrl: server.env.DATABASE_URL!, dataDir: '', poolMax: 1 });
+    const db = await openDb({ databaseUrl: server.env.DATABASE_URL!, dataDir: '', poolMax: 1 });
     try {
       const rows = await db('oidc_payloads')
         .where({ model: 'Interaction' })

@@ -23,7 +23,7 @@ describe('latchkey ldap commands as a real process', () => {
       ...SECRETS,
       ...slapd.env(),
     };
-    db = openDb({ databaseUrl: env.DATABASE_URL, dataDir: env.DATA_DIR!, poolMax: 2 });
+    db = await openDb({ databaseUrl: env.DATABASE_URL, dataDir: env.DATA_DIR!, poolMax: 2 });
   });
   afterAll(async () => {
     if (db) await closeDb(db);

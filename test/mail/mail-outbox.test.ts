@@ -197,8 +197,8 @@ describe('two processes draining one outbox (PostgreSQL server)', () => {
   const opened: Db[] = [];
   const mailers: Mailer[] = [];
   /** A mailer on a connection pool of its own, as another process has. */
-  function processMailer(port: number, outbox: Partial<typeof QUICK.outbox> = {}) {
-    const db = openDb({ databaseUrl: url, dataDir: '', poolMax: 4 });
+  async function processMailer(port: number, outbox: Partial<typeof QUICK.outbox> = {}) {
+    const db = await openDb({ databaseUrl: url, dataDir: '', poolMax: 4 });
     opened.push(db);
     const { log, lines } = capturedLogger();
     const mailer = createMailer(
@@ -225,7 +225,7 @@ describe('two processes draining one outbox (PostgreSQL server)', () => {
 
   it('delivers each mail exactly once when both claim from it at the same time', async () => {
     // The first process cannot reach any SMTP server: what it asked for waits in the outbox.
-    const first = processMailer(await freePort());
+    const first = await processMailer(await freePort());
     const count = 60;
     for (let i = 0; i < count; i++)
       first.mailer.sendInBackground(async () => ({
@@ -237,7 +237,7 @@ describe('two processes draining one outbox (PostgreSQL server)', () => {
       return Number(row?.n) === count;
     });
 
-    const [b, c] = [processMailer(smtp.port), processMailer(smtp.port)];
+    const [b, c] = [await processMailer(smtp.port), await processMailer(smtp.port)];
     b.mailer.start();
     c.mailer.start();
     await until(`${count} mails delivered`, () => smtp.messages.length >= count, 10_000);
@@ -260,12 +260,12 @@ describe('two processes draining one outbox (PostgreSQL server)', () => {
     const before = smtp.messages.length;
     try {
       const lease = { leaseMs: 500 };
-      const dying = processMailer((hanging.address() as { port: number }).port, lease);
+      const dying = await processMailer((hanging.address() as { port: number }).port, lease);
       dying.mailer.start();
       dying.mailer.sendInBackground(async () => RESET);
       await until('the send to hang', () => held.length > 0);
 
-      const next = processMailer(smtp.port, lease);
+      const next = await processMailer(smtp.port, lease);
       next.mailer.start();
       await smtp.waitForMessage(() => smtp.messages.length > before, 5000);
     } finally {

@@ -21,7 +21,7 @@ describe('the embedded database has one owner process', () => {
   it('refuses a folder whose owner is another live process, and names it', async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'latchkey-owner-'));
     writeFileSync(pidFile(), `${other.pid} ${startTime(other.pid!)}`);
-    expect(open).toThrow(`is in use by process ${other.pid}`);
+    await expect(open()).rejects.toThrow(`is in use by process ${other.pid}`);
     rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -29,7 +29,7 @@ describe('the embedded database has one owner process', () => {
     dataDir = mkdtempSync(join(tmpdir(), 'latchkey-owner-'));
     // The same pid as a live process, but not the start time the owner had.
     writeFileSync(pidFile(), `${other.pid} 1`);
-    const db = open();
+    const db = await open();
     expect(readFileSync(pidFile(), 'utf8')).toBe(`${process.pid} ${startTime(process.pid)}`);
     await closeDb(db);
     rmSync(dataDir, { recursive: true, force: true });
@@ -40,7 +40,7 @@ describe('the embedded database has one owner process', () => {
     const gone = spawn('true');
     await new Promise((r) => gone.on('exit', r));
     writeFileSync(pidFile(), String(gone.pid));
-    await closeDb(open());
+    await closeDb(await open());
     rmSync(dataDir, { recursive: true, force: true });
   });
 });

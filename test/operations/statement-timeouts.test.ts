@@ -19,7 +19,7 @@ describe("the server's PostgreSQL pool: what the client gives up on, PostgreSQL 
   beforeAll(async () => {
     const url = await freshPostgresUrl();
     dataDir = mkdtempSync(join(tmpdir(), 'latchkey-timeouts-'));
-    db = openDb({ databaseUrl: url, dataDir, poolMax: 4, timeoutMs: TIMEOUT_MS });
+    db = await openDb({ databaseUrl: url, dataDir, poolMax: 4, timeoutMs: TIMEOUT_MS });
     other = knexFactory({ client: 'pg', connection: url, pool: { min: 0, max: 2 } });
     await other.schema.createTable('rows', (t) => t.integer('n'));
   });

@@ -107,7 +107,7 @@ describe('WORKERS=2 on PostgreSQL + Redis', () => {
     // The first worker serves first (it migrates); the banner follows once both do.
     await until('both workers', () => (server.output().includes('Latchkey is up') ? 1 : undefined));
     const config = loadConfig({ ...TEST_SECRETS, ...env, LOG_LEVEL: 'silent' });
-    const db = openDb({ databaseUrl: env.DATABASE_URL, dataDir: env.DATA_DIR!, poolMax: 2 });
+    const db = await openDb({ databaseUrl: env.DATABASE_URL, dataDir: env.DATA_DIR!, poolMax: 2 });
     const services = createServices({ config, db, log: createLogger('silent') });
     try {
       await services.users.create({ ...USER, emailVerified: true });

@@ -31,7 +31,7 @@ export async function freshRedisUrl(): Promise<string> {
 /** A migrated database of its own on the run's PostgreSQL server, and its URL. */
 export async function tempPostgresDb(): Promise<{ db: Db; url: string; cleanup(): Promise<void> }> {
   const url = await freshPostgresUrl();
-  const db = openDb({ databaseUrl: url, dataDir: '', poolMax: 4 });
+  const db = await openDb({ databaseUrl: url, dataDir: '', poolMax: 4 });
   await migrate(db);
   return { db, url, cleanup: () => closeDb(db) };
 }

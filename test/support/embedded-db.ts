@@ -7,7 +7,7 @@ import { migrate } from '../../server/migrate.ts';
 /** A migrated PGlite database in a temp folder, removed again by cleanup(). */
 export async function tempEmbeddedDb(): Promise<{ db: Db; cleanup(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'latchkey-pglite-'));
-  const db = openDb({ databaseUrl: undefined, dataDir: dir, poolMax: 1 });
+  const db = await openDb({ databaseUrl: undefined, dataDir: dir, poolMax: 1 });
   await migrate(db);
   return {
     db,

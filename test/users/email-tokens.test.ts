@@ -11,7 +11,7 @@ import { tempEmbeddedDb } from '../support/embedded-db.ts';
 const databases = {
   PGlite: tempEmbeddedDb,
   'PostgreSQL server': async () => {
-    const db = openDb({ databaseUrl: await freshPostgresUrl(), dataDir: '', poolMax: 4 });
+    const db = await openDb({ databaseUrl: await freshPostgresUrl(), dataDir: '', poolMax: 4 });
     await migrate(db);
     return { db, cleanup: () => closeDb(db) };
   },

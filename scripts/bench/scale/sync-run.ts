@@ -17,7 +17,7 @@ if (mode !== 'full' && mode !== 'incremental')
 const config = loadConfig(process.env);
 const log = createLogger('warn');
 const storage = { databaseUrl: config.databaseUrl, dataDir: config.dataDir, log };
-const db = openDb({ ...storage, poolMax: 2, timeoutMs: config.dependencyTimeoutMs });
+const db = await openDb({ ...storage, poolMax: 2, timeoutMs: config.dependencyTimeoutMs });
 await migrate(db);
 const services = createServices({ config, db, log });
 const directory = services.directory;

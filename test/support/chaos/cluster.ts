@@ -49,7 +49,7 @@ const CHILD_SETTINGS = {
 };
 
 async function createAccounts(databaseUrl: string) {
-  const db = openDb({ databaseUrl, dataDir: '/nonexistent', poolMax: 2 });
+  const db = await openDb({ databaseUrl, dataDir: '/nonexistent', poolMax: 2 });
   const passwords = createPasswordHasher({
     memoryCost: defaults.ARGON2_MEMORY_KIB,
     timeCost: defaults.ARGON2_TIME_COST,
@@ -163,7 +163,7 @@ export async function startCluster() {
       smtp: smtp as TestSmtpServer,
       /** A connection to the database, for a look at what the processes wrote; closed after. */
       async query<T>(work: (db: Db) => Promise<T>): Promise<T> {
-        const db = openDb({ databaseUrl: postgres.url, dataDir: '/nonexistent', poolMax: 1 });
+        const db = await openDb({ databaseUrl: postgres.url, dataDir: '/nonexistent', poolMax: 1 });
         try {
           return await work(db);
         } finally {
