@@ -14,6 +14,7 @@ import {
 } from './connection.ts';
 import { escapeDnValue, sameDn } from './dn.ts';
 import {
+  stableId,
   toDirectoryUser,
   UnusableEntryError,
   userAttributes,
@@ -152,7 +153,8 @@ export async function linkedAccountOf(
       ),
     );
     if (entries.length !== 1) return undefined;
-    return await findLinked(db, toDirectoryUser(entries[0]!, s).id);
+    // By its stable id alone: an entry that is no user any more (no email) is still its account's.
+    return await findLinked(db, stableId(entries[0]!, s));
   } catch (err) {
     // The sign-in's own search meets the same trouble and says what it is.
     deps.log.debug({ err }, 'directory account lookup failed');

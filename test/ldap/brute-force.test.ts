@@ -1,3 +1,4 @@
+import { Attribute, Change } from 'ldapts';
 import type * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser } from '../support/browser.ts';
@@ -6,7 +7,7 @@ import type { TestServer } from '../support/server.ts';
 import { startSlapdServer } from '../support/slapd-server.ts';
 import { SEEDED, type Slapd } from '../support/slapd.ts';
 
-const { dave, jsmith } = SEEDED;
+const { alice, dave, jsmith } = SEEDED;
 const LOCAL = { email: 'local.lars@example.test', password: 'lars is a local account' };
 const WRONG = 'not the directory password';
 
@@ -56,6 +57,26 @@ describe('brute-force protection for directory users (real slapd, PostgreSQL + R
     for (let i = 0; i < 3; i++) expect((await tryLogin(dave.email, WRONG)).status).toBe(400);
     expect((await tryLogin(dave.uid, WRONG)).status).toBe(429);
     expect((await tryLogin(dave.email, WRONG)).status).toBe(429);
+  });
+
+  it('counts guesses at a linked entry that lost its email toward its account, which then locks', async () => {
+    // Alice has signed in before; then her entry loses its mail: it is no user any more (every
+    // sign-in is refused), but still her account's. Guesses at her directory password must go on
+    // counting against that account, or they could go on without end.
+    await signIn(rp, new Browser(), server.url, { ...alice, email: alice.uid, scope: 'openid' });
+    await slapd.asAdmin((admin) =>
+      admin.modify(
+        alice.dn,
+        new Change({ operation: 'delete', modification: new Attribute({ type: 'mail' }) }),
+      ),
+    );
+    for (let i = 0; i < 5; i++) expect((await tryLogin(alice.uid, WRONG)).status).toBe(400);
+    const locked = (await server.users.findByEmail(alice.email))!;
+    expect(new Date(locked.locked_until!).getTime()).toBeGreaterThan(Date.now());
+    // Her right password answers as a wrong one does.
+    const answer = await tryLogin(alice.uid, alice.password);
+    expect(answer.status).toBe(400);
+    expect(answer.html).toContain('The email or password is incorrect.');
   });
 
   it('does the same argon2 work for an unknown login, a directory user and a local user', async () => {
