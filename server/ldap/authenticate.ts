@@ -132,7 +132,9 @@ export async function linkedAccountOf(
   if (!name || name.length > MAX_LOGIN_LENGTH) return undefined;
   try {
     if (s.bindTemplate) {
-      const dn = s.bindTemplate.replaceAll('{login}', escapeDnValue(name));
+      // The directory binds `ｄａｖｅ` or `𝐝𝐚𝐯𝐞` as `dave` (RFC 4518 §2.3 folds compatibility
+      // characters): the account is looked up by the DN so folded, or each spelling escapes it.
+      const dn = s.bindTemplate.replaceAll('{login}', escapeDnValue(name.normalize('NFKC')));
       const linked = await db<LinkedUser>('users')
         .where({ source: 'ldap' })
         .whereRaw('lower(directory_dn) = lower(?)', [dn]);

@@ -41,9 +41,14 @@ export function senderKey(ip: string): string {
     .join(':')}::/64`;
 }
 
-/** An email as a limiter key: the same for any spelling case, and no address in Redis or logs. */
-export function accountKey(email: string): string {
-  return createHash('sha256').update(email.trim().toLowerCase()).digest('base64url').slice(0, 22);
+/**
+ * A typed login as a limiter key: the same for any spelling case, and no address in Redis or
+ * logs. NFKC first: a directory takes fullwidth or mathematical letters (`ｂｏｂ`, `𝐛𝐨𝐛`) for the
+ * login itself (RFC 4518 §2.3, NFKC), so each spelling must not be a limit of its own.
+ */
+export function accountKey(login: string): string {
+  const folded = login.trim().normalize('NFKC').toLowerCase();
+  return createHash('sha256').update(folded).digest('base64url').slice(0, 22);
 }
 
 /** A known account as a limiter key: the account, whichever of its logins was typed. */
