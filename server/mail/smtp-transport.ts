@@ -44,8 +44,11 @@ export function createSmtpTransport(smtp: SmtpOptions, log: Logger): MailTranspo
   };
   // nodemailer (~3 MiB of heap) is loaded by the first message: many servers send none for hours.
   let transporter: Promise<Transporter> | undefined;
-  const transporterOf = () =>
-    (transporter ??= import('nodemailer').then(({ default: nodemailer }) => {
+  let closed = false;
+  const transporterOf = () => {
+    // Closed before its first message: one made now (a pool's connection) nothing would close.
+    if (closed) return Promise.reject(new Error('the mail transport is closed'));
+    return (transporter ??= import('nodemailer').then(({ default: nodemailer }) => {
       const made = smtp.pool
         ? nodemailer.createTransport({ ...options, pool: true })
         : nodemailer.createTransport(options);
@@ -53,6 +56,7 @@ export function createSmtpTransport(smtp: SmtpOptions, log: Logger): MailTranspo
       made.on('error', (err) => log.error({ err }, 'mail transport error'));
       return made;
     }));
+  };
 
   return {
     async deliver({ from, to, subject, text, html }) {
@@ -68,6 +72,7 @@ export function createSmtpTransport(smtp: SmtpOptions, log: Logger): MailTranspo
       await (await transporterOf()).verify();
     },
     close() {
+      closed = true;
       void transporter?.then(
         (made) => made.close(),
         () => undefined,

@@ -52,6 +52,18 @@ describe('mail delivery when the SMTP server fails', () => {
     },
   );
 
+  it.each([false, true])(
+    'sends nothing once closed, even before its first message, opening no connection left behind (pool: %s)',
+    async (pool) => {
+      // A send after close() (a request or outbox drain still under way at shutdown) must not
+      // make a transporter, and with a pool an open connection, that nothing closes any more.
+      mailer = createMailer(smtpMailOptions(smtp.port, { pool }), deps(capturedLogger().log));
+      await mailer.close(0);
+      expect((await mailer.send(RESET)).sent).toBe(false);
+      expect(smtp.messages).toHaveLength(0);
+    },
+  );
+
   it('retries a delivery refused with 451 and delivers exactly one message', async () => {
     const { log, lines } = capturedLogger();
     mailer = createMailer(smtpMailOptions(smtp.port), deps(log));
