@@ -128,21 +128,22 @@ export function createMfa(db: Db, config: Config) {
     needed,
 
     /**
-     * Forgets the factors a user added since `since` (an intruder may have added them), and the
+     * Forgets the factors a user added after `since` (an intruder may have added them), and the
      * recovery codes too when no factor is left. Says how many went.
      */
     async forgetSince(userId: string, since: Date): Promise<number> {
+      // `since` is this process's time, to the millisecond, and a factor's notice takes it just
+      // after the factor is stored, by the database to the microsecond: compared whole, a factor
+      // stored within that millisecond read as added after its own notice, which removed it.
+      const added = `date_trunc('milliseconds', created_at) > ?`;
       const removed =
         affected(
-          await db('totp_factors')
-            .where({ user_id: userId })
-            .where('created_at', '>=', since)
-            .delete(),
+          await db('totp_factors').where({ user_id: userId }).whereRaw(added, [since]).delete(),
         ) +
         affected(
           await db('webauthn_credentials')
             .where({ user_id: userId })
-            .where('created_at', '>=', since)
+            .whereRaw(added, [since])
             .delete(),
         );
       const left = await state(userId);

@@ -128,6 +128,22 @@ describe("what 'this wasn't me' promises: the intruder is out and stays out", ()
     ).resolves.toBeTruthy();
   });
 
+  it('keeps the factor a notice reports, made in the same millisecond as the notice', async () => {
+    // The factor's time is the database's, to the microsecond; a notice's is this process's, to
+    // the millisecond, taken just after the factor was stored. Within one millisecond the
+    // notice's time reads as before the factor, and its link stripped the factor it reports.
+    const { owner } = await ownerWithAuthenticator(0);
+    await server
+      .db('totp_factors')
+      .where({ user_id: owner.id })
+      .update({ created_at: '2026-12-05T10:00:00.123456Z' });
+    expect(await server.mfa.forgetSince(owner.id, new Date('2026-12-05T10:00:00.123Z'))).toBe(0);
+    expect(await server.db('totp_factors').where({ user_id: owner.id })).toHaveLength(1);
+    // A notice a millisecond earlier (a sign-in before the factor) still removes it.
+    expect(await server.mfa.forgetSince(owner.id, new Date('2026-12-05T10:00:00.122Z'))).toBe(1);
+    expect(await server.db('totp_factors').where({ user_id: owner.id })).toHaveLength(0);
+  });
+
   it('keeps a factor older than the link: the mailbox alone cannot strip an established one', async () => {
     const { owner, flow } = await ownerWithAuthenticator(30);
     // A password change mails the owner a link; whoever reads that mailbox presses it.
